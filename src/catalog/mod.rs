@@ -1,0 +1,9 @@
+//! What the source holds, read once under the run's snapshot: the tables to
+//! copy (ordinary tables and leaf partitions, largest first), their columns,
+//! indexes and the constraints built on them, sequences and large objects.
+
+mod model;
+mod queries;
+
+pub use model::{Catalog, Column, Index, IndexConstraint, Sequence, Table};
+pub use queries::{existing_target_tables, read_catalog};

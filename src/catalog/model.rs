@@ -1,0 +1,119 @@
+//! Plain data describing the source objects the copy works on.
+
+use serde::Serialize;
+
+use crate::sql::{quote_ident, quote_qualified};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Column {
+    pub name: String,
+    pub type_name: String,
+    /// The binary COPY form of this type is the same on any server of the
+    /// same major version: no embedded type OIDs, and the type has send/recv.
+    pub binary_safe: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Table {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// `p` permanent, `u` unlogged.
+    pub persistence: char,
+    /// Heap plus TOAST, from `pg_table_size`.
+    pub bytes: i64,
+    pub estimated_rows: f64,
+    /// Columns that COPY carries (generated columns are left out: the target
+    /// computes them).
+    pub columns: Vec<Column>,
+    /// True when the table has columns but every one is generated.
+    pub only_generated_columns: bool,
+    pub indexes: Vec<Index>,
+}
+
+impl Table {
+    pub fn qualified(&self) -> String {
+        quote_qualified(&self.schema, &self.name)
+    }
+
+    /// The display name used in logs and the summary.
+    pub fn label(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    /// `(a, b, c)`, or empty for zero-column tables (COPY then takes no list).
+    pub fn column_list(&self) -> String {
+        if self.columns.is_empty() {
+            return String::new();
+        }
+        let names: Vec<String> = self.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        format!("({})", names.join(", "))
+    }
+
+    pub fn binary_safe(&self) -> bool {
+        self.columns.iter().all(|c| c.binary_safe)
+    }
+}
+
+/// A PRIMARY KEY, UNIQUE or EXCLUDE constraint backed by an index.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexConstraint {
+    pub oid: u32,
+    pub name: String,
+    /// `p`, `u` or `x`.
+    pub kind: char,
+    pub deferrable: bool,
+    pub deferred: bool,
+    /// `pg_get_constraintdef` output.
+    pub definition: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Index {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub table_oid: u32,
+    /// `pg_get_indexdef` output.
+    pub definition: String,
+    pub constraint: Option<IndexConstraint>,
+}
+
+impl Index {
+    pub fn label(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sequence {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub last_value: i64,
+    pub is_called: bool,
+}
+
+impl Sequence {
+    pub fn qualified(&self) -> String {
+        quote_qualified(&self.schema, &self.name)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Catalog {
+    /// Largest first.
+    pub tables: Vec<Table>,
+    pub sequences: Vec<Sequence>,
+    pub large_objects: Vec<u32>,
+    pub encoding: String,
+}
+
+impl Catalog {
+    pub fn total_bytes(&self) -> i64 {
+        self.tables.iter().map(|t| t.bytes).sum()
+    }
+    pub fn index_count(&self) -> usize {
+        self.tables.iter().map(|t| t.indexes.len()).sum()
+    }
+}

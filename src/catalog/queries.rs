@@ -1,0 +1,218 @@
+//! Catalog SQL, run on a source connection inside the run's snapshot.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use futures_util::future::try_join_all;
+use tokio_postgres::Client;
+
+use super::model::{Catalog, Column, Index, IndexConstraint, Sequence, Table};
+
+/// Schemas that belong to the server, never copied.
+const SYSTEM_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
+     AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp'";
+
+/// Objects that belong to an extension are created by CREATE EXTENSION.
+const NOT_EXTENSION_MEMBER: &str = "NOT EXISTS (SELECT 1 FROM pg_depend d \
+     WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')";
+
+/// Ordinary tables and leaf partitions (relkind `r`: partitioned parents are
+/// `p` and hold no rows), largest first.
+fn tables_sql() -> String {
+    format!(
+        "SELECT c.oid, n.nspname, c.relname, c.relpersistence::text, \
+                pg_table_size(c.oid), c.reltuples::float8 \
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+          WHERE c.relkind = 'r' AND {SYSTEM_SCHEMAS} AND {NOT_EXTENSION_MEMBER} \
+          ORDER BY 5 DESC, 2, 3"
+    )
+}
+
+/// Columns of the tables, with whether their binary COPY form is portable:
+/// the type has send/receive functions, and no type OID is embedded in the
+/// binary form (arrays of user-defined types, composite types).
+const COLUMNS_SQL: &str = "\
+    SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), \
+           (a.attgenerated <> '') AS generated, \
+           (bt.typsend <> 0 AND bt.typreceive <> 0 \
+            AND bt.typtype <> 'c' \
+            AND NOT (bt.typelem <> 0 AND bt.typlen = -1 \
+                     AND (bt.typelem >= 16384 OR et.typtype = 'c'))) AS binary_safe \
+      FROM pg_attribute a \
+      JOIN pg_type t ON t.oid = a.atttypid \
+      JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
+      LEFT JOIN pg_type et ON et.oid = bt.typelem \
+     WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped \
+     ORDER BY a.attrelid, a.attnum";
+
+/// Valid indexes of the tables, with the PRIMARY KEY / UNIQUE / EXCLUDE
+/// constraint each one backs (FOREIGN KEYs also point at unique indexes
+/// through conindid, hence the contype filter).
+const INDEXES_SQL: &str = "\
+    SELECT i.indexrelid, n.nspname, ic.relname, i.indrelid, pg_get_indexdef(i.indexrelid), \
+           con.oid, con.conname, con.contype::text, con.condeferrable, con.condeferred, \
+           pg_get_constraintdef(con.oid) \
+      FROM pg_index i \
+      JOIN pg_class ic ON ic.oid = i.indexrelid \
+      JOIN pg_namespace n ON n.oid = ic.relnamespace \
+      LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid \
+           AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x') \
+     WHERE i.indrelid = ANY($1) AND i.indisvalid AND i.indisready \
+     ORDER BY i.indrelid, ic.relname";
+
+fn sequences_sql() -> String {
+    format!(
+        "SELECT c.oid, n.nspname, c.relname \
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+          WHERE c.relkind = 'S' AND {SYSTEM_SCHEMAS} AND {NOT_EXTENSION_MEMBER} \
+          ORDER BY 2, 3"
+    )
+}
+
+/// Read everything the copy needs. `client` must be inside the snapshot
+/// transaction so that sequence values and sizes match the data copied.
+pub async fn read_catalog(client: &Client, with_large_objects: bool) -> Result<Catalog> {
+    let mut tables = read_tables(client).await.context("listing source tables")?;
+    let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
+    attach_columns(client, &oids, &mut tables)
+        .await
+        .context("listing source columns")?;
+    attach_indexes(client, &oids, &mut tables)
+        .await
+        .context("listing source indexes")?;
+    let sequences = read_sequences(client)
+        .await
+        .context("reading source sequences")?;
+    let large_objects = if with_large_objects {
+        client
+            .query("SELECT oid FROM pg_largeobject_metadata ORDER BY oid", &[])
+            .await
+            .context("listing source large objects")?
+            .iter()
+            .map(|r| r.get::<_, u32>(0))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let encoding: String = client
+        .query_one(
+            "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .await?
+        .get(0);
+    Ok(Catalog {
+        tables,
+        sequences,
+        large_objects,
+        encoding,
+    })
+}
+
+async fn read_tables(client: &Client) -> Result<Vec<Table>> {
+    let rows = client.query(&tables_sql(), &[]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Table {
+            oid: r.get(0),
+            schema: r.get(1),
+            name: r.get(2),
+            persistence: r.get::<_, String>(3).chars().next().unwrap_or('p'),
+            bytes: r.get(4),
+            estimated_rows: r.get(5),
+            columns: Vec::new(),
+            only_generated_columns: false,
+            indexes: Vec::new(),
+        })
+        .collect())
+}
+
+async fn attach_columns(client: &Client, oids: &[u32], tables: &mut [Table]) -> Result<()> {
+    let by_oid: HashMap<u32, usize> = tables.iter().enumerate().map(|(i, t)| (t.oid, i)).collect();
+    let mut generated_count: HashMap<u32, usize> = HashMap::new();
+    for row in client.query(COLUMNS_SQL, &[&oids]).await? {
+        let oid: u32 = row.get(0);
+        let Some(&i) = by_oid.get(&oid) else { continue };
+        if row.get::<_, bool>(3) {
+            *generated_count.entry(oid).or_default() += 1;
+            continue;
+        }
+        tables[i].columns.push(Column {
+            name: row.get(1),
+            type_name: row.get(2),
+            binary_safe: row.get(4),
+        });
+    }
+    for t in tables.iter_mut() {
+        t.only_generated_columns = t.columns.is_empty() && generated_count.contains_key(&t.oid);
+    }
+    Ok(())
+}
+
+async fn attach_indexes(client: &Client, oids: &[u32], tables: &mut [Table]) -> Result<()> {
+    let by_oid: HashMap<u32, usize> = tables.iter().enumerate().map(|(i, t)| (t.oid, i)).collect();
+    for row in client.query(INDEXES_SQL, &[&oids]).await? {
+        let table_oid: u32 = row.get(3);
+        let Some(&i) = by_oid.get(&table_oid) else {
+            continue;
+        };
+        let constraint = row.get::<_, Option<u32>>(5).map(|oid| IndexConstraint {
+            oid,
+            name: row.get(6),
+            kind: row.get::<_, String>(7).chars().next().unwrap_or('u'),
+            deferrable: row.get(8),
+            deferred: row.get(9),
+            definition: row.get(10),
+        });
+        tables[i].indexes.push(Index {
+            oid: row.get(0),
+            schema: row.get(1),
+            name: row.get(2),
+            table_oid,
+            definition: row.get(4),
+            constraint,
+        });
+    }
+    Ok(())
+}
+
+async fn read_sequences(client: &Client) -> Result<Vec<Sequence>> {
+    let rows = client.query(&sequences_sql(), &[]).await?;
+    let mut sequences: Vec<Sequence> = rows
+        .iter()
+        .map(|r| Sequence {
+            oid: r.get(0),
+            schema: r.get(1),
+            name: r.get(2),
+            last_value: 0,
+            is_called: false,
+        })
+        .collect();
+    // One query per sequence, pipelined on the one connection.
+    let queries = sequences.iter().map(|s| {
+        let sql = format!("SELECT last_value, is_called FROM {}", s.qualified());
+        async move { client.query_one(&sql, &[]).await }
+    });
+    let values = try_join_all(queries).await?;
+    for (s, row) in sequences.iter_mut().zip(values) {
+        s.last_value = row.get(0);
+        s.is_called = row.get(1);
+    }
+    Ok(sequences)
+}
+
+/// Tables (ordinary or partitioned) that already exist on the target, as
+/// `schema.name` labels, to refuse overwriting them by accident.
+pub async fn existing_target_tables(target: &Client) -> Result<Vec<String>> {
+    let sql = format!(
+        "SELECT n.nspname || '.' || c.relname FROM pg_class c \
+           JOIN pg_namespace n ON n.oid = c.relnamespace \
+          WHERE c.relkind IN ('r', 'p') AND {SYSTEM_SCHEMAS} AND {NOT_EXTENSION_MEMBER}"
+    );
+    Ok(target
+        .query(&sql, &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}

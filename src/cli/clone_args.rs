@@ -1,0 +1,123 @@
+//! Options of `clone` / `fork` / `copy db`, with their `PGCOPYDB_*` mirrors.
+
+use std::path::PathBuf;
+
+use clap::builder::BoolishValueParser;
+use clap::Args;
+
+/// `--source` and `--target`, shared by every command that talks to both servers.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Source database connection string (libpq URI or key=value)
+    #[arg(long, env = "PGCOPYDB_SOURCE_PGURI", hide_env_values = true)]
+    pub source: Option<String>,
+    /// Target database connection string (libpq URI or key=value)
+    #[arg(long, env = "PGCOPYDB_TARGET_PGURI", hide_env_values = true)]
+    pub target: Option<String>,
+}
+
+/// Log verbosity, shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// More output (repeat for more)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Debug output
+    #[arg(short, long, global = true)]
+    pub debug: bool,
+    /// Only warnings and errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CloneArgs {
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+
+    /// Work directory
+    #[arg(long, env = "PGCOPYDB_DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Number of concurrent COPY jobs
+    #[arg(long, visible_alias = "jobs", env = "PGCOPYDB_TABLE_JOBS", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=128))]
+    pub table_jobs: u32,
+
+    /// Number of concurrent CREATE INDEX jobs
+    #[arg(long, env = "PGCOPYDB_INDEX_JOBS", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=128))]
+    pub index_jobs: u32,
+
+    /// Number of concurrent jobs for pg_restore (default: --index-jobs)
+    #[arg(long, env = "PGCOPYDB_RESTORE_JOBS",
+          value_parser = clap::value_parser!(u32).range(1..=128))]
+    pub restore_jobs: Option<u32>,
+
+    /// Number of concurrent large-object jobs
+    #[arg(long, env = "PGCOPYDB_LARGE_OBJECTS_JOBS", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=128))]
+    pub large_objects_jobs: u32,
+
+    /// Drop the target tables (and pg_restore --clean --if-exists) before restoring
+    #[arg(long, env = "PGCOPYDB_DROP_IF_EXISTS", value_parser = BoolishValueParser::new(),
+          num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub drop_if_exists: bool,
+
+    /// Do not restore object ownership (pg_restore --no-owner)
+    #[arg(long)]
+    pub no_owner: bool,
+    /// Do not restore privileges (pg_restore --no-acl)
+    #[arg(long)]
+    pub no_acl: bool,
+    /// Do not restore comments (pg_restore --no-comments)
+    #[arg(long)]
+    pub no_comments: bool,
+    /// Do not restore tablespace assignments (pg_restore --no-tablespaces)
+    #[arg(long, env = "PGCOPYDB_SKIP_TABLESPACES", value_parser = BoolishValueParser::new(),
+          num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub no_tablespaces: bool,
+
+    /// Do not copy large objects
+    #[arg(long, visible_alias = "skip-blobs")]
+    pub skip_large_objects: bool,
+
+    /// Do not VACUUM ANALYZE the target tables
+    #[arg(long, env = "PGCOPYDB_SKIP_VACUUM", value_parser = BoolishValueParser::new(),
+          num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub skip_vacuum: bool,
+
+    /// Do not copy ALTER DATABASE ... SET and ALTER ROLE ... IN DATABASE ... SET
+    #[arg(long, env = "PGCOPYDB_SKIP_DB_PROPERTIES", value_parser = BoolishValueParser::new(),
+          num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub skip_db_properties: bool,
+
+    /// Use COPY in binary format for every table where it is safe
+    #[arg(long, env = "PGCOPYDB_USE_COPY_BINARY", value_parser = BoolishValueParser::new(),
+          num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub use_copy_binary: bool,
+
+    /// Use this already exported snapshot instead of exporting one
+    #[arg(long, env = "PGCOPYDB_SNAPSHOT")]
+    pub snapshot: Option<String>,
+
+    /// Do not use a single snapshot: every reader sees its own view of the source
+    #[arg(long)]
+    pub not_consistent: bool,
+
+    /// Stop at the first failure
+    #[arg(long, env = "PGCOPYDB_FAIL_FAST", value_parser = BoolishValueParser::new(),
+          num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub fail_fast: bool,
+
+    /// Remove the work directory's contents and start from scratch
+    #[arg(long, conflicts_with = "resume")]
+    pub restart: bool,
+
+    /// Resume an interrupted run from its work directory
+    #[arg(long)]
+    pub resume: bool,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}

@@ -1,0 +1,39 @@
+//! `pgcopydb ping`: both connections, server versions, and the pg_dump/pg_restore pair.
+
+use crate::cli::{ConnectionArgs, LogArgs};
+use crate::connections::{connect, server_major, server_version, Endpoints, Side};
+use crate::tools;
+
+#[derive(Debug, clap::Args)]
+pub struct PingArgs {
+    #[command(flatten)]
+    conn: ConnectionArgs,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+pub async fn run(args: PingArgs) -> anyhow::Result<()> {
+    crate::report::logging::init(&args.log);
+    let endpoints = Endpoints::from_args(&args.conn)?;
+    let mut majors = Vec::new();
+    for (side, info) in [
+        (Side::Source, &endpoints.source),
+        (Side::Target, &endpoints.target),
+    ] {
+        let client = connect(side, info).await?;
+        let version = server_version(&client).await?;
+        majors.push(server_major(&client).await?);
+        println!(
+            "{:<6}  {}  PostgreSQL {version}",
+            side.name(),
+            info.safe_display()
+        );
+    }
+    let chosen = tools::choose(&tools::discover(), majors[0], majors[1])?;
+    println!(
+        "tools   pg_dump/pg_restore {} in {}",
+        chosen.version,
+        chosen.bindir.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! The settings a clone runs with, derived from the command line.
+
+use std::path::PathBuf;
+
+use crate::cli::CloneArgs;
+use crate::schema::RestoreOptions;
+use crate::workdir::{Reuse, WorkDir};
+
+#[derive(Debug, Clone)]
+pub struct CloneOptions {
+    pub dir: PathBuf,
+    pub table_jobs: usize,
+    pub index_jobs: usize,
+    pub restore_jobs: usize,
+    pub large_objects_jobs: usize,
+    pub drop_if_exists: bool,
+    pub no_owner: bool,
+    pub no_acl: bool,
+    pub no_comments: bool,
+    pub no_tablespaces: bool,
+    pub skip_large_objects: bool,
+    pub skip_vacuum: bool,
+    pub skip_db_properties: bool,
+    pub use_copy_binary: bool,
+    pub snapshot: Option<String>,
+    pub not_consistent: bool,
+    pub fail_fast: bool,
+    pub restart: bool,
+    pub resume: bool,
+}
+
+impl CloneOptions {
+    pub fn from_args(a: &CloneArgs) -> CloneOptions {
+        CloneOptions {
+            dir: a.dir.clone().unwrap_or_else(WorkDir::default_path),
+            table_jobs: a.table_jobs as usize,
+            index_jobs: a.index_jobs as usize,
+            restore_jobs: a.restore_jobs.unwrap_or(a.index_jobs) as usize,
+            large_objects_jobs: a.large_objects_jobs as usize,
+            drop_if_exists: a.drop_if_exists,
+            no_owner: a.no_owner,
+            no_acl: a.no_acl,
+            no_comments: a.no_comments,
+            no_tablespaces: a.no_tablespaces,
+            skip_large_objects: a.skip_large_objects,
+            skip_vacuum: a.skip_vacuum,
+            skip_db_properties: a.skip_db_properties,
+            use_copy_binary: a.use_copy_binary,
+            snapshot: a.snapshot.clone(),
+            not_consistent: a.not_consistent,
+            fail_fast: a.fail_fast,
+            restart: a.restart,
+            resume: a.resume,
+        }
+    }
+
+    pub fn reuse(&self) -> Reuse {
+        if self.restart {
+            Reuse::Restart
+        } else if self.resume {
+            Reuse::Resume
+        } else {
+            Reuse::Fresh
+        }
+    }
+
+    pub fn restore_options(&self) -> RestoreOptions {
+        RestoreOptions {
+            jobs: self.restore_jobs,
+            clean_if_exists: self.drop_if_exists,
+            no_owner: self.no_owner,
+            no_acl: self.no_acl,
+            no_comments: self.no_comments,
+            no_tablespaces: self.no_tablespaces,
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The schema parts of a clone: dump, pre-data restore, and the post-data
+//! restore with what the data phase already built commented out.
+
+use std::collections::HashSet;
+
+use anyhow::{Context, Result};
+use tokio_postgres::Client;
+
+use super::CloneOptions;
+use crate::catalog::Catalog;
+use crate::connections::Endpoints;
+use crate::indexes::buildable;
+use crate::schema::{self, Section, TocEntry};
+use crate::tools::PgTools;
+use crate::workdir::WorkDir;
+
+/// pg_dump of pre-data and post-data into one archive, under the snapshot.
+pub async fn dump(
+    tools: &PgTools,
+    endpoints: &Endpoints,
+    snapshot: Option<&str>,
+    workdir: &WorkDir,
+) -> Result<()> {
+    let source = &endpoints.source;
+    schema::dump(
+        tools,
+        &source.child_dbname_arg(),
+        &source.child_env(),
+        snapshot,
+        &workdir.archive(),
+    )
+    .await
+    .context("dumping the source schema with pg_dump")
+}
+
+/// `--drop-if-exists`: drop the tables we are about to create.
+pub async fn drop_tables(target: &Client, catalog: &Catalog) -> Result<()> {
+    let names: Vec<String> = catalog.tables.iter().map(|t| t.qualified()).collect();
+    for chunk in names.chunks(500) {
+        target
+            .batch_execute(&format!(
+                "DROP TABLE IF EXISTS {} CASCADE",
+                chunk.join(", ")
+            ))
+            .await
+            .context("dropping existing target tables (--drop-if-exists)")?;
+    }
+    Ok(())
+}
+
+/// Restore pre-data, leaving out schemas that already exist on the target
+/// (`public`, or ones created by hand).
+pub async fn restore_pre_data(
+    tools: &PgTools,
+    endpoints: &Endpoints,
+    target: &Client,
+    workdir: &WorkDir,
+    opts: &CloneOptions,
+) -> Result<()> {
+    let existing: HashSet<String> = target
+        .query("SELECT nspname FROM pg_namespace", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let entries = schema::list(tools, &workdir.archive(), Section::PreData).await?;
+    let skip = |e: &TocEntry| e.desc == "SCHEMA" && existing.contains(&e.name);
+    schema::write_use_list(&entries, &skip, &workdir.pre_list())?;
+    restore(
+        tools,
+        endpoints,
+        workdir,
+        Section::PreData,
+        &workdir.pre_list(),
+        opts,
+    )
+    .await
+    .context("restoring pre-data with pg_restore")
+}
+
+/// Restore post-data without the indexes and constraints the data phase built.
+pub async fn restore_post_data(
+    tools: &PgTools,
+    endpoints: &Endpoints,
+    workdir: &WorkDir,
+    catalog: &Catalog,
+    opts: &CloneOptions,
+) -> Result<()> {
+    let mut built_indexes = HashSet::new();
+    let mut built_constraints = HashSet::new();
+    for table in &catalog.tables {
+        for index in buildable(table) {
+            built_indexes.insert(index.oid);
+        }
+        for index in &table.indexes {
+            if let Some(c) = &index.constraint {
+                built_constraints.insert(c.oid);
+            }
+        }
+    }
+    let entries = schema::list(tools, &workdir.archive(), Section::PostData).await?;
+    let skip = |e: &TocEntry| match e.desc.as_str() {
+        "INDEX" => built_indexes.contains(&e.obj_oid),
+        "CONSTRAINT" => built_constraints.contains(&e.obj_oid),
+        _ => false,
+    };
+    schema::write_use_list(&entries, &skip, &workdir.post_list())?;
+    restore(
+        tools,
+        endpoints,
+        workdir,
+        Section::PostData,
+        &workdir.post_list(),
+        opts,
+    )
+    .await
+    .context("restoring post-data with pg_restore")
+}
+
+async fn restore(
+    tools: &PgTools,
+    endpoints: &Endpoints,
+    workdir: &WorkDir,
+    section: Section,
+    list: &std::path::Path,
+    opts: &CloneOptions,
+) -> Result<()> {
+    let target = &endpoints.target;
+    schema::restore(
+        tools,
+        &target.child_dbname_arg(),
+        &target.child_env(),
+        &workdir.archive(),
+        section,
+        list,
+        &opts.restore_options(),
+    )
+    .await
+}

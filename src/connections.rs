@@ -1,0 +1,131 @@
+//! Opening the source and target connections, with errors a user can act on,
+//! and the session settings every worker connection gets.
+
+use anyhow::Result;
+use tokio_postgres::Client;
+
+use crate::cli::ConnectionArgs;
+use crate::conninfo::ConnInfo;
+use crate::error::Failure;
+
+/// Which server a connection goes to; decides the exit code and the hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        }
+    }
+    fn hint(self) -> &'static str {
+        match self {
+            Side::Source => "check --source or PGCOPYDB_SOURCE_PGURI",
+            Side::Target => "check --target or PGCOPYDB_TARGET_PGURI",
+        }
+    }
+    pub fn failure(self, message: impl Into<String>) -> Failure {
+        match self {
+            Side::Source => Failure::source(message),
+            Side::Target => Failure::target(message),
+        }
+    }
+}
+
+/// The two servers of a run.
+#[derive(Clone)]
+pub struct Endpoints {
+    pub source: ConnInfo,
+    pub target: ConnInfo,
+}
+
+impl Endpoints {
+    pub fn from_args(args: &ConnectionArgs) -> Result<Endpoints> {
+        Ok(Endpoints {
+            source: resolve(Side::Source, args.source.as_deref())?,
+            target: resolve(Side::Target, args.target.as_deref())?,
+        })
+    }
+}
+
+fn resolve(side: Side, s: Option<&str>) -> Result<ConnInfo> {
+    let Some(s) = s else {
+        return Err(Failure::args(format!(
+            "no {} connection string: use --{} or set PGCOPYDB_{}_PGURI",
+            side.name(),
+            side.name(),
+            side.name().to_uppercase()
+        ))
+        .into());
+    };
+    ConnInfo::resolve(s).map_err(|e| {
+        Failure::args(format!("invalid {} connection string: {e:#}", side.name())).into()
+    })
+}
+
+/// Connect, turning any failure into one line naming the side and what to check.
+pub async fn connect(side: Side, info: &ConnInfo) -> Result<Client> {
+    info.connect().await.map_err(|e| {
+        side.failure(format!(
+            "cannot connect to the {} database: {e}; {}",
+            side.name(),
+            side.hint()
+        ))
+        .into()
+    })
+}
+
+/// Connect to the target and apply the session settings of a worker connection.
+pub async fn connect_target_worker(info: &ConnInfo) -> Result<Client> {
+    let client = connect(Side::Target, info).await?;
+    client.batch_execute(TARGET_SESSION_SETTINGS).await?;
+    Ok(client)
+}
+
+/// Settings for target sessions: no timeouts cutting a long COPY or index
+/// build short, and no waiting for WAL flush on every commit — a crash of the
+/// target mid-run means re-running the copy anyway.
+const TARGET_SESSION_SETTINGS: &str = "\
+    SET client_encoding = 'UTF8';\
+    SET extra_float_digits = 3;\
+    SET statement_timeout = 0;\
+    SET lock_timeout = 0;\
+    SET idle_in_transaction_session_timeout = 0;\
+    SET default_transaction_read_only = off;\
+    SET synchronous_commit = off;";
+
+/// Settings for source sessions: reads only, never a timeout on a long COPY.
+pub const SOURCE_SESSION_SETTINGS: &str = "\
+    SET client_encoding = 'UTF8';\
+    SET extra_float_digits = 3;\
+    SET statement_timeout = 0;\
+    SET lock_timeout = 0;\
+    SET idle_in_transaction_session_timeout = 0;";
+
+/// Server major version (13, 14, ..., 18).
+pub async fn server_major(client: &Client) -> Result<u32> {
+    let row = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await?;
+    let num: i32 = row.get(0);
+    Ok((num / 10000) as u32)
+}
+
+/// Full server version string, as `SHOW server_version` prints it.
+pub async fn server_version(client: &Client) -> Result<String> {
+    let row = client.query_one("SHOW server_version", &[]).await?;
+    Ok(row.get(0))
+}
+
+/// The server's message for a database error (without the "db error:" prefix
+/// tokio-postgres adds), or the client-side description.
+pub fn db_error_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => e.to_string(),
+    }
+}

@@ -1,0 +1,6 @@
+//! Table data: stream `COPY ... TO STDOUT` from the source straight into
+//! `COPY ... FROM STDIN` on the target, never holding a table in memory.
+
+mod stream;
+
+pub use stream::{copy_table, CopyFormat, CopyStats};

@@ -1,0 +1,125 @@
+//! Indexes and the constraints that sit on them, built on the target as soon
+//! as a table's data is in. Each index gets its own connection so that all
+//! indexes of a table build at the same time; PRIMARY KEY and UNIQUE
+//! constraints are then attached to their ready-made unique index.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio_postgres::Client;
+
+use crate::catalog::{Index, Table};
+use crate::sql::quote_ident;
+
+/// Indexes we build with CREATE INDEX. Those behind EXCLUDE constraints are
+/// created by their own ALTER TABLE (an exclusion index cannot be attached).
+pub fn buildable(table: &Table) -> impl Iterator<Item = &Index> {
+    table
+        .indexes
+        .iter()
+        .filter(|i| !matches!(&i.constraint, Some(c) if c.kind == 'x'))
+}
+
+/// Build one index. With `if_not_exists`, an index left by an earlier run is
+/// kept (resume).
+pub async fn build_index(target: &Client, index: &Index, if_not_exists: bool) -> Result<Duration> {
+    let started = Instant::now();
+    let sql = if if_not_exists {
+        add_if_not_exists(&index.definition)
+    } else {
+        index.definition.clone()
+    };
+    target
+        .batch_execute(&sql)
+        .await
+        .with_context(|| format!("creating index {}", index.label()))?;
+    Ok(started.elapsed())
+}
+
+fn add_if_not_exists(definition: &str) -> String {
+    for prefix in ["CREATE UNIQUE INDEX ", "CREATE INDEX "] {
+        if let Some(rest) = definition.strip_prefix(prefix) {
+            return format!("{prefix}IF NOT EXISTS {rest}");
+        }
+    }
+    definition.to_string()
+}
+
+/// The ALTER TABLE that adds every PRIMARY KEY / UNIQUE / EXCLUDE constraint
+/// of the table at once (one lock, one statement), skipping `existing` ones.
+pub fn constraints_statement(table: &Table, existing: &[String]) -> Option<String> {
+    let clauses: Vec<String> = table
+        .indexes
+        .iter()
+        .filter_map(|index| {
+            let c = index.constraint.as_ref()?;
+            if existing.contains(&c.name) {
+                return None;
+            }
+            let name = quote_ident(&c.name);
+            Some(match c.kind {
+                'x' => format!("ADD CONSTRAINT {name} {}", c.definition),
+                kind => {
+                    let what = if kind == 'p' { "PRIMARY KEY" } else { "UNIQUE" };
+                    let mut clause = format!(
+                        "ADD CONSTRAINT {name} {what} USING INDEX {}",
+                        quote_ident(&index.name)
+                    );
+                    if c.deferrable {
+                        clause.push_str(" DEFERRABLE");
+                        if c.deferred {
+                            clause.push_str(" INITIALLY DEFERRED");
+                        }
+                    }
+                    clause
+                }
+            })
+        })
+        .collect();
+    if clauses.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "ALTER TABLE ONLY {} {}",
+        table.qualified(),
+        clauses.join(", ")
+    ))
+}
+
+/// Attach the table's index-backed constraints that the target lacks.
+pub async fn attach_constraints(target: &Client, table: &Table) -> Result<Duration> {
+    let started = Instant::now();
+    let existing: Vec<String> = target
+        .query(
+            "SELECT conname FROM pg_constraint WHERE conrelid = $1::text::regclass",
+            &[&table.qualified()],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if let Some(sql) = constraints_statement(table, &existing) {
+        target
+            .batch_execute(&sql)
+            .await
+            .with_context(|| format!("adding constraints to {}", table.label()))?;
+    }
+    Ok(started.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_not_exists_is_inserted_after_create_index() {
+        assert_eq!(
+            add_if_not_exists("CREATE UNIQUE INDEX a ON public.t USING btree (id)"),
+            "CREATE UNIQUE INDEX IF NOT EXISTS a ON public.t USING btree (id)"
+        );
+        assert_eq!(
+            add_if_not_exists("CREATE INDEX a ON public.t USING btree (id)"),
+            "CREATE INDEX IF NOT EXISTS a ON public.t USING btree (id)"
+        );
+    }
+}

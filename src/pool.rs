@@ -1,0 +1,68 @@
+//! A small pool of target connections bounded by a semaphore: at most `size`
+//! statements of one kind (index builds, vacuums) run at once, and their
+//! connections are reused instead of reopened.
+
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_postgres::Client;
+
+use crate::connections::connect_target_worker;
+use crate::conninfo::ConnInfo;
+
+pub struct Pool {
+    info: ConnInfo,
+    idle: Mutex<Vec<Client>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Pool {
+    pub fn new(info: ConnInfo, size: usize) -> Arc<Pool> {
+        Arc::new(Pool {
+            info,
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(size.max(1))),
+        })
+    }
+
+    /// Wait for a free slot, then hand out an idle connection or a new one.
+    pub async fn get(self: &Arc<Self>) -> Result<Pooled> {
+        let permit = self.permits.clone().acquire_owned().await?;
+        let reused = self.idle.lock().expect("pool lock").pop();
+        let client = match reused {
+            Some(c) if !c.is_closed() => c,
+            _ => connect_target_worker(&self.info).await?,
+        };
+        Ok(Pooled {
+            client: Some(client),
+            pool: self.clone(),
+            _permit: permit,
+        })
+    }
+}
+
+/// A connection on loan; goes back to the pool when dropped.
+pub struct Pooled {
+    client: Option<Client>,
+    pool: Arc<Pool>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Deref for Pooled {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.client.as_ref().expect("pooled client")
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            if !c.is_closed() {
+                self.pool.idle.lock().expect("pool lock").push(c);
+            }
+        }
+    }
+}

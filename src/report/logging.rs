@@ -1,0 +1,91 @@
+//! Log output. On a terminal the lines are printed above the live progress
+//! bars (so they never tear them); otherwise plain, timestamped lines.
+
+use std::io::{self, IsTerminal, Write};
+use std::sync::OnceLock;
+
+use indicatif::MultiProgress;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::LogArgs;
+
+/// The progress bars, when stderr is a terminal. Log lines go through it.
+static BARS: OnceLock<MultiProgress> = OnceLock::new();
+
+/// The shared progress display, or `None` when stderr is not a terminal.
+pub fn bars() -> Option<&'static MultiProgress> {
+    BARS.get()
+}
+
+/// Set up logging once for the process. Later calls are ignored.
+pub fn init(args: &LogArgs) {
+    let level = if args.quiet {
+        "warn"
+    } else if args.debug || args.verbose >= 2 {
+        "debug"
+    } else if args.verbose == 1 {
+        "info,pgcopydb=debug"
+    } else {
+        "info"
+    };
+    // PGCOPYDB_LOG lets a developer pick modules; the tokio-postgres crate logs
+    // every query at debug, which is noise for users.
+    let filter = EnvFilter::try_from_env("PGCOPYDB_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},tokio_postgres=warn")));
+    let tty = io::stderr().is_terminal();
+    if tty {
+        let _ = BARS.set(MultiProgress::new());
+    }
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(tty)
+        .with_writer(LogWriter);
+    let _ = builder.try_init();
+}
+
+/// Print the error that ends the run: one line, the cause chain joined.
+pub fn print_fatal(err: &anyhow::Error) {
+    let line = format!("{err:#}");
+    let line = line.replace('\n', " ");
+    match bars() {
+        Some(b) => b.suspend(|| eprintln!("error: {line}")),
+        None => eprintln!("error: {line}"),
+    }
+}
+
+/// Writes each log line to stderr, above the progress bars when they exist.
+struct LogWriter;
+
+impl<'a> MakeWriter<'a> for LogWriter {
+    type Writer = LineWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        LineWriter(Vec::new())
+    }
+}
+
+struct LineWriter(Vec<u8>);
+
+impl Write for LineWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        let out = std::mem::take(&mut self.0);
+        let write = || {
+            let _ = io::stderr().write_all(&out);
+        };
+        match bars() {
+            Some(b) => b.suspend(write),
+            None => write(),
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! What the user sees: log lines, the live progress display, the final summary.
+
+pub mod logging;
+pub mod progress;
+pub mod summary;

@@ -1,0 +1,119 @@
+//! Live progress: counters the workers advance, and a reporter that shows
+//! them as progress bars on a terminal or as periodic log lines otherwise.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use tokio::task::JoinHandle;
+
+use super::logging::bars;
+
+#[derive(Default)]
+pub struct Progress {
+    pub bytes_total: AtomicU64,
+    pub bytes_done: AtomicU64,
+    pub tables_total: AtomicUsize,
+    pub tables_done: AtomicUsize,
+    pub indexes_total: AtomicUsize,
+    pub indexes_done: AtomicUsize,
+    in_flight: Mutex<BTreeSet<String>>,
+}
+
+impl Progress {
+    pub fn start_table(&self, label: &str) {
+        self.in_flight
+            .lock()
+            .expect("progress")
+            .insert(label.to_string());
+    }
+    pub fn finish_table(&self, label: &str) {
+        self.in_flight.lock().expect("progress").remove(label);
+        self.tables_done.fetch_add(1, Ordering::Relaxed);
+    }
+    fn in_flight(&self) -> String {
+        let set = self.in_flight.lock().expect("progress");
+        set.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Show progress until the returned handle is aborted (or `stop` is called).
+pub fn spawn_reporter(progress: Arc<Progress>) -> Reporter {
+    let handle = match bars() {
+        Some(multi) => {
+            let bytes = multi.add(ProgressBar::new(0));
+            bytes.set_style(
+                ProgressStyle::with_template(
+                    "data    [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                )
+                .expect("template")
+                .progress_chars("=> "),
+            );
+            let tables = multi.add(ProgressBar::new(0));
+            tables.set_style(
+                ProgressStyle::with_template("tables  {pos}/{len}  indexes {msg}")
+                    .expect("template"),
+            );
+            let flight = multi.add(ProgressBar::new(0));
+            flight.set_style(ProgressStyle::with_template("copying {msg}").expect("template"));
+            let bars = vec![bytes.clone(), tables.clone(), flight.clone()];
+            let handle = tokio::spawn(async move {
+                loop {
+                    bytes.set_length(progress.bytes_total.load(Ordering::Relaxed));
+                    bytes.set_position(progress.bytes_done.load(Ordering::Relaxed));
+                    tables.set_length(progress.tables_total.load(Ordering::Relaxed) as u64);
+                    tables.set_position(progress.tables_done.load(Ordering::Relaxed) as u64);
+                    tables.set_message(format!(
+                        "{}/{}",
+                        progress.indexes_done.load(Ordering::Relaxed),
+                        progress.indexes_total.load(Ordering::Relaxed)
+                    ));
+                    flight.set_message(progress.in_flight());
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            });
+            return Reporter { handle, bars };
+        }
+        None => tokio::spawn(async move {
+            let started = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let done = progress.bytes_done.load(Ordering::Relaxed);
+                let total = progress.bytes_total.load(Ordering::Relaxed).max(1);
+                let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+                tracing::info!(
+                    "progress: {} of {} ({:.0}%), {}/s; tables {}/{}, indexes {}/{}; copying: {}",
+                    HumanBytes(done),
+                    HumanBytes(total),
+                    100.0 * done as f64 / total as f64,
+                    HumanBytes(rate as u64),
+                    progress.tables_done.load(Ordering::Relaxed),
+                    progress.tables_total.load(Ordering::Relaxed),
+                    progress.indexes_done.load(Ordering::Relaxed),
+                    progress.indexes_total.load(Ordering::Relaxed),
+                    progress.in_flight()
+                );
+            }
+        }),
+    };
+    Reporter {
+        handle,
+        bars: Vec::new(),
+    }
+}
+
+pub struct Reporter {
+    handle: JoinHandle<()>,
+    bars: Vec<ProgressBar>,
+}
+
+impl Reporter {
+    pub fn stop(self) {
+        self.handle.abort();
+        for b in self.bars {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The final summary: one line per step with its duration, and one line per
+//! table with rows, bytes, copy and index time. Printed, and saved as JSON.
+
+use std::path::Path;
+use std::time::Duration;
+
+use comfy_table::{presets, CellAlignment, Table as Grid};
+use indicatif::HumanBytes;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub step: String,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TableReport {
+    pub table: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub copy_seconds: f64,
+    pub indexes: usize,
+    pub index_seconds: f64,
+    pub binary: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Summary {
+    pub source: String,
+    pub target: String,
+    pub snapshot: Option<String>,
+    pub steps: Vec<StepReport>,
+    pub tables: Vec<TableReport>,
+    pub sequences: usize,
+    pub large_objects: usize,
+    pub failures: Vec<String>,
+    pub total_seconds: f64,
+}
+
+impl Summary {
+    pub fn step(&mut self, step: &str, duration: Duration) {
+        self.steps.push(StepReport {
+            step: step.to_string(),
+            seconds: duration.as_secs_f64(),
+        });
+    }
+
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(path, text)
+    }
+
+    /// The human-readable summary, for stdout.
+    pub fn render(&self) -> String {
+        let mut steps = Grid::new();
+        steps.load_style(presets::ASCII_MARKDOWN);
+        steps.set_header(vec!["Step", "Duration"]);
+        for s in &self.steps {
+            steps.add_row(vec![s.step.clone(), seconds(s.seconds)]);
+        }
+        steps.add_row(vec!["Total".to_string(), seconds(self.total_seconds)]);
+        right_align(&mut steps, &[1]);
+
+        let mut tables = Grid::new();
+        tables.load_style(presets::ASCII_MARKDOWN);
+        tables.set_header(vec![
+            "Table",
+            "Rows",
+            "Bytes",
+            "Copy",
+            "Indexes",
+            "Index time",
+        ]);
+        for t in &self.tables {
+            tables.add_row(vec![
+                t.table.clone(),
+                t.rows.to_string(),
+                HumanBytes(t.bytes).to_string(),
+                seconds(t.copy_seconds),
+                t.indexes.to_string(),
+                seconds(t.index_seconds),
+            ]);
+        }
+        right_align(&mut tables, &[1, 2, 3, 4, 5]);
+        let rows: u64 = self.tables.iter().map(|t| t.rows).sum();
+        let bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
+        let mut out = format!("{steps}\n\n{tables}\n\n");
+        out.push_str(&format!(
+            "{} tables, {rows} rows, {} copied; {} sequences, {} large objects; {} in total\n",
+            self.tables.len(),
+            HumanBytes(bytes),
+            self.sequences,
+            self.large_objects,
+            seconds(self.total_seconds)
+        ));
+        for f in &self.failures {
+            out.push_str(&format!("FAILED: {f}\n"));
+        }
+        out
+    }
+}
+
+fn right_align(grid: &mut Grid, columns: &[usize]) {
+    for &i in columns {
+        if let Some(c) = grid.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+fn seconds(s: f64) -> String {
+    if s >= 60.0 {
+        format!("{}m{:04.1}s", (s / 60.0).floor(), s % 60.0)
+    } else if s >= 1.0 {
+        format!("{s:.1}s")
+    } else {
+        format!("{:.0}ms", s * 1000.0)
+    }
+}
