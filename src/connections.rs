@@ -69,14 +69,18 @@ fn resolve(side: Side, s: Option<&str>) -> Result<ConnInfo> {
 
 /// Connect, turning any failure into one line naming the side and what to check.
 pub async fn connect(side: Side, info: &ConnInfo) -> Result<Client> {
-    info.connect().await.map_err(|e| {
+    let client = info.connect().await.map_err(|e| {
         side.failure(format!(
             "cannot connect to the {} database: {e}; {}",
             side.name(),
             side.hint()
         ))
-        .into()
-    })
+    })?;
+    // Every connection can be cancelled when the run is interrupted.
+    if let Ok(tls) = info.tls() {
+        crate::interrupt::register(&client, tls);
+    }
+    Ok(client)
 }
 
 /// Connect to the target and apply the session settings of a worker connection.

@@ -23,6 +23,7 @@ pub mod conninfo;
 pub mod copy;
 pub mod error;
 pub mod indexes;
+pub mod interrupt;
 pub mod pool;
 pub mod report;
 pub mod schema;

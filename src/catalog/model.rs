@@ -1,10 +1,10 @@
 //! Plain data describing the source objects the copy works on.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sql::{quote_ident, quote_qualified};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     pub type_name: String,
@@ -13,7 +13,7 @@ pub struct Column {
     pub binary_safe: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Table {
     pub oid: u32,
     pub schema: String,
@@ -56,7 +56,7 @@ impl Table {
 }
 
 /// A PRIMARY KEY, UNIQUE or EXCLUDE constraint backed by an index.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexConstraint {
     pub oid: u32,
     pub name: String,
@@ -68,7 +68,7 @@ pub struct IndexConstraint {
     pub definition: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Index {
     pub oid: u32,
     pub schema: String,
@@ -85,7 +85,7 @@ impl Index {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Sequence {
     pub oid: u32,
     pub schema: String,
@@ -100,7 +100,7 @@ impl Sequence {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Catalog {
     /// Largest first.
     pub tables: Vec<Table>,

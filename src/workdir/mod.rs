@@ -9,9 +9,12 @@ use anyhow::{Context, Result};
 
 use crate::error::Failure;
 
+pub mod state;
+
 pub struct WorkDir {
     pub root: PathBuf,
     lock: PathBuf,
+    pub state: state::State,
 }
 
 /// What to do with what a previous run left in the directory.
@@ -37,13 +40,10 @@ impl WorkDir {
             .with_context(|| format!("creating work directory {}", root.display()))?;
         let lock = root.join("pgcopydb.pid");
         take_lock(&lock)?;
-        let dir = WorkDir {
-            root: root.to_path_buf(),
-            lock,
-        };
-        let unfinished = dir.schema_dir().exists() && !dir.done_marker().exists();
+        let guard = LockGuard(lock.clone());
+        let unfinished = root.join(STATE_FILE).exists() && !root.join(DONE_FILE).exists();
         match reuse {
-            Reuse::Restart => dir.clear()?,
+            Reuse::Restart => clear(root, &lock)?,
             Reuse::Fresh if unfinished => {
                 return Err(Failure::state(format!(
                     "work directory {} holds an unfinished run: use --resume to continue it, \
@@ -52,26 +52,40 @@ impl WorkDir {
                 ))
                 .into())
             }
-            Reuse::Fresh => dir.clear()?,
+            Reuse::Fresh => clear(root, &lock)?,
+            Reuse::Resume if !root.join(STATE_FILE).exists() => {
+                return Err(Failure::state(format!(
+                    "nothing to resume in {}: no earlier run was recorded there; run without --resume",
+                    root.display()
+                ))
+                .into())
+            }
             Reuse::Resume => {}
         }
-        fs::create_dir_all(dir.schema_dir())?;
-        Ok(dir)
+        let _ = fs::remove_file(root.join(DONE_FILE));
+        fs::create_dir_all(root.join("schema"))?;
+        let state = state::State::open(&root.join(STATE_FILE))?;
+        std::mem::forget(guard);
+        Ok(WorkDir {
+            root: root.to_path_buf(),
+            lock,
+            state,
+        })
     }
 
-    fn clear(&self) -> Result<()> {
-        for entry in fs::read_dir(&self.root)? {
-            let path = entry?.path();
-            if path == self.lock {
-                continue;
-            }
-            if path.is_dir() {
-                fs::remove_dir_all(&path)?;
-            } else {
-                fs::remove_file(&path)?;
-            }
+    /// The snapshot held by a running `pgcopydb snapshot` on this directory.
+    pub fn held_snapshot(&self) -> Option<String> {
+        let pid: i32 = fs::read_to_string(self.root.join(SNAPSHOT_LOCK))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        if !process_alive(pid) {
+            return None;
         }
-        Ok(())
+        fs::read_to_string(self.snapshot_file())
+            .ok()
+            .map(|s| s.trim().to_string())
     }
 
     pub fn schema_dir(&self) -> PathBuf {
@@ -92,12 +106,45 @@ impl WorkDir {
     pub fn summary_file(&self) -> PathBuf {
         self.root.join("summary.json")
     }
-    fn done_marker(&self) -> PathBuf {
-        self.root.join("done")
-    }
     pub fn mark_done(&self) -> Result<()> {
-        fs::write(self.done_marker(), b"")?;
+        fs::write(self.root.join(DONE_FILE), b"")?;
         Ok(())
+    }
+}
+
+const STATE_FILE: &str = "pgcopydb.db";
+const DONE_FILE: &str = "done";
+/// Lock of a `pgcopydb snapshot` process holding a snapshot for this directory.
+pub const SNAPSHOT_LOCK: &str = "pgcopydb.snapshot.pid";
+
+/// Remove what an earlier run left, but not our lock, nor the snapshot of a
+/// `pgcopydb snapshot` that is still holding it for us.
+fn clear(root: &Path, lock: &Path) -> Result<()> {
+    let snapshot_held = fs::read_to_string(root.join(SNAPSHOT_LOCK))
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .is_some_and(process_alive);
+    for entry in fs::read_dir(root)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if path == lock || (snapshot_held && (name == "snapshot" || name == SNAPSHOT_LOCK)) {
+            continue;
+        }
+        if path.is_dir() {
+            fs::remove_dir_all(&path)?;
+        } else {
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the lock file if opening the directory fails half-way.
+struct LockGuard(PathBuf);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
     }
 }
 
@@ -108,7 +155,7 @@ impl Drop for WorkDir {
 }
 
 /// Write our pid into the lock file, refusing when a live process holds it.
-fn take_lock(lock: &Path) -> Result<()> {
+pub fn take_lock(lock: &Path) -> Result<()> {
     if let Ok(text) = fs::read_to_string(lock) {
         if let Ok(pid) = text.trim().parse::<i32>() {
             if pid != std::process::id() as i32 && process_alive(pid) {
@@ -126,7 +173,7 @@ fn take_lock(lock: &Path) -> Result<()> {
         .with_context(|| format!("writing {}", lock.display()))
 }
 
-fn process_alive(pid: i32) -> bool {
+pub fn process_alive(pid: i32) -> bool {
     // Signal 0 checks existence; EPERM means it exists but is not ours.
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)

@@ -1,0 +1,87 @@
+//! Signals and cancellation. The first SIGINT/SIGTERM sends a PostgreSQL
+//! cancel request for every query in flight on either server, so that
+//! nothing keeps running after we stop; the run then unwinds, rolling back
+//! open target transactions and leaving interrupted units unfinished in the
+//! state, to be redone by `--resume`. A second signal exits at once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use futures_util::future::join_all;
+use tokio::sync::Notify;
+use tokio_postgres::{CancelToken, Client};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+static CANCELLED: AtomicBool = AtomicBool::new(false);
+static NOTIFY: OnceLock<Notify> = OnceLock::new();
+static TOKENS: Mutex<Vec<(CancelToken, MakeRustlsConnect)>> = Mutex::new(Vec::new());
+
+fn notify() -> &'static Notify {
+    NOTIFY.get_or_init(Notify::new)
+}
+
+/// Remember how to cancel this connection's queries.
+pub fn register(client: &Client, tls: MakeRustlsConnect) {
+    let mut tokens = TOKENS.lock().expect("cancel tokens");
+    tokens.push((client.cancel_token(), tls));
+}
+
+pub fn is_cancelled() -> bool {
+    CANCELLED.load(Ordering::SeqCst)
+}
+
+/// Resolves once the run has been interrupted.
+pub async fn cancelled() {
+    loop {
+        let notified = notify().notified();
+        if is_cancelled() {
+            return;
+        }
+        notified.await;
+    }
+}
+
+/// Cancel every query in flight on every connection we opened.
+pub async fn cancel_all() {
+    let tokens: Vec<_> = TOKENS.lock().expect("cancel tokens").clone();
+    let requests = tokens
+        .into_iter()
+        .map(|(token, tls)| async move { token.cancel_query(tls).await });
+    // A connection that is idle or gone answers nothing useful; ignore it.
+    let _ = join_all(requests).await;
+}
+
+/// Stop the run: mark it cancelled, wake whoever waits, cancel queries.
+pub async fn interrupt() {
+    CANCELLED.store(true, Ordering::SeqCst);
+    notify().notify_waiters();
+    cancel_all().await;
+}
+
+/// Watch SIGINT and SIGTERM for the rest of the process.
+pub fn install_handlers() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::warn!("cannot install signal handlers");
+        return;
+    };
+    tokio::spawn(async move {
+        let mut count = 0;
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            count += 1;
+            if count > 1 {
+                eprintln!("second signal: exiting now");
+                std::process::exit(130);
+            }
+            tracing::warn!("interrupted: cancelling queries on both servers (signal again to exit at once)");
+            interrupt().await;
+        }
+    });
+}
