@@ -13,3 +13,5 @@
 //! - [`report`]: live progress and the final summary.
 
 pub mod error;
+pub mod schema;
+pub mod tools;
