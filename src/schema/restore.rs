@@ -97,14 +97,20 @@ pub async fn restore(
     // it for the error message.
     let mut stderr_text = String::new();
     if let Some(stderr) = child.stderr.take() {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Some(line) = lines.next_line().await? {
+        let mut reader = BufReader::new(stderr);
+        let mut buf = Vec::new();
+        // Bytes, not `lines()`: object names or localized messages need not
+        // be UTF-8, and that must not turn into a read error.
+        while reader.read_until(b'\n', &mut buf).await? > 0 {
+            let line = String::from_utf8_lossy(&buf);
+            let line = line.trim_end_matches(['\n', '\r']);
             tracing::debug!(target: "pg_restore", "{line}");
             // Bounded: a restore of a huge schema may warn a lot.
             if stderr_text.len() < 64 * 1024 {
-                stderr_text.push_str(&line);
+                stderr_text.push_str(line);
                 stderr_text.push('\n');
             }
+            buf.clear();
         }
     }
     let status = child.wait().await?;
