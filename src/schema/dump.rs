@@ -1,0 +1,76 @@
+//! `pg_dump` of the schema and `pg_restore --list` of the archive.
+
+use std::path::Path;
+
+use super::child::{command, error_excerpt, path_arg};
+use super::toc::{parse_list, TocEntry};
+use super::Section;
+use crate::error::Failure;
+use crate::tools::PgTools;
+
+/// Dumps the pre-data and post-data sections of the source into one custom
+/// format archive at `out`, reading under `snapshot` when given so the schema
+/// matches the data copied under the same snapshot.
+pub async fn dump(
+    tools: &PgTools,
+    dbname_arg: &str,
+    env: &[(String, String)],
+    snapshot: Option<&str>,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let program = tools.pg_dump();
+    let mut cmd = command(&program, env);
+    cmd.arg("--format=custom")
+        .arg("--section=pre-data")
+        .arg("--section=post-data");
+    if let Some(id) = snapshot {
+        cmd.arg(format!("--snapshot={id}"));
+    }
+    cmd.arg(path_arg("--file=", out))
+        .arg(format!("--dbname={dbname_arg}"));
+
+    let output = cmd
+        .output()
+        .await
+        .map_err(|e| Failure::config(format!("could not run {}: {e}", program.display())))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(Failure::source(format!(
+            "pg_dump of the source schema failed ({}):\n{}",
+            output.status,
+            error_excerpt(&stderr)
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The entries of one section of `archive`, in archive order. pg_restore
+/// does the section filtering itself (entries without a section of their
+/// own, such as COMMENT and ACL, follow the object they belong to).
+pub async fn list(
+    tools: &PgTools,
+    archive: &Path,
+    section: Section,
+) -> anyhow::Result<Vec<TocEntry>> {
+    let program = tools.pg_restore();
+    let output = command(&program, &[])
+        .arg("--list")
+        .arg(format!("--section={}", section.as_arg()))
+        .arg(archive)
+        .output()
+        .await
+        .map_err(|e| Failure::config(format!("could not run {}: {e}", program.display())))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        anyhow::bail!(
+            "pg_restore --list {} failed ({}):\n{}",
+            archive.display(),
+            output.status,
+            error_excerpt(&stderr)
+        );
+    }
+    // Lossy is fine: a use-list is matched on dump ids only.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    Ok(parse_list(&stdout))
+}

@@ -1,0 +1,31 @@
+//! The schema part of a copy: one `pg_dump --format=custom` archive holding
+//! both pre-data and post-data (a single archive lets pg_restore see the
+//! dependencies between the two), listed and restored one section at a
+//! time through a filtered `--use-list`.
+
+mod child;
+mod dump;
+mod properties;
+mod restore;
+mod toc;
+
+pub use dump::{dump, list};
+pub use properties::copy_db_properties;
+pub use restore::{restore, RestoreOptions};
+pub use toc::{parse_list, write_use_list, TocEntry};
+
+/// An archive section, as `pg_dump`/`pg_restore --section` name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    PreData,
+    PostData,
+}
+
+impl Section {
+    pub fn as_arg(self) -> &'static str {
+        match self {
+            Section::PreData => "pre-data",
+            Section::PostData => "post-data",
+        }
+    }
+}
