@@ -2,9 +2,10 @@
 //! as soon as one is in, its indexes build concurrently (bounded by
 //! `index_jobs`), then its constraints are attached and it is vacuumed,
 //! while other tables keep copying. Sequences and large objects run
-//! alongside.
+//! alongside. Each unit is recorded in the state; units already done by an
+//! earlier run are skipped.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,16 +16,19 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::CloneOptions;
-use crate::blobs::copy_large_object;
 use crate::catalog::{Catalog, Table};
 use crate::connections::{connect_target_worker, Endpoints};
-use crate::copy::{copy_table, CopyFormat};
+use crate::copy::CopyFormat;
 use crate::indexes::{attach_constraints, build_index, buildable};
+use crate::interrupt;
 use crate::pool::Pool;
 use crate::report::progress::{spawn_reporter, Progress};
 use crate::report::summary::TableReport;
 use crate::sequences::reset_sequences;
-use crate::snapshot::open_reader;
+use crate::workdir::state::{State, Unit};
+
+mod blobs_phase;
+mod table_copy;
 
 pub struct DataOutcome {
     pub steps: Vec<(String, Duration)>,
@@ -33,12 +37,14 @@ pub struct DataOutcome {
 }
 
 /// Shared state of the data phase.
-struct Shared {
+pub(super) struct Shared {
     endpoints: Endpoints,
     snapshot: Option<String>,
     opts: CloneOptions,
     same_major: bool,
     progress: Arc<Progress>,
+    state: Arc<State>,
+    done: HashSet<String>,
     queue: Mutex<VecDeque<Arc<Table>>>,
     reports: Mutex<Vec<TableReport>>,
     failures: Mutex<Vec<String>>,
@@ -50,12 +56,26 @@ struct Shared {
 }
 
 impl Shared {
-    fn fail(&self, what: String) {
+    /// Record a failed unit; with --fail-fast, stop everything else too.
+    async fn fail(&self, unit: Option<&Unit>, what: String) {
+        if interrupt::is_cancelled() {
+            return;
+        }
         warn!("{what}");
+        if let Some(unit) = unit {
+            let _ = self.state.failed(unit, &what);
+        }
         self.failures.lock().expect("failures").push(what);
+        if self.opts.fail_fast {
+            interrupt::cancel_all().await;
+        }
     }
-    fn failed(&self) -> bool {
-        !self.failures.lock().expect("failures").is_empty()
+    fn stopping(&self) -> bool {
+        interrupt::is_cancelled()
+            || (self.opts.fail_fast && !self.failures.lock().expect("failures").is_empty())
+    }
+    fn is_done(&self, unit: &Unit) -> bool {
+        self.done.contains(&unit.key())
     }
     fn mark(slot: &Mutex<Duration>, at: Duration) {
         let mut v = slot.lock().expect("timing");
@@ -73,6 +93,12 @@ impl Shared {
             CopyFormat::Text
         }
     }
+    /// Whether every piece of after-copy work of this table is done.
+    fn after_copy_done(&self, table: &Table) -> bool {
+        buildable(table).all(|i| self.is_done(&Unit::Index(i.oid)))
+            && self.is_done(&Unit::Constraints(table.oid))
+            && (self.opts.skip_vacuum || self.is_done(&Unit::Vacuum(table.oid)))
+    }
 }
 
 pub async fn copy_all(
@@ -81,7 +107,9 @@ pub async fn copy_all(
     snapshot: Option<&str>,
     same_major: bool,
     opts: &CloneOptions,
+    state: Arc<State>,
 ) -> Result<DataOutcome> {
+    let done = state.done_units()?;
     let progress = Arc::new(Progress::default());
     progress
         .bytes_total
@@ -99,7 +127,9 @@ pub async fn copy_all(
         opts: opts.clone(),
         same_major,
         progress: progress.clone(),
-        queue: Mutex::new(catalog.tables.iter().cloned().map(Arc::new).collect()),
+        state,
+        done,
+        queue: Mutex::new(VecDeque::new()),
         reports: Mutex::new(Vec::new()),
         failures: Mutex::new(Vec::new()),
         index_pool: Pool::new(endpoints.target.clone(), opts.index_jobs),
@@ -108,10 +138,41 @@ pub async fn copy_all(
         last_copy: Mutex::new(Duration::ZERO),
         last_index: Mutex::new(Duration::ZERO),
     });
-    let reporter = spawn_reporter(progress);
+    let reporter = spawn_reporter(progress.clone());
+
+    // Tables copied by an earlier run only need what follows their copy.
+    let after = Arc::new(Mutex::new(JoinSet::new()));
+    let mut skipped = 0;
+    for table in &catalog.tables {
+        let table = Arc::new(table.clone());
+        if !shared.is_done(&Unit::Table(table.oid)) {
+            shared.queue.lock().expect("queue").push_back(table);
+            continue;
+        }
+        skipped += 1;
+        progress.tables_done.fetch_add(1, Ordering::Relaxed);
+        progress
+            .bytes_done
+            .fetch_add(table.bytes.max(0) as u64, Ordering::Relaxed);
+        if !shared.after_copy_done(&table) {
+            let report = TableReport {
+                table: table.label(),
+                indexes: buildable(&table).count(),
+                ..TableReport::default()
+            };
+            let s = shared.clone();
+            after
+                .lock()
+                .expect("after")
+                .spawn(async move { after_copy(s, table, report).await });
+        }
+    }
+    if skipped > 0 {
+        info!("{skipped} tables were copied by an earlier run");
+    }
     info!(
         "copying {} tables with {} jobs, building indexes with {} jobs",
-        catalog.tables.len(),
+        catalog.tables.len() - skipped,
         opts.table_jobs,
         opts.index_jobs
     );
@@ -128,60 +189,35 @@ pub async fn copy_all(
         .await;
         match result {
             Ok(n) => debug!("set {n} sequences"),
-            Err(e) => seq_shared.fail(format!("sequences: {e:#}")),
+            Err(e) => seq_shared.fail(None, format!("sequences: {e:#}")).await,
         }
         ("sequences", started.elapsed())
     });
     if !catalog.large_objects.is_empty() {
-        let oids = Arc::new(Mutex::new(
-            catalog
-                .large_objects
-                .iter()
-                .copied()
-                .collect::<VecDeque<u32>>(),
-        ));
         let lo_shared = shared.clone();
+        let oids = catalog.large_objects.clone();
         side_tasks.spawn(async move {
             let started = Instant::now();
-            let workers = (0..lo_shared.opts.large_objects_jobs)
-                .map(|_| large_object_worker(lo_shared.clone(), oids.clone()));
-            if let Err(e) = try_join_all(workers).await {
-                lo_shared.fail(format!("large objects: {e:#}"));
-            }
+            blobs_phase::copy_large_objects(lo_shared, oids).await;
             ("large objects", started.elapsed())
         });
     }
 
-    // Copy workers; each finished table spawns its index work into `after`.
-    let after = Arc::new(Mutex::new(JoinSet::new()));
-    let copiers = (0..opts.table_jobs.min(catalog.tables.len().max(1)))
-        .map(|_| copy_worker(shared.clone(), after.clone()));
-    let copy_result = try_join_all(copiers).await;
-    if let Err(e) = copy_result {
-        shared.fail(format!("{e:#}"));
+    let copiers = (0..opts.table_jobs).map(|_| table_copy::copy_worker(shared.clone(), after.clone()));
+    if let Err(e) = try_join_all(copiers).await {
+        shared.fail(None, format!("{e:#}")).await;
     }
-    // Drain index/vacuum work; new entries may still be added while we wait.
-    loop {
-        let next = {
-            let mut set = after.lock().expect("after");
-            if set.is_empty() {
-                break;
-            }
-            // Take the whole set out so the lock is not held across await.
-            std::mem::take(&mut *set)
-        };
-        let mut next = next;
-        while next.join_next().await.is_some() {}
-    }
-    let mut steps = Vec::new();
-    steps.push((
-        "copy data".to_string(),
-        *shared.last_copy.lock().expect("timing"),
-    ));
-    steps.push((
-        "indexes, constraints, vacuum".to_string(),
-        *shared.last_index.lock().expect("timing"),
-    ));
+    // Drain index/vacuum work; copy workers are done adding to it.
+    let mut pending = std::mem::take(&mut *after.lock().expect("after"));
+    while pending.join_next().await.is_some() {}
+
+    let mut steps = vec![
+        ("copy data".to_string(), *shared.last_copy.lock().expect("timing")),
+        (
+            "indexes, constraints, vacuum".to_string(),
+            *shared.last_index.lock().expect("timing"),
+        ),
+    ];
     while let Some(done) = side_tasks.join_next().await {
         let (name, duration) = done.context("side task panicked")?;
         steps.push((name.to_string(), duration));
@@ -198,110 +234,60 @@ pub async fn copy_all(
     })
 }
 
-/// Take tables off the queue until it is empty. One source reader (inside
-/// the snapshot) and one target connection serve all the worker's tables.
-async fn copy_worker(shared: Arc<Shared>, after: Arc<Mutex<JoinSet<()>>>) -> Result<()> {
-    let source = open_reader(&shared.endpoints.source, shared.snapshot.as_deref()).await?;
-    let target = connect_target_worker(&shared.endpoints.target).await?;
-    loop {
-        if shared.opts.fail_fast && shared.failed() {
-            return Ok(());
-        }
-        let Some(table) = shared.queue.lock().expect("queue").pop_front() else {
-            return Ok(());
-        };
-        let label = table.label();
-        shared.progress.start_table(&label);
-        let format = shared.format_for(&table);
-        let result = copy_table(
-            &source,
-            &target,
-            &table,
-            format,
-            &shared.progress.bytes_done,
-        )
-        .await;
-        shared.progress.finish_table(&label);
-        Shared::mark(&shared.last_copy, shared.started.elapsed());
-        match result {
-            Ok(stats) => {
-                debug!(
-                    "copied {label}: {} rows, {} bytes in {:?}",
-                    stats.rows, stats.bytes, stats.duration
-                );
-                let report = TableReport {
-                    table: label,
-                    rows: stats.rows,
-                    bytes: stats.bytes,
-                    copy_seconds: stats.duration.as_secs_f64(),
-                    indexes: buildable(&table).count(),
-                    index_seconds: 0.0,
-                    binary: format == CopyFormat::Binary,
-                };
-                let s = shared.clone();
-                after
-                    .lock()
-                    .expect("after")
-                    .spawn(async move { after_copy(s, table, report).await });
-            }
-            Err(e) => {
-                shared.fail(format!("{e:#}"));
-                if target.is_closed() || source.is_closed() {
-                    return Err(e);
-                }
-            }
-        }
-    }
-}
-
 /// Everything that follows a table's data: all its indexes at once, then its
-/// constraints, then VACUUM ANALYZE.
+/// constraints, then VACUUM ANALYZE. Units done by an earlier run are skipped.
 async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableReport) {
     let started = Instant::now();
     let builds = buildable(&table).map(|index| {
         let shared = shared.clone();
         async move {
-            let conn = shared.index_pool.get().await?;
-            build_index(&conn, index, shared.opts.resume).await?;
+            let unit = Unit::Index(index.oid);
+            if !shared.is_done(&unit) {
+                let conn = shared.index_pool.get().await?;
+                shared.state.start(&unit, &index.label(), 0)?;
+                if let Err(e) = build_index(&conn, index, shared.opts.resume).await {
+                    shared.fail(Some(&unit), format!("{e:#}")).await;
+                    return Err(e);
+                }
+                shared.state.done(&unit, 0, 0)?;
+            }
             shared.progress.indexes_done.fetch_add(1, Ordering::Relaxed);
             Ok::<(), anyhow::Error>(())
         }
     });
-    let result = async {
-        try_join_all(builds).await?;
-        if table.indexes.iter().any(|i| i.constraint.is_some()) {
+    let built = try_join_all(builds).await.is_ok();
+    let constraints = Unit::Constraints(table.oid);
+    let mut ok = built;
+    if built && !shared.is_done(&constraints) {
+        let result = async {
             let conn = shared.index_pool.get().await?;
+            shared.state.start(&constraints, &table.label(), 0)?;
             attach_constraints(&conn, &table).await?;
+            shared.state.done(&constraints, 0, 0)
         }
-        Ok::<(), anyhow::Error>(())
+        .await;
+        if let Err(e) = result {
+            shared.fail(Some(&constraints), format!("{e:#}")).await;
+            ok = false;
+        }
     }
-    .await;
     report.index_seconds = started.elapsed().as_secs_f64();
     Shared::mark(&shared.last_index, shared.started.elapsed());
-    if let Err(e) = result {
-        shared.fail(format!("{e:#}"));
-    } else if !shared.opts.skip_vacuum {
-        let vacuum = async {
+    let vacuum = Unit::Vacuum(table.oid);
+    if ok && !shared.opts.skip_vacuum && !shared.is_done(&vacuum) {
+        let result = async {
             let conn = shared.vacuum_pool.get().await?;
+            shared.state.start(&vacuum, &table.label(), 0)?;
             conn.batch_execute(&format!("VACUUM ANALYZE {}", table.qualified()))
                 .await
-                .with_context(|| format!("vacuum analyze {}", table.label()))
-        };
-        if let Err(e) = vacuum.await {
-            shared.fail(format!("{e:#}"));
+                .with_context(|| format!("vacuum analyze {}", table.label()))?;
+            shared.state.done(&vacuum, 0, 0)
+        }
+        .await;
+        if let Err(e) = result {
+            shared.fail(Some(&vacuum), format!("{e:#}")).await;
         }
         Shared::mark(&shared.last_index, shared.started.elapsed());
     }
     shared.reports.lock().expect("reports").push(report);
-}
-
-async fn large_object_worker(shared: Arc<Shared>, oids: Arc<Mutex<VecDeque<u32>>>) -> Result<()> {
-    let source = open_reader(&shared.endpoints.source, shared.snapshot.as_deref()).await?;
-    let target = connect_target_worker(&shared.endpoints.target).await?;
-    loop {
-        let Some(oid) = oids.lock().expect("oids").pop_front() else {
-            return Ok(());
-        };
-        copy_large_object(&source, &target, oid).await?;
-    }
 }

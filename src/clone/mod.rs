@@ -2,40 +2,61 @@
 //! snapshot, catalog and schema dump, pre-data restore, then table data with
 //! indexes, constraints and vacuum overlapping, sequences and large objects
 //! alongside, then the rest of post-data, then the summary.
+//!
+//! Every step and every unit of work is recorded in the work directory's
+//! state, so that `--resume` skips what is done and redoes what was cut.
 
 mod data;
 mod options;
+mod resume;
 mod schema_steps;
 
 pub use options::CloneOptions;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tracing::info;
 
-use crate::catalog::{existing_target_tables, read_catalog};
+use crate::catalog::{existing_target_tables, read_catalog, Catalog};
 use crate::cli::CloneArgs;
 use crate::connections::{connect, connect_target_worker, server_major, Endpoints, Side};
-use crate::error::Failure;
+use crate::error::{ExitCode, Failure};
+use crate::interrupt;
 use crate::report::summary::Summary;
-use crate::snapshot;
-use crate::tools;
+use crate::snapshot::{self, SnapshotHolder};
+use crate::tools::{self, PgTools};
+use crate::workdir::state::Unit;
 use crate::workdir::WorkDir;
 
 pub async fn run_cli(args: CloneArgs) -> Result<()> {
     crate::report::logging::init(&args.log);
     let endpoints = Endpoints::from_args(&args.conn)?;
     let options = CloneOptions::from_args(&args);
-    let summary = run(&endpoints, &options).await?;
+    interrupt::install_handlers();
+    let run = run(&endpoints, &options);
+    tokio::pin!(run);
+    let summary = tokio::select! {
+        result = &mut run => result?,
+        _ = interrupt::cancelled() => {
+            // Let the run unwind: cancelled queries fail, transactions roll
+            // back, and units in flight stay unfinished in the state.
+            let _ = tokio::time::timeout(Duration::from_secs(10), &mut run).await;
+            return Err(Failure::state(format!(
+                "interrupted: nothing half-copied was recorded as done; continue with \
+                 `pgcopydb clone --resume --dir {}` (and --not-consistent unless the snapshot is still held)",
+                options.dir.display()
+            ))
+            .into());
+        }
+    };
     print!("{}", summary.render());
     if !summary.failures.is_empty() {
         return Err(Failure::new(
-            crate::error::ExitCode::Internal,
+            ExitCode::Internal,
             format!(
-                "{} step(s) failed: {}",
-                summary.failures.len(),
-                summary.failures.join("; ")
+                "{} unit(s) failed, see above; fix the cause and run again with --resume",
+                summary.failures.len()
             ),
         )
         .into());
@@ -47,6 +68,10 @@ pub async fn run_cli(args: CloneArgs) -> Result<()> {
 pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> {
     let started = Instant::now();
     let workdir = WorkDir::open(&opts.dir, opts.reuse())?;
+    let state = workdir.state.clone();
+    if opts.resume {
+        resume::check_setup(&state, endpoints, opts)?;
+    }
     let mut summary = Summary {
         source: endpoints.source.safe_display(),
         target: endpoints.target.safe_display(),
@@ -64,38 +89,16 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
         tools.version,
         tools.bindir.display()
     );
+    if let Some(w) = &tools.warning {
+        tracing::warn!("{w}");
+    }
     drop(source);
 
-    // The snapshot every reader shares.
-    let holder = match (&opts.snapshot, opts.not_consistent) {
-        (_, true) => None,
-        (Some(_), false) => None,
-        (None, false) => Some(snapshot::export(&endpoints.source).await?),
-    };
-    let snapshot_id = match (&holder, &opts.snapshot, opts.not_consistent) {
-        (_, _, true) => None,
-        (Some(h), _, _) => Some(h.id.clone()),
-        (None, Some(id), _) => Some(id.clone()),
-        (None, None, false) => None,
-    };
-    if let Some(id) = &snapshot_id {
-        std::fs::write(workdir.snapshot_file(), id)?;
-        info!("using snapshot {id}");
-    }
+    let (holder, snapshot_id) = take_snapshot(endpoints, opts, &workdir).await?;
     summary.snapshot = snapshot_id.clone();
+    state.put_setup(&resume::setup_entries(endpoints, opts, snapshot_id.as_deref()))?;
 
-    // Catalog and schema dump run side by side, both under the snapshot.
-    let reader = snapshot::open_reader(&endpoints.source, snapshot_id.as_deref()).await?;
-    info!("reading the source catalog and dumping the schema");
-    let (catalog, ()) = tokio::try_join!(
-        async {
-            read_catalog(&reader, !opts.skip_large_objects)
-                .await
-                .context("reading the source catalog")
-        },
-        schema_steps::dump(&tools, endpoints, snapshot_id.as_deref(), &workdir),
-    )?;
-    drop(reader);
+    let catalog = catalog_and_dump(endpoints, opts, &workdir, &tools, snapshot_id.as_deref()).await?;
     info!(
         "{} tables ({}), {} indexes, {} sequences, {} large objects",
         catalog.tables.len(),
@@ -106,28 +109,11 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
     );
     summary.step("catalog and schema dump", step.elapsed());
 
-    // Never overwrite tables by accident.
     let step = Instant::now();
-    let existing = existing_target_tables(&target).await?;
-    let clashes: Vec<&String> = catalog
-        .tables
-        .iter()
-        .map(|t| t.label())
-        .filter_map(|l| existing.iter().find(|e| **e == l))
-        .collect();
-    if !clashes.is_empty() && !opts.drop_if_exists && !opts.resume {
-        return Err(Failure::target(format!(
-            "the target database already has {} of the tables to copy (first: {}); \
-             use --drop-if-exists to replace them, or clone into an empty database",
-            clashes.len(),
-            clashes[0]
-        ))
-        .into());
+    if !opts.resume {
+        refuse_existing_tables(&target, &catalog, opts).await?;
     }
-    if opts.drop_if_exists && !clashes.is_empty() {
-        schema_steps::drop_tables(&target, &catalog).await?;
-    }
-    if !opts.skip_db_properties {
+    if !opts.skip_db_properties && !state.is_done(&Unit::Step("db-properties"))? {
         let source = connect(Side::Source, &endpoints.source).await?;
         let n = crate::schema::copy_db_properties(&source, &target)
             .await
@@ -135,9 +121,18 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
         if n > 0 {
             info!("copied {n} database-level settings");
         }
+        state.done_quick(&Unit::Step("db-properties"), "database properties", 0)?;
     }
-    info!("restoring pre-data on the target");
-    schema_steps::restore_pre_data(&tools, endpoints, &target, &workdir, opts).await?;
+    let pre = Unit::Step("pre-data");
+    if !state.is_done(&pre)? {
+        info!("restoring pre-data on the target");
+        // A pre-data restore that was cut short left some objects behind;
+        // no data is in yet, so dropping and recreating them is safe.
+        let interrupted = opts.resume && state.was_started(&pre)?;
+        state.start(&pre, "pre-data restore", 0)?;
+        schema_steps::restore_pre_data(&tools, endpoints, &target, &workdir, opts, interrupted).await?;
+        state.done(&pre, 0, 0)?;
+    }
     summary.step("pre-data restore", step.elapsed());
 
     // Data, indexes, constraints, vacuum, sequences and large objects.
@@ -147,6 +142,7 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
         snapshot_id.as_deref(),
         source_major == target_major,
         opts,
+        state.clone(),
     )
     .await?;
     for (name, duration) in &outcome.steps {
@@ -157,14 +153,34 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
     summary.large_objects = catalog.large_objects.len();
     summary.failures = outcome.failures;
     drop(holder);
+    if interrupt::is_cancelled() {
+        anyhow::bail!("interrupted");
+    }
 
     if summary.failures.is_empty() || !opts.fail_fast {
         let step = Instant::now();
-        info!("restoring post-data on the target");
-        match schema_steps::restore_post_data(&tools, endpoints, &workdir, &catalog, opts).await {
-            Ok(()) => summary.step("post-data restore", step.elapsed()),
-            Err(e) if !opts.fail_fast => summary.failures.push(format!("{e:#}")),
-            Err(e) => return Err(e),
+        let post = Unit::Step("post-data");
+        if !state.is_done(&post)? {
+            info!("restoring post-data on the target");
+            let interrupted = opts.resume && state.was_started(&post)?;
+            state.start(&post, "post-data restore", 0)?;
+            let result = schema_steps::restore_post_data(
+                &tools, endpoints, &workdir, &catalog, opts, interrupted,
+            )
+            .await;
+            match result {
+                Ok(()) => {
+                    state.done(&post, 0, 0)?;
+                    summary.step("post-data restore", step.elapsed());
+                }
+                Err(e) => {
+                    state.failed(&post, &format!("{e:#}"))?;
+                    if opts.fail_fast {
+                        return Err(e);
+                    }
+                    summary.failures.push(format!("{e:#}"));
+                }
+            }
         }
     }
     summary.total_seconds = started.elapsed().as_secs_f64();
@@ -173,4 +189,108 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
         workdir.mark_done()?;
     }
     Ok(summary)
+}
+
+/// The snapshot every reader uses: none with `--not-consistent`, the one
+/// given with `--snapshot` or held by `pgcopydb snapshot` on this directory,
+/// or a new one we export and hold.
+async fn take_snapshot(
+    endpoints: &Endpoints,
+    opts: &CloneOptions,
+    workdir: &WorkDir,
+) -> Result<(Option<SnapshotHolder>, Option<String>)> {
+    if opts.not_consistent {
+        return Ok((None, None));
+    }
+    let given = opts.snapshot.clone().or_else(|| workdir.held_snapshot());
+    let id = match given {
+        Some(id) => {
+            // Fail now, with a plain explanation, rather than in every worker.
+            snapshot::open_reader(&endpoints.source, Some(&id)).await?;
+            info!("using snapshot {id}");
+            return Ok((None, Some(id)));
+        }
+        None if opts.resume => {
+            return Err(Failure::state(
+                "--resume needs the snapshot of the first run to still be held (pass it with \
+                 --snapshot, or hold it with `pgcopydb snapshot`), or --not-consistent to accept \
+                 that tables copied now may see later changes than those copied before",
+            )
+            .into())
+        }
+        None => snapshot::export(&endpoints.source).await?,
+    };
+    std::fs::write(workdir.snapshot_file(), &id.id)?;
+    info!("exported snapshot {}", id.id);
+    let snapshot_id = id.id.clone();
+    Ok((Some(id), Some(snapshot_id)))
+}
+
+/// The source catalog (read under the snapshot, or reloaded on resume) and
+/// the schema archive, produced side by side.
+async fn catalog_and_dump(
+    endpoints: &Endpoints,
+    opts: &CloneOptions,
+    workdir: &WorkDir,
+    tools: &PgTools,
+    snapshot_id: Option<&str>,
+) -> Result<Catalog> {
+    let state = &workdir.state;
+    let saved = if opts.resume { state.load_catalog()? } else { None };
+    let dump_unit = Unit::Step("dump");
+    let need_dump = !state.is_done(&dump_unit)? || !workdir.archive().exists();
+    info!("reading the source catalog and dumping the schema");
+    let catalog = async {
+        match saved {
+            Some(c) => Ok(c),
+            None => {
+                let reader = snapshot::open_reader(&endpoints.source, snapshot_id).await?;
+                let c = read_catalog(&reader, !opts.skip_large_objects)
+                    .await
+                    .context("reading the source catalog")?;
+                state.save_catalog(&c)?;
+                Ok::<Catalog, anyhow::Error>(c)
+            }
+        }
+    };
+    let dump = async {
+        if need_dump {
+            state.start(&dump_unit, "schema dump", 0)?;
+            schema_steps::dump(tools, endpoints, snapshot_id, workdir).await?;
+            state.done(&dump_unit, 0, 0)?;
+        }
+        Ok::<(), anyhow::Error>(())
+    };
+    let (catalog, ()) = tokio::try_join!(catalog, dump)?;
+    Ok(catalog)
+}
+
+/// Never overwrite tables by accident: without --drop-if-exists, a target
+/// that already has any of the tables is refused.
+async fn refuse_existing_tables(
+    target: &tokio_postgres::Client,
+    catalog: &Catalog,
+    opts: &CloneOptions,
+) -> Result<()> {
+    let existing: std::collections::HashSet<String> =
+        existing_target_tables(target).await?.into_iter().collect();
+    let clashes: Vec<String> = catalog
+        .tables
+        .iter()
+        .map(|t| t.label())
+        .filter(|l| existing.contains(l))
+        .collect();
+    if clashes.is_empty() {
+        return Ok(());
+    }
+    if !opts.drop_if_exists {
+        return Err(Failure::target(format!(
+            "the target database already has {} of the tables to copy (first: {}); \
+             use --drop-if-exists to replace them, or clone into an empty database",
+            clashes.len(),
+            clashes[0]
+        ))
+        .into());
+    }
+    schema_steps::drop_tables(target, catalog).await
 }

@@ -10,7 +10,7 @@ use super::CloneOptions;
 use crate::catalog::Catalog;
 use crate::connections::Endpoints;
 use crate::indexes::buildable;
-use crate::schema::{self, Section, TocEntry};
+use crate::schema::{self, RestoreOptions, Section, TocEntry};
 use crate::tools::PgTools;
 use crate::workdir::WorkDir;
 
@@ -56,6 +56,7 @@ pub async fn restore_pre_data(
     target: &Client,
     workdir: &WorkDir,
     opts: &CloneOptions,
+    interrupted: bool,
 ) -> Result<()> {
     let existing: HashSet<String> = target
         .query("SELECT nspname FROM pg_namespace", &[])
@@ -66,13 +67,15 @@ pub async fn restore_pre_data(
     let entries = schema::list(tools, &workdir.archive(), Section::PreData).await?;
     let skip = |e: &TocEntry| e.desc == "SCHEMA" && existing.contains(&e.name);
     schema::write_use_list(&entries, &skip, &workdir.pre_list())?;
+    let mut restore_opts = opts.restore_options();
+    restore_opts.clean_if_exists |= interrupted;
     restore(
         tools,
         endpoints,
         workdir,
         Section::PreData,
         &workdir.pre_list(),
-        opts,
+        &restore_opts,
     )
     .await
     .context("restoring pre-data with pg_restore")
@@ -85,6 +88,7 @@ pub async fn restore_post_data(
     workdir: &WorkDir,
     catalog: &Catalog,
     opts: &CloneOptions,
+    interrupted: bool,
 ) -> Result<()> {
     let mut built_indexes = HashSet::new();
     let mut built_constraints = HashSet::new();
@@ -99,10 +103,19 @@ pub async fn restore_post_data(
         }
     }
     let entries = schema::list(tools, &workdir.archive(), Section::PostData).await?;
-    let skip = |e: &TocEntry| match e.desc.as_str() {
-        "INDEX" => built_indexes.contains(&e.obj_oid),
-        "CONSTRAINT" => built_constraints.contains(&e.obj_oid),
-        _ => false,
+    // A post-data restore that was cut short created some objects already.
+    let already = if interrupted {
+        super::resume::existing_post_data(endpoints, &entries).await?
+    } else {
+        HashSet::new()
+    };
+    let skip = |e: &TocEntry| {
+        already.contains(&e.dump_id)
+            || match e.desc.as_str() {
+                "INDEX" => built_indexes.contains(&e.obj_oid),
+                "CONSTRAINT" => built_constraints.contains(&e.obj_oid),
+                _ => false,
+            }
     };
     schema::write_use_list(&entries, &skip, &workdir.post_list())?;
     restore(
@@ -111,7 +124,7 @@ pub async fn restore_post_data(
         workdir,
         Section::PostData,
         &workdir.post_list(),
-        opts,
+        &opts.restore_options(),
     )
     .await
     .context("restoring post-data with pg_restore")
@@ -123,7 +136,7 @@ async fn restore(
     workdir: &WorkDir,
     section: Section,
     list: &std::path::Path,
-    opts: &CloneOptions,
+    opts: &RestoreOptions,
 ) -> Result<()> {
     let target = &endpoints.target;
     schema::restore(
@@ -133,7 +146,7 @@ async fn restore(
         &workdir.archive(),
         section,
         list,
-        &opts.restore_options(),
+        opts,
     )
     .await
 }

@@ -30,12 +30,14 @@ pub struct CopyStats {
 const CHUNK: usize = 64 * 1024;
 
 /// Copy one whole table. `source` must be a reader inside the snapshot;
-/// `target` an idle worker connection. `progress` is advanced as bytes flow.
+/// `target` an idle worker connection. `counted` (this attempt's bytes) and
+/// `progress` (the run's) are advanced as bytes flow.
 pub async fn copy_table(
     source: &Client,
     target: &Client,
     table: &Table,
     format: CopyFormat,
+    counted: &AtomicU64,
     progress: &AtomicU64,
 ) -> Result<CopyStats> {
     let started = Instant::now();
@@ -59,7 +61,7 @@ pub async fn copy_table(
             .batch_execute(&format!("TRUNCATE ONLY {qualified}"))
             .await
             .with_context(|| format!("truncating {} on the target", table.label()))?;
-        stream(source, target, &copy_out, &copy_in, progress).await
+        stream(source, target, &copy_out, &copy_in, &[counted, progress]).await
     }
     .await;
     match result {
@@ -85,7 +87,7 @@ async fn stream(
     target: &Client,
     copy_out: &str,
     copy_in: &str,
-    progress: &AtomicU64,
+    counters: &[&AtomicU64],
 ) -> Result<(u64, u64)> {
     let sink = target
         .copy_in::<_, Bytes>(copy_in)
@@ -108,7 +110,9 @@ async fn stream(
                 .await
                 .context("writing to the target")?;
             total += n;
-            progress.fetch_add(n, Ordering::Relaxed);
+            counters.iter().for_each(|c| {
+                c.fetch_add(n, Ordering::Relaxed);
+            });
         }
     }
     if !buffer.is_empty() {
@@ -117,7 +121,9 @@ async fn stream(
             .await
             .context("writing to the target")?;
         total += n;
-        progress.fetch_add(n, Ordering::Relaxed);
+        counters.iter().for_each(|c| {
+            c.fetch_add(n, Ordering::Relaxed);
+        });
     }
     let rows = sink
         .finish()

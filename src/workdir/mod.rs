@@ -14,7 +14,7 @@ pub mod state;
 pub struct WorkDir {
     pub root: PathBuf,
     lock: PathBuf,
-    pub state: state::State,
+    pub state: std::sync::Arc<state::State>,
 }
 
 /// What to do with what a previous run left in the directory.
@@ -64,7 +64,7 @@ impl WorkDir {
         }
         let _ = fs::remove_file(root.join(DONE_FILE));
         fs::create_dir_all(root.join("schema"))?;
-        let state = state::State::open(&root.join(STATE_FILE))?;
+        let state = std::sync::Arc::new(state::State::open(&root.join(STATE_FILE))?);
         std::mem::forget(guard);
         Ok(WorkDir {
             root: root.to_path_buf(),

@@ -304,6 +304,17 @@ impl State {
         })
     }
 
+    /// Whether an earlier run started this unit (done or not).
+    pub fn was_started(&self, unit: &Unit) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT count(*) > 0 FROM progress WHERE unit = ?1",
+                params![unit.key()],
+                |r| r.get::<_, bool>(0),
+            )
+        })
+    }
+
     /// Keys of every unit done, for skipping them on resume in one query.
     pub fn done_units(&self) -> Result<HashSet<String>> {
         self.with(|c| {

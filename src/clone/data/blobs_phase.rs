@@ -1,0 +1,44 @@
+//! Large objects, copied by `--large-objects-jobs` workers; each one done is
+//! recorded so that a resumed run skips it.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use futures_util::future::join_all;
+
+use super::Shared;
+use crate::blobs::copy_large_object;
+use crate::connections::connect_target_worker;
+use crate::snapshot::open_reader;
+use crate::workdir::state::Unit;
+
+pub(super) async fn copy_large_objects(shared: Arc<Shared>, oids: Vec<u32>) {
+    let queue: VecDeque<u32> = oids
+        .into_iter()
+        .filter(|oid| !shared.is_done(&Unit::LargeObject(*oid)))
+        .collect();
+    let queue = Arc::new(Mutex::new(queue));
+    let workers = (0..shared.opts.large_objects_jobs).map(|_| worker(shared.clone(), queue.clone()));
+    for result in join_all(workers).await {
+        if let Err(e) = result {
+            shared.fail(None, format!("large objects: {e:#}")).await;
+        }
+    }
+}
+
+async fn worker(shared: Arc<Shared>, queue: Arc<Mutex<VecDeque<u32>>>) -> Result<()> {
+    let source = open_reader(&shared.endpoints.source, shared.snapshot.as_deref()).await?;
+    let target = connect_target_worker(&shared.endpoints.target).await?;
+    loop {
+        if shared.stopping() {
+            return Ok(());
+        }
+        let Some(oid) = queue.lock().expect("large objects").pop_front() else {
+            return Ok(());
+        };
+        let bytes = copy_large_object(&source, &target, oid).await?;
+        let unit = Unit::LargeObject(oid);
+        shared.state.done_quick(&unit, &format!("large object {oid}"), bytes)?;
+    }
+}

@@ -1,0 +1,159 @@
+//! Copy workers: take tables off the queue, largest first, and copy each in
+//! one target transaction; retry when a connection breaks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use tokio::task::JoinSet;
+use tokio_postgres::Client;
+use tracing::{debug, warn};
+
+use super::{after_copy, Shared};
+use crate::catalog::Table;
+use crate::connections::connect_target_worker;
+use crate::copy::{copy_table, CopyStats};
+use crate::indexes::buildable;
+use crate::interrupt;
+use crate::report::summary::TableReport;
+use crate::snapshot::open_reader;
+use crate::workdir::state::Unit;
+
+/// How many times a table copy is retried after a connection-class error.
+const RETRIES: u32 = 5;
+
+struct Connections {
+    source: Client,
+    target: Client,
+}
+
+async fn open(shared: &Shared) -> Result<Connections> {
+    Ok(Connections {
+        source: open_reader(&shared.endpoints.source, shared.snapshot.as_deref()).await?,
+        target: connect_target_worker(&shared.endpoints.target).await?,
+    })
+}
+
+/// One copy worker: one source reader (inside the snapshot) and one target
+/// connection serve all its tables; both are reopened after a broken link.
+pub(super) async fn copy_worker(
+    shared: Arc<Shared>,
+    after: Arc<Mutex<JoinSet<()>>>,
+) -> Result<()> {
+    let mut conns: Option<Connections> = None;
+    loop {
+        if shared.stopping() {
+            return Ok(());
+        }
+        let Some(table) = shared.queue.lock().expect("queue").pop_front() else {
+            return Ok(());
+        };
+        let label = table.label();
+        let unit = Unit::Table(table.oid);
+        shared.progress.start_table(&label);
+        shared.state.start(&unit, &label, table.bytes)?;
+        let result = copy_with_retries(&shared, &mut conns, &table).await;
+        shared.progress.finish_table(&label);
+        Shared::mark(&shared.last_copy, shared.started.elapsed());
+        match result {
+            Ok(stats) => {
+                shared.state.done(&unit, stats.bytes, stats.rows)?;
+                debug!(
+                    "copied {label}: {} rows, {} bytes in {:?}",
+                    stats.rows, stats.bytes, stats.duration
+                );
+                let report = TableReport {
+                    table: label,
+                    rows: stats.rows,
+                    bytes: stats.bytes,
+                    copy_seconds: stats.duration.as_secs_f64(),
+                    indexes: buildable(&table).count(),
+                    index_seconds: 0.0,
+                    binary: shared.format_for(&table) == crate::copy::CopyFormat::Binary,
+                };
+                let s = shared.clone();
+                after
+                    .lock()
+                    .expect("after")
+                    .spawn(async move { after_copy(s, table, report).await });
+            }
+            Err(e) => shared.fail(Some(&unit), format!("{e:#}")).await,
+        }
+    }
+}
+
+async fn copy_with_retries(
+    shared: &Shared,
+    conns: &mut Option<Connections>,
+    table: &Table,
+) -> Result<CopyStats> {
+    let mut attempt = 0;
+    loop {
+        let outcome = async {
+            if conns.as_ref().is_none_or(|c| c.source.is_closed() || c.target.is_closed()) {
+                *conns = Some(open(shared).await?);
+            }
+            let c = conns.as_ref().expect("connections");
+            let counted = AtomicU64::new(0);
+            let result = copy_table(
+                &c.source,
+                &c.target,
+                table,
+                shared.format_for(table),
+                &counted,
+                &shared.progress.bytes_done,
+            )
+            .await;
+            if result.is_err() {
+                // The bytes of a failed attempt will be sent again.
+                let n = counted.load(Ordering::Relaxed);
+                shared.progress.bytes_done.fetch_sub(n, Ordering::Relaxed);
+            }
+            result
+        }
+        .await;
+        match outcome {
+            Ok(stats) => return Ok(stats),
+            Err(e) if attempt < RETRIES && is_connection_error(&e) && !interrupt::is_cancelled() => {
+                attempt += 1;
+                let wait = Duration::from_secs(1 << attempt.min(4));
+                warn!(
+                    "copying {} failed on a broken connection ({e:#}); retry {attempt}/{RETRIES} in {}s",
+                    table.label(),
+                    wait.as_secs()
+                );
+                *conns = None;
+                let started = Instant::now();
+                while started.elapsed() < wait && !interrupt::is_cancelled() {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Errors worth a retry: the link to a server broke or the server restarted,
+/// as opposed to errors about the data or the schema.
+fn is_connection_error(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        let Some(pg) = cause.downcast_ref::<tokio_postgres::Error>() else {
+            return cause.downcast_ref::<crate::error::Failure>().is_some_and(|f| {
+                matches!(f.exit, crate::error::ExitCode::Source | crate::error::ExitCode::Target)
+                    && f.message.contains("connect")
+            });
+        };
+        if pg.is_closed() {
+            return true;
+        }
+        match pg.code() {
+            Some(code) => {
+                let c = code.code();
+                c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03"
+            }
+            // No SQLSTATE: an I/O error on the socket.
+            None => pg.as_db_error().is_none(),
+        }
+    })
+}

@@ -1,0 +1,102 @@
+//! What `--resume` checks before continuing a run: that it continues the
+//! same copy (same servers, same plan-shaping options).
+
+use anyhow::Result;
+
+use super::CloneOptions;
+use crate::connections::Endpoints;
+use crate::error::Failure;
+use crate::workdir::state::State;
+
+/// The settings recorded for a run; the first group must not change on resume.
+pub fn setup_entries(
+    endpoints: &Endpoints,
+    opts: &CloneOptions,
+    snapshot: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("source", endpoints.source.safe_display()),
+        ("target", endpoints.target.safe_display()),
+        ("skip_large_objects", opts.skip_large_objects.to_string()),
+        ("snapshot", snapshot.unwrap_or("").to_string()),
+    ]
+}
+
+/// Settings that shape the plan: a resumed run must use the same.
+const MUST_MATCH: &[(&str, &str)] = &[
+    ("source", "--source"),
+    ("target", "--target"),
+    ("skip_large_objects", "--skip-large-objects"),
+];
+
+pub fn check_setup(state: &State, endpoints: &Endpoints, opts: &CloneOptions) -> Result<()> {
+    let recorded = state.setup()?;
+    for (key, value) in setup_entries(endpoints, opts, None) {
+        let Some((_, option)) = MUST_MATCH.iter().find(|(k, _)| *k == key) else {
+            continue;
+        };
+        if let Some(before) = recorded.get(key) {
+            if *before != value {
+                return Err(Failure::state(format!(
+                    "cannot resume: {option} differs from the run recorded in {} (was {before}, now {value}); \
+                     use the same setting, or --restart to start over",
+                    opts.dir.display()
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Dump ids of post-data entries whose object already exists on the target
+/// (an interrupted post-data restore created them). Objects are matched by
+/// kind, table and name: the archive knows them by source OID, so the source
+/// names them and the target is searched for the same names.
+pub async fn existing_post_data(
+    endpoints: &Endpoints,
+    entries: &[crate::schema::TocEntry],
+) -> Result<std::collections::HashSet<u32>> {
+    use crate::connections::{connect, Side};
+    let oids: Vec<u32> = entries.iter().map(|e| e.obj_oid).collect();
+    let source = connect(Side::Source, &endpoints.source).await?;
+    let target = connect(Side::Target, &endpoints.target).await?;
+    let named: std::collections::HashMap<u32, String> = source
+        .query(&format!("SELECT oid, key FROM ({OBJECT_KEYS}) k WHERE oid = ANY($1)"), &[&oids])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let present: std::collections::HashSet<String> = target
+        .query(&format!("SELECT key FROM ({OBJECT_KEYS}) k"), &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(entries
+        .iter()
+        .filter(|e| named.get(&e.obj_oid).is_some_and(|k| present.contains(k)))
+        .map(|e| e.dump_id)
+        .collect())
+}
+
+/// Post-data objects that a re-run would fail to create twice, each with a
+/// key that is the same on both servers.
+const OBJECT_KEYS: &str = "\
+    SELECT c.oid, 'constraint|' || format('%I.%I', n.nspname, r.relname) || '|' || c.conname AS key \
+      FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace \
+    UNION ALL \
+    SELECT i.oid, 'index|' || format('%I.%I', n.nspname, i.relname) \
+      FROM pg_class i JOIN pg_namespace n ON n.oid = i.relnamespace WHERE i.relkind IN ('i', 'I') \
+    UNION ALL \
+    SELECT t.oid, 'trigger|' || format('%I.%I', n.nspname, r.relname) || '|' || t.tgname \
+      FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid JOIN pg_namespace n ON n.oid = r.relnamespace \
+     WHERE NOT t.tgisinternal \
+    UNION ALL \
+    SELECT w.oid, 'rule|' || format('%I.%I', n.nspname, r.relname) || '|' || w.rulename \
+      FROM pg_rewrite w JOIN pg_class r ON r.oid = w.ev_class JOIN pg_namespace n ON n.oid = r.relnamespace \
+    UNION ALL \
+    SELECT p.oid, 'policy|' || format('%I.%I', n.nspname, r.relname) || '|' || p.polname \
+      FROM pg_policy p JOIN pg_class r ON r.oid = p.polrelid JOIN pg_namespace n ON n.oid = r.relnamespace \
+    UNION ALL \
+    SELECT e.oid, 'event trigger|' || e.evtname FROM pg_event_trigger e";
