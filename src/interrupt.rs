@@ -80,7 +80,9 @@ pub fn install_handlers() {
                 eprintln!("second signal: exiting now");
                 std::process::exit(130);
             }
-            tracing::warn!("interrupted: cancelling queries on both servers (signal again to exit at once)");
+            tracing::warn!(
+                "interrupted: cancelling queries on both servers (signal again to exit at once)"
+            );
             interrupt().await;
         }
     });

@@ -4,7 +4,9 @@
 //! This layer only turns arguments into settings and hands them to the engine.
 
 mod clone_args;
+mod list;
 mod ping;
+mod snapshot;
 mod version;
 
 pub use clone_args::{CloneArgs, ConnectionArgs, LogArgs};
@@ -31,6 +33,11 @@ pub enum Command {
     /// Copy parts of a database
     #[command(subcommand)]
     Copy(CopyCommand),
+    /// Export a snapshot on the source and hold it until interrupted
+    Snapshot(snapshot::SnapshotArgs),
+    /// List what a run did or is doing
+    #[command(subcommand)]
+    List(list::ListCommand),
     /// Check the connections to the source and target servers and the pg_dump/pg_restore to use
     Ping(ping::PingArgs),
     /// Print the version of pgcopydb
@@ -64,6 +71,8 @@ pub fn run() -> i32 {
                 crate::clone::run_cli(args).await
             }
             Command::Ping(args) => ping::run(args).await,
+            Command::Snapshot(args) => snapshot::run(args).await,
+            Command::List(cmd) => list::run(cmd).await,
             Command::Version(args) => version::run(args),
         }
     });

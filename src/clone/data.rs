@@ -203,7 +203,8 @@ pub async fn copy_all(
         });
     }
 
-    let copiers = (0..opts.table_jobs).map(|_| table_copy::copy_worker(shared.clone(), after.clone()));
+    let copiers =
+        (0..opts.table_jobs).map(|_| table_copy::copy_worker(shared.clone(), after.clone()));
     if let Err(e) = try_join_all(copiers).await {
         shared.fail(None, format!("{e:#}")).await;
     }
@@ -212,7 +213,10 @@ pub async fn copy_all(
     while pending.join_next().await.is_some() {}
 
     let mut steps = vec![
-        ("copy data".to_string(), *shared.last_copy.lock().expect("timing")),
+        (
+            "copy data".to_string(),
+            *shared.last_copy.lock().expect("timing"),
+        ),
         (
             "indexes, constraints, vacuum".to_string(),
             *shared.last_index.lock().expect("timing"),

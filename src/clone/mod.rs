@@ -96,9 +96,14 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
 
     let (holder, snapshot_id) = take_snapshot(endpoints, opts, &workdir).await?;
     summary.snapshot = snapshot_id.clone();
-    state.put_setup(&resume::setup_entries(endpoints, opts, snapshot_id.as_deref()))?;
+    state.put_setup(&resume::setup_entries(
+        endpoints,
+        opts,
+        snapshot_id.as_deref(),
+    ))?;
 
-    let catalog = catalog_and_dump(endpoints, opts, &workdir, &tools, snapshot_id.as_deref()).await?;
+    let catalog =
+        catalog_and_dump(endpoints, opts, &workdir, &tools, snapshot_id.as_deref()).await?;
     info!(
         "{} tables ({}), {} indexes, {} sequences, {} large objects",
         catalog.tables.len(),
@@ -130,7 +135,8 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
         // no data is in yet, so dropping and recreating them is safe.
         let interrupted = opts.resume && state.was_started(&pre)?;
         state.start(&pre, "pre-data restore", 0)?;
-        schema_steps::restore_pre_data(&tools, endpoints, &target, &workdir, opts, interrupted).await?;
+        schema_steps::restore_pre_data(&tools, endpoints, &target, &workdir, opts, interrupted)
+            .await?;
         state.done(&pre, 0, 0)?;
     }
     summary.step("pre-data restore", step.elapsed());
@@ -165,7 +171,12 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
             let interrupted = opts.resume && state.was_started(&post)?;
             state.start(&post, "post-data restore", 0)?;
             let result = schema_steps::restore_post_data(
-                &tools, endpoints, &workdir, &catalog, opts, interrupted,
+                &tools,
+                endpoints,
+                &workdir,
+                &catalog,
+                opts,
+                interrupted,
             )
             .await;
             match result {
@@ -236,7 +247,11 @@ async fn catalog_and_dump(
     snapshot_id: Option<&str>,
 ) -> Result<Catalog> {
     let state = &workdir.state;
-    let saved = if opts.resume { state.load_catalog()? } else { None };
+    let saved = if opts.resume {
+        state.load_catalog()?
+    } else {
+        None
+    };
     let dump_unit = Unit::Step("dump");
     let need_dump = !state.is_done(&dump_unit)? || !workdir.archive().exists();
     info!("reading the source catalog and dumping the schema");

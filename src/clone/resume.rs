@@ -62,7 +62,10 @@ pub async fn existing_post_data(
     let source = connect(Side::Source, &endpoints.source).await?;
     let target = connect(Side::Target, &endpoints.target).await?;
     let named: std::collections::HashMap<u32, String> = source
-        .query(&format!("SELECT oid, key FROM ({OBJECT_KEYS}) k WHERE oid = ANY($1)"), &[&oids])
+        .query(
+            &format!("SELECT oid, key FROM ({OBJECT_KEYS}) k WHERE oid = ANY($1)"),
+            &[&oids],
+        )
         .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))

@@ -324,6 +324,17 @@ impl State {
         })
     }
 
+    /// How many tables the plan holds and their expected size.
+    pub fn planned_tables(&self) -> Result<(usize, i64)> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT count(*), coalesce(sum(bytes), 0) FROM s_table",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as usize, r.get(1)?)),
+            )
+        })
+    }
+
     pub fn progress(&self) -> Result<Vec<ProgressRow>> {
         self.with(|c| {
             let mut stmt = c.prepare(
@@ -388,7 +399,9 @@ mod tests {
                         schema: "public".into(),
                         name: format!("t{t}_i{i}"),
                         table_oid: oid,
-                        definition: format!("CREATE INDEX t{t}_i{i} ON public.t{t} USING btree (id)"),
+                        definition: format!(
+                            "CREATE INDEX t{t}_i{i} ON public.t{t} USING btree (id)"
+                        ),
                         constraint: (i == 0).then(|| IndexConstraint {
                             oid: 2_000_000 + t,
                             name: format!("t{t}_pkey"),
@@ -433,7 +446,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let writer = State::open(&path).unwrap();
-        writer.start(&Unit::Step("pre-data"), "pre-data", 0).unwrap();
+        writer
+            .start(&Unit::Step("pre-data"), "pre-data", 0)
+            .unwrap();
         let reader = State::open_readonly(&path).unwrap();
         let rows = reader.progress().unwrap();
         assert_eq!(rows.len(), 1);

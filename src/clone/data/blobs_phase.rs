@@ -19,7 +19,8 @@ pub(super) async fn copy_large_objects(shared: Arc<Shared>, oids: Vec<u32>) {
         .filter(|oid| !shared.is_done(&Unit::LargeObject(*oid)))
         .collect();
     let queue = Arc::new(Mutex::new(queue));
-    let workers = (0..shared.opts.large_objects_jobs).map(|_| worker(shared.clone(), queue.clone()));
+    let workers =
+        (0..shared.opts.large_objects_jobs).map(|_| worker(shared.clone(), queue.clone()));
     for result in join_all(workers).await {
         if let Err(e) = result {
             shared.fail(None, format!("large objects: {e:#}")).await;
@@ -39,6 +40,8 @@ async fn worker(shared: Arc<Shared>, queue: Arc<Mutex<VecDeque<u32>>>) -> Result
         };
         let bytes = copy_large_object(&source, &target, oid).await?;
         let unit = Unit::LargeObject(oid);
-        shared.state.done_quick(&unit, &format!("large object {oid}"), bytes)?;
+        shared
+            .state
+            .done_quick(&unit, &format!("large object {oid}"), bytes)?;
     }
 }

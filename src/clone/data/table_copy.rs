@@ -37,10 +37,7 @@ async fn open(shared: &Shared) -> Result<Connections> {
 
 /// One copy worker: one source reader (inside the snapshot) and one target
 /// connection serve all its tables; both are reopened after a broken link.
-pub(super) async fn copy_worker(
-    shared: Arc<Shared>,
-    after: Arc<Mutex<JoinSet<()>>>,
-) -> Result<()> {
+pub(super) async fn copy_worker(shared: Arc<Shared>, after: Arc<Mutex<JoinSet<()>>>) -> Result<()> {
     let mut conns: Option<Connections> = None;
     loop {
         if shared.stopping() {
@@ -91,20 +88,34 @@ async fn copy_with_retries(
     let mut attempt = 0;
     loop {
         let outcome = async {
-            if conns.as_ref().is_none_or(|c| c.source.is_closed() || c.target.is_closed()) {
+            if conns
+                .as_ref()
+                .is_none_or(|c| c.source.is_closed() || c.target.is_closed())
+            {
                 *conns = Some(open(shared).await?);
             }
             let c = conns.as_ref().expect("connections");
             let counted = AtomicU64::new(0);
-            let result = copy_table(
+            let copy = copy_table(
                 &c.source,
                 &c.target,
                 table,
                 shared.format_for(table),
                 &counted,
                 &shared.progress.bytes_done,
-            )
-            .await;
+            );
+            // Publish the bytes in flight for `list progress` now and then.
+            let unit = Unit::Table(table.oid);
+            let publish = async {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    let _ = shared.state.advance(&unit, counted.load(Ordering::Relaxed));
+                }
+            };
+            let result = tokio::select! {
+                r = copy => r,
+                _ = publish => unreachable!("publishing never ends"),
+            };
             if result.is_err() {
                 // The bytes of a failed attempt will be sent again.
                 let n = counted.load(Ordering::Relaxed);
@@ -115,7 +126,9 @@ async fn copy_with_retries(
         .await;
         match outcome {
             Ok(stats) => return Ok(stats),
-            Err(e) if attempt < RETRIES && is_connection_error(&e) && !interrupt::is_cancelled() => {
+            Err(e)
+                if attempt < RETRIES && is_connection_error(&e) && !interrupt::is_cancelled() =>
+            {
                 attempt += 1;
                 let wait = Duration::from_secs(1 << attempt.min(4));
                 warn!(
@@ -139,10 +152,14 @@ async fn copy_with_retries(
 fn is_connection_error(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         let Some(pg) = cause.downcast_ref::<tokio_postgres::Error>() else {
-            return cause.downcast_ref::<crate::error::Failure>().is_some_and(|f| {
-                matches!(f.exit, crate::error::ExitCode::Source | crate::error::ExitCode::Target)
-                    && f.message.contains("connect")
-            });
+            return cause
+                .downcast_ref::<crate::error::Failure>()
+                .is_some_and(|f| {
+                    matches!(
+                        f.exit,
+                        crate::error::ExitCode::Source | crate::error::ExitCode::Target
+                    ) && f.message.contains("connect")
+                });
         };
         if pg.is_closed() {
             return true;

@@ -1,0 +1,153 @@
+//! `pgcopydb list ...`: what a run did or is doing, read from its work directory.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use comfy_table::{presets, Table as Grid};
+use indicatif::{HumanBytes, HumanDuration};
+
+use crate::cli::LogArgs;
+use crate::error::Failure;
+use crate::workdir::state::{ProgressRow, State};
+use crate::workdir::WorkDir;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ListCommand {
+    /// Progress of a running or finished run, from its work directory
+    Progress(ProgressArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProgressArgs {
+    /// Work directory of the run
+    #[arg(long, env = "PGCOPYDB_DIR")]
+    dir: Option<PathBuf>,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+    /// Only the totals, not every unit
+    #[arg(long)]
+    summary: bool,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+pub async fn run(cmd: ListCommand) -> Result<()> {
+    match cmd {
+        ListCommand::Progress(args) => progress(args),
+    }
+}
+
+fn progress(args: ProgressArgs) -> Result<()> {
+    crate::report::logging::init(&args.log);
+    let dir = args.dir.unwrap_or_else(WorkDir::default_path);
+    let path = dir.join("pgcopydb.db");
+    if !path.exists() {
+        return Err(Failure::state(format!(
+            "no pgcopydb run recorded in {}: check --dir",
+            dir.display()
+        ))
+        .into());
+    }
+    let state = State::open_readonly(&path)?;
+    let rows = state.progress()?;
+    let totals = Totals::of(&rows, state.planned_tables()?);
+    if args.json {
+        let doc = serde_json::json!({ "totals": totals.json(), "units": rows });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    if !args.summary {
+        let mut grid = Grid::new();
+        grid.load_style(presets::ASCII_MARKDOWN);
+        grid.set_header(vec!["Kind", "Unit", "State", "Bytes", "Rows", "Duration"]);
+        for r in rows.iter().filter(|r| r.kind != "blob") {
+            let duration = match (r.started, r.finished) {
+                (Some(s), Some(f)) => format!("{:.1}s", f - s),
+                (Some(s), None) => format!("{:.1}s so far", now() - s),
+                _ => String::new(),
+            };
+            grid.add_row(vec![
+                r.kind.clone(),
+                r.label.clone(),
+                r.state.clone(),
+                HumanBytes(r.bytes.max(0) as u64).to_string(),
+                r.rows.to_string(),
+                duration,
+            ]);
+        }
+        println!("{grid}");
+    }
+    println!("{}", totals.line());
+    Ok(())
+}
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+struct Totals {
+    tables_done: usize,
+    tables: usize,
+    running: usize,
+    failed: usize,
+    bytes_done: i64,
+    bytes_expected: i64,
+    eta_seconds: Option<f64>,
+}
+
+impl Totals {
+    fn of(rows: &[ProgressRow], (planned, planned_bytes): (usize, i64)) -> Totals {
+        let tables: Vec<&ProgressRow> = rows.iter().filter(|r| r.kind == "table").collect();
+        let bytes_done: i64 = tables.iter().map(|r| r.bytes).sum();
+        // Copied bytes (COPY text) and table sizes (pages on disk) differ; the
+        // larger of the two keeps the estimate from going negative.
+        let bytes_expected = planned_bytes.max(bytes_done);
+        let first_start = tables.iter().filter_map(|r| r.started).reduce(f64::min);
+        let eta_seconds = first_start.and_then(|s| {
+            let rate = bytes_done as f64 / (now() - s).max(0.001);
+            (rate > 0.0).then(|| (bytes_expected - bytes_done).max(0) as f64 / rate)
+        });
+        Totals {
+            tables_done: tables.iter().filter(|r| r.state == "done").count(),
+            tables: planned.max(tables.len()),
+            running: rows.iter().filter(|r| r.state == "running").count(),
+            failed: rows.iter().filter(|r| r.state == "failed").count(),
+            bytes_done,
+            bytes_expected,
+            eta_seconds,
+        }
+    }
+    fn line(&self) -> String {
+        let eta = match self.eta_seconds {
+            Some(s) if self.tables_done < self.tables => format!(
+                ", about {} left",
+                HumanDuration(std::time::Duration::from_secs_f64(s))
+            ),
+            _ => String::new(),
+        };
+        format!(
+            "tables {}/{} done, {} of about {} copied, {} running, {} failed{eta}",
+            self.tables_done,
+            self.tables,
+            HumanBytes(self.bytes_done.max(0) as u64),
+            HumanBytes(self.bytes_expected.max(0) as u64),
+            self.running,
+            self.failed
+        )
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "tables_done": self.tables_done,
+            "tables": self.tables,
+            "bytes_done": self.bytes_done,
+            "bytes_expected": self.bytes_expected,
+            "running": self.running,
+            "failed": self.failed,
+            "eta_seconds": self.eta_seconds,
+        })
+    }
+}
