@@ -61,6 +61,10 @@ pub fn discover() -> Vec<PgTools> {
 }
 
 fn candidate_dirs() -> Vec<PathBuf> {
+    // An explicit choice of directory replaces the search entirely.
+    if let Some(dir) = std::env::var_os("PGCOPYDB_PG_BINDIR") {
+        return vec![PathBuf::from(dir)];
+    }
     let mut dirs = Vec::new();
     if let Some(pg_config) = std::env::var_os("PG_CONFIG") {
         if let Ok(out) = Command::new(&pg_config).arg("--bindir").output() {
@@ -143,10 +147,10 @@ pub fn parse_version(output: &str) -> Option<(String, u32)> {
 pub fn choose(found: &[PgTools], source_major: u32, target_major: u32) -> Result<PgTools, Failure> {
     if found.is_empty() {
         return Err(Failure::config(
-            "pg_dump and pg_restore were not found: looked in $PG_CONFIG --bindir, PATH, \
-             /usr/lib/postgresql/*/bin, /usr/pgsql-*/bin and /opt/homebrew/opt/postgresql@*/bin; \
-             install the PostgreSQL client tools, or set PG_CONFIG to their pg_config \
-             or add their bin directory to PATH",
+            "pg_dump and pg_restore were not found: looked in $PGCOPYDB_PG_BINDIR if set, \
+             otherwise $PG_CONFIG --bindir, PATH, /usr/lib/postgresql/*/bin, /usr/pgsql-*/bin \
+             and /opt/homebrew/opt/postgresql@*/bin; install the PostgreSQL client tools, \
+             or point PGCOPYDB_PG_BINDIR or PG_CONFIG at them",
         ));
     }
     let readable = || found.iter().filter(|t| t.major >= source_major);
