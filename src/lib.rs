@@ -12,4 +12,5 @@
 //! - [`clone`]: the orchestration that runs all of the above concurrently.
 //! - [`report`]: live progress and the final summary.
 
+pub mod conninfo;
 pub mod error;
