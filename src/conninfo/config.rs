@@ -8,7 +8,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use tokio_postgres::config::{
     ChannelBinding, LoadBalanceHosts, SslMode, SslNegotiation, TargetSessionAttrs,
 };
@@ -192,7 +192,7 @@ pub(crate) fn config(info: &ConnInfo, target: &Target, password: Option<&str>) -
         Some("direct") => SslNegotiation::Direct,
         Some(v) => bail!("invalid sslnegotiation value: \"{v}\""),
     });
-    cfg.ssl_mode(match sslmode(info).context("invalid sslmode")? {
+    cfg.ssl_mode(match sslmode(info)? {
         None => SslMode::Disable,
         Some(Verify::Prefer(_)) => SslMode::Prefer,
         Some(_) => SslMode::Require,
