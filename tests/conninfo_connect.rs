@@ -400,6 +400,13 @@ async fn ssl_server() {
     );
     assert!(uses_ssl(&c).await);
 
+    // Like libpq, no TLS over a unix socket, even when required.
+    let socket = format!(
+        "host={} port={port} user=postgres sslmode=require",
+        cluster.dir.path().display()
+    );
+    assert!(!uses_ssl(&info(&socket, &[])).await);
+
     // The wrong CA fails verify-ca, and require too once a root is given (libpq).
     for mode in ["verify-ca", "require"] {
         let c = at("127.0.0.1", &format!("sslmode={mode} sslrootcert={other}"));

@@ -192,7 +192,12 @@ pub(crate) fn config(info: &ConnInfo, target: &Target, password: Option<&str>) -
         Some("direct") => SslNegotiation::Direct,
         Some(v) => bail!("invalid sslnegotiation value: \"{v}\""),
     });
+    // libpq never tries TLS over a unix socket (the server would refuse it),
+    // so PGSSLMODE=require must not break local connections.
+    let unix_socket =
+        target.hostaddr.is_none() && target.host.as_deref().is_some_and(|h| h.starts_with('/'));
     cfg.ssl_mode(match sslmode(info)? {
+        _ if unix_socket => SslMode::Disable,
         None => SslMode::Disable,
         Some(Verify::Prefer(_)) => SslMode::Prefer,
         Some(_) => SslMode::Require,
