@@ -1,0 +1,228 @@
+//! Opening a tokio-postgres connection from a [`ConnInfo`], with one-line
+//! error messages that say which server failed and never show the password.
+
+use std::error::Error as _;
+use std::io;
+
+use futures_util::future::poll_fn;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{AsyncMessage, Client, Connection};
+
+use super::config::{self, Target};
+use super::tls::{sslmode, Verify};
+use super::ConnInfo;
+
+/// What went wrong, for callers that react differently (retry, exit code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectErrorKind {
+    /// No server answered: refused, timed out, unknown host, no socket.
+    Unreachable,
+    /// The server rejected the credentials (or none were available).
+    Auth,
+    /// The server is up but the database does not exist.
+    NoDatabase,
+    /// TLS could not be set up as sslmode demands.
+    Tls,
+    Other,
+}
+
+/// A connection failure: one line, naming the server, without the password.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectError {
+    kind: ConnectErrorKind,
+    message: String,
+}
+
+impl ConnectError {
+    pub(crate) fn new(kind: ConnectErrorKind, message: impl Into<String>) -> Self {
+        ConnectError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn kind(&self) -> ConnectErrorKind {
+        self.kind
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl ConnInfo {
+    /// Connects to the first host that accepts us, spawns the connection task
+    /// and returns the client. Must run inside a tokio runtime.
+    pub async fn connect(&self) -> Result<Client, ConnectError> {
+        let tls = self
+            .tls()
+            .map_err(|e| ConnectError::new(ConnectErrorKind::Tls, format!("{e:#}")))?;
+        let targets = config::try_targets(self)
+            .map_err(|e| ConnectError::new(ConnectErrorKind::Other, format!("{e:#}")))?;
+        let mut last = None;
+        for target in &targets {
+            match self.connect_one(target, &tls).await {
+                Ok(client) => return Ok(client),
+                Err(e) => {
+                    tracing::debug!("{e}");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| ConnectError::new(ConnectErrorKind::Other, "no host to connect to")))
+    }
+
+    async fn connect_one(
+        &self,
+        target: &Target,
+        tls: &tokio_postgres_rustls::MakeRustlsConnect,
+    ) -> Result<Client, ConnectError> {
+        let password = match self.get("password") {
+            Some(pw) => Some(pw.to_string()),
+            None => self.passfile_password(&target.pgpass_host(), target.port),
+        };
+        let mut cfg = config::config(self, target, password.as_deref())
+            .map_err(|e| ConnectError::new(ConnectErrorKind::Other, format!("{e:#}")))?;
+        let result = match cfg.connect(tls.clone()).await {
+            // libpq retries without TLS when a "prefer" handshake fails.
+            Err(e) if is_tls(&e) && matches!(sslmode(self), Ok(Some(Verify::Prefer(_)))) => {
+                tracing::debug!("TLS failed on {target} ({}), retrying without", chain(&e));
+                cfg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                cfg.connect(tls.clone()).await
+            }
+            other => other,
+        };
+        match result {
+            Ok((client, connection)) => {
+                tokio::spawn(drive(connection, target.to_string()));
+                Ok(client)
+            }
+            Err(e) => Err(classify(&e, self, target, password.as_deref())),
+        }
+    }
+}
+
+/// Runs the connection until it closes, logging server notices.
+async fn drive<S, T>(mut connection: Connection<S, T>, server: String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(AsyncMessage::Notice(notice))) => {
+                tracing::debug!("{server}: {}: {}", notice.severity(), notice.message());
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::debug!("connection to {server} ended: {}", chain(&e));
+                break;
+            }
+            None => break,
+        }
+    }
+}
+
+fn is_tls(e: &tokio_postgres::Error) -> bool {
+    // tokio-postgres' error kinds are private; its Display names the kind.
+    e.to_string().starts_with("error performing TLS handshake")
+}
+
+/// The error and its causes, as "a: b: c".
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// "Connection refused (os error 111)" → "connection refused".
+fn io_message(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+fn classify(
+    e: &tokio_postgres::Error,
+    info: &ConnInfo,
+    target: &Target,
+    password: Option<&str>,
+) -> ConnectError {
+    use ConnectErrorKind::*;
+    let on = target.to_string();
+    let (kind, message) = if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        let kind = if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
+            Auth
+        } else if *code == SqlState::INVALID_CATALOG_NAME {
+            NoDatabase
+        } else {
+            Other
+        };
+        (kind, format!("{} on {on}", db.message()))
+    } else if is_tls(e) {
+        let cause = e.source().map(chain).unwrap_or_default();
+        (Tls, format!("TLS error on {on}: {cause}"))
+    } else if let Some(io) = e.source().and_then(|s| s.downcast_ref::<io::Error>()) {
+        let kind = if e.to_string().starts_with("error connecting") {
+            Unreachable
+        } else {
+            Other
+        };
+        (
+            kind,
+            format!("could not connect to {on}: {}", io_message(io)),
+        )
+    } else {
+        let text = chain(e);
+        if text.starts_with("timeout") {
+            (
+                Unreachable,
+                format!("could not connect to {on}: timeout expired"),
+            )
+        } else if text.contains("password missing") {
+            (
+                Auth,
+                format!(
+                    "server {on} requested a password for user \"{}\" but none was given (use PGPASSWORD or ~/.pgpass)",
+                    info.user()
+                ),
+            )
+        } else if text.starts_with("authentication error") {
+            (
+                Auth,
+                format!(
+                    "authentication failed for user \"{}\" on {on}: {text}",
+                    info.user()
+                ),
+            )
+        } else {
+            (Other, format!("could not connect to {on}: {text}"))
+        }
+    };
+    ConnectError::new(kind, scrub(message, password))
+}
+
+/// Belt and braces: no server or library message should echo the password,
+/// but if one ever does, it must not reach a log.
+fn scrub(message: String, password: Option<&str>) -> String {
+    match password {
+        Some(pw) if pw.len() >= 3 && message.contains(pw) => message.replace(pw, "****"),
+        _ => message,
+    }
+}

@@ -1,0 +1,324 @@
+//! Parsing of libpq connection strings: `postgres://` URIs and `key=value` lists.
+//!
+//! The rules follow libpq's `conninfo_uri_parse` and `conninfo_parse` so that a
+//! string accepted by `psql` means the same thing here, and a string libpq
+//! would reject is rejected here with a similar message.
+
+use anyhow::{anyhow, bail, Context, Result};
+use percent_encoding::percent_decode_str;
+
+/// Every keyword libpq (up to PostgreSQL 18) knows. Keys outside this list are
+/// rejected, as libpq does, so a typo fails early instead of being silently
+/// dropped or making `pg_dump` fail much later.
+pub(crate) const LIBPQ_KEYWORDS: &[&str] = &[
+    "application_name",
+    "channel_binding",
+    "client_encoding",
+    "connect_timeout",
+    "dbname",
+    "fallback_application_name",
+    "gssdelegation",
+    "gssencmode",
+    "gsslib",
+    "host",
+    "hostaddr",
+    "keepalives",
+    "keepalives_count",
+    "keepalives_idle",
+    "keepalives_interval",
+    "krbsrvname",
+    "load_balance_hosts",
+    "max_protocol_version",
+    "min_protocol_version",
+    "oauth_client_id",
+    "oauth_client_secret",
+    "oauth_issuer",
+    "oauth_scope",
+    "options",
+    "passfile",
+    "password",
+    "port",
+    "replication",
+    "require_auth",
+    "requirepeer",
+    "requiressl",
+    "scram_client_key",
+    "scram_server_key",
+    "service",
+    "ssl_max_protocol_version",
+    "ssl_min_protocol_version",
+    "sslcert",
+    "sslcertmode",
+    "sslcompression",
+    "sslcrl",
+    "sslcrldir",
+    "sslkey",
+    "sslmode",
+    "sslnegotiation",
+    "sslpassword",
+    "sslrootcert",
+    "sslsni",
+    "target_session_attrs",
+    "tcp_user_timeout",
+    "user",
+];
+
+/// Parsed key/value pairs in the order they appeared; a repeated key keeps
+/// its last value (libpq semantics) but its first position.
+pub(crate) type Params = Vec<(String, String)>;
+
+pub(crate) fn set(params: &mut Params, key: &str, value: String) {
+    match params.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value,
+        None => params.push((key.to_string(), value)),
+    }
+}
+
+fn check_keyword(key: &str) -> Result<()> {
+    if LIBPQ_KEYWORDS.contains(&key) {
+        Ok(())
+    } else {
+        bail!("invalid connection option \"{key}\"")
+    }
+}
+
+/// Parses either form. A string with neither a URI prefix nor any `=` is a bare
+/// database name, which is what `psql mydb` and `pg_dump --dbname mydb` accept.
+pub(crate) fn parse(s: &str) -> Result<Params> {
+    let trimmed = s.trim();
+    if let Some(rest) = strip_uri_prefix(trimmed) {
+        parse_uri(rest).with_context(|| format!("invalid URI \"{}\"", mask_uri(trimmed)))
+    } else if !trimmed.is_empty() && !trimmed.contains('=') {
+        Ok(vec![("dbname".to_string(), trimmed.to_string())])
+    } else {
+        parse_keyvalue(trimmed)
+    }
+}
+
+fn strip_uri_prefix(s: &str) -> Option<&str> {
+    s.strip_prefix("postgresql://")
+        .or_else(|| s.strip_prefix("postgres://"))
+}
+
+/// Hides the password of a URI so it can go into an error message.
+fn mask_uri(s: &str) -> String {
+    let Some(rest) = strip_uri_prefix(s) else {
+        return s.to_string();
+    };
+    let prefix = &s[..s.len() - rest.len()];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].find(':') {
+            Some(colon) => format!("{prefix}{}:****{}", &rest[..colon], &rest[at..]),
+            None => s.to_string(),
+        },
+        None => s.to_string(),
+    }
+}
+
+fn decode(s: &str) -> Result<String> {
+    // libpq rejects malformed escapes; percent_decode_str would pass them through.
+    let bytes = s.as_bytes();
+    for (i, _) in s.match_indices('%') {
+        let ok = bytes.len() > i + 2
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit();
+        if !ok {
+            bail!("invalid percent-encoded token \"{s}\"");
+        }
+    }
+    let decoded = percent_decode_str(s)
+        .decode_utf8()
+        .with_context(|| format!("percent-encoded token \"{s}\" is not valid UTF-8"))?;
+    if decoded.contains('\0') {
+        bail!("forbidden value %00 in percent-encoded value \"{s}\"");
+    }
+    Ok(decoded.into_owned())
+}
+
+/// `[user[:password]@][host[:port][,...]][/dbname][?param=value&...]`
+fn parse_uri(rest: &str) -> Result<Params> {
+    let mut params = Params::new();
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+
+    // The last '@' ends the user info: passwords may contain '@' unencoded.
+    let hosts_part = match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let (user, password) = match userinfo.find(':') {
+                Some(colon) => (&userinfo[..colon], Some(&userinfo[colon + 1..])),
+                None => (userinfo, None),
+            };
+            if !user.is_empty() {
+                set(&mut params, "user", decode(user)?);
+            }
+            if let Some(pw) = password.filter(|p| !p.is_empty()) {
+                // The decoder's messages quote their input: keep the password out.
+                let pw = decode(pw).map_err(|_| anyhow!("invalid percent-encoding in password"))?;
+                set(&mut params, "password", pw);
+            }
+            &authority[at + 1..]
+        }
+        None => authority,
+    };
+    parse_uri_hosts(hosts_part, &mut params)?;
+
+    let (path, query) = match tail.find('?') {
+        Some(q) => (&tail[..q], Some(&tail[q + 1..])),
+        None => (tail, None),
+    };
+    if let Some(db) = path.strip_prefix('/') {
+        if !db.is_empty() {
+            set(&mut params, "dbname", decode(db)?);
+        }
+    }
+    if let Some(query) = query {
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let Some((key, value)) = pair.split_once('=') else {
+                bail!("missing key/value separator \"=\" in URI query parameter: \"{pair}\"");
+            };
+            if value.contains('=') {
+                bail!("extra key/value separator \"=\" in URI query parameter: \"{key}\"");
+            }
+            let key = decode(key)?;
+            let value = decode(value)?;
+            // JDBC-style ssl=true is accepted by libpq as sslmode=require.
+            if key == "ssl" && value == "true" {
+                set(&mut params, "sslmode", "require".to_string());
+                continue;
+            }
+            if !LIBPQ_KEYWORDS.contains(&key.as_str()) {
+                bail!("invalid URI query parameter: \"{key}\"");
+            }
+            set(&mut params, &key, value);
+        }
+    }
+    Ok(params)
+}
+
+/// `host[:port]` entries separated by commas; IPv6 addresses in brackets.
+/// Produces libpq's parallel lists `host=a,b port=1,2` (empty entries allowed).
+fn parse_uri_hosts(s: &str, params: &mut Params) -> Result<()> {
+    if s.is_empty() {
+        return Ok(());
+    }
+    let mut hosts = Vec::new();
+    let mut ports = Vec::new();
+    let mut rest = s;
+    loop {
+        let (host, after) = if let Some(v6) = rest.strip_prefix('[') {
+            let close = v6
+                .find(']')
+                .with_context(|| format!("missing \"]\" in IPv6 host address \"{s}\""))?;
+            if close == 0 {
+                bail!("IPv6 host address may not be empty in \"{s}\"");
+            }
+            (v6[..close].to_string(), &v6[close + 1..])
+        } else {
+            let end = rest.find([':', ',']).unwrap_or(rest.len());
+            (decode(&rest[..end])?, &rest[end..])
+        };
+        let (port, after) = match after.strip_prefix(':') {
+            Some(p) => {
+                let end = p.find(',').unwrap_or(p.len());
+                (decode(&p[..end])?, &p[end..])
+            }
+            None => (String::new(), after),
+        };
+        if !after.is_empty() && !after.starts_with(',') {
+            bail!(
+                "unexpected character \"{}\" after host \"{host}\"",
+                &after[..1]
+            );
+        }
+        hosts.push(host);
+        ports.push(port);
+        match after.strip_prefix(',') {
+            Some(next) => rest = next,
+            None => break,
+        }
+    }
+    if hosts.iter().any(|h| !h.is_empty()) {
+        set(params, "host", hosts.join(","));
+    }
+    if ports.iter().any(|p| !p.is_empty()) {
+        set(params, "port", ports.join(","));
+    }
+    Ok(())
+}
+
+/// `key = value key2 = 'quoted \' value'`: whitespace around `=` is allowed,
+/// backslash escapes the next character in both quoted and bare values.
+fn parse_keyvalue(s: &str) -> Result<Params> {
+    let mut params = Params::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            bail!("missing \"=\" after \"{key}\" in connection info string");
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    None => bail!("unterminated quoted string in connection info string"),
+                    Some('\'') => break,
+                    Some('\\') => {
+                        if let Some(c) = chars.next() {
+                            value.push(c);
+                        }
+                    }
+                    Some(c) => value.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                if c == '\\' {
+                    if let Some(next) = chars.next() {
+                        value.push(next);
+                    }
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        check_keyword(&key)?;
+        set(&mut params, &key, value);
+    }
+    Ok(params)
+}
+
+/// Quotes a value for a `key=value` string when libpq would need it.
+pub(crate) fn quote(value: &str) -> String {
+    let plain = !value.is_empty()
+        && !value
+            .chars()
+            .any(|c| c.is_whitespace() || c == '\'' || c == '\\');
+    if plain {
+        return value.to_string();
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\'' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;

@@ -1,0 +1,419 @@
+//! conninfo against real PostgreSQL 15 servers: passwords from the URI, the
+//! environment and .pgpass, error kinds, and the sslmodes over rustls.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pgcopydb::conninfo::{ConnInfo, ConnectErrorKind};
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+const PASSWORD: &str = "Secr3t-pw";
+
+/// A throwaway cluster: initdb'd in a temp dir, stopped on drop.
+struct Cluster {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Runs a command as postgres when we are root: the server refuses to run as root.
+fn run_pg(program: &str, args: &[&str]) {
+    let mut cmd = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", program]);
+        c
+    } else {
+        Command::new(program)
+    };
+    let out = cmd.args(args).output().expect("run PostgreSQL tool");
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn run(program: &str, args: &[&str], cwd: &Path) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run command");
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Cluster {
+    /// `ssl`: make a CA and a server certificate for "localhost" and turn ssl on.
+    fn start(ssl: bool) -> Cluster {
+        assert!(
+            Path::new(BIN).is_dir(),
+            "PostgreSQL 15 binaries not found in {BIN}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        if ssl {
+            make_certs(dir.path());
+        }
+        if is_root() {
+            run("chown", &["-R", "postgres:postgres", "."], dir.path());
+        }
+        let data = dir.path().join("data");
+        let data_s = data.to_str().unwrap();
+        run_pg(
+            &format!("{BIN}/initdb"),
+            &[
+                "-D",
+                data_s,
+                "-U",
+                "postgres",
+                "-N",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ],
+        );
+        let port = free_port();
+        let mut conf = format!(
+            "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\nfsync = off\n",
+            dir.path().display()
+        );
+        if ssl {
+            let d = dir.path().display();
+            conf += &format!(
+                "ssl = on\nssl_cert_file = '{d}/server.crt'\nssl_key_file = '{d}/server.key'\n"
+            );
+        }
+        let conf_path = data.join("postgresql.conf");
+        let mut all = std::fs::read_to_string(&conf_path).unwrap();
+        all += &conf;
+        std::fs::write(&conf_path, all).unwrap();
+        let log = dir.path().join("log");
+        run_pg(
+            &format!("{BIN}/pg_ctl"),
+            &["-D", data_s, "-l", log.to_str().unwrap(), "-w", "start"],
+        );
+        Cluster { dir, port }
+    }
+
+    /// Superuser over the unix socket (trust), for setup.
+    fn admin(&self) -> ConnInfo {
+        let s = format!(
+            "host={} port={} user=postgres dbname=postgres",
+            self.dir.path().display(),
+            self.port
+        );
+        ConnInfo::resolve_with(&s, &env(&[])).unwrap()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let stop = format!("{BIN}/pg_ctl");
+        let args = ["-D", data.to_str().unwrap(), "-m", "immediate", "stop"];
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--", &stop]);
+            c
+        } else {
+            Command::new(&stop)
+        };
+        let _ = cmd.args(args).output();
+    }
+}
+
+/// ca.crt signs server.crt (SAN localhost only); other-ca.crt signs nothing.
+fn make_certs(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for ca in ["ca", "other-ca"] {
+        let mut args = vec!["req", "-x509", "-days", "2", "-subj"];
+        let subj = format!("/CN={ca}");
+        let (key, crt) = (format!("{ca}.key"), format!("{ca}.crt"));
+        args.extend([subj.as_str(), "-keyout", &key, "-out", &crt]);
+        args.extend(ec);
+        run("openssl", &args, dir);
+    }
+    let mut args = vec![
+        "req",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ];
+    args.extend(ec);
+    run("openssl", &args, dir);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "server.crt",
+        ],
+        dir,
+    );
+    std::fs::set_permissions(
+        dir.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+}
+
+/// An isolated environment: HOME in a place without .pgpass or ~/.postgresql.
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let mut map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    map.entry("HOME".into())
+        .or_insert_with(|| "/nonexistent-home".into());
+    move |k| map.get(k).cloned()
+}
+
+fn info(s: &str, pairs: &[(&str, &str)]) -> ConnInfo {
+    ConnInfo::resolve_with(s, &env(pairs)).unwrap()
+}
+
+async fn setup_bob(cluster: &Cluster) {
+    let admin = cluster.admin().connect().await.expect("admin connection");
+    // Two statements: CREATE DATABASE may not share a transaction block.
+    for sql in [
+        format!("CREATE ROLE bob LOGIN PASSWORD '{PASSWORD}'"),
+        "CREATE DATABASE app OWNER bob".to_string(),
+    ] {
+        admin.batch_execute(&sql).await.unwrap();
+    }
+}
+
+async fn uses_ssl(c: &ConnInfo) -> bool {
+    let client = c.connect().await.unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    let row = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+async fn connect_err(c: &ConnInfo) -> (ConnectErrorKind, String) {
+    match c.connect().await {
+        Ok(_) => panic!("connection should have failed: {c:?}"),
+        Err(e) => {
+            eprintln!("expected failure: {:?}: {e}", e.kind());
+            (e.kind(), e.to_string())
+        }
+    }
+}
+
+#[tokio::test]
+async fn plain_server() {
+    let cluster = Cluster::start(false);
+    setup_bob(&cluster).await;
+    let port = cluster.port;
+    let tcp = format!("host=127.0.0.1 port={port} user=bob dbname=app");
+
+    // Password in the URI.
+    let c = info(
+        &format!("postgresql://bob:{PASSWORD}@127.0.0.1:{port}/app"),
+        &[],
+    );
+    let client = c.connect().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT current_user::text, current_setting('application_name')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "bob");
+    assert_eq!(row.get::<_, String>(1), "pgcopydb");
+
+    // The cancel path needs tls(): cancel a long sleep.
+    let token = client.cancel_token();
+    let tls = c.tls().unwrap();
+    let sleeper = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(30)").await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    token.cancel_query(tls).await.unwrap();
+    let err = sleeper.await.unwrap().unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+    );
+
+    // PGPASSWORD-style environment.
+    let c = info(&tcp, &[("PGPASSWORD", PASSWORD)]);
+    c.connect().await.unwrap();
+
+    // .pgpass in HOME, 0600.
+    let home = tempfile::tempdir().unwrap();
+    let pgpass = home.path().join(".pgpass");
+    std::fs::write(&pgpass, format!("127.0.0.1:{port}:app:bob:{PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let c = info(&tcp, &[("HOME", home.path().to_str().unwrap())]);
+    c.connect().await.unwrap();
+
+    // Wrong password.
+    let c = info(&format!("{tcp} password=Wr0ng-pw"), &[]);
+    let (kind, msg) = connect_err(&c).await;
+    assert_eq!(kind, ConnectErrorKind::Auth, "{msg}");
+    assert_eq!(
+        msg,
+        format!("password authentication failed for user \"bob\" on 127.0.0.1:{port}")
+    );
+    assert!(!msg.contains("Wr0ng-pw"));
+
+    // No password at all.
+    let (kind, msg) = connect_err(&info(&tcp, &[])).await;
+    assert_eq!(kind, ConnectErrorKind::Auth, "{msg}");
+    assert!(msg.contains("requested a password"), "{msg}");
+
+    // Nobody listening.
+    let dead = free_port();
+    let c = info(
+        &format!("host=127.0.0.1 port={dead} password={PASSWORD}"),
+        &[],
+    );
+    let (kind, msg) = connect_err(&c).await;
+    assert_eq!(kind, ConnectErrorKind::Unreachable, "{msg}");
+    assert_eq!(
+        msg,
+        format!("could not connect to 127.0.0.1:{dead}: connection refused")
+    );
+
+    // Missing database.
+    let c = info(&format!("{tcp} dbname=nope password={PASSWORD}"), &[]);
+    let (kind, msg) = connect_err(&c).await;
+    assert_eq!(kind, ConnectErrorKind::NoDatabase, "{msg}");
+    assert_eq!(
+        msg,
+        format!("database \"nope\" does not exist on 127.0.0.1:{port}")
+    );
+
+    // TLS demanded from a server without it.
+    let c = info(&format!("{tcp} password={PASSWORD} sslmode=require"), &[]);
+    let (kind, msg) = connect_err(&c).await;
+    assert_eq!(kind, ConnectErrorKind::Tls, "{msg}");
+    assert!(msg.contains("server does not support TLS"), "{msg}");
+
+    // disable and the default prefer both work, in plain text.
+    let c = info(&format!("{tcp} password={PASSWORD} sslmode=disable"), &[]);
+    assert!(!uses_ssl(&c).await);
+    assert!(!uses_ssl(&info(&format!("{tcp} password={PASSWORD}"), &[])).await);
+
+    // Multi-host: the dead one is skipped.
+    let s = format!(
+        "host=127.0.0.1,127.0.0.1 port={dead},{port} user=bob dbname=app password={PASSWORD}"
+    );
+    info(&s, &[]).connect().await.unwrap();
+}
+
+#[tokio::test]
+async fn ssl_server() {
+    let cluster = Cluster::start(true);
+    setup_bob(&cluster).await;
+    let port = cluster.port;
+    let ca = cluster.path("ca.crt");
+    let other = cluster.path("other-ca.crt");
+    let (ca, other) = (ca.display(), other.display());
+    let at = |host: &str, rest: &str| {
+        info(
+            &format!("host={host} port={port} user=bob dbname=app password={PASSWORD} {rest}"),
+            &[],
+        )
+    };
+
+    assert!(
+        uses_ssl(&at("127.0.0.1", "")).await,
+        "prefer uses TLS when offered"
+    );
+    assert!(uses_ssl(&at("127.0.0.1", "sslmode=require")).await);
+    assert!(!uses_ssl(&at("127.0.0.1", "sslmode=disable")).await);
+
+    // verify-ca ignores the name (the certificate is for localhost only).
+    let c = at("127.0.0.1", &format!("sslmode=verify-ca sslrootcert={ca}"));
+    assert!(uses_ssl(&c).await);
+    // verify-full does not.
+    let c = at(
+        "127.0.0.1",
+        &format!("sslmode=verify-full sslrootcert={ca}"),
+    );
+    let (kind, msg) = connect_err(&c).await;
+    assert_eq!(kind, ConnectErrorKind::Tls, "{msg}");
+    assert!(
+        msg.starts_with(&format!("TLS error on 127.0.0.1:{port}: ")),
+        "{msg}"
+    );
+    assert!(!msg.contains(PASSWORD));
+    let c = at(
+        "localhost",
+        &format!("sslmode=verify-full sslrootcert={ca}"),
+    );
+    assert!(uses_ssl(&c).await);
+
+    // Like libpq, no TLS over a unix socket, even when required.
+    let socket = format!(
+        "host={} port={port} user=postgres sslmode=require",
+        cluster.dir.path().display()
+    );
+    assert!(!uses_ssl(&info(&socket, &[])).await);
+
+    // The wrong CA fails verify-ca, and require too once a root is given (libpq).
+    for mode in ["verify-ca", "require"] {
+        let c = at("127.0.0.1", &format!("sslmode={mode} sslrootcert={other}"));
+        let (kind, msg) = connect_err(&c).await;
+        assert_eq!(kind, ConnectErrorKind::Tls, "{mode}: {msg}");
+    }
+    // prefer falls back to plain text when the certificate does not verify.
+    let c = at("127.0.0.1", &format!("sslmode=prefer sslrootcert={other}"));
+    assert!(!uses_ssl(&c).await);
+}
