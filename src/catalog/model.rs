@@ -77,6 +77,15 @@ pub struct Index {
     /// `pg_get_indexdef` output.
     pub definition: String,
     pub constraint: Option<IndexConstraint>,
+    /// `ALTER TABLE ... CLUSTER ON` this index.
+    #[serde(default)]
+    pub clustered: bool,
+    /// `ALTER TABLE ... REPLICA IDENTITY USING INDEX` this index.
+    #[serde(default)]
+    pub replica_identity: bool,
+    /// Per-column statistics targets of an expression index, (column number, target).
+    #[serde(default)]
+    pub column_statistics: Vec<(i16, i32)>,
 }
 
 impl Index {

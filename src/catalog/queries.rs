@@ -51,7 +51,10 @@ const COLUMNS_SQL: &str = "\
 const INDEXES_SQL: &str = "\
     SELECT i.indexrelid, n.nspname, ic.relname, i.indrelid, pg_get_indexdef(i.indexrelid), \
            con.oid, con.conname, con.contype::text, con.condeferrable, con.condeferred, \
-           pg_get_constraintdef(con.oid) \
+           pg_get_constraintdef(con.oid), \
+           i.indisclustered, i.indisreplident, \
+           ARRAY(SELECT format('%s %s', a.attnum, a.attstattarget) FROM pg_attribute a \
+                  WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0 ORDER BY a.attnum) \
       FROM pg_index i \
       JOIN pg_class ic ON ic.oid = i.indexrelid \
       JOIN pg_namespace n ON n.oid = ic.relnamespace \
@@ -171,6 +174,16 @@ async fn attach_indexes(client: &Client, oids: &[u32], tables: &mut [Table]) -> 
             table_oid,
             definition: row.get(4),
             constraint,
+            clustered: row.get(11),
+            replica_identity: row.get(12),
+            column_statistics: row
+                .get::<_, Vec<String>>(13)
+                .iter()
+                .filter_map(|s| {
+                    let (n, v) = s.split_once(' ')?;
+                    Some((n.parse().ok()?, v.parse().ok()?))
+                })
+                .collect(),
         });
     }
     Ok(())

@@ -262,7 +262,13 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
     let built = try_join_all(builds).await.is_ok();
     let constraints = Unit::Constraints(table.oid);
     let mut ok = built;
-    if built && !shared.is_done(&constraints) {
+    let needs_finishing = table.indexes.iter().any(|i| {
+        i.constraint.is_some()
+            || i.clustered
+            || i.replica_identity
+            || !i.column_statistics.is_empty()
+    });
+    if built && needs_finishing && !shared.is_done(&constraints) {
         let result = async {
             let conn = shared.index_pool.get().await?;
             shared.state.start(&constraints, &table.label(), 0)?;

@@ -86,7 +86,38 @@ pub fn constraints_statement(table: &Table, existing: &[String]) -> Option<Strin
     ))
 }
 
-/// Attach the table's index-backed constraints that the target lacks.
+/// What pg_dump attaches to an index's own archive entry (which the post-data
+/// restore skips for the indexes we build): CLUSTER ON, REPLICA IDENTITY and
+/// per-column statistics targets.
+pub fn index_properties_statements(table: &Table) -> Vec<String> {
+    let mut out = Vec::new();
+    for index in &table.indexes {
+        let name = crate::sql::quote_qualified(&index.schema, &index.name);
+        for (column, target) in &index.column_statistics {
+            out.push(format!(
+                "ALTER INDEX {name} ALTER COLUMN {column} SET STATISTICS {target}"
+            ));
+        }
+        if index.clustered {
+            out.push(format!(
+                "ALTER TABLE ONLY {} CLUSTER ON {}",
+                table.qualified(),
+                quote_ident(&index.name)
+            ));
+        }
+        if index.replica_identity {
+            out.push(format!(
+                "ALTER TABLE ONLY {} REPLICA IDENTITY USING INDEX {}",
+                table.qualified(),
+                quote_ident(&index.name)
+            ));
+        }
+    }
+    out
+}
+
+/// Attach the table's index-backed constraints that the target lacks, then
+/// the index properties that come with them.
 pub async fn attach_constraints(target: &Client, table: &Table) -> Result<Duration> {
     let started = Instant::now();
     let existing: Vec<String> = target
@@ -103,6 +134,12 @@ pub async fn attach_constraints(target: &Client, table: &Table) -> Result<Durati
             .batch_execute(&sql)
             .await
             .with_context(|| format!("adding constraints to {}", table.label()))?;
+    }
+    for sql in index_properties_statements(table) {
+        target
+            .batch_execute(&sql)
+            .await
+            .with_context(|| format!("setting index properties on {}", table.label()))?;
     }
     Ok(started.elapsed())
 }

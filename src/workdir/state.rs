@@ -410,6 +410,9 @@ mod tests {
                             deferred: false,
                             definition: "PRIMARY KEY (id)".into(),
                         }),
+                        clustered: false,
+                        replica_identity: false,
+                        column_statistics: Vec::new(),
                     })
                     .collect(),
             });
