@@ -97,6 +97,11 @@ pub struct CloneArgs {
           num_args = 0, default_missing_value = "true", default_value = "false")]
     pub use_copy_binary: bool,
 
+    /// COPY format: `auto` uses binary for tables whose types allow it when both
+    /// servers share the major version, `text` never, `binary` wherever safe
+    #[arg(long, env = "PGCOPYDB_COPY_FORMAT", value_enum, default_value = "auto")]
+    pub copy_format: CopyFormatArg,
+
     /// Use this already exported snapshot instead of exporting one
     #[arg(long, env = "PGCOPYDB_SNAPSHOT")]
     pub snapshot: Option<String>,
@@ -120,4 +125,11 @@ pub struct CloneArgs {
 
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CopyFormatArg {
+    Auto,
+    Text,
+    Binary,
 }

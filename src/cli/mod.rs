@@ -9,7 +9,7 @@ mod ping;
 mod snapshot;
 mod version;
 
-pub use clone_args::{CloneArgs, ConnectionArgs, LogArgs};
+pub use clone_args::{CloneArgs, ConnectionArgs, CopyFormatArg, LogArgs};
 
 use clap::{Parser, Subcommand};
 

@@ -17,6 +17,7 @@ use tracing::{debug, info, warn};
 
 use super::CloneOptions;
 use crate::catalog::{Catalog, Table};
+use crate::cli::CopyFormatArg;
 use crate::connections::{connect_target_worker, Endpoints};
 use crate::copy::CopyFormat;
 use crate::indexes::{attach_constraints, build_index, buildable};
@@ -87,7 +88,12 @@ impl Shared {
         // Binary COPY costs the target less to parse; it is exact when both
         // servers share the major version and no type OID is embedded.
         let safe = table.binary_safe() && !table.columns.is_empty();
-        if safe && (self.opts.use_copy_binary || self.same_major) {
+        let binary = match self.opts.copy_format {
+            CopyFormatArg::Text => false,
+            CopyFormatArg::Binary => safe,
+            CopyFormatArg::Auto => safe && self.same_major,
+        };
+        if binary {
             CopyFormat::Binary
         } else {
             CopyFormat::Text

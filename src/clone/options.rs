@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::CloneArgs;
+use crate::cli::{CloneArgs, CopyFormatArg};
 use crate::schema::RestoreOptions;
 use crate::workdir::{Reuse, WorkDir};
 
@@ -21,7 +21,8 @@ pub struct CloneOptions {
     pub skip_large_objects: bool,
     pub skip_vacuum: bool,
     pub skip_db_properties: bool,
-    pub use_copy_binary: bool,
+    /// `--use-copy-binary` is `--copy-format binary`.
+    pub copy_format: CopyFormatArg,
     pub snapshot: Option<String>,
     pub not_consistent: bool,
     pub fail_fast: bool,
@@ -45,7 +46,11 @@ impl CloneOptions {
             skip_large_objects: a.skip_large_objects,
             skip_vacuum: a.skip_vacuum,
             skip_db_properties: a.skip_db_properties,
-            use_copy_binary: a.use_copy_binary,
+            copy_format: if a.use_copy_binary {
+                CopyFormatArg::Binary
+            } else {
+                a.copy_format
+            },
             snapshot: a.snapshot.clone(),
             not_consistent: a.not_consistent,
             fail_fast: a.fail_fast,
