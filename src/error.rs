@@ -28,7 +28,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(exit: ExitCode, message: impl Into<String>) -> Self {
-        Failure { exit, message: message.into() }
+        Failure {
+            exit,
+            message: message.into(),
+        }
     }
     pub fn args(message: impl Into<String>) -> Self {
         Self::new(ExitCode::BadArgs, message)
