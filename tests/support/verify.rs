@@ -202,15 +202,22 @@ fn run_generated(side: Side, generator: &str, labels: &[&str]) -> Map {
     rows_to_map(cluster.query(db, &sql), labels)
 }
 
-/// Count and checksum of the rows of `rel` (aliased `__vr`): order-independent sum
-/// of the first 64 bits of each row's md5.
-const CHECKSUM: &str = "count(*)::text, \
-     coalesce(sum(('x' || substr(md5(__vr::text), 1, 16))::bit(64)::bigint::numeric), 0)::text";
+/// Row count and an order-independent checksum of `%I.%I` (filled in by format()):
+/// the sum of a 64-bit hash of each row's text form, its columns in name order (so
+/// that a different physical column order is not a difference; the schema dump
+/// catches that where it matters). `%s` gets the column list.
+const CHECKSUM_QUERY: &str = "SELECT %L::text, count(*)::text, \
+     coalesce(sum(hashtextextended(ROW(%s)::text, 0)::numeric), 0)::text FROM ONLY %I.%I AS __vr";
+
+/// SQL listing the columns of `c` as `__vr.col, ...` in name order.
+const COLUMNS: &str =
+    "coalesce((SELECT string_agg(format('__vr.%I', a.attname), ', ' ORDER BY a.attname) \
+     FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')";
 
 fn table_contents(side: Side) -> Map {
     let generator = format!(
-        "SELECT format('SELECT %L::text, {CHECKSUM} FROM ONLY %I.%I AS __vr', \
-                format('%I.%I', n.nspname, c.relname), n.nspname, c.relname) \
+        "SELECT format('{CHECKSUM_QUERY}', \
+                format('%I.%I', n.nspname, c.relname), {COLUMNS}, n.nspname, c.relname) \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind = 'r' AND {SYSTEM_SCHEMAS} \
          ORDER BY 1"
@@ -232,8 +239,8 @@ fn matviews(side: Side) -> Map {
         &["populated"],
     );
     let generator = format!(
-        "SELECT format('SELECT %L::text, {CHECKSUM} FROM %I.%I AS __vr', \
-                format('%I.%I', n.nspname, c.relname), n.nspname, c.relname) \
+        "SELECT format('{CHECKSUM_QUERY}', \
+                format('%I.%I', n.nspname, c.relname), {COLUMNS}, n.nspname, c.relname) \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind = 'm' AND c.relispopulated AND {SYSTEM_SCHEMAS} \
          ORDER BY 1"
@@ -377,7 +384,7 @@ fn split_dump(dump: &str) -> Map {
             k = format!("{key} (#{n})");
             n += 1;
         }
-        map.insert(k, std::mem::take(body));
+        map.insert(k, std::mem::take(body).trim_end().to_string());
     };
     for line in dump.lines() {
         if is_noise(line) {
