@@ -1,0 +1,403 @@
+//! Independent verification that a target database equals its source.
+//!
+//! Nothing here trusts pgcopydb: both sides are read with psql and pg_dump and compared:
+//! - every user table (ordinary tables, leaf partitions, inheritance parents read
+//!   with ONLY): row count and an order-independent checksum of the rows' text forms;
+//! - materialized views: populated or not, and their contents when populated;
+//! - sequences: last_value and is_called;
+//! - indexes: pg_get_indexdef, indisvalid, indisready;
+//! - constraints of tables and domains: pg_get_constraintdef, convalidated,
+//!   condeferrable, condeferred;
+//! - large objects: owner, ACL, md5 of the contents;
+//! - settings of the database (ALTER DATABASE / ALTER ROLE IN DATABASE ... SET);
+//! - `pg_dump --schema-only` of both sides, split into its TOC entries.
+
+use super::Cluster;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::process::Stdio;
+
+/// Schemas never compared.
+const SYSTEM_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
+     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
+
+/// Every difference between `src_db` on `src` and `tgt_db` on `tgt`, one precise
+/// line each; empty when they are equal.
+pub fn differences(src: &Cluster, src_db: &str, tgt: &Cluster, tgt_db: &str) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let s = (src, src_db);
+    let t = (tgt, tgt_db);
+    compare_maps(&mut diffs, "table", &table_contents(s), &table_contents(t));
+    compare_maps(&mut diffs, "materialized view", &matviews(s), &matviews(t));
+    compare_maps(&mut diffs, "sequence", &sequences(s), &sequences(t));
+    compare_maps(&mut diffs, "index", &indexes(s), &indexes(t));
+    compare_maps(&mut diffs, "constraint", &constraints(s), &constraints(t));
+    compare_maps(
+        &mut diffs,
+        "large object",
+        &large_objects(s),
+        &large_objects(t),
+    );
+    compare_maps(
+        &mut diffs,
+        "database setting",
+        &db_settings(s),
+        &db_settings(t),
+    );
+    compare_maps(
+        &mut diffs,
+        "schema dump entry",
+        &schema_dump(s),
+        &schema_dump(t),
+    );
+    diffs
+}
+
+/// Panics listing every difference between the two databases.
+pub fn assert_equal(src: &Cluster, src_db: &str, tgt: &Cluster, tgt_db: &str) {
+    let diffs = differences(src, src_db, tgt, tgt_db);
+    if !diffs.is_empty() {
+        panic!(
+            "target {tgt_db} (port {}) differs from source {src_db} (port {}) in {} ways:\n{}",
+            tgt.port,
+            src.port,
+            diffs.len(),
+            diffs.join("\n")
+        );
+    }
+}
+
+type Side<'a> = (&'a Cluster, &'a str);
+type Map = BTreeMap<String, String>;
+
+/// Shows a value on one line, escaping newlines and other control characters.
+fn show(v: &str) -> String {
+    let mut out = String::new();
+    for c in v.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn compare_maps(diffs: &mut Vec<String>, what: &str, src: &Map, tgt: &Map) {
+    let keys: BTreeSet<&String> = src.keys().chain(tgt.keys()).collect();
+    for key in keys {
+        match (src.get(key), tgt.get(key)) {
+            (Some(a), Some(b)) if a == b => {}
+            (Some(a), Some(b)) => {
+                if a.contains('\n') || b.contains('\n') {
+                    diffs.push(format!(
+                        "{what} {}: differs: {}",
+                        show(key),
+                        line_diff(a, b)
+                    ));
+                } else {
+                    diffs.push(format!(
+                        "{what} {}: source has {}, target has {}",
+                        show(key),
+                        show(a),
+                        show(b)
+                    ));
+                }
+            }
+            (Some(a), None) => diffs.push(format!(
+                "{what} {}: missing on target (source has {})",
+                show(key),
+                show(a)
+            )),
+            (None, Some(b)) => diffs.push(format!(
+                "{what} {}: only on target (target has {})",
+                show(key),
+                show(b)
+            )),
+            (None, None) => unreachable!(),
+        }
+    }
+}
+
+/// The lines only in `a` (-) and only in `b` (+), in order, as one line.
+fn line_diff(a: &str, b: &str) -> String {
+    let mut bag: BTreeMap<&str, i64> = BTreeMap::new();
+    for l in a.lines() {
+        *bag.entry(l).or_default() += 1;
+    }
+    for l in b.lines() {
+        *bag.entry(l).or_default() -= 1;
+    }
+    let mut out = Vec::new();
+    let mut left = bag.clone();
+    for l in a.lines() {
+        let n = left.get_mut(l).unwrap();
+        if *n > 0 {
+            *n -= 1;
+            out.push(format!("source: {}", show(l)));
+        }
+    }
+    let mut right: BTreeMap<&str, i64> = bag.iter().map(|(k, v)| (*k, -*v)).collect();
+    for l in b.lines() {
+        let n = right.get_mut(l).unwrap();
+        if *n > 0 {
+            *n -= 1;
+            out.push(format!("target: {}", show(l)));
+        }
+    }
+    if out.is_empty() {
+        // Same lines, other order.
+        out.push(format!("same lines in another order: source {}", show(a)));
+        out.push(format!("target {}", show(b)));
+    }
+    out.join(" | ")
+}
+
+fn field(row: &[Option<String>], i: usize) -> String {
+    row.get(i)
+        .cloned()
+        .flatten()
+        .unwrap_or_else(|| "NULL".to_string())
+}
+
+/// Rows of (key, value...) into a map of key -> "v1 v2 ...".
+fn rows_to_map(rows: Vec<Vec<Option<String>>>, labels: &[&str]) -> Map {
+    let mut map = Map::new();
+    for row in rows {
+        let key = field(&row, 0);
+        let value = labels
+            .iter()
+            .enumerate()
+            .map(|(i, label)| format!("{label}={}", field(&row, i + 1)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if let Some(old) = map.insert(key.clone(), value.clone()) {
+            map.insert(key, format!("{old}; {value}"));
+        }
+    }
+    map
+}
+
+/// Runs the statements (each returning (key, values...)) that the `generator` query
+/// yields, all as one UNION ALL.
+fn run_generated(side: Side, generator: &str, labels: &[&str]) -> Map {
+    let (cluster, db) = side;
+    let parts: Vec<String> = cluster
+        .query(db, generator)
+        .into_iter()
+        .map(|r| field(&r, 0))
+        .collect();
+    if parts.is_empty() {
+        return Map::new();
+    }
+    let sql = parts
+        .iter()
+        .map(|p| format!("({p})"))
+        .collect::<Vec<_>>()
+        .join("\nUNION ALL\n");
+    rows_to_map(cluster.query(db, &sql), labels)
+}
+
+/// Row count and an order-independent checksum of `%I.%I` (filled in by format()):
+/// the sum of a 64-bit hash of each row's text form, its columns in name order (so
+/// that a different physical column order is not a difference; the schema dump
+/// catches that where it matters). `%s` gets the column list.
+const CHECKSUM_QUERY: &str = "SELECT %L::text, count(*)::text, \
+     coalesce(sum(hashtextextended(ROW(%s)::text, 0)::numeric), 0)::text FROM ONLY %I.%I AS __vr";
+
+/// SQL listing the columns of `c` as `__vr.col, ...` in name order.
+const COLUMNS: &str =
+    "coalesce((SELECT string_agg(format('__vr.%I', a.attname), ', ' ORDER BY a.attname) \
+     FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')";
+
+fn table_contents(side: Side) -> Map {
+    let generator = format!(
+        "SELECT format('{CHECKSUM_QUERY}', \
+                format('%I.%I', n.nspname, c.relname), {COLUMNS}, n.nspname, c.relname) \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'r' AND {SYSTEM_SCHEMAS} \
+         ORDER BY 1"
+    );
+    run_generated(side, &generator, &["rows", "checksum"])
+}
+
+fn matviews(side: Side) -> Map {
+    let (cluster, db) = side;
+    let mut map = rows_to_map(
+        cluster.query(
+            db,
+            &format!(
+                "SELECT format('%I.%I', n.nspname, c.relname), c.relispopulated::text \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind = 'm' AND {SYSTEM_SCHEMAS}"
+            ),
+        ),
+        &["populated"],
+    );
+    let generator = format!(
+        "SELECT format('{CHECKSUM_QUERY}', \
+                format('%I.%I', n.nspname, c.relname), {COLUMNS}, n.nspname, c.relname) \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'm' AND c.relispopulated AND {SYSTEM_SCHEMAS} \
+         ORDER BY 1"
+    );
+    for (k, v) in run_generated(side, &generator, &["rows", "checksum"]) {
+        if let Some(p) = map.get_mut(&k) {
+            p.push(' ');
+            p.push_str(&v);
+        }
+    }
+    map
+}
+
+fn sequences(side: Side) -> Map {
+    let generator = format!(
+        "SELECT format('SELECT %L::text, last_value::text, is_called::text FROM %I.%I', \
+                format('%I.%I', n.nspname, c.relname), n.nspname, c.relname) \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'S' AND {SYSTEM_SCHEMAS} \
+         ORDER BY 1"
+    );
+    run_generated(side, &generator, &["last_value", "is_called"])
+}
+
+fn indexes(side: Side) -> Map {
+    let (cluster, db) = side;
+    rows_to_map(
+        cluster.query(
+            db,
+            &format!(
+                "SELECT format('%I.%I.%I', n.nspname, t.relname, i.relname), \
+                        pg_get_indexdef(i.oid), x.indisvalid::text, x.indisready::text \
+                 FROM pg_index x \
+                 JOIN pg_class i ON i.oid = x.indexrelid \
+                 JOIN pg_class t ON t.oid = x.indrelid \
+                 JOIN pg_namespace n ON n.oid = t.relnamespace \
+                 WHERE {SYSTEM_SCHEMAS}"
+            ),
+        ),
+        &["def", "valid", "ready"],
+    )
+}
+
+fn constraints(side: Side) -> Map {
+    let (cluster, db) = side;
+    rows_to_map(
+        cluster.query(
+            db,
+            &format!(
+                "SELECT CASE WHEN c.conrelid <> 0 \
+                          THEN format('%I.%I.%I', n.nspname, t.relname, c.conname) \
+                          ELSE format('domain %s.%I', c.contypid::regtype, c.conname) END, \
+                        pg_get_constraintdef(c.oid), c.convalidated::text, \
+                        c.condeferrable::text, c.condeferred::text \
+                 FROM pg_constraint c \
+                 JOIN pg_namespace n ON n.oid = c.connamespace \
+                 LEFT JOIN pg_class t ON t.oid = c.conrelid \
+                 WHERE {SYSTEM_SCHEMAS}"
+            ),
+        ),
+        &["def", "validated", "deferrable", "deferred"],
+    )
+}
+
+fn large_objects(side: Side) -> Map {
+    let (cluster, db) = side;
+    rows_to_map(
+        cluster.query(
+            db,
+            "SELECT m.oid::text, pg_get_userbyid(m.lomowner)::text, \
+                    coalesce(m.lomacl::text, 'NULL'), md5(lo_get(m.oid)), \
+                    length(lo_get(m.oid))::text \
+             FROM pg_largeobject_metadata m",
+        ),
+        &["owner", "acl", "md5", "bytes"],
+    )
+}
+
+fn db_settings(side: Side) -> Map {
+    let (cluster, db) = side;
+    rows_to_map(
+        cluster.query(
+            db,
+            "SELECT CASE WHEN s.setrole = 0 THEN 'for all roles' \
+                         ELSE 'for role ' || pg_get_userbyid(s.setrole) END, \
+                    array(SELECT x FROM unnest(s.setconfig) x ORDER BY 1)::text \
+             FROM pg_db_role_setting s \
+             JOIN pg_database d ON d.oid = s.setdatabase \
+             WHERE d.datname = current_database()",
+        ),
+        &["settings"],
+    )
+}
+
+/// `pg_dump --schema-only`, normalised and split into its TOC entries, keyed by
+/// the entry's `-- Name: ...; Type: ...; Schema: ...; Owner: ...` header.
+fn schema_dump(side: Side) -> Map {
+    let (cluster, db) = side;
+    let out = cluster
+        .client("pg_dump")
+        .arg("--schema-only")
+        .arg("-d")
+        .arg(db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run pg_dump");
+    assert!(
+        out.status.success(),
+        "pg_dump --schema-only {db} (port {}) failed: {}",
+        cluster.port,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    split_dump(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn is_noise(line: &str) -> bool {
+    line.starts_with("-- Dumped from database version")
+        || line.starts_with("-- Dumped by pg_dump version")
+        || line.starts_with("-- Started on")
+        || line.starts_with("-- Completed on")
+        || line.starts_with("\\restrict")
+        || line.starts_with("\\unrestrict")
+        || line.starts_with("SET ")
+        || line.starts_with("SELECT pg_catalog.set_config('search_path'")
+        || line.trim().is_empty()
+        || line.trim() == "--"
+}
+
+fn split_dump(dump: &str) -> Map {
+    let mut map = Map::new();
+    let mut key = String::from("(preamble)");
+    let mut body = String::new();
+    let flush = |key: &str, body: &mut String, map: &mut Map| {
+        if body.is_empty() && key == "(preamble)" {
+            return;
+        }
+        let mut k = key.to_string();
+        let mut n = 2;
+        while map.contains_key(&k) {
+            k = format!("{key} (#{n})");
+            n += 1;
+        }
+        map.insert(k, std::mem::take(body).trim_end().to_string());
+    };
+    for line in dump.lines() {
+        if is_noise(line) {
+            continue;
+        }
+        if line.starts_with("-- Name: ") || line.starts_with("-- Data for Name: ") {
+            flush(&key, &mut body, &mut map);
+            key = line.trim_start_matches("-- ").to_string();
+            continue;
+        }
+        body.push_str(line);
+        body.push('\n');
+    }
+    flush(&key, &mut body, &mut map);
+    map
+}
