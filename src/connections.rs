@@ -96,6 +96,11 @@ pub async fn connect_target_worker(info: &ConnInfo) -> Result<Client> {
 const TARGET_SESSION_SETTINGS: &str = "\
     SET client_encoding = 'UTF8';\
     SET extra_float_digits = 3;\
+    SET datestyle = 'ISO, YMD';\
+    SET intervalstyle = 'postgres';\
+    SET timezone = 'UTC';\
+    SET lc_monetary = 'C';\
+    SET bytea_output = 'hex';\
     SET statement_timeout = 0;\
     SET lock_timeout = 0;\
     SET idle_in_transaction_session_timeout = 0;\
@@ -103,9 +108,18 @@ const TARGET_SESSION_SETTINGS: &str = "\
     SET synchronous_commit = off;";
 
 /// Settings for source sessions: reads only, never a timeout on a long COPY.
+/// The text forms of dates, intervals, money and bytea depend on settings a
+/// database may override (`ALTER DATABASE ... SET DateStyle`): both sides
+/// pin the same values so that what one prints the other reads back exactly.
 pub const SOURCE_SESSION_SETTINGS: &str = "\
     SET client_encoding = 'UTF8';\
     SET extra_float_digits = 3;\
+    SET datestyle = 'ISO, YMD';\
+    SET intervalstyle = 'postgres';\
+    SET timezone = 'UTC';\
+    SET lc_monetary = 'C';\
+    SET bytea_output = 'hex';\
+    SET default_transaction_read_only = on;\
     SET statement_timeout = 0;\
     SET lock_timeout = 0;\
     SET idle_in_transaction_session_timeout = 0;";

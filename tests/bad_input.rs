@@ -22,7 +22,10 @@ fn assert_fails(out: &Output, code: i32, needle: &str) {
         "error line {:?} should mention {needle:?}",
         errors[0]
     );
-    assert!(!stderr.contains(Cluster::PASSWORD), "password leaked:\n{stderr}");
+    assert!(
+        !stderr.contains(Cluster::PASSWORD),
+        "password leaked:\n{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -39,24 +42,60 @@ fn connection_problems_are_explained() {
     let good = c.uri("db");
 
     let unreachable = "postgres://postgres:Pw-9xQz7-pgcopydbTEST@127.0.0.1:1/db";
-    assert_fails(&run(&clone_args(unreachable, &good, d)), 6, "could not connect");
+    assert_fails(
+        &run(&clone_args(unreachable, &good, d)),
+        6,
+        "could not connect",
+    );
 
     let wrong_password = format!("postgres://postgres:nope@127.0.0.1:{}/db", c.port);
-    assert_fails(&run(&clone_args(&good, &wrong_password, d)), 7, "password authentication failed");
+    assert_fails(
+        &run(&clone_args(&good, &wrong_password, d)),
+        7,
+        "password authentication failed",
+    );
 
     let missing_db = c.uri("nosuchdb");
-    assert_fails(&run(&clone_args(&missing_db, &good, d)), 6, "does not exist");
+    assert_fails(
+        &run(&clone_args(&missing_db, &good, d)),
+        6,
+        "does not exist",
+    );
 
-    assert_fails(&run(&["clone", "--target", &good, "--dir", d]), 1, "PGCOPYDB_SOURCE_PGURI");
-    assert_fails(&run(&clone_args("host=x port=notaport", &good, d)), 1, "source");
+    assert_fails(
+        &run(&["clone", "--target", &good, "--dir", d]),
+        1,
+        "PGCOPYDB_SOURCE_PGURI",
+    );
+    assert_fails(
+        &run(&clone_args("host=x port=notaport", &good, d)),
+        1,
+        "source",
+    );
 }
 
 #[test]
 fn invalid_option_values_are_usage_errors() {
-    let out = run(&["clone", "--table-jobs", "0", "--source", "x", "--target", "y"]);
+    let out = run(&[
+        "clone",
+        "--table-jobs",
+        "0",
+        "--source",
+        "x",
+        "--target",
+        "y",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("table-jobs"));
-    let out = run(&["clone", "--copy-format", "csv", "--source", "x", "--target", "y"]);
+    let out = run(&[
+        "clone",
+        "--copy-format",
+        "csv",
+        "--source",
+        "x",
+        "--target",
+        "y",
+    ]);
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -67,7 +106,11 @@ fn missing_pg_dump_is_reported() {
     let empty = workdir();
     let dir = workdir();
     let out = pgcopydb()
-        .args(clone_args(&c.uri("db"), &c.uri("db"), dir.path().to_str().unwrap()))
+        .args(clone_args(
+            &c.uri("db"),
+            &c.uri("db"),
+            dir.path().to_str().unwrap(),
+        ))
         .env("PGCOPYDB_PG_BINDIR", empty.path())
         .output()
         .unwrap();
@@ -80,11 +123,18 @@ fn target_with_the_tables_is_refused_and_kept() {
     let tgt = Cluster::start();
     for c in [&src, &tgt] {
         c.create_db("db");
-        c.psql("db", "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);");
+        c.psql(
+            "db",
+            "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);",
+        );
     }
     tgt.psql("db", "INSERT INTO t VALUES (3)");
     let dir = workdir();
-    let out = run(&clone_args(&src.uri("db"), &tgt.uri("db"), dir.path().to_str().unwrap()));
+    let out = run(&clone_args(
+        &src.uri("db"),
+        &tgt.uri("db"),
+        dir.path().to_str().unwrap(),
+    ));
     assert_fails(&out, 7, "--drop-if-exists");
     assert_eq!(tgt.psql("db", "SELECT count(*) FROM t"), "3");
 }
@@ -95,16 +145,32 @@ fn work_directory_in_use_is_refused() {
     c.create_db("db");
     let dir = workdir();
     // This test process is alive: its pid in the lock means "in use".
-    std::fs::write(dir.path().join("pgcopydb.pid"), format!("{}\n", std::process::id())).unwrap();
-    let out = run(&clone_args(&c.uri("db"), &c.uri("db"), dir.path().to_str().unwrap()));
+    std::fs::write(
+        dir.path().join("pgcopydb.pid"),
+        format!("{}\n", std::process::id()),
+    )
+    .unwrap();
+    let out = run(&clone_args(
+        &c.uri("db"),
+        &c.uri("db"),
+        dir.path().to_str().unwrap(),
+    ));
     assert_fails(&out, 3, "in use by another pgcopydb");
 
     // A lock left by a dead process is taken over (pid 999999999 cannot exist).
     std::fs::write(dir.path().join("pgcopydb.pid"), "999999999\n").unwrap();
     let tgt = Cluster::start();
     tgt.create_db("db");
-    let out = run(&clone_args(&c.uri("db"), &tgt.uri("db"), dir.path().to_str().unwrap()));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&clone_args(
+        &c.uri("db"),
+        &tgt.uri("db"),
+        dir.path().to_str().unwrap(),
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -114,7 +180,11 @@ fn unfinished_run_needs_resume_or_restart() {
     let dir = workdir();
     // An unfinished run: a recorded state without the completion marker.
     std::fs::write(dir.path().join("pgcopydb.db"), b"").unwrap();
-    let out = run(&clone_args(&c.uri("db"), &c.uri("db"), dir.path().to_str().unwrap()));
+    let out = run(&clone_args(
+        &c.uri("db"),
+        &c.uri("db"),
+        dir.path().to_str().unwrap(),
+    ));
     assert_fails(&out, 3, "--resume");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--restart"));
 }
@@ -124,7 +194,11 @@ fn ping_reports_versions_and_tools() {
     let c = Cluster::start();
     c.create_db("db");
     let out = run(&["ping", "--source", &c.uri("db"), "--target", &c.uri("db")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("PostgreSQL 15"), "{stdout}");
     assert!(stdout.contains("pg_dump/pg_restore 15"), "{stdout}");

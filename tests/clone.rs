@@ -68,11 +68,14 @@ fn assert_source_untouched(src: &Cluster, from: usize) {
     let log = std::fs::read(src.log_path()).unwrap_or_default();
     let text = String::from_utf8_lossy(&log[from.min(log.len())..]);
     let writes: Vec<&str> = text.lines().filter(|l| l.contains("statement:")).collect();
-    assert!(writes.is_empty(), "statements logged on the source: {writes:#?}");
+    assert!(
+        writes.is_empty(),
+        "statements logged on the source: {writes:#?}"
+    );
 }
 
 fn source_cluster() -> Cluster {
-    Cluster::start_with(&support::pgbin(), &[("log_statement", "'mod'")])
+    Cluster::start_with(&support::pgbin(), &[("log_statement", "mod")])
 }
 
 #[test]
@@ -112,7 +115,13 @@ fn clone_coverage_fixture_verifies_equal() {
     tgt.create_db("cov");
     let dir = workdir();
     let before = log_len(&src);
-    let out = clone(&src, &tgt, "cov", dir.path(), &["--table-jobs", "3", "--index-jobs", "3"]);
+    let out = clone(
+        &src,
+        &tgt,
+        "cov",
+        dir.path(),
+        &["--table-jobs", "3", "--index-jobs", "3"],
+    );
     verify::assert_equal(&src, "cov", &tgt, "cov");
     assert_source_untouched(&src, before);
     assert_no_password(dir.path(), &out);
@@ -169,7 +178,13 @@ fn options_shape_the_copy() {
         &tgt,
         "opt",
         dir.path(),
-        &["--skip-large-objects", "--skip-db-properties", "--skip-vacuum", "--no-acl", "--no-owner"],
+        &[
+            "--skip-large-objects",
+            "--skip-db-properties",
+            "--skip-vacuum",
+            "--no-acl",
+            "--no-owner",
+        ],
     );
     assert_eq!(tgt.psql("opt", "SELECT count(*) FROM t"), "1000");
     assert_eq!(tgt.psql("opt", "SELECT count(*) FROM pg_largeobject"), "0");
@@ -181,7 +196,10 @@ fn options_shape_the_copy() {
         "0"
     );
     assert_eq!(
-        tgt.psql("opt", "SELECT coalesce(vacuum_count, 0) FROM pg_stat_user_tables WHERE relname = 't'"),
+        tgt.psql(
+            "opt",
+            "SELECT coalesce(vacuum_count, 0) FROM pg_stat_user_tables WHERE relname = 't'"
+        ),
         "0"
     );
 
@@ -189,7 +207,10 @@ fn options_shape_the_copy() {
     src.psql("opt", "INSERT INTO t VALUES (1001, 'new')");
     clone(&src, &tgt, "opt", workdir().path(), &["--drop-if-exists"]);
     assert_eq!(tgt.psql("opt", "SELECT count(*) FROM t"), "1001");
-    assert_eq!(tgt.psql("opt", "SELECT count(*) FROM pg_largeobject_metadata"), "1");
+    assert_eq!(
+        tgt.psql("opt", "SELECT count(*) FROM pg_largeobject_metadata"),
+        "1"
+    );
     assert_eq!(
         tgt.psql(
             "opt",
@@ -205,7 +226,10 @@ fn snapshot_command_gives_a_consistent_view_to_a_later_clone() {
     let src = Cluster::start();
     let tgt = Cluster::start();
     src.create_db("snap");
-    src.psql("snap", "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);");
+    src.psql(
+        "snap",
+        "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);",
+    );
     tgt.create_db("snap");
     let dir = workdir();
     let mut holder = pgcopydb()
@@ -221,7 +245,9 @@ fn snapshot_command_gives_a_consistent_view_to_a_later_clone() {
     {
         use std::io::BufRead;
         let stdout = holder.stdout.as_mut().unwrap();
-        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
     }
     assert!(!line.trim().is_empty());
     // Rows added after the snapshot must not be copied.

@@ -37,7 +37,7 @@ CREATE TRIGGER mid_touch BEFORE UPDATE ON mid FOR EACH ROW EXECUTE FUNCTION touc
 ";
 
 fn source_with_dataset() -> Cluster {
-    let src = Cluster::start_with(&support::pgbin(), &[("log_statement", "'mod'")]);
+    let src = Cluster::start_with(&support::pgbin(), &[("log_statement", "mod")]);
     src.create_db("src");
     src.psql("src", DATASET);
     src
@@ -101,7 +101,13 @@ fn phase(dir: &Path) -> String {
         .into_iter()
         .flatten()
         .filter(|u| u["state"] == "running")
-        .map(|u| format!("{} {}", u["kind"].as_str().unwrap_or(""), u["label"].as_str().unwrap_or("")))
+        .map(|u| {
+            format!(
+                "{} {}",
+                u["kind"].as_str().unwrap_or(""),
+                u["label"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     if running.is_empty() {
         "between units".into()
@@ -118,15 +124,24 @@ fn assert_source_untouched(src: &Cluster, from: usize) {
     let log = std::fs::read(src.log_path()).unwrap_or_default();
     let text = String::from_utf8_lossy(&log[from.min(log.len())..]);
     let writes: Vec<&str> = text.lines().filter(|l| l.contains("statement:")).collect();
-    assert!(writes.is_empty(), "statements logged on the source: {writes:#?}");
+    assert!(
+        writes.is_empty(),
+        "statements logged on the source: {writes:#?}"
+    );
 }
 
 /// Wait until the run has a table copy in flight.
 fn wait_for_copy(dir: &Path, child: &mut Child) {
     let started = Instant::now();
     while !phase(dir).contains("table ") {
-        assert!(child.try_wait().unwrap().is_none(), "clone ended before copying");
-        assert!(started.elapsed() < Duration::from_secs(60), "no copy started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "clone ended before copying"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no copy started"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -219,8 +234,15 @@ fn target_stopping_mid_copy_fails_clearly_then_resumes() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(!status.success(), "{stderr}");
-    let last = stderr.lines().filter(|l| l.starts_with("error:")).last().unwrap_or("");
-    assert!(last.contains("--resume") || last.contains("target"), "{stderr}");
+    let last = stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .last()
+        .unwrap_or("");
+    assert!(
+        last.contains("--resume") || last.contains("target"),
+        "{stderr}"
+    );
     tgt.restart();
     assert_ok(&resume(&src, &tgt, "dst", dir.path()));
     verify::assert_equal(&src, "src", &tgt, "dst");
@@ -245,16 +267,28 @@ fn resume_refuses_other_source_and_needs_a_snapshot_or_not_consistent() {
     let out = clone_cmd(&src, &tgt, "dst", dir.path()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("--resume") && stderr.contains("--restart"), "{stderr}");
+    assert!(
+        stderr.contains("--resume") && stderr.contains("--restart"),
+        "{stderr}"
+    );
     // The snapshot of the dead run is gone: say so, suggest --not-consistent.
-    let out = clone_cmd(&src, &tgt, "dst", dir.path()).arg("--resume").output().unwrap();
+    let out = clone_cmd(&src, &tgt, "dst", dir.path())
+        .arg("--resume")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("--not-consistent"), "{stderr}");
     // Another source: refused, naming the setting.
     src.create_db("other");
     let out = pgcopydb()
-        .args(["clone", "--resume", "--not-consistent", "--source", &src.uri("other")])
+        .args([
+            "clone",
+            "--resume",
+            "--not-consistent",
+            "--source",
+            &src.uri("other"),
+        ])
         .args(["--target", &tgt.uri("dst"), "--dir"])
         .arg(dir.path())
         .output()
@@ -272,7 +306,10 @@ fn list_progress_reads_a_finished_run() {
     let src = Cluster::start();
     let tgt = Cluster::start();
     src.create_db("src");
-    src.psql("src", "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 10);");
+    src.psql(
+        "src",
+        "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 10);",
+    );
     tgt.create_db("dst");
     let dir = workdir();
     assert_ok(&clone_cmd(&src, &tgt, "dst", dir.path()).output().unwrap());

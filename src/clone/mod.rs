@@ -67,19 +67,9 @@ pub async fn run_cli(args: CloneArgs) -> Result<()> {
 /// Run a clone and return its summary (also written to the work directory).
 pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> {
     let started = Instant::now();
-    let workdir = WorkDir::open(&opts.dir, opts.reuse())?;
-    let state = workdir.state.clone();
-    if opts.resume {
-        resume::check_setup(&state, endpoints, opts)?;
-    }
-    let mut summary = Summary {
-        source: endpoints.source.safe_display(),
-        target: endpoints.target.safe_display(),
-        ..Summary::default()
-    };
-
-    // Connections and tools first: every bad input fails here, before any work.
     let step = Instant::now();
+    // Connections and tools first: every bad input fails here, before the
+    // work directory records anything that would look like a run to resume.
     let source = connect(Side::Source, &endpoints.source).await?;
     let target = connect_target_worker(&endpoints.target).await?;
     let (source_major, target_major) = (server_major(&source).await?, server_major(&target).await?);
@@ -94,6 +84,16 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
     }
     drop(source);
 
+    let workdir = WorkDir::open(&opts.dir, opts.reuse())?;
+    let state = workdir.state.clone();
+    if opts.resume {
+        resume::check_setup(&state, endpoints, opts)?;
+    }
+    let mut summary = Summary {
+        source: endpoints.source.safe_display(),
+        target: endpoints.target.safe_display(),
+        ..Summary::default()
+    };
     let (holder, snapshot_id) = take_snapshot(endpoints, opts, &workdir).await?;
     summary.snapshot = snapshot_id.clone();
     state.put_setup(&resume::setup_entries(
