@@ -172,7 +172,7 @@ fn sigkill_at_many_points_then_resume_verifies() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let at = full.mul_f64((i as f64 + 0.5) / points as f64);
+        let at = full.mul_f64(0.8 * (i as f64 + 0.5) / points as f64);
         std::thread::sleep(at);
         let doing = phase(dir.path());
         signal(&child, libc::SIGKILL);

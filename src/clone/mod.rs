@@ -86,6 +86,18 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
 
     let workdir = WorkDir::open(&opts.dir, opts.reuse())?;
     let state = workdir.state.clone();
+    let resumed_opts = CloneOptions {
+        resume: workdir.resuming,
+        ..opts.clone()
+    };
+    let opts = &resumed_opts;
+    if opts.resume {
+        let app = endpoints
+            .target
+            .get("application_name")
+            .unwrap_or("pgcopydb");
+        resume::stop_leftover_queries(&target, app).await?;
+    }
     if opts.resume {
         resume::check_setup(&state, endpoints, opts)?;
     }

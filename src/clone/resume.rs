@@ -103,3 +103,53 @@ const OBJECT_KEYS: &str = "\
       FROM pg_policy p JOIN pg_class r ON r.oid = p.polrelid JOIN pg_namespace n ON n.oid = r.relnamespace \
     UNION ALL \
     SELECT e.oid, 'event trigger|' || e.evtname FROM pg_event_trigger e";
+
+/// Stop what an interrupted run left running on the target. A server only
+/// notices that its client died when it next writes to it, so a CREATE INDEX
+/// or a pg_restore statement of a killed run goes on and commits, and would
+/// clash with the same work redone now. Called on the run's first target
+/// connection, before any other of ours exists.
+pub async fn stop_leftover_queries(
+    target: &tokio_postgres::Client,
+    application_name: &str,
+) -> Result<()> {
+    const LEFTOVERS: &str = "SELECT pid FROM pg_stat_activity \
+        WHERE datname = current_database() AND application_name = $1 \
+          AND pid <> pg_backend_pid() AND backend_type = 'client backend'";
+    let pids: Vec<i32> = target
+        .query(LEFTOVERS, &[&application_name])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if pids.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(
+        "stopping {} session(s) left on the target by the interrupted run",
+        pids.len()
+    );
+    target
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid",
+            &[&pids],
+        )
+        .await?;
+    for _ in 0..300 {
+        let left = target
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)",
+                &[&pids],
+            )
+            .await?
+            .get::<_, i64>(0);
+        if left == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(Failure::target(
+        "sessions of the interrupted run are still running on the target; stop them and retry",
+    )
+    .into())
+}

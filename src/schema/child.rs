@@ -16,6 +16,16 @@ pub(crate) fn command(program: &Path, env: &[(String, String)]) -> Command {
         // If the caller gives up on the future (Ctrl-C, a sibling failed),
         // the child must not keep writing to the target behind our back.
         .kill_on_drop(true);
+    // If pgcopydb itself is killed (SIGKILL leaves no chance to clean up),
+    // the child must die too rather than go on restoring while a resumed run
+    // redoes the same work.
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     cmd
 }
 

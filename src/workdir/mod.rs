@@ -15,6 +15,8 @@ pub struct WorkDir {
     pub root: PathBuf,
     lock: PathBuf,
     pub state: std::sync::Arc<state::State>,
+    /// An earlier run recorded its progress here and this run continues it.
+    pub resuming: bool,
 }
 
 /// What to do with what a previous run left in the directory.
@@ -42,6 +44,7 @@ impl WorkDir {
         take_lock(&lock)?;
         let guard = LockGuard(lock.clone());
         let unfinished = root.join(STATE_FILE).exists() && !root.join(DONE_FILE).exists();
+        let resuming = reuse == Reuse::Resume && root.join(STATE_FILE).exists();
         match reuse {
             Reuse::Restart => clear(root, &lock)?,
             Reuse::Fresh if unfinished => {
@@ -54,11 +57,12 @@ impl WorkDir {
             }
             Reuse::Fresh => clear(root, &lock)?,
             Reuse::Resume if !root.join(STATE_FILE).exists() => {
-                return Err(Failure::state(format!(
-                    "nothing to resume in {}: no earlier run was recorded there; run without --resume",
+                // Killed before it recorded anything: there is nothing to
+                // skip, so resuming is starting.
+                tracing::warn!(
+                    "nothing recorded in {} yet: starting the run from the beginning",
                     root.display()
-                ))
-                .into())
+                );
             }
             Reuse::Resume => {}
         }
@@ -70,6 +74,7 @@ impl WorkDir {
             root: root.to_path_buf(),
             lock,
             state,
+            resuming,
         })
     }
 
