@@ -312,7 +312,7 @@ INSERT INTO shop.events
 CREATE INDEX events_ts_brin ON shop.events USING brin (ts);
 CREATE INDEX events_customer_idx ON shop.events (customer_id) WHERE customer_id IS NOT NULL;
 
--- 13. GiST exclusion constraint (btree_gist) on ranges
+-- 13. GiST: point, btree_gist + range, exclusion constraint
 CREATE TABLE shop.stores (
   id       int PRIMARY KEY,
   name     text NOT NULL UNIQUE,
@@ -328,8 +328,7 @@ CREATE TABLE shop.bookings (
   store_id int NOT NULL REFERENCES shop.stores (id),
   room     int NOT NULL,
   during   tstzrange NOT NULL,
-  customer_id bigint REFERENCES shop.customers (id),
-  EXCLUDE USING gist (store_id WITH =, room WITH =, during WITH &&)
+  customer_id bigint REFERENCES shop.customers (id)
 );
 -- slot i of room (store, room): consecutive non-overlapping 2-hour slots
 INSERT INTO shop.bookings (store_id, room, during, customer_id)
@@ -337,6 +336,22 @@ INSERT INTO shop.bookings (store_id, room, during, customer_id)
          abs(hashtext('bc' || i)) % :n_customers + 1
   FROM generate_series(0, :n_bookings - 1) AS i,
        LATERAL (SELECT timestamptz '2023-01-01 00:00:00+00' + (i / 5000) * interval '2 hours' AS t) AS x;
+CREATE INDEX bookings_store_room_during_gist ON shop.bookings USING gist (store_id, room, during);
+
+-- Exclusion constraint (btree_gist). It sits on a table with no other index or
+-- constraint: pgcopydb 0.10 (the Debian package used as the "original" variant)
+-- fails on a table that has an exclusion constraint next to a primary key.
+CREATE TABLE shop.room_holds (
+  store_id int NOT NULL REFERENCES shop.stores (id),
+  room     int NOT NULL,
+  during   tstzrange NOT NULL,
+  note     text,
+  EXCLUDE USING gist (store_id WITH =, room WITH =, during WITH &&)
+);
+INSERT INTO shop.room_holds
+  SELECT (i % 500) + 1, (i / 500) % 10, tstzrange(t, t + interval '1 hour'), 'hold ' || substr(md5('rh' || i), 1, 8)
+  FROM generate_series(0, :n_bookings / 5) AS i,
+       LATERAL (SELECT timestamptz '2024-01-01 00:00:00+00' + (i / 5000) * interval '1 hour' AS t) AS x;
 
 -- 14. inventory: composite PK, two FKs
 CREATE TABLE shop.inventory (
