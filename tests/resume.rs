@@ -236,8 +236,7 @@ fn target_stopping_mid_copy_fails_clearly_then_resumes() {
     assert!(!status.success(), "{stderr}");
     let last = stderr
         .lines()
-        .filter(|l| l.starts_with("error:"))
-        .last()
+        .rfind(|l| l.starts_with("error:"))
         .unwrap_or("");
     assert!(
         last.contains("--resume") || last.contains("target"),
