@@ -4,6 +4,7 @@
 //! This layer only turns arguments into settings and hands them to the engine.
 
 mod clone_args;
+mod compare;
 mod ping;
 mod version;
 
@@ -31,6 +32,9 @@ pub enum Command {
     /// Copy parts of a database
     #[command(subcommand)]
     Copy(CopyCommand),
+    /// Compare the source and target databases (non-zero exit when they differ)
+    #[command(subcommand)]
+    Compare(compare::CompareCommand),
     /// Check the connections to the source and target servers and the pg_dump/pg_restore to use
     Ping(ping::PingArgs),
     /// Print the version of pgcopydb
@@ -63,6 +67,7 @@ pub fn run() -> i32 {
             Command::Clone(args) | Command::Copy(CopyCommand::Db(args)) => {
                 crate::clone::run_cli(args).await
             }
+            Command::Compare(command) => compare::run(command).await,
             Command::Ping(args) => ping::run(args).await,
             Command::Version(args) => version::run(args),
         }
