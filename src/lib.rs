@@ -11,6 +11,7 @@
 //! - [`indexes`]: building indexes and attaching constraints as soon as a table's data is in.
 //! - [`sequences`], [`blobs`]: sequence values and large objects.
 //! - [`clone`]: the orchestration that runs all of the above concurrently.
+//! - [`compare`]: proof that the target holds what the source holds.
 //! - [`workdir`]: the work directory and its lock.
 //! - [`report`]: logging, live progress and the final summary.
 
@@ -18,6 +19,7 @@ pub mod blobs;
 pub mod catalog;
 pub mod cli;
 pub mod clone;
+pub mod compare;
 pub mod connections;
 pub mod conninfo;
 pub mod copy;

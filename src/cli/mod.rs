@@ -4,6 +4,7 @@
 //! This layer only turns arguments into settings and hands them to the engine.
 
 mod clone_args;
+mod compare;
 mod list;
 mod ping;
 mod snapshot;
@@ -38,6 +39,9 @@ pub enum Command {
     /// List what a run did or is doing
     #[command(subcommand)]
     List(list::ListCommand),
+    /// Compare the source and target databases (non-zero exit when they differ)
+    #[command(subcommand)]
+    Compare(compare::CompareCommand),
     /// Check the connections to the source and target servers and the pg_dump/pg_restore to use
     Ping(ping::PingArgs),
     /// Print the version of pgcopydb
@@ -70,6 +74,7 @@ pub fn run() -> i32 {
             Command::Clone(args) | Command::Copy(CopyCommand::Db(args)) => {
                 crate::clone::run_cli(args).await
             }
+            Command::Compare(command) => compare::run(command).await,
             Command::Ping(args) => ping::run(args).await,
             Command::Snapshot(args) => snapshot::run(args).await,
             Command::List(cmd) => list::run(cmd).await,

@@ -1,0 +1,117 @@
+//! `pgcopydb compare data` and `pgcopydb compare schema`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+
+use crate::cli::{ConnectionArgs, LogArgs};
+use crate::compare::{compare_data, compare_schema, differences_failure, SchemaOptions};
+use crate::connections::Endpoints;
+
+#[derive(Debug, Subcommand)]
+pub enum CompareCommand {
+    /// Compare row counts and contents of every table, sequences and large objects
+    Data(CompareDataArgs),
+    /// Compare tables, columns, indexes, constraints, functions, triggers, owners, ACLs, ...
+    Schema(CompareSchemaArgs),
+}
+
+/// Options both compares share.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    #[command(flatten)]
+    conn: ConnectionArgs,
+    /// Work directory: the report is also saved there as JSON
+    #[arg(long, env = "PGCOPYDB_DIR")]
+    dir: Option<PathBuf>,
+    /// Print the report as JSON instead of a table
+    #[arg(long)]
+    json: bool,
+    /// Read the source under this exported snapshot
+    #[arg(long, env = "PGCOPYDB_SNAPSHOT")]
+    snapshot: Option<String>,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareDataArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Number of tables summed at the same time (on each side)
+    #[arg(long, visible_alias = "jobs", env = "PGCOPYDB_TABLE_JOBS", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=128))]
+    table_jobs: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareSchemaArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Do not compare owners (for clones made with --no-owner)
+    #[arg(long)]
+    no_owner: bool,
+    /// Do not compare privileges (for clones made with --no-acl)
+    #[arg(long)]
+    no_acl: bool,
+}
+
+pub async fn run(command: CompareCommand) -> Result<()> {
+    match command {
+        CompareCommand::Data(args) => {
+            let c = &args.common;
+            let endpoints = start(c)?;
+            let jobs = args.table_jobs as usize;
+            let report = compare_data(&endpoints, c.snapshot.as_deref(), jobs).await?;
+            let json = report.to_json();
+            finish(c, "data", &json, &report.render())?;
+            if report.is_equal() {
+                Ok(())
+            } else {
+                Err(differences_failure("data", report.differences(), report.compared()).into())
+            }
+        }
+        CompareCommand::Schema(args) => {
+            let c = &args.common;
+            let endpoints = start(c)?;
+            let options = SchemaOptions {
+                no_owner: args.no_owner,
+                no_acl: args.no_acl,
+            };
+            let report = compare_schema(&endpoints, c.snapshot.as_deref(), &options).await?;
+            finish(c, "schema", &report.to_json(), &report.render())?;
+            if report.is_equal() {
+                Ok(())
+            } else {
+                let n = report.differing_objects();
+                Err(differences_failure("schema", n, report.compared()).into())
+            }
+        }
+    }
+}
+
+fn start(c: &CommonArgs) -> Result<Endpoints> {
+    crate::report::logging::init(&c.log);
+    Endpoints::from_args(&c.conn)
+}
+
+/// Print the report (JSON or table) and save the JSON in the work directory.
+fn finish(c: &CommonArgs, what: &str, json: &str, table: &str) -> Result<()> {
+    if let Some(dir) = &c.dir {
+        save(dir, what, json)?;
+    }
+    if c.json {
+        println!("{json}");
+    } else {
+        print!("{table}");
+    }
+    Ok(())
+}
+
+fn save(dir: &Path, what: &str, json: &str) -> Result<()> {
+    let path = dir.join(format!("compare-{what}.json"));
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&path, json))
+        .with_context(|| format!("writing {}", path.display()))
+}
