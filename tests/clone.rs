@@ -86,7 +86,7 @@ fn clone_pagila_verifies_equal() {
     tgt.create_db("pagila");
     let dir = workdir();
     let before = log_len(&src);
-    let out = clone(&src, &tgt, "pagila", dir.path(), &["--verbose"]);
+    let out = clone(&src, &tgt, "pagila", dir.path(), &["--verbose", "--verify"]);
     verify::assert_equal(&src, "pagila", &tgt, "pagila");
     assert_source_untouched(&src, before);
     assert_no_password(dir.path(), &out);
@@ -94,6 +94,10 @@ fn clone_pagila_verifies_equal() {
     // The summary is printed and written as JSON.
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("public.rental"), "{stdout}");
+    assert!(
+        stdout.contains("compare data: all"),
+        "--verify ran: {stdout}"
+    );
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
     let rental = summary["tables"]

@@ -115,6 +115,12 @@ pub struct CloneArgs {
           num_args = 0, default_missing_value = "true", default_value = "false")]
     pub fail_fast: bool,
 
+    /// After the copy, compare every table's rows, the sequences and the large
+    /// objects of source (under the copy's snapshot) and target; fail if any differ
+    #[arg(long, env = "PGCOPYDB_VERIFY", value_parser = BoolishValueParser::new(),
+          num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub verify: bool,
+
     /// Remove the work directory's contents and start from scratch
     #[arg(long, conflicts_with = "resume")]
     pub restart: bool,

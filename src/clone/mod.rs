@@ -170,7 +170,6 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
     summary.sequences = catalog.sequences.len();
     summary.large_objects = catalog.large_objects.len();
     summary.failures = outcome.failures;
-    drop(holder);
     if interrupt::is_cancelled() {
         anyhow::bail!("interrupted");
     }
@@ -206,6 +205,22 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
             }
         }
     }
+    if opts.verify && summary.failures.is_empty() {
+        let step = Instant::now();
+        info!("verifying: comparing every table, sequence and large object of source and target");
+        let report =
+            crate::compare::compare_data(endpoints, snapshot_id.as_deref(), opts.table_jobs)
+                .await?;
+        print!("{}", report.render());
+        if !report.is_equal() {
+            summary.failures.push(
+                "verification: the target differs from the source (see the comparison above)"
+                    .into(),
+            );
+        }
+        summary.step("verification", step.elapsed());
+    }
+    drop(holder);
     summary.total_seconds = started.elapsed().as_secs_f64();
     summary.write_json(&workdir.summary_file())?;
     if summary.failures.is_empty() {

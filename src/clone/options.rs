@@ -26,6 +26,7 @@ pub struct CloneOptions {
     pub snapshot: Option<String>,
     pub not_consistent: bool,
     pub fail_fast: bool,
+    pub verify: bool,
     pub restart: bool,
     pub resume: bool,
 }
@@ -54,6 +55,7 @@ impl CloneOptions {
             snapshot: a.snapshot.clone(),
             not_consistent: a.not_consistent,
             fail_fast: a.fail_fast,
+            verify: a.verify,
             restart: a.restart,
             resume: a.resume,
         }
