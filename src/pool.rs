@@ -14,14 +14,17 @@ use crate::conninfo::ConnInfo;
 
 pub struct Pool {
     info: ConnInfo,
+    /// Session settings for this kind of work, applied to each new connection.
+    setup: &'static str,
     idle: Mutex<Vec<Client>>,
     permits: Arc<Semaphore>,
 }
 
 impl Pool {
-    pub fn new(info: ConnInfo, size: usize) -> Arc<Pool> {
+    pub fn new(info: ConnInfo, size: usize, setup: &'static str) -> Arc<Pool> {
         Arc::new(Pool {
             info,
+            setup,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(size.max(1))),
         })
@@ -33,7 +36,13 @@ impl Pool {
         let reused = self.idle.lock().expect("pool lock").pop();
         let client = match reused {
             Some(c) if !c.is_closed() => c,
-            _ => connect_target_worker(&self.info).await?,
+            _ => {
+                let c = connect_target_worker(&self.info).await?;
+                if !self.setup.is_empty() {
+                    c.batch_execute(self.setup).await?;
+                }
+                c
+            }
         };
         Ok(Pooled {
             client: Some(client),

@@ -31,6 +31,11 @@ use crate::workdir::state::{State, Unit};
 mod blobs_phase;
 mod table_copy;
 
+/// Index builds sort in memory when they can: the server default (64MB)
+/// spills even mid-sized indexes to disk. Each index job gets its own
+/// budget, as the original pgcopydb does (it uses 1GB).
+const INDEX_SESSION: &str = "SET maintenance_work_mem = '512MB'";
+
 pub struct DataOutcome {
     pub steps: Vec<(String, Duration)>,
     pub tables: Vec<TableReport>,
@@ -43,6 +48,7 @@ pub(super) struct Shared {
     snapshot: Option<String>,
     opts: CloneOptions,
     same_major: bool,
+    target_major: u32,
     progress: Arc<Progress>,
     state: Arc<State>,
     done: HashSet<String>,
@@ -99,6 +105,17 @@ impl Shared {
             CopyFormat::Text
         }
     }
+    /// What follows a table's copy. `COPY ... FREEZE` on PostgreSQL 14+ leaves
+    /// the pages frozen and all-visible, so VACUUM would only re-read them:
+    /// the statistics are what is missing.
+    fn maintenance_command(&self) -> &'static str {
+        if self.target_major >= 14 {
+            "ANALYZE"
+        } else {
+            "VACUUM ANALYZE"
+        }
+    }
+
     /// Whether every piece of after-copy work of this table is done.
     fn after_copy_done(&self, table: &Table) -> bool {
         buildable(table).all(|i| self.is_done(&Unit::Index(i.oid)))
@@ -111,7 +128,7 @@ pub async fn copy_all(
     endpoints: &Endpoints,
     catalog: &Catalog,
     snapshot: Option<&str>,
-    same_major: bool,
+    (source_major, target_major): (u32, u32),
     opts: &CloneOptions,
     state: Arc<State>,
 ) -> Result<DataOutcome> {
@@ -131,15 +148,16 @@ pub async fn copy_all(
         endpoints: endpoints.clone(),
         snapshot: snapshot.map(str::to_string),
         opts: opts.clone(),
-        same_major,
+        same_major: source_major == target_major,
+        target_major,
         progress: progress.clone(),
         state,
         done,
         queue: Mutex::new(VecDeque::new()),
         reports: Mutex::new(Vec::new()),
         failures: Mutex::new(Vec::new()),
-        index_pool: Pool::new(endpoints.target.clone(), opts.index_jobs),
-        vacuum_pool: Pool::new(endpoints.target.clone(), opts.table_jobs),
+        index_pool: Pool::new(endpoints.target.clone(), opts.index_jobs, INDEX_SESSION),
+        vacuum_pool: Pool::new(endpoints.target.clone(), opts.table_jobs, ""),
         started: Instant::now(),
         last_copy: Mutex::new(Duration::ZERO),
         last_index: Mutex::new(Duration::ZERO),
@@ -294,9 +312,10 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
         let result = async {
             let conn = shared.vacuum_pool.get().await?;
             shared.state.start(&vacuum, &table.label(), 0)?;
-            conn.batch_execute(&format!("VACUUM ANALYZE {}", table.qualified()))
+            let sql = format!("{} {}", shared.maintenance_command(), table.qualified());
+            conn.batch_execute(&sql)
                 .await
-                .with_context(|| format!("vacuum analyze {}", table.label()))?;
+                .with_context(|| format!("{sql} on the target"))?;
             shared.state.done(&vacuum, 0, 0)
         }
         .await;

@@ -158,7 +158,7 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
         endpoints,
         &catalog,
         snapshot_id.as_deref(),
-        source_major == target_major,
+        (source_major, target_major),
         opts,
         state.clone(),
     )
