@@ -24,6 +24,7 @@ pub mod connections;
 pub mod conninfo;
 pub mod copy;
 pub mod error;
+pub mod foreign_keys;
 pub mod indexes;
 pub mod interrupt;
 pub mod pool;

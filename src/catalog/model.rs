@@ -116,6 +116,9 @@ pub struct Catalog {
     pub sequences: Vec<Sequence>,
     pub large_objects: Vec<u32>,
     pub encoding: String,
+    /// Foreign keys between copied tables, added during the data phase.
+    #[serde(default)]
+    pub foreign_keys: Vec<crate::foreign_keys::ForeignKey>,
 }
 
 impl Catalog {

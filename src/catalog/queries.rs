@@ -83,6 +83,9 @@ pub async fn read_catalog(client: &Client, with_large_objects: bool) -> Result<C
     attach_indexes(client, &oids, &mut tables)
         .await
         .context("listing source indexes")?;
+    let foreign_keys = crate::foreign_keys::read_foreign_keys(client, &oids)
+        .await
+        .context("listing source foreign keys")?;
     let sequences = read_sequences(client)
         .await
         .context("reading source sequences")?;
@@ -109,6 +112,7 @@ pub async fn read_catalog(client: &Client, with_large_objects: bool) -> Result<C
         sequences,
         large_objects,
         encoding,
+        foreign_keys,
     })
 }
 

@@ -20,6 +20,7 @@ use crate::catalog::{Catalog, Table};
 use crate::cli::CopyFormatArg;
 use crate::connections::{connect_target_worker, Endpoints};
 use crate::copy::CopyFormat;
+use crate::foreign_keys::{add_foreign_key, ForeignKey};
 use crate::indexes::{attach_constraints, build_index, buildable};
 use crate::interrupt;
 use crate::pool::Pool;
@@ -60,6 +61,12 @@ pub(super) struct Shared {
     started: Instant,
     last_copy: Mutex<Duration>,
     last_index: Mutex<Duration>,
+    /// Work that follows a table's copy (indexes, constraints, foreign keys).
+    after: Mutex<JoinSet<()>>,
+    /// Tables whose data, indexes, constraints and statistics are all in.
+    complete: Mutex<HashSet<u32>>,
+    foreign_keys: Vec<ForeignKey>,
+    fk_started: Mutex<HashSet<u32>>,
 }
 
 impl Shared {
@@ -161,11 +168,14 @@ pub async fn copy_all(
         started: Instant::now(),
         last_copy: Mutex::new(Duration::ZERO),
         last_index: Mutex::new(Duration::ZERO),
+        after: Mutex::new(JoinSet::new()),
+        complete: Mutex::new(HashSet::new()),
+        foreign_keys: catalog.foreign_keys.clone(),
+        fk_started: Mutex::new(HashSet::new()),
     });
     let reporter = spawn_reporter(progress.clone());
 
     // Tables copied by an earlier run only need what follows their copy.
-    let after = Arc::new(Mutex::new(JoinSet::new()));
     let mut skipped = 0;
     for table in &catalog.tables {
         let table = Arc::new(table.clone());
@@ -178,17 +188,15 @@ pub async fn copy_all(
         progress
             .bytes_done
             .fetch_add(table.bytes.max(0) as u64, Ordering::Relaxed);
-        if !shared.after_copy_done(&table) {
+        if shared.after_copy_done(&table) {
+            table_complete(&shared, table.oid);
+        } else {
             let report = TableReport {
                 table: table.label(),
                 indexes: buildable(&table).count(),
                 ..TableReport::default()
             };
-            let s = shared.clone();
-            after
-                .lock()
-                .expect("after")
-                .spawn(async move { after_copy(s, table, report).await });
+            spawn_after(&shared, after_copy(shared.clone(), table, report));
         }
     }
     if skipped > 0 {
@@ -227,14 +235,19 @@ pub async fn copy_all(
         });
     }
 
-    let copiers =
-        (0..opts.table_jobs).map(|_| table_copy::copy_worker(shared.clone(), after.clone()));
+    let copiers = (0..opts.table_jobs).map(|_| table_copy::copy_worker(shared.clone()));
     if let Err(e) = try_join_all(copiers).await {
         shared.fail(None, format!("{e:#}")).await;
     }
-    // Drain index/vacuum work; copy workers are done adding to it.
-    let mut pending = std::mem::take(&mut *after.lock().expect("after"));
-    while pending.join_next().await.is_some() {}
+    // Drain what follows the copies; that work adds more (foreign keys), so
+    // take batches until none is left.
+    loop {
+        let mut pending = std::mem::take(&mut *shared.after.lock().expect("after"));
+        if pending.is_empty() {
+            break;
+        }
+        while pending.join_next().await.is_some() {}
+    }
 
     let mut steps = vec![
         (
@@ -325,4 +338,55 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
         Shared::mark(&shared.last_index, shared.started.elapsed());
     }
     shared.reports.lock().expect("reports").push(report);
+    // A table whose indexes or constraints failed never becomes complete:
+    // its foreign keys are not attempted (the failure is already reported).
+    if ok {
+        table_complete(&shared, table.oid);
+    }
+}
+
+/// Run `work` with the rest of what follows the copies.
+pub(super) fn spawn_after(
+    shared: &Shared,
+    work: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    shared.after.lock().expect("after").spawn(work);
+}
+
+/// A table is complete: start every foreign key whose two tables now are.
+fn table_complete(shared: &Arc<Shared>, oid: u32) {
+    let ready: Vec<ForeignKey> = {
+        let mut complete = shared.complete.lock().expect("complete");
+        complete.insert(oid);
+        let mut started = shared.fk_started.lock().expect("fk started");
+        shared
+            .foreign_keys
+            .iter()
+            .filter(|k| k.table_oid == oid || k.referenced_oid == oid)
+            .filter(|k| complete.contains(&k.table_oid) && complete.contains(&k.referenced_oid))
+            .filter(|k| started.insert(k.oid))
+            .cloned()
+            .collect()
+    };
+    for fk in ready {
+        let s = shared.clone();
+        spawn_after(shared, async move {
+            let unit = Unit::ForeignKey(fk.oid);
+            if s.is_done(&unit) {
+                return;
+            }
+            let result = async {
+                let conn = s.index_pool.get().await?;
+                s.state
+                    .start(&unit, &format!("{} {}", fk.table, fk.name), 0)?;
+                add_foreign_key(&conn, &fk).await?;
+                s.state.done(&unit, 0, 0)
+            }
+            .await;
+            if let Err(e) = result {
+                s.fail(Some(&unit), format!("{e:#}")).await;
+            }
+            Shared::mark(&s.last_index, s.started.elapsed());
+        });
+    }
 }

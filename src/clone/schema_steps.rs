@@ -102,6 +102,7 @@ pub async fn restore_post_data(
             }
         }
     }
+    let built_foreign_keys: HashSet<u32> = catalog.foreign_keys.iter().map(|k| k.oid).collect();
     let entries = schema::list(tools, &workdir.archive(), Section::PostData).await?;
     // A post-data restore that was cut short created some objects already.
     let already = if interrupted {
@@ -114,6 +115,7 @@ pub async fn restore_post_data(
             || match e.desc.as_str() {
                 "INDEX" => built_indexes.contains(&e.obj_oid),
                 "CONSTRAINT" => built_constraints.contains(&e.obj_oid),
+                "FK CONSTRAINT" => built_foreign_keys.contains(&e.obj_oid),
                 _ => false,
             }
     };

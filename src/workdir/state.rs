@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS s_sequence (
     oid INTEGER PRIMARY KEY, schema TEXT NOT NULL, name TEXT NOT NULL,
     last_value INTEGER NOT NULL, is_called INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS s_large_object (oid INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS s_foreign_key (oid INTEGER PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS progress (
     unit TEXT PRIMARY KEY, kind TEXT NOT NULL, label TEXT NOT NULL,
     state TEXT NOT NULL, started REAL, finished REAL,
@@ -45,6 +46,7 @@ pub enum Unit {
     Constraints(u32),
     Vacuum(u32),
     LargeObject(u32),
+    ForeignKey(u32),
 }
 
 impl Unit {
@@ -56,6 +58,7 @@ impl Unit {
             Unit::Constraints(o) => format!("constraints:{o}"),
             Unit::Vacuum(o) => format!("vacuum:{o}"),
             Unit::LargeObject(o) => format!("blob:{o}"),
+            Unit::ForeignKey(o) => format!("fk:{o}"),
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -66,6 +69,7 @@ impl Unit {
             Unit::Constraints(_) => "constraints",
             Unit::Vacuum(_) => "vacuum",
             Unit::LargeObject(_) => "blob",
+            Unit::ForeignKey(_) => "foreign key",
         }
     }
 }
@@ -150,7 +154,7 @@ impl State {
     pub fn save_catalog(&self, catalog: &Catalog) -> Result<()> {
         self.with(|c| {
             let tx = c.transaction()?;
-            for t in ["s_table", "s_index", "s_sequence", "s_large_object"] {
+            for t in ["s_table", "s_index", "s_sequence", "s_large_object", "s_foreign_key"] {
                 tx.execute(&format!("DELETE FROM {t}"), [])?;
             }
             {
@@ -177,6 +181,10 @@ impl State {
                 let mut lo = tx.prepare("INSERT INTO s_large_object (oid) VALUES (?1)")?;
                 for oid in &catalog.large_objects {
                     lo.execute(params![oid])?;
+                }
+                let mut fk = tx.prepare("INSERT INTO s_foreign_key (oid, json) VALUES (?1, ?2)")?;
+                for k in &catalog.foreign_keys {
+                    fk.execute(params![k.oid, to_json(k)])?;
                 }
             }
             tx.execute(
@@ -224,12 +232,18 @@ impl State {
             let large_objects = stmt
                 .query_map([], |r| r.get::<_, u32>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut stmt = c.prepare("SELECT json FROM s_foreign_key ORDER BY oid")?;
+            let mut foreign_keys = Vec::new();
+            for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                foreign_keys.push(from_json(&row?)?);
+            }
             let encoding = c.query_row("SELECT value FROM setup WHERE key = 'encoding'", [], |r| r.get(0))?;
             Ok(Some(Catalog {
                 tables,
                 sequences,
                 large_objects,
                 encoding,
+                foreign_keys,
             }))
         })
     }

@@ -2,15 +2,14 @@
 //! one target transaction; retry when a connection breaks.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use tokio::task::JoinSet;
 use tokio_postgres::Client;
 use tracing::{debug, warn};
 
-use super::{after_copy, Shared};
+use super::{after_copy, spawn_after, Shared};
 use crate::catalog::Table;
 use crate::connections::connect_target_worker;
 use crate::copy::{copy_table, CopyStats};
@@ -37,7 +36,7 @@ async fn open(shared: &Shared) -> Result<Connections> {
 
 /// One copy worker: one source reader (inside the snapshot) and one target
 /// connection serve all its tables; both are reopened after a broken link.
-pub(super) async fn copy_worker(shared: Arc<Shared>, after: Arc<Mutex<JoinSet<()>>>) -> Result<()> {
+pub(super) async fn copy_worker(shared: Arc<Shared>) -> Result<()> {
     let mut conns: Option<Connections> = None;
     loop {
         if shared.stopping() {
@@ -70,10 +69,7 @@ pub(super) async fn copy_worker(shared: Arc<Shared>, after: Arc<Mutex<JoinSet<()
                     binary: shared.format_for(&table) == crate::copy::CopyFormat::Binary,
                 };
                 let s = shared.clone();
-                after
-                    .lock()
-                    .expect("after")
-                    .spawn(async move { after_copy(s, table, report).await });
+                spawn_after(&shared, async move { after_copy(s, table, report).await });
             }
             Err(e) => shared.fail(Some(&unit), format!("{e:#}")).await,
         }

@@ -1,0 +1,101 @@
+//! Foreign keys between copied tables, added as soon as both of their tables
+//! are complete instead of at the end in post-data: first `NOT VALID` (a
+//! short lock, no scan), then `VALIDATE CONSTRAINT`, which takes a weaker
+//! lock and lets several validations run on one table at once. The result is
+//! the source's constraint: validated, or NOT VALID exactly where the
+//! source's is.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Client;
+
+use crate::sql::quote_ident;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForeignKey {
+    pub oid: u32,
+    pub name: String,
+    /// The referencing table.
+    pub table_oid: u32,
+    /// `schema.table`, quoted.
+    pub table: String,
+    /// The referenced table.
+    pub referenced_oid: u32,
+    /// `pg_get_constraintdef` output.
+    pub definition: String,
+    pub validated: bool,
+}
+
+/// Foreign keys whose two tables are both copied as plain tables. Keys on
+/// or to partitioned tables, and the per-partition clones of a parent's key
+/// (conparentid), stay with the post-data restore.
+pub const FOREIGN_KEYS_SQL: &str = "\
+    SELECT c.oid, c.conname, c.conrelid, format('%I.%I', n.nspname, r.relname), c.confrelid, \
+           pg_get_constraintdef(c.oid), c.convalidated \
+      FROM pg_constraint c \
+      JOIN pg_class r ON r.oid = c.conrelid \
+      JOIN pg_namespace n ON n.oid = r.relnamespace \
+     WHERE c.contype = 'f' AND c.conparentid = 0 \
+       AND c.conrelid = ANY($1) AND c.confrelid = ANY($1) \
+     ORDER BY c.conrelid, c.conname";
+
+pub async fn read_foreign_keys(source: &Client, table_oids: &[u32]) -> Result<Vec<ForeignKey>> {
+    let rows = source.query(FOREIGN_KEYS_SQL, &[&table_oids]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| ForeignKey {
+            oid: r.get(0),
+            name: r.get(1),
+            table_oid: r.get(2),
+            table: r.get(3),
+            referenced_oid: r.get(4),
+            definition: r.get(5),
+            validated: r.get(6),
+        })
+        .collect())
+}
+
+impl ForeignKey {
+    /// The definition without a trailing NOT VALID (we always add that).
+    fn bare_definition(&self) -> &str {
+        self.definition
+            .strip_suffix(" NOT VALID")
+            .unwrap_or(&self.definition)
+    }
+}
+
+/// Add the key `NOT VALID`, then validate it when the source's is valid.
+/// Idempotent: a key left by an interrupted run is only validated.
+pub async fn add_foreign_key(target: &Client, fk: &ForeignKey) -> Result<()> {
+    let existing = target
+        .query_opt(
+            "SELECT convalidated FROM pg_constraint WHERE conrelid = $1::text::regclass AND conname = $2",
+            &[&fk.table, &fk.name],
+        )
+        .await?;
+    let name = quote_ident(&fk.name);
+    let validated = match existing {
+        Some(row) => row.get::<_, bool>(0),
+        None => {
+            target
+                .batch_execute(&format!(
+                    "ALTER TABLE ONLY {} ADD CONSTRAINT {name} {} NOT VALID",
+                    fk.table,
+                    fk.bare_definition()
+                ))
+                .await
+                .with_context(|| format!("adding foreign key {} on {}", fk.name, fk.table))?;
+            false
+        }
+    };
+    if fk.validated && !validated {
+        target
+            .batch_execute(&format!(
+                "ALTER TABLE ONLY {} VALIDATE CONSTRAINT {name}",
+                fk.table
+            ))
+            .await
+            .with_context(|| format!("validating foreign key {} on {}", fk.name, fk.table))?;
+    }
+    Ok(())
+}
