@@ -29,6 +29,7 @@ pub mod indexes;
 pub mod interrupt;
 pub mod pool;
 pub mod report;
+pub mod roles;
 pub mod schema;
 pub mod sequences;
 pub mod snapshot;

@@ -7,12 +7,16 @@ mod clone_args;
 mod compare;
 mod list;
 mod ping;
+mod roles;
 mod snapshot;
+mod steps;
 mod version;
 
 pub use clone_args::{CloneArgs, ConnectionArgs, CopyFormatArg, LogArgs};
 
 use clap::{Parser, Subcommand};
+
+use crate::clone::Steps;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +38,12 @@ pub enum Command {
     /// Copy parts of a database
     #[command(subcommand)]
     Copy(CopyCommand),
+    /// Dump the schema or the roles into the work directory
+    #[command(subcommand)]
+    Dump(steps::DumpCommand),
+    /// Restore from the work directory
+    #[command(subcommand)]
+    Restore(steps::RestoreCommand),
     /// Export a snapshot on the source and hold it until interrupted
     Snapshot(snapshot::SnapshotArgs),
     /// List what a run did or is doing
@@ -52,6 +62,22 @@ pub enum Command {
 pub enum CopyCommand {
     /// Copy a whole database (same as clone)
     Db(CloneArgs),
+    /// Copy the roles (dump roles, then restore roles)
+    Roles(roles::RolesArgs),
+    /// Copy the schema: dump, pre-data and post-data, no data
+    Schema(CloneArgs),
+    /// Copy table data, large objects and sequences, and build indexes and constraints
+    Data(CloneArgs),
+    /// Copy table data only (no indexes)
+    TableData(CloneArgs),
+    /// Copy large objects
+    Blobs(CloneArgs),
+    /// Set the target's sequences to the source's values
+    Sequences(CloneArgs),
+    /// Build the indexes (IF NOT EXISTS) of every table
+    Indexes(CloneArgs),
+    /// Attach PRIMARY KEY, UNIQUE and EXCLUDE constraints to the built indexes
+    Constraints(CloneArgs),
 }
 
 /// Parse arguments and run the command; returns the process exit code.
@@ -74,6 +100,39 @@ pub fn run() -> i32 {
             Command::Clone(args) | Command::Copy(CopyCommand::Db(args)) => {
                 crate::clone::run_cli(args).await
             }
+            Command::Copy(CopyCommand::Roles(args)) => {
+                roles::run(args, roles::RolesStep::Copy).await
+            }
+            Command::Copy(cmd) => {
+                let (args, steps) = match cmd {
+                    CopyCommand::Schema(a) => (a, Steps::COPY_SCHEMA),
+                    CopyCommand::Data(a) => (a, Steps::COPY_DATA),
+                    CopyCommand::TableData(a) => (a, Steps::COPY_TABLE_DATA),
+                    CopyCommand::Blobs(a) => (a, Steps::COPY_BLOBS),
+                    CopyCommand::Sequences(a) => (a, Steps::COPY_SEQUENCES),
+                    CopyCommand::Indexes(a) => (a, Steps::COPY_INDEXES),
+                    CopyCommand::Constraints(a) => (a, Steps::COPY_CONSTRAINTS),
+                    CopyCommand::Db(_) | CopyCommand::Roles(_) => unreachable!("handled above"),
+                };
+                steps::run_step(args, steps).await
+            }
+            Command::Dump(steps::DumpCommand::Schema(args)) => {
+                steps::run_step(args, Steps::DUMP_SCHEMA).await
+            }
+            Command::Dump(steps::DumpCommand::Roles(args)) => {
+                roles::run(args, roles::RolesStep::Dump).await
+            }
+            Command::Restore(cmd) => match cmd {
+                steps::RestoreCommand::Schema(a) => steps::run_step(a, Steps::RESTORE_SCHEMA).await,
+                steps::RestoreCommand::PreData(a) => {
+                    steps::run_step(a, Steps::RESTORE_PRE_DATA).await
+                }
+                steps::RestoreCommand::PostData(a) => {
+                    steps::run_step(a, Steps::RESTORE_POST_DATA).await
+                }
+                steps::RestoreCommand::Roles(a) => roles::run(a, roles::RolesStep::Restore).await,
+                steps::RestoreCommand::ParseList(a) => crate::clone::print_restore_lists(a).await,
+            },
             Command::Compare(command) => compare::run(command).await,
             Command::Ping(args) => ping::run(args).await,
             Command::Snapshot(args) => snapshot::run(args).await,

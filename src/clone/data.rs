@@ -5,7 +5,7 @@
 //! alongside. Each unit is recorded in the state; units already done by an
 //! earlier run are skipped.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use futures_util::future::try_join_all;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::CloneOptions;
+use super::{CloneOptions, Steps};
 use crate::catalog::{Catalog, Table};
 use crate::cli::CopyFormatArg;
 use crate::connections::{connect_target_worker, Endpoints};
@@ -66,7 +66,10 @@ pub(super) struct Shared {
     /// Tables whose data, indexes, constraints and statistics are all in.
     complete: Mutex<HashSet<u32>>,
     foreign_keys: Vec<ForeignKey>,
+    /// Positions in `foreign_keys` of the keys on or to each table.
+    fk_by_table: HashMap<u32, Vec<usize>>,
     fk_started: Mutex<HashSet<u32>>,
+    steps: Steps,
 }
 
 impl Shared {
@@ -125,9 +128,16 @@ impl Shared {
 
     /// Whether every piece of after-copy work of this table is done.
     fn after_copy_done(&self, table: &Table) -> bool {
-        buildable(table).all(|i| self.is_done(&Unit::Index(i.oid)))
-            && self.is_done(&Unit::Constraints(table.oid))
-            && (self.opts.skip_vacuum || self.is_done(&Unit::Vacuum(table.oid)))
+        let steps = &self.steps;
+        (!steps.indexes || buildable(table).all(|i| self.is_done(&Unit::Index(i.oid))))
+            && (!steps.constraints || self.is_done(&Unit::Constraints(table.oid)))
+            && (!steps.analyze || self.opts.skip_vacuum || self.is_done(&Unit::Vacuum(table.oid)))
+    }
+
+    /// CREATE INDEX IF NOT EXISTS when the index may already be there: on
+    /// resume, or when the data was copied by an earlier step.
+    fn index_if_not_exists(&self) -> bool {
+        self.opts.resume || !self.steps.table_data
     }
 }
 
@@ -137,6 +147,7 @@ pub async fn copy_all(
     snapshot: Option<&str>,
     (source_major, target_major): (u32, u32),
     opts: &CloneOptions,
+    steps: Steps,
     state: Arc<State>,
 ) -> Result<DataOutcome> {
     let done = state.done_units()?;
@@ -171,7 +182,9 @@ pub async fn copy_all(
         after: Mutex::new(JoinSet::new()),
         complete: Mutex::new(HashSet::new()),
         foreign_keys: catalog.foreign_keys.clone(),
+        fk_by_table: foreign_keys_by_table(&catalog.foreign_keys),
         fk_started: Mutex::new(HashSet::new()),
+        steps,
     });
     let reporter = spawn_reporter(progress.clone());
 
@@ -179,7 +192,7 @@ pub async fn copy_all(
     let mut skipped = 0;
     for table in &catalog.tables {
         let table = Arc::new(table.clone());
-        if !shared.is_done(&Unit::Table(table.oid)) {
+        if steps.table_data && !shared.is_done(&Unit::Table(table.oid)) {
             shared.queue.lock().expect("queue").push_back(table);
             continue;
         }
@@ -188,7 +201,7 @@ pub async fn copy_all(
         progress
             .bytes_done
             .fetch_add(table.bytes.max(0) as u64, Ordering::Relaxed);
-        if shared.after_copy_done(&table) {
+        if shared.after_copy_done(&table) || !steps.after_copy() {
             table_complete(&shared, table.oid);
         } else {
             let report = TableReport {
@@ -199,7 +212,7 @@ pub async fn copy_all(
             spawn_after(&shared, after_copy(shared.clone(), table, report));
         }
     }
-    if skipped > 0 {
+    if skipped > 0 && steps.table_data {
         info!("{skipped} tables were copied by an earlier run");
     }
     info!(
@@ -212,20 +225,22 @@ pub async fn copy_all(
     let mut side_tasks = JoinSet::new();
     let sequences = catalog.sequences.clone();
     let seq_shared = shared.clone();
-    side_tasks.spawn(async move {
-        let started = Instant::now();
-        let result = async {
-            let target = connect_target_worker(&seq_shared.endpoints.target).await?;
-            reset_sequences(&target, &sequences).await
-        }
-        .await;
-        match result {
-            Ok(n) => debug!("set {n} sequences"),
-            Err(e) => seq_shared.fail(None, format!("sequences: {e:#}")).await,
-        }
-        ("sequences", started.elapsed())
-    });
-    if !catalog.large_objects.is_empty() {
+    if steps.sequences {
+        side_tasks.spawn(async move {
+            let started = Instant::now();
+            let result = async {
+                let target = connect_target_worker(&seq_shared.endpoints.target).await?;
+                reset_sequences(&target, &sequences).await
+            }
+            .await;
+            match result {
+                Ok(n) => debug!("set {n} sequences"),
+                Err(e) => seq_shared.fail(None, format!("sequences: {e:#}")).await,
+            }
+            ("sequences", started.elapsed())
+        });
+    }
+    if steps.large_objects && !catalog.large_objects.is_empty() {
         let lo_shared = shared.clone();
         let oids = catalog.large_objects.clone();
         side_tasks.spawn(async move {
@@ -283,10 +298,10 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
         let shared = shared.clone();
         async move {
             let unit = Unit::Index(index.oid);
-            if !shared.is_done(&unit) {
+            if shared.steps.indexes && !shared.is_done(&unit) {
                 let conn = shared.index_pool.get().await?;
                 shared.state.start(&unit, &index.label(), 0)?;
-                if let Err(e) = build_index(&conn, index, shared.opts.resume).await {
+                if let Err(e) = build_index(&conn, index, shared.index_if_not_exists()).await {
                     shared.fail(Some(&unit), format!("{e:#}")).await;
                     return Err(e);
                 }
@@ -305,7 +320,7 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
             || i.replica_identity
             || !i.column_statistics.is_empty()
     });
-    if built && needs_finishing && !shared.is_done(&constraints) {
+    if built && shared.steps.constraints && needs_finishing && !shared.is_done(&constraints) {
         let result = async {
             let conn = shared.index_pool.get().await?;
             shared.state.start(&constraints, &table.label(), 0)?;
@@ -321,7 +336,7 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
     report.index_seconds = started.elapsed().as_secs_f64();
     Shared::mark(&shared.last_index, shared.started.elapsed());
     let vacuum = Unit::Vacuum(table.oid);
-    if ok && !shared.opts.skip_vacuum && !shared.is_done(&vacuum) {
+    if ok && shared.steps.analyze && !shared.opts.skip_vacuum && !shared.is_done(&vacuum) {
         let result = async {
             let conn = shared.vacuum_pool.get().await?;
             shared.state.start(&vacuum, &table.label(), 0)?;
@@ -353,16 +368,32 @@ pub(super) fn spawn_after(
     shared.after.lock().expect("after").spawn(work);
 }
 
+fn foreign_keys_by_table(keys: &[ForeignKey]) -> HashMap<u32, Vec<usize>> {
+    let mut map: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        map.entry(k.table_oid).or_default().push(i);
+        if k.referenced_oid != k.table_oid {
+            map.entry(k.referenced_oid).or_default().push(i);
+        }
+    }
+    map
+}
+
 /// A table is complete: start every foreign key whose two tables now are.
 fn table_complete(shared: &Arc<Shared>, oid: u32) {
+    if !shared.steps.foreign_keys {
+        return;
+    }
     let ready: Vec<ForeignKey> = {
         let mut complete = shared.complete.lock().expect("complete");
         complete.insert(oid);
         let mut started = shared.fk_started.lock().expect("fk started");
         shared
-            .foreign_keys
-            .iter()
-            .filter(|k| k.table_oid == oid || k.referenced_oid == oid)
+            .fk_by_table
+            .get(&oid)
+            .into_iter()
+            .flatten()
+            .map(|&i| &shared.foreign_keys[i])
             .filter(|k| complete.contains(&k.table_oid) && complete.contains(&k.referenced_oid))
             .filter(|k| started.insert(k.oid))
             .cloned()

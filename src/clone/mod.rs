@@ -10,8 +10,10 @@ mod data;
 mod options;
 mod resume;
 mod schema_steps;
+mod steps;
 
 pub use options::CloneOptions;
+pub use steps::Steps;
 
 use std::time::{Duration, Instant};
 
@@ -27,7 +29,7 @@ use crate::report::summary::Summary;
 use crate::snapshot::{self, SnapshotHolder};
 use crate::tools::{self, PgTools};
 use crate::workdir::state::Unit;
-use crate::workdir::WorkDir;
+use crate::workdir::{Reuse, WorkDir};
 
 pub async fn run_cli(args: CloneArgs) -> Result<()> {
     crate::report::logging::init(&args.log);
@@ -66,6 +68,15 @@ pub async fn run_cli(args: CloneArgs) -> Result<()> {
 
 /// Run a clone and return its summary (also written to the work directory).
 pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> {
+    run_steps(endpoints, opts, Steps::CLONE).await
+}
+
+/// Run the given parts of the pipeline on the work directory.
+pub async fn run_steps(
+    endpoints: &Endpoints,
+    opts: &CloneOptions,
+    steps: Steps,
+) -> Result<Summary> {
     let started = Instant::now();
     let step = Instant::now();
     // Connections and tools first: every bad input fails here, before the
@@ -84,7 +95,16 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
     }
     drop(source);
 
-    let workdir = WorkDir::open(&opts.dir, opts.reuse())?;
+    // A whole run owns its directory; the steps of a step-by-step migration
+    // share it with the steps before and after them.
+    let reuse = if steps.whole_run {
+        opts.reuse()
+    } else if opts.restart {
+        Reuse::Restart
+    } else {
+        Reuse::Continue
+    };
+    let workdir = WorkDir::open(&opts.dir, reuse)?;
     let state = workdir.state.clone();
     let resumed_opts = CloneOptions {
         resume: workdir.resuming,
@@ -92,21 +112,30 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
     };
     let opts = &resumed_opts;
     if opts.resume {
+        resume::check_setup(&state, endpoints, opts)?;
+    }
+    if opts.resume && steps.touches_target() {
         let app = endpoints
             .target
             .get("application_name")
             .unwrap_or("pgcopydb");
         resume::stop_leftover_queries(&target, app).await?;
     }
-    if opts.resume {
-        resume::check_setup(&state, endpoints, opts)?;
+    if steps.needs_archive() && !steps.dump && !workdir.archive().exists() {
+        return Err(Failure::state(format!(
+            "{}: no schema archive in {}: run `pgcopydb dump schema --dir {}` first",
+            steps.name,
+            opts.dir.display(),
+            opts.dir.display()
+        ))
+        .into());
     }
     let mut summary = Summary {
         source: endpoints.source.safe_display(),
         target: endpoints.target.safe_display(),
         ..Summary::default()
     };
-    let (holder, snapshot_id) = take_snapshot(endpoints, opts, &workdir).await?;
+    let (holder, snapshot_id) = take_snapshot(endpoints, opts, &workdir, steps).await?;
     summary.snapshot = snapshot_id.clone();
     state.put_setup(&resume::setup_entries(
         endpoints,
@@ -114,8 +143,15 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
         snapshot_id.as_deref(),
     ))?;
 
-    let catalog =
-        catalog_and_dump(endpoints, opts, &workdir, &tools, snapshot_id.as_deref()).await?;
+    let catalog = catalog_and_dump(
+        endpoints,
+        opts,
+        &workdir,
+        &tools,
+        snapshot_id.as_deref(),
+        steps,
+    )
+    .await?;
     info!(
         "{} tables ({}), {} indexes, {} sequences, {} large objects",
         catalog.tables.len(),
@@ -127,10 +163,13 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
     summary.step("catalog and schema dump", step.elapsed());
 
     let step = Instant::now();
-    if !opts.resume {
+    if steps.pre_data && !opts.resume {
         refuse_existing_tables(&target, &catalog, opts).await?;
     }
-    if !opts.skip_db_properties && !state.is_done(&Unit::Step("db-properties"))? {
+    if steps.db_properties
+        && !opts.skip_db_properties
+        && !state.is_done(&Unit::Step("db-properties"))?
+    {
         let source = connect(Side::Source, &endpoints.source).await?;
         let n = crate::schema::copy_db_properties(&source, &target)
             .await
@@ -141,7 +180,7 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
         state.done_quick(&Unit::Step("db-properties"), "database properties", 0)?;
     }
     let pre = Unit::Step("pre-data");
-    if !state.is_done(&pre)? {
+    if steps.pre_data && !state.is_done(&pre)? {
         info!("restoring pre-data on the target");
         // A pre-data restore that was cut short left some objects behind;
         // no data is in yet, so dropping and recreating them is safe.
@@ -150,58 +189,62 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
         schema_steps::restore_pre_data(&tools, endpoints, &target, &workdir, opts, interrupted)
             .await?;
         state.done(&pre, 0, 0)?;
+        summary.step("pre-data restore", step.elapsed());
     }
-    summary.step("pre-data restore", step.elapsed());
 
     // Data, indexes, constraints, vacuum, sequences and large objects.
-    let outcome = data::copy_all(
-        endpoints,
-        &catalog,
-        snapshot_id.as_deref(),
-        (source_major, target_major),
-        opts,
-        state.clone(),
-    )
-    .await?;
-    for (name, duration) in &outcome.steps {
-        summary.step(name, *duration);
+    if steps.table_data || steps.after_copy() || steps.sequences || steps.large_objects {
+        let outcome = data::copy_all(
+            endpoints,
+            &catalog,
+            snapshot_id.as_deref(),
+            (source_major, target_major),
+            opts,
+            steps,
+            state.clone(),
+        )
+        .await?;
+        for (name, duration) in &outcome.steps {
+            summary.step(name, *duration);
+        }
+        summary.tables = outcome.tables;
+        summary.failures = outcome.failures;
     }
-    summary.tables = outcome.tables;
     summary.sequences = catalog.sequences.len();
     summary.large_objects = catalog.large_objects.len();
-    summary.failures = outcome.failures;
     if interrupt::is_cancelled() {
         anyhow::bail!("interrupted");
     }
 
-    if summary.failures.is_empty() || !opts.fail_fast {
+    let post = Unit::Step("post-data");
+    if steps.post_data
+        && (summary.failures.is_empty() || !opts.fail_fast)
+        && !state.is_done(&post)?
+    {
         let step = Instant::now();
-        let post = Unit::Step("post-data");
-        if !state.is_done(&post)? {
-            info!("restoring post-data on the target");
-            let interrupted = opts.resume && state.was_started(&post)?;
-            state.start(&post, "post-data restore", 0)?;
-            let result = schema_steps::restore_post_data(
-                &tools,
-                endpoints,
-                &workdir,
-                &catalog,
-                opts,
-                interrupted,
-            )
-            .await;
-            match result {
-                Ok(()) => {
-                    state.done(&post, 0, 0)?;
-                    summary.step("post-data restore", step.elapsed());
+        info!("restoring post-data on the target");
+        let interrupted = opts.resume && state.was_started(&post)?;
+        state.start(&post, "post-data restore", 0)?;
+        let result = schema_steps::restore_post_data(
+            &tools,
+            endpoints,
+            &workdir,
+            &catalog,
+            opts,
+            interrupted,
+        )
+        .await;
+        match result {
+            Ok(()) => {
+                state.done(&post, 0, 0)?;
+                summary.step("post-data restore", step.elapsed());
+            }
+            Err(e) => {
+                state.failed(&post, &format!("{e:#}"))?;
+                if opts.fail_fast {
+                    return Err(e);
                 }
-                Err(e) => {
-                    state.failed(&post, &format!("{e:#}"))?;
-                    if opts.fail_fast {
-                        return Err(e);
-                    }
-                    summary.failures.push(format!("{e:#}"));
-                }
+                summary.failures.push(format!("{e:#}"));
             }
         }
     }
@@ -223,7 +266,7 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
     drop(holder);
     summary.total_seconds = started.elapsed().as_secs_f64();
     summary.write_json(&workdir.summary_file())?;
-    if summary.failures.is_empty() {
+    if summary.failures.is_empty() && steps.whole_run {
         workdir.mark_done()?;
     }
     Ok(summary)
@@ -236,6 +279,7 @@ async fn take_snapshot(
     endpoints: &Endpoints,
     opts: &CloneOptions,
     workdir: &WorkDir,
+    steps: Steps,
 ) -> Result<(Option<SnapshotHolder>, Option<String>)> {
     if opts.not_consistent {
         return Ok((None, None));
@@ -248,7 +292,7 @@ async fn take_snapshot(
             info!("using snapshot {id}");
             return Ok((None, Some(id)));
         }
-        None if opts.resume => {
+        None if opts.resume && steps.whole_run => {
             return Err(Failure::state(
                 "--resume needs the snapshot of the first run to still be held (pass it with \
                  --snapshot, or hold it with `pgcopydb snapshot`), or --not-consistent to accept \
@@ -272,15 +316,17 @@ async fn catalog_and_dump(
     workdir: &WorkDir,
     tools: &PgTools,
     snapshot_id: Option<&str>,
+    steps: Steps,
 ) -> Result<Catalog> {
     let state = &workdir.state;
+    // Resumed runs and later steps work on the catalog read by the first.
     let saved = if opts.resume {
         state.load_catalog()?
     } else {
         None
     };
     let dump_unit = Unit::Step("dump");
-    let need_dump = !state.is_done(&dump_unit)? || !workdir.archive().exists();
+    let need_dump = steps.dump && (!state.is_done(&dump_unit)? || !workdir.archive().exists());
     info!("reading the source catalog and dumping the schema");
     let catalog = async {
         match saved {
@@ -335,4 +381,35 @@ async fn refuse_existing_tables(
         .into());
     }
     schema_steps::drop_tables(target, catalog).await
+}
+
+/// `restore parse-list`: the pre-data and post-data restore lists as the
+/// restore would use them, skipped entries commented out with `;`.
+pub async fn print_restore_lists(args: CloneArgs) -> Result<()> {
+    crate::report::logging::init(&args.log);
+    let endpoints = Endpoints::from_args(&args.conn)?;
+    let opts = CloneOptions::from_args(&args);
+    let target = connect_target_worker(&endpoints.target).await?;
+    let source = connect(Side::Source, &endpoints.source).await?;
+    let tools = tools::choose(
+        &tools::discover(),
+        server_major(&source).await?,
+        server_major(&target).await?,
+    )?;
+    let workdir = WorkDir::open(&opts.dir, Reuse::Continue)?;
+    let catalog = workdir.state.load_catalog()?;
+    let (Some(catalog), true) = (catalog, workdir.archive().exists()) else {
+        return Err(Failure::state(format!(
+            "no schema dump in {}: run `pgcopydb dump schema --dir {}` first",
+            opts.dir.display(),
+            opts.dir.display()
+        ))
+        .into());
+    };
+    let pre = schema_steps::write_pre_list(&tools, &target, &workdir).await?;
+    let post = schema_steps::write_post_list(&tools, &endpoints, &workdir, &catalog, false).await?;
+    for path in [pre, post] {
+        print!("{}", std::fs::read_to_string(path)?);
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@ use crate::connections::Endpoints;
 use crate::indexes::buildable;
 use crate::schema::{self, RestoreOptions, Section, TocEntry};
 use crate::tools::PgTools;
+use crate::workdir::state::Unit;
 use crate::workdir::WorkDir;
 
 /// pg_dump of pre-data and post-data into one archive, under the snapshot.
@@ -48,6 +49,25 @@ pub async fn drop_tables(target: &Client, catalog: &Catalog) -> Result<()> {
     Ok(())
 }
 
+/// Write the pre-data use-list: everything but the schemas that already
+/// exist on the target.
+pub async fn write_pre_list(
+    tools: &PgTools,
+    target: &Client,
+    workdir: &WorkDir,
+) -> Result<std::path::PathBuf> {
+    let existing: HashSet<String> = target
+        .query("SELECT nspname FROM pg_namespace", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let entries = schema::list(tools, &workdir.archive(), Section::PreData).await?;
+    let skip = |e: &TocEntry| e.desc == "SCHEMA" && existing.contains(&e.name);
+    schema::write_use_list(&entries, &skip, &workdir.pre_list())?;
+    Ok(workdir.pre_list())
+}
+
 /// Restore pre-data, leaving out schemas that already exist on the target
 /// (`public`, or ones created by hand).
 pub async fn restore_pre_data(
@@ -58,15 +78,7 @@ pub async fn restore_pre_data(
     opts: &CloneOptions,
     interrupted: bool,
 ) -> Result<()> {
-    let existing: HashSet<String> = target
-        .query("SELECT nspname FROM pg_namespace", &[])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let entries = schema::list(tools, &workdir.archive(), Section::PreData).await?;
-    let skip = |e: &TocEntry| e.desc == "SCHEMA" && existing.contains(&e.name);
-    schema::write_use_list(&entries, &skip, &workdir.pre_list())?;
+    write_pre_list(tools, target, workdir).await?;
     let mut restore_opts = opts.restore_options();
     restore_opts.clean_if_exists |= interrupted;
     restore(
@@ -81,28 +93,39 @@ pub async fn restore_pre_data(
     .context("restoring pre-data with pg_restore")
 }
 
-/// Restore post-data without the indexes and constraints the data phase built.
-pub async fn restore_post_data(
+/// Restore post-data without the indexes, constraints and foreign keys the
+/// data phase (of this command or an earlier step) already built: those
+/// recorded done in the state.
+pub async fn write_post_list(
     tools: &PgTools,
     endpoints: &Endpoints,
     workdir: &WorkDir,
     catalog: &Catalog,
-    opts: &CloneOptions,
     interrupted: bool,
-) -> Result<()> {
+) -> Result<std::path::PathBuf> {
+    let done = workdir.state.done_units()?;
     let mut built_indexes = HashSet::new();
     let mut built_constraints = HashSet::new();
     for table in &catalog.tables {
         for index in buildable(table) {
-            built_indexes.insert(index.oid);
+            if done.contains(&Unit::Index(index.oid).key()) {
+                built_indexes.insert(index.oid);
+            }
         }
-        for index in &table.indexes {
-            if let Some(c) = &index.constraint {
-                built_constraints.insert(c.oid);
+        if done.contains(&Unit::Constraints(table.oid).key()) {
+            for index in &table.indexes {
+                if let Some(c) = &index.constraint {
+                    built_constraints.insert(c.oid);
+                }
             }
         }
     }
-    let built_foreign_keys: HashSet<u32> = catalog.foreign_keys.iter().map(|k| k.oid).collect();
+    let built_foreign_keys: HashSet<u32> = catalog
+        .foreign_keys
+        .iter()
+        .filter(|k| done.contains(&Unit::ForeignKey(k.oid).key()))
+        .map(|k| k.oid)
+        .collect();
     let entries = schema::list(tools, &workdir.archive(), Section::PostData).await?;
     // A post-data restore that was cut short created some objects already.
     let already = if interrupted {
@@ -120,6 +143,18 @@ pub async fn restore_post_data(
             }
     };
     schema::write_use_list(&entries, &skip, &workdir.post_list())?;
+    Ok(workdir.post_list())
+}
+
+pub async fn restore_post_data(
+    tools: &PgTools,
+    endpoints: &Endpoints,
+    workdir: &WorkDir,
+    catalog: &Catalog,
+    opts: &CloneOptions,
+    interrupted: bool,
+) -> Result<()> {
+    write_post_list(tools, endpoints, workdir, catalog, interrupted).await?;
     restore(
         tools,
         endpoints,

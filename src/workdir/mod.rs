@@ -25,6 +25,8 @@ pub enum Reuse {
     Fresh,
     Restart,
     Resume,
+    /// A step of a step-by-step migration: continue whatever is there.
+    Continue,
 }
 
 impl WorkDir {
@@ -44,7 +46,8 @@ impl WorkDir {
         take_lock(&lock)?;
         let guard = LockGuard(lock.clone());
         let unfinished = root.join(STATE_FILE).exists() && !root.join(DONE_FILE).exists();
-        let resuming = reuse == Reuse::Resume && root.join(STATE_FILE).exists();
+        let resuming =
+            matches!(reuse, Reuse::Resume | Reuse::Continue) && root.join(STATE_FILE).exists();
         match reuse {
             Reuse::Restart => clear(root, &lock)?,
             Reuse::Fresh if unfinished => {
@@ -64,7 +67,7 @@ impl WorkDir {
                     root.display()
                 );
             }
-            Reuse::Resume => {}
+            Reuse::Resume | Reuse::Continue => {}
         }
         let _ = fs::remove_file(root.join(DONE_FILE));
         fs::create_dir_all(root.join("schema"))?;

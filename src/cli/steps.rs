@@ -1,0 +1,60 @@
+//! The step-by-step commands: `dump schema`, `restore ...`, `copy ...`.
+//! Each runs one part of the clone pipeline on a work directory shared with
+//! the steps before and after it.
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use crate::cli::CloneArgs;
+use crate::clone::{run_steps, CloneOptions, Steps};
+use crate::connections::Endpoints;
+
+#[derive(Debug, Subcommand)]
+pub enum DumpCommand {
+    /// Dump the source's pre-data and post-data schema into the work directory
+    /// (and record the source catalog for the later steps)
+    Schema(CloneArgs),
+    /// Dump the source's roles (pg_dumpall --roles-only) into the work directory
+    Roles(super::roles::RolesArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RestoreCommand {
+    /// Restore pre-data and post-data from the work directory
+    Schema(CloneArgs),
+    /// Restore pre-data (types, tables, functions, ...) from the work directory
+    PreData(CloneArgs),
+    /// Restore post-data (indexes, constraints, triggers, ...) not already built
+    PostData(CloneArgs),
+    /// Create the dumped roles that do not exist on the target
+    Roles(super::roles::RolesArgs),
+    /// Print the pre-data and post-data restore lists, skipped entries commented out
+    ParseList(CloneArgs),
+}
+
+/// Run one step command and print its summary.
+pub async fn run_step(mut args: CloneArgs, steps: Steps) -> Result<()> {
+    crate::report::logging::init(&args.log);
+    // `dump schema` only reads the source; without --target the tools are
+    // chosen for the source's version.
+    if !steps.touches_target() && args.conn.target.is_none() {
+        args.conn.target = args.conn.source.clone();
+    }
+    let endpoints = Endpoints::from_args(&args.conn)?;
+    let options = CloneOptions::from_args(&args);
+    crate::interrupt::install_handlers();
+    let summary = run_steps(&endpoints, &options, steps).await?;
+    print!("{}", summary.render());
+    if !summary.failures.is_empty() {
+        return Err(crate::error::Failure::new(
+            crate::error::ExitCode::Internal,
+            format!(
+                "{}: {} unit(s) failed, see above; fix the cause and run it again",
+                steps.name,
+                summary.failures.len()
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
