@@ -10,6 +10,8 @@ pub mod listing;
 mod model;
 pub mod parts;
 mod queries;
+mod split;
 
 pub use model::{Catalog, Column, Index, IndexConstraint, Sequence, Table};
 pub use queries::{existing_target_tables, read_catalog};
+pub use split::plan_splits;

@@ -29,6 +29,10 @@ pub struct Table {
     /// True when the table has columns but every one is generated.
     pub only_generated_columns: bool,
     pub indexes: Vec<Index>,
+    /// The parts copied concurrently when the table is split; empty when it
+    /// is copied whole.
+    #[serde(default)]
+    pub parts: Vec<super::parts::Part>,
 }
 
 impl Table {

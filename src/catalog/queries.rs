@@ -130,6 +130,7 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>> {
             columns: Vec::new(),
             only_generated_columns: false,
             indexes: Vec::new(),
+            parts: Vec::new(),
         })
         .collect())
 }

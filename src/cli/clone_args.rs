@@ -59,6 +59,20 @@ pub struct CloneArgs {
           value_parser = clap::value_parser!(u32).range(1..=128))]
     pub large_objects_jobs: u32,
 
+    /// Copy tables of at least this size in concurrent parts (e.g. 1GB; 0 = off)
+    #[arg(long, visible_alias = "split-at", env = "PGCOPYDB_SPLIT_TABLES_LARGER_THAN",
+          value_parser = parse_size_arg, default_value = "0")]
+    pub split_tables_larger_than: u64,
+
+    /// At most this many parts per split table (0 = no limit)
+    #[arg(long, env = "PGCOPYDB_SPLIT_MAX_PARTS", default_value_t = 0)]
+    pub split_max_parts: u32,
+
+    /// Split only on an integer unique key, never by ctid page ranges
+    #[arg(long, env = "PGCOPYDB_SKIP_CTID_SPLIT", value_parser = BoolishValueParser::new(),
+          num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub skip_split_by_ctid: bool,
+
     /// Drop the target tables (and pg_restore --clean --if-exists) before restoring
     #[arg(long, env = "PGCOPYDB_DROP_IF_EXISTS", value_parser = BoolishValueParser::new(),
           num_args = 0, default_missing_value = "true", default_value = "false")]
@@ -138,4 +152,8 @@ pub enum CopyFormatArg {
     Auto,
     Text,
     Binary,
+}
+
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    crate::catalog::parts::parse_size(s)
 }

@@ -19,7 +19,7 @@ use super::{CloneOptions, Steps};
 use crate::catalog::{Catalog, Table};
 use crate::cli::CopyFormatArg;
 use crate::connections::{connect_target_worker, Endpoints};
-use crate::copy::CopyFormat;
+use crate::copy::{CopyFormat, CopyStats};
 use crate::foreign_keys::{add_foreign_key, ForeignKey};
 use crate::indexes::{attach_constraints, build_index, buildable};
 use crate::interrupt;
@@ -53,7 +53,9 @@ pub(super) struct Shared {
     progress: Arc<Progress>,
     state: Arc<State>,
     done: HashSet<String>,
-    queue: Mutex<VecDeque<Arc<Table>>>,
+    queue: Mutex<VecDeque<table_copy::WorkItem>>,
+    /// Split tables still being copied: parts left, and the sum of their stats.
+    parts_left: Mutex<HashMap<u32, (usize, CopyStats)>>,
     reports: Mutex<Vec<TableReport>>,
     failures: Mutex<Vec<String>>,
     index_pool: Arc<Pool>,
@@ -118,8 +120,9 @@ impl Shared {
     /// What follows a table's copy. `COPY ... FREEZE` on PostgreSQL 14+ leaves
     /// the pages frozen and all-visible, so VACUUM would only re-read them:
     /// the statistics are what is missing.
-    fn maintenance_command(&self) -> &'static str {
-        if self.target_major >= 14 {
+    fn maintenance_command(&self, table: &Table) -> &'static str {
+        // Parts are copied without FREEZE (no TRUNCATE in their transaction).
+        if self.target_major >= 14 && table.parts.is_empty() {
             "ANALYZE"
         } else {
             "VACUUM ANALYZE"
@@ -132,6 +135,21 @@ impl Shared {
         (!steps.indexes || buildable(table).all(|i| self.is_done(&Unit::Index(i.oid))))
             && (!steps.constraints || self.is_done(&Unit::Constraints(table.oid)))
             && (!steps.analyze || self.opts.skip_vacuum || self.is_done(&Unit::Vacuum(table.oid)))
+    }
+
+    /// A part of `table` is copied; returns the table's total once its last
+    /// part is in (at once for a table copied whole).
+    fn part_done(&self, table: &Table, stats: &CopyStats) -> Option<CopyStats> {
+        if table.parts.is_empty() {
+            return Some(stats.clone());
+        }
+        let mut left = self.parts_left.lock().expect("parts");
+        let entry = left.get_mut(&table.oid)?;
+        entry.0 -= 1;
+        entry.1.rows += stats.rows;
+        entry.1.bytes += stats.bytes;
+        entry.1.duration += stats.duration;
+        (entry.0 == 0).then(|| entry.1.clone())
     }
 
     /// CREATE INDEX IF NOT EXISTS when the index may already be there: on
@@ -172,6 +190,7 @@ pub async fn copy_all(
         state,
         done,
         queue: Mutex::new(VecDeque::new()),
+        parts_left: Mutex::new(HashMap::new()),
         reports: Mutex::new(Vec::new()),
         failures: Mutex::new(Vec::new()),
         index_pool: Pool::new(endpoints.target.clone(), opts.index_jobs, INDEX_SESSION),
@@ -190,10 +209,25 @@ pub async fn copy_all(
 
     // Tables copied by an earlier run only need what follows their copy.
     let mut skipped = 0;
+    let mut items = Vec::new();
+    let started_units = shared.state.started_units()?;
     for table in &catalog.tables {
         let table = Arc::new(table.clone());
         if steps.table_data && !shared.is_done(&Unit::Table(table.oid)) {
-            shared.queue.lock().expect("queue").push_back(table);
+            if table.parts.is_empty() {
+                items.push(table_copy::WorkItem {
+                    table,
+                    part: None,
+                    clear_first: false,
+                });
+            } else {
+                let parts = split_items(&shared, table.clone(), &started_units).await?;
+                if parts.is_empty() {
+                    // Every part was in before the table was recorded done.
+                    table_copy::table_copied(&shared, table, CopyStats::default())?;
+                }
+                items.extend(parts);
+            }
             continue;
         }
         skipped += 1;
@@ -212,6 +246,8 @@ pub async fn copy_all(
             spawn_after(&shared, after_copy(shared.clone(), table, report));
         }
     }
+    items.sort_by_key(|i| std::cmp::Reverse(i.bytes()));
+    shared.queue.lock().expect("queue").extend(items);
     if skipped > 0 && steps.table_data {
         info!("{skipped} tables were copied by an earlier run");
     }
@@ -290,6 +326,51 @@ pub async fn copy_all(
     })
 }
 
+/// The parts of a split table still to copy. The table is truncated once
+/// before its parts start; on resume, a key-range part that was started is
+/// cleared before it is copied again, while ctid-range parts cannot be
+/// matched to target rows, so a table with such a part cut short starts over.
+async fn split_items(
+    shared: &Arc<Shared>,
+    table: Arc<Table>,
+    started: &HashSet<String>,
+) -> Result<Vec<table_copy::WorkItem>> {
+    let part_units: Vec<Unit> = table
+        .parts
+        .iter()
+        .map(|p| Unit::Part(table.oid, p.number))
+        .collect();
+    let cut_short = |u: &Unit| started.contains(&u.key()) && !shared.is_done(u);
+    let by_pages = table
+        .parts
+        .iter()
+        .any(|p| matches!(p.range, crate::catalog::parts::PartRange::Pages { .. }));
+    let truncate = Unit::Truncate(table.oid);
+    let start_over = !shared.is_done(&truncate) || (by_pages && part_units.iter().any(cut_short));
+    if start_over {
+        let target = connect_target_worker(&shared.endpoints.target).await?;
+        target
+            .batch_execute(&format!("TRUNCATE ONLY {}", table.qualified()))
+            .await
+            .with_context(|| format!("truncating {} on the target", table.label()))?;
+        shared.state.done_quick(&truncate, &table.label(), 0)?;
+    }
+    let items: Vec<table_copy::WorkItem> = (0..table.parts.len())
+        .filter(|&i| start_over || !shared.is_done(&part_units[i]))
+        .map(|i| table_copy::WorkItem {
+            table: table.clone(),
+            part: Some(i),
+            clear_first: !start_over && cut_short(&part_units[i]),
+        })
+        .collect();
+    shared
+        .parts_left
+        .lock()
+        .expect("parts")
+        .insert(table.oid, (items.len(), CopyStats::default()));
+    Ok(items)
+}
+
 /// Everything that follows a table's data: all its indexes at once, then its
 /// constraints, then VACUUM ANALYZE. Units done by an earlier run are skipped.
 async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableReport) {
@@ -340,7 +421,11 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
         let result = async {
             let conn = shared.vacuum_pool.get().await?;
             shared.state.start(&vacuum, &table.label(), 0)?;
-            let sql = format!("{} {}", shared.maintenance_command(), table.qualified());
+            let sql = format!(
+                "{} {}",
+                shared.maintenance_command(&table),
+                table.qualified()
+            );
             conn.batch_execute(&sql)
                 .await
                 .with_context(|| format!("{sql} on the target"))?;

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use tracing::info;
 
-use crate::catalog::{existing_target_tables, read_catalog, Catalog};
+use crate::catalog::{existing_target_tables, plan_splits, read_catalog, Catalog};
 use crate::cli::CloneArgs;
 use crate::connections::{connect, connect_target_worker, server_major, Endpoints, Side};
 use crate::error::{ExitCode, Failure};
@@ -150,6 +150,7 @@ pub async fn run_steps(
         &tools,
         snapshot_id.as_deref(),
         steps,
+        source_major,
     )
     .await?;
     info!(
@@ -317,6 +318,7 @@ async fn catalog_and_dump(
     tools: &PgTools,
     snapshot_id: Option<&str>,
     steps: Steps,
+    source_major: u32,
 ) -> Result<Catalog> {
     let state = &workdir.state;
     // Resumed runs and later steps work on the catalog read by the first.
@@ -333,9 +335,14 @@ async fn catalog_and_dump(
             Some(c) => Ok(c),
             None => {
                 let reader = snapshot::open_reader(&endpoints.source, snapshot_id).await?;
-                let c = read_catalog(&reader, !opts.skip_large_objects)
+                let mut c = read_catalog(&reader, !opts.skip_large_objects)
                     .await
                     .context("reading the source catalog")?;
+                // ctid ranges are cheap to scan from PostgreSQL 14 on.
+                let ctid_ok = source_major >= 14 && !opts.skip_split_by_ctid;
+                plan_splits(&reader, &mut c, &opts.split, ctid_ok)
+                    .await
+                    .context("planning table splits")?;
                 state.save_catalog(&c)?;
                 Ok::<Catalog, anyhow::Error>(c)
             }

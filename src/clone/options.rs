@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::catalog::parts::SplitSettings;
 use crate::cli::{CloneArgs, CopyFormatArg};
 use crate::schema::RestoreOptions;
 use crate::workdir::{Reuse, WorkDir};
@@ -13,6 +14,8 @@ pub struct CloneOptions {
     pub index_jobs: usize,
     pub restore_jobs: usize,
     pub large_objects_jobs: usize,
+    pub split: SplitSettings,
+    pub skip_split_by_ctid: bool,
     pub drop_if_exists: bool,
     pub no_owner: bool,
     pub no_acl: bool,
@@ -39,6 +42,11 @@ impl CloneOptions {
             index_jobs: a.index_jobs as usize,
             restore_jobs: a.restore_jobs.unwrap_or(a.index_jobs) as usize,
             large_objects_jobs: a.large_objects_jobs as usize,
+            split: SplitSettings {
+                threshold: a.split_tables_larger_than,
+                max_parts: a.split_max_parts,
+            },
+            skip_split_by_ctid: a.skip_split_by_ctid,
             drop_if_exists: a.drop_if_exists,
             no_owner: a.no_owner,
             no_acl: a.no_acl,

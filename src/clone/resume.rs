@@ -18,6 +18,9 @@ pub fn setup_entries(
         ("source", endpoints.source.safe_display()),
         ("target", endpoints.target.safe_display()),
         ("skip_large_objects", opts.skip_large_objects.to_string()),
+        ("split_tables_larger_than", opts.split.threshold.to_string()),
+        ("split_max_parts", opts.split.max_parts.to_string()),
+        ("skip_split_by_ctid", opts.skip_split_by_ctid.to_string()),
         ("snapshot", snapshot.unwrap_or("").to_string()),
     ]
 }
@@ -27,6 +30,9 @@ const MUST_MATCH: &[(&str, &str)] = &[
     ("source", "--source"),
     ("target", "--target"),
     ("skip_large_objects", "--skip-large-objects"),
+    ("split_tables_larger_than", "--split-tables-larger-than"),
+    ("split_max_parts", "--split-max-parts"),
+    ("skip_split_by_ctid", "--skip-split-by-ctid"),
 ];
 
 pub fn check_setup(state: &State, endpoints: &Endpoints, opts: &CloneOptions) -> Result<()> {

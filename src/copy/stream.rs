@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{pin_mut, SinkExt, StreamExt};
 use tokio_postgres::Client;
 
+use crate::catalog::parts::Part;
 use crate::catalog::Table;
 
 /// Wire format of the COPY stream.
@@ -29,13 +30,25 @@ pub struct CopyStats {
 /// buffers of this size cuts per-message work on our side and the target's.
 const CHUNK: usize = 64 * 1024;
 
-/// Copy one whole table. `source` must be a reader inside the snapshot;
+/// What one COPY moves: a whole table, or one part of a split table.
+#[derive(Debug, Clone, Copy)]
+pub enum CopyUnit<'a> {
+    /// Truncate and copy with FREEZE, in one target transaction.
+    Whole,
+    /// The rows matching the part's predicate. The table was truncated once
+    /// before its parts started; `clear_first` deletes the part's rows first
+    /// (a part whose earlier attempt may have committed).
+    Part { part: &'a Part, clear_first: bool },
+}
+
+/// Copy one table or part. `source` must be a reader inside the snapshot;
 /// `target` an idle worker connection. `counted` (this attempt's bytes) and
 /// `progress` (the run's) are advanced as bytes flow.
 pub async fn copy_table(
     source: &Client,
     target: &Client,
     table: &Table,
+    unit: CopyUnit<'_>,
     format: CopyFormat,
     counted: &AtomicU64,
     progress: &AtomicU64,
@@ -43,24 +56,47 @@ pub async fn copy_table(
     let started = Instant::now();
     let qualified = table.qualified();
     let columns = table.column_list();
-    let with = match format {
-        CopyFormat::Text => "",
-        CopyFormat::Binary => " (FORMAT binary)",
+    let binary = format == CopyFormat::Binary;
+    let out_with = if binary { " (FORMAT binary)" } else { "" };
+    let (copy_out, prepare, in_with) = match unit {
+        CopyUnit::Whole => (
+            // COPY table TO reads only this table, never inheritance children.
+            format!("COPY {qualified} {columns} TO STDOUT{out_with}"),
+            // TRUNCATE in the same transaction is what lets COPY FREEZE apply.
+            Some(format!("TRUNCATE ONLY {qualified}")),
+            if binary {
+                " (FREEZE, FORMAT binary)"
+            } else {
+                " (FREEZE)"
+            },
+        ),
+        CopyUnit::Part { part, clear_first } => {
+            let predicate = part.predicate().unwrap_or_else(|| "true".into());
+            let select = if table.columns.is_empty() {
+                String::new()
+            } else {
+                columns
+                    .trim_start_matches('(')
+                    .trim_end_matches(')')
+                    .to_string()
+            };
+            (
+                format!("COPY (SELECT {select} FROM ONLY {qualified} WHERE {predicate}) TO STDOUT{out_with}"),
+                clear_first.then(|| format!("DELETE FROM ONLY {qualified} WHERE {predicate}")),
+                if binary { " (FORMAT binary)" } else { "" },
+            )
+        }
     };
-    // COPY table TO reads only this table, never inheritance children.
-    let copy_out = format!("COPY {qualified} {columns} TO STDOUT{with}");
-    let freeze_with = match format {
-        CopyFormat::Text => " (FREEZE)",
-        CopyFormat::Binary => " (FREEZE, FORMAT binary)",
-    };
-    let copy_in = format!("COPY {qualified} {columns} FROM STDIN{freeze_with}");
+    let copy_in = format!("COPY {qualified} {columns} FROM STDIN{in_with}");
 
     target.batch_execute("BEGIN").await?;
     let result = async {
-        target
-            .batch_execute(&format!("TRUNCATE ONLY {qualified}"))
-            .await
-            .with_context(|| format!("truncating {} on the target", table.label()))?;
+        if let Some(sql) = &prepare {
+            target
+                .batch_execute(sql)
+                .await
+                .with_context(|| format!("preparing {} on the target", table.label()))?;
+        }
         stream(source, target, &copy_out, &copy_in, &[counted, progress]).await
     }
     .await;
@@ -76,7 +112,17 @@ pub async fn copy_table(
         Err(e) => {
             // The connection may be gone; the error that matters is the copy's.
             let _ = target.batch_execute("ROLLBACK").await;
-            Err(e.context(format!("copying {}", table.label())))
+            Err(e.context(format!("copying {}", unit_label(table, unit))))
+        }
+    }
+}
+
+/// `schema.table` or `schema.table (part 2/4)`, for messages and progress.
+pub fn unit_label(table: &Table, unit: CopyUnit<'_>) -> String {
+    match unit {
+        CopyUnit::Whole => table.label(),
+        CopyUnit::Part { part, .. } => {
+            format!("{} (part {}/{})", table.label(), part.number, part.count)
         }
     }
 }

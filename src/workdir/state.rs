@@ -47,6 +47,10 @@ pub enum Unit {
     Vacuum(u32),
     LargeObject(u32),
     ForeignKey(u32),
+    /// One part (1-based) of a split table.
+    Part(u32, u32),
+    /// The single TRUNCATE of a split table before its parts are copied.
+    Truncate(u32),
 }
 
 impl Unit {
@@ -59,6 +63,8 @@ impl Unit {
             Unit::Vacuum(o) => format!("vacuum:{o}"),
             Unit::LargeObject(o) => format!("blob:{o}"),
             Unit::ForeignKey(o) => format!("fk:{o}"),
+            Unit::Part(o, n) => format!("part:{o}:{n}"),
+            Unit::Truncate(o) => format!("truncate:{o}"),
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -70,6 +76,8 @@ impl Unit {
             Unit::Vacuum(_) => "vacuum",
             Unit::LargeObject(_) => "blob",
             Unit::ForeignKey(_) => "foreign key",
+            Unit::Part(..) => "table part",
+            Unit::Truncate(_) => "truncate",
         }
     }
 }
@@ -329,6 +337,15 @@ impl State {
         })
     }
 
+    /// Keys of every unit an earlier run started, done or not.
+    pub fn started_units(&self) -> Result<HashSet<String>> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT unit FROM progress")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
     /// Keys of every unit done, for skipping them on resume in one query.
     pub fn done_units(&self) -> Result<HashSet<String>> {
         self.with(|c| {
@@ -407,6 +424,7 @@ mod tests {
                     binary_safe: true,
                 }],
                 only_generated_columns: false,
+                parts: Vec::new(),
                 indexes: (0..indexes_per_table)
                     .map(|i| Index {
                         oid: 1_000_000 + t * 10 + i,

@@ -1,5 +1,7 @@
-//! Copy workers: take tables off the queue, largest first, and copy each in
-//! one target transaction; retry when a connection breaks.
+//! Copy workers: take work items (whole tables, or parts of split tables)
+//! off the queue, largest first, each copied in one target transaction;
+//! retry when a connection breaks. When a table's last part is in, what
+//! follows its copy starts.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,15 +14,50 @@ use tracing::{debug, warn};
 use super::{after_copy, spawn_after, Shared};
 use crate::catalog::Table;
 use crate::connections::connect_target_worker;
-use crate::copy::{copy_table, CopyStats};
+use crate::copy::{copy_table, unit_label, CopyStats, CopyUnit};
 use crate::indexes::buildable;
 use crate::interrupt;
 use crate::report::summary::TableReport;
 use crate::snapshot::open_reader;
 use crate::workdir::state::Unit;
 
-/// How many times a table copy is retried after a connection-class error.
+/// How many times a copy is retried after a connection-class error.
 const RETRIES: u32 = 5;
+
+/// One COPY to run: a whole table, or part `part` (an index into
+/// `table.parts`) of a split table.
+pub(super) struct WorkItem {
+    pub table: Arc<Table>,
+    pub part: Option<usize>,
+    /// Delete the part's rows before copying it (an earlier attempt may
+    /// have committed them).
+    pub clear_first: bool,
+}
+
+impl WorkItem {
+    /// Expected bytes, to order the queue largest first.
+    pub fn bytes(&self) -> i64 {
+        match self.part {
+            None => self.table.bytes,
+            Some(_) => self.table.bytes / self.table.parts.len().max(1) as i64,
+        }
+    }
+    fn unit(&self) -> Unit {
+        match self.part {
+            None => Unit::Table(self.table.oid),
+            Some(i) => Unit::Part(self.table.oid, self.table.parts[i].number),
+        }
+    }
+    fn copy_unit(&self) -> CopyUnit<'_> {
+        match self.part {
+            None => CopyUnit::Whole,
+            Some(i) => CopyUnit::Part {
+                part: &self.table.parts[i],
+                clear_first: self.clear_first,
+            },
+        }
+    }
+}
 
 struct Connections {
     source: Client,
@@ -35,21 +72,21 @@ async fn open(shared: &Shared) -> Result<Connections> {
 }
 
 /// One copy worker: one source reader (inside the snapshot) and one target
-/// connection serve all its tables; both are reopened after a broken link.
+/// connection serve all its items; both are reopened after a broken link.
 pub(super) async fn copy_worker(shared: Arc<Shared>) -> Result<()> {
     let mut conns: Option<Connections> = None;
     loop {
         if shared.stopping() {
             return Ok(());
         }
-        let Some(table) = shared.queue.lock().expect("queue").pop_front() else {
+        let Some(item) = shared.queue.lock().expect("queue").pop_front() else {
             return Ok(());
         };
-        let label = table.label();
-        let unit = Unit::Table(table.oid);
+        let label = unit_label(&item.table, item.copy_unit());
+        let unit = item.unit();
         shared.progress.start_table(&label);
-        shared.state.start(&unit, &label, table.bytes)?;
-        let result = copy_with_retries(&shared, &mut conns, &table).await;
+        shared.state.start(&unit, &label, item.bytes())?;
+        let result = copy_with_retries(&shared, &mut conns, &item).await;
         shared.progress.finish_table(&label);
         Shared::mark(&shared.last_copy, shared.started.elapsed());
         match result {
@@ -59,28 +96,46 @@ pub(super) async fn copy_worker(shared: Arc<Shared>) -> Result<()> {
                     "copied {label}: {} rows, {} bytes in {:?}",
                     stats.rows, stats.bytes, stats.duration
                 );
-                let report = TableReport {
-                    table: label,
-                    rows: stats.rows,
-                    bytes: stats.bytes,
-                    copy_seconds: stats.duration.as_secs_f64(),
-                    indexes: buildable(&table).count(),
-                    index_seconds: 0.0,
-                    binary: shared.format_for(&table) == crate::copy::CopyFormat::Binary,
-                };
-                let s = shared.clone();
-                spawn_after(&shared, async move { after_copy(s, table, report).await });
+                if let Some(total) = shared.part_done(&item.table, &stats) {
+                    table_copied(&shared, item.table.clone(), total)?;
+                }
             }
             Err(e) => shared.fail(Some(&unit), format!("{e:#}")).await,
         }
     }
 }
 
+/// All of a table's data is in: record it and start what follows.
+pub(super) fn table_copied(
+    shared: &Arc<Shared>,
+    table: Arc<Table>,
+    stats: CopyStats,
+) -> Result<()> {
+    if !table.parts.is_empty() {
+        shared
+            .state
+            .done_quick(&Unit::Table(table.oid), &table.label(), stats.bytes)?;
+    }
+    let report = TableReport {
+        table: table.label(),
+        rows: stats.rows,
+        bytes: stats.bytes,
+        copy_seconds: stats.duration.as_secs_f64(),
+        indexes: buildable(&table).count(),
+        index_seconds: 0.0,
+        binary: shared.format_for(&table) == crate::copy::CopyFormat::Binary,
+    };
+    let s = shared.clone();
+    spawn_after(shared, async move { after_copy(s, table, report).await });
+    Ok(())
+}
+
 async fn copy_with_retries(
     shared: &Shared,
     conns: &mut Option<Connections>,
-    table: &Table,
+    item: &WorkItem,
 ) -> Result<CopyStats> {
+    let table = &item.table;
     let mut attempt = 0;
     loop {
         let outcome = async {
@@ -96,12 +151,13 @@ async fn copy_with_retries(
                 &c.source,
                 &c.target,
                 table,
+                item.copy_unit(),
                 shared.format_for(table),
                 &counted,
                 &shared.progress.bytes_done,
             );
             // Publish the bytes in flight for `list progress` now and then.
-            let unit = Unit::Table(table.oid);
+            let unit = item.unit();
             let publish = async {
                 loop {
                     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -129,7 +185,7 @@ async fn copy_with_retries(
                 let wait = retry_delay() * (1 << attempt.min(3));
                 warn!(
                     "copying {} failed on a broken connection ({e:#}); retry {attempt}/{RETRIES} in {:.1}s",
-                    table.label(),
+                    unit_label(table, item.copy_unit()),
                     wait.as_secs_f64()
                 );
                 *conns = None;
