@@ -3,7 +3,7 @@
 //! indexes and the constraints built on them, sequences and large objects.
 
 mod model;
-mod queries;
+pub(crate) mod queries;
 
 pub use model::{Catalog, Column, Index, IndexConstraint, Sequence, Table};
 pub use queries::{existing_target_tables, read_catalog};

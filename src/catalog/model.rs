@@ -29,6 +29,14 @@ pub struct Table {
     /// True when the table has columns but every one is generated.
     pub only_generated_columns: bool,
     pub indexes: Vec<Index>,
+    /// False under `exclude-table-data`: the table is created with its
+    /// indexes and constraints, but no rows are copied.
+    #[serde(default = "yes")]
+    pub copy_data: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Table {
@@ -116,6 +124,9 @@ pub struct Catalog {
     pub sequences: Vec<Sequence>,
     pub large_objects: Vec<u32>,
     pub encoding: String,
+    /// What `--filters` left out, kept for the restore lists of a resume.
+    #[serde(default)]
+    pub selection: crate::filters::Selection,
 }
 
 impl Catalog {

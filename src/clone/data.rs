@@ -149,8 +149,27 @@ pub async fn copy_all(
     // Tables copied by an earlier run only need what follows their copy.
     let after = Arc::new(Mutex::new(JoinSet::new()));
     let mut skipped = 0;
+    let mut no_data = 0;
     for table in &catalog.tables {
         let table = Arc::new(table.clone());
+        // exclude-table-data: no COPY, but indexes, constraints and vacuum.
+        if !table.copy_data {
+            no_data += 1;
+            progress.tables_done.fetch_add(1, Ordering::Relaxed);
+            if !shared.after_copy_done(&table) {
+                let report = TableReport {
+                    table: table.label(),
+                    indexes: buildable(&table).count(),
+                    ..TableReport::default()
+                };
+                let s = shared.clone();
+                after
+                    .lock()
+                    .expect("after")
+                    .spawn(async move { after_copy(s, table, report).await });
+            }
+            continue;
+        }
         if !shared.is_done(&Unit::Table(table.oid)) {
             shared.queue.lock().expect("queue").push_back(table);
             continue;
@@ -178,7 +197,7 @@ pub async fn copy_all(
     }
     info!(
         "copying {} tables with {} jobs, building indexes with {} jobs",
-        catalog.tables.len() - skipped,
+        catalog.tables.len() - skipped - no_data,
         opts.table_jobs,
         opts.index_jobs
     );

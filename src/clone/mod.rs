@@ -32,7 +32,7 @@ use crate::workdir::WorkDir;
 pub async fn run_cli(args: CloneArgs) -> Result<()> {
     crate::report::logging::init(&args.log);
     let endpoints = Endpoints::from_args(&args.conn)?;
-    let options = CloneOptions::from_args(&args);
+    let options = CloneOptions::from_args(&args)?;
     interrupt::install_handlers();
     let run = run(&endpoints, &options);
     tokio::pin!(run);
@@ -147,8 +147,16 @@ pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> 
         // no data is in yet, so dropping and recreating them is safe.
         let interrupted = opts.resume && state.was_started(&pre)?;
         state.start(&pre, "pre-data restore", 0)?;
-        schema_steps::restore_pre_data(&tools, endpoints, &target, &workdir, opts, interrupted)
-            .await?;
+        schema_steps::restore_pre_data(
+            &tools,
+            endpoints,
+            &target,
+            &workdir,
+            &catalog.selection,
+            opts,
+            interrupted,
+        )
+        .await?;
         state.done(&pre, 0, 0)?;
     }
     summary.step("pre-data restore", step.elapsed());
@@ -272,9 +280,16 @@ async fn catalog_and_dump(
             Some(c) => Ok(c),
             None => {
                 let reader = snapshot::open_reader(&endpoints.source, snapshot_id).await?;
-                let c = read_catalog(&reader, !opts.skip_large_objects)
+                let mut c = read_catalog(&reader, !opts.skip_large_objects)
                     .await
                     .context("reading the source catalog")?;
+                if !opts.filters.is_empty() {
+                    let selection = crate::filters::resolve(&opts.filters, &reader)
+                        .await
+                        .context("applying --filters to the source catalog")?;
+                    selection.apply(&mut c);
+                    c.selection = selection;
+                }
                 state.save_catalog(&c)?;
                 Ok::<Catalog, anyhow::Error>(c)
             }

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use crate::cli::{CloneArgs, CopyFormatArg};
+use crate::error::Failure;
+use crate::filters::Filters;
 use crate::schema::RestoreOptions;
 use crate::workdir::{Reuse, WorkDir};
 
@@ -28,11 +30,19 @@ pub struct CloneOptions {
     pub fail_fast: bool,
     pub restart: bool,
     pub resume: bool,
+    /// `--filters`; empty when not given.
+    pub filters: Filters,
 }
 
 impl CloneOptions {
-    pub fn from_args(a: &CloneArgs) -> CloneOptions {
-        CloneOptions {
+    /// Fails (exit 2) on a filters file that cannot be read or parsed,
+    /// before anything is connected to or written.
+    pub fn from_args(a: &CloneArgs) -> Result<CloneOptions, Failure> {
+        let filters = match &a.filters {
+            Some(path) => Filters::load(path)?,
+            None => Filters::default(),
+        };
+        Ok(CloneOptions {
             dir: a.dir.clone().unwrap_or_else(WorkDir::default_path),
             table_jobs: a.table_jobs as usize,
             index_jobs: a.index_jobs as usize,
@@ -56,7 +66,8 @@ impl CloneOptions {
             fail_fast: a.fail_fast,
             restart: a.restart,
             resume: a.resume,
-        }
+            filters,
+        })
     }
 
     pub fn reuse(&self) -> Reuse {

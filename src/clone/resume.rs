@@ -18,6 +18,7 @@ pub fn setup_entries(
         ("source", endpoints.source.safe_display()),
         ("target", endpoints.target.safe_display()),
         ("skip_large_objects", opts.skip_large_objects.to_string()),
+        ("filters", opts.filters.describe()),
         ("snapshot", snapshot.unwrap_or("").to_string()),
     ]
 }
@@ -27,6 +28,7 @@ const MUST_MATCH: &[(&str, &str)] = &[
     ("source", "--source"),
     ("target", "--target"),
     ("skip_large_objects", "--skip-large-objects"),
+    ("filters", "--filters"),
 ];
 
 pub fn check_setup(state: &State, endpoints: &Endpoints, opts: &CloneOptions) -> Result<()> {
@@ -37,6 +39,14 @@ pub fn check_setup(state: &State, endpoints: &Endpoints, opts: &CloneOptions) ->
         };
         if let Some(before) = recorded.get(key) {
             if *before != value {
+                let shown = |v: &str| {
+                    if v.is_empty() {
+                        "none".to_string()
+                    } else {
+                        v.to_string()
+                    }
+                };
+                let (before, value) = (shown(before), shown(&value));
                 return Err(Failure::state(format!(
                     "cannot resume: {option} differs from the run recorded in {} (was {before}, now {value}); \
                      use the same setting, or --restart to start over",

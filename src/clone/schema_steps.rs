@@ -9,6 +9,7 @@ use tokio_postgres::Client;
 use super::CloneOptions;
 use crate::catalog::Catalog;
 use crate::connections::Endpoints;
+use crate::filters::Selection;
 use crate::indexes::buildable;
 use crate::schema::{self, RestoreOptions, Section, TocEntry};
 use crate::tools::PgTools;
@@ -49,12 +50,13 @@ pub async fn drop_tables(target: &Client, catalog: &Catalog) -> Result<()> {
 }
 
 /// Restore pre-data, leaving out schemas that already exist on the target
-/// (`public`, or ones created by hand).
+/// (`public`, or ones created by hand) and what `--filters` leaves out.
 pub async fn restore_pre_data(
     tools: &PgTools,
     endpoints: &Endpoints,
     target: &Client,
     workdir: &WorkDir,
+    selection: &Selection,
     opts: &CloneOptions,
     interrupted: bool,
 ) -> Result<()> {
@@ -65,7 +67,9 @@ pub async fn restore_pre_data(
         .map(|r| r.get(0))
         .collect();
     let entries = schema::list(tools, &workdir.archive(), Section::PreData).await?;
-    let skip = |e: &TocEntry| e.desc == "SCHEMA" && existing.contains(&e.name);
+    let filtered = selection.toc_filter();
+    let skip =
+        |e: &TocEntry| (e.desc == "SCHEMA" && existing.contains(&e.name)) || filtered.skips(e);
     schema::write_use_list(&entries, &skip, &workdir.pre_list())?;
     let mut restore_opts = opts.restore_options();
     restore_opts.clean_if_exists |= interrupted;
@@ -81,7 +85,8 @@ pub async fn restore_pre_data(
     .context("restoring pre-data with pg_restore")
 }
 
-/// Restore post-data without the indexes and constraints the data phase built.
+/// Restore post-data without the indexes and constraints the data phase
+/// built, nor what `--filters` leaves out.
 pub async fn restore_post_data(
     tools: &PgTools,
     endpoints: &Endpoints,
@@ -109,8 +114,10 @@ pub async fn restore_post_data(
     } else {
         HashSet::new()
     };
+    let filtered = catalog.selection.toc_filter();
     let skip = |e: &TocEntry| {
-        already.contains(&e.dump_id)
+        filtered.skips(e)
+            || already.contains(&e.dump_id)
             || match e.desc.as_str() {
                 "INDEX" => built_indexes.contains(&e.obj_oid),
                 "CONSTRAINT" => built_constraints.contains(&e.obj_oid),

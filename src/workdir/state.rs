@@ -184,6 +184,12 @@ impl State {
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![catalog.encoding],
             )?;
+            // With the catalog, so the two always describe the same selection.
+            tx.execute(
+                "INSERT INTO setup (key, value) VALUES ('selection', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![to_json(&catalog.selection)],
+            )?;
             tx.commit()
         })
     }
@@ -225,11 +231,19 @@ impl State {
                 .query_map([], |r| r.get::<_, u32>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let encoding = c.query_row("SELECT value FROM setup WHERE key = 'encoding'", [], |r| r.get(0))?;
+            let selection: Option<String> = c
+                .query_row("SELECT value FROM setup WHERE key = 'selection'", [], |r| r.get(0))
+                .optional()?;
+            let selection = match selection {
+                Some(json) => from_json(&json)?,
+                None => Default::default(),
+            };
             Ok(Some(Catalog {
                 tables,
                 sequences,
                 large_objects,
                 encoding,
+                selection,
             }))
         })
     }
@@ -393,6 +407,7 @@ mod tests {
                     binary_safe: true,
                 }],
                 only_generated_columns: false,
+                copy_data: true,
                 indexes: (0..indexes_per_table)
                     .map(|i| Index {
                         oid: 1_000_000 + t * 10 + i,
