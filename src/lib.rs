@@ -5,7 +5,8 @@
 //!   [`connections`] opens them with errors a user can act on.
 //! - [`tools`]: finding a `pg_dump`/`pg_restore` pair that fits both servers.
 //! - [`snapshot`]: the exported snapshot every reader shares.
-//! - [`catalog`]: what the source holds (tables, indexes, constraints, sequences, large objects).
+//! - [`catalog`]: what the source holds (tables, indexes, constraints, sequences, large objects);
+//!   [`filters`] (`--filters FILE`) decides what of it is left out.
 //! - [`schema`]: `pg_dump` of pre/post-data, `pg_restore` with a filtered `--use-list`.
 //! - [`copy`]: streaming `COPY TO STDOUT` into `COPY FROM STDIN`, one table at a time.
 //! - [`indexes`]: building indexes and attaching constraints as soon as a table's data is in.
@@ -24,6 +25,7 @@ pub mod connections;
 pub mod conninfo;
 pub mod copy;
 pub mod error;
+pub mod filters;
 pub mod foreign_keys;
 pub mod indexes;
 pub mod interrupt;

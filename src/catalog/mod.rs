@@ -9,7 +9,7 @@
 pub mod listing;
 mod model;
 pub mod parts;
-mod queries;
+pub(crate) mod queries;
 mod split;
 
 pub use model::{Catalog, Column, Index, IndexConstraint, Sequence, Table};

@@ -33,6 +33,14 @@ pub struct Table {
     /// is copied whole.
     #[serde(default)]
     pub parts: Vec<super::parts::Part>,
+    /// False under `exclude-table-data`: the table is created with its
+    /// indexes and constraints, but no rows are copied.
+    #[serde(default = "yes")]
+    pub copy_data: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Table {
@@ -123,6 +131,9 @@ pub struct Catalog {
     /// Foreign keys between copied tables, added during the data phase.
     #[serde(default)]
     pub foreign_keys: Vec<crate::foreign_keys::ForeignKey>,
+    /// What `--filters` left out, kept for the restore lists of a resume.
+    #[serde(default)]
+    pub selection: crate::filters::Selection,
 }
 
 impl Catalog {

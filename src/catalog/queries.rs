@@ -9,11 +9,11 @@ use tokio_postgres::Client;
 use super::model::{Catalog, Column, Index, IndexConstraint, Sequence, Table};
 
 /// Schemas that belong to the server, never copied.
-const SYSTEM_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
+pub(crate) const SYSTEM_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
      AND n.nspname !~ '^pg_toast' AND n.nspname !~ '^pg_temp'";
 
 /// Objects that belong to an extension are created by CREATE EXTENSION.
-const NOT_EXTENSION_MEMBER: &str = "NOT EXISTS (SELECT 1 FROM pg_depend d \
+pub(crate) const NOT_EXTENSION_MEMBER: &str = "NOT EXISTS (SELECT 1 FROM pg_depend d \
      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')";
 
 /// Ordinary tables and leaf partitions (relkind `r`: partitioned parents are
@@ -113,6 +113,7 @@ pub async fn read_catalog(client: &Client, with_large_objects: bool) -> Result<C
         large_objects,
         encoding,
         foreign_keys,
+        selection: Default::default(),
     })
 }
 
@@ -131,6 +132,7 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>> {
             only_generated_columns: false,
             indexes: Vec::new(),
             parts: Vec::new(),
+            copy_data: true,
         })
         .collect())
 }

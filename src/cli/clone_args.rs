@@ -92,6 +92,12 @@ pub struct CloneArgs {
           num_args = 0, default_missing_value = "true", default_value = "false")]
     pub no_tablespaces: bool,
 
+    /// INI file of schemas, tables, table data, indexes and extensions to leave out
+    /// (sections include-only-schema, exclude-schema, include-only-table, exclude-table,
+    /// exclude-table-data, exclude-index, include-only-extension, exclude-extension)
+    #[arg(long, visible_alias = "filter", value_name = "FILE")]
+    pub filters: Option<PathBuf>,
+
     /// Do not copy large objects
     #[arg(long, visible_alias = "skip-blobs")]
     pub skip_large_objects: bool,

@@ -41,7 +41,7 @@ pub async fn run_step(mut args: CloneArgs, steps: Steps) -> Result<()> {
         args.conn.target = args.conn.source.clone();
     }
     let endpoints = Endpoints::from_args(&args.conn)?;
-    let options = CloneOptions::from_args(&args);
+    let options = CloneOptions::from_args(&args)?;
     crate::interrupt::install_handlers();
     let summary = run_steps(&endpoints, &options, steps).await?;
     print!("{}", summary.render());

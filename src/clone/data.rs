@@ -213,7 +213,9 @@ pub async fn copy_all(
     let started_units = shared.state.started_units()?;
     for table in &catalog.tables {
         let table = Arc::new(table.clone());
-        if steps.table_data && !shared.is_done(&Unit::Table(table.oid)) {
+        // exclude-table-data: no COPY, but indexes, constraints and analyze,
+        // as for a table copied by an earlier run.
+        if steps.table_data && table.copy_data && !shared.is_done(&Unit::Table(table.oid)) {
             if table.parts.is_empty() {
                 items.push(table_copy::WorkItem {
                     table,

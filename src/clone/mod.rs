@@ -34,7 +34,7 @@ use crate::workdir::{Reuse, WorkDir};
 pub async fn run_cli(args: CloneArgs) -> Result<()> {
     crate::report::logging::init(&args.log);
     let endpoints = Endpoints::from_args(&args.conn)?;
-    let options = CloneOptions::from_args(&args);
+    let options = CloneOptions::from_args(&args)?;
     interrupt::install_handlers();
     let run = run(&endpoints, &options);
     tokio::pin!(run);
@@ -187,8 +187,16 @@ pub async fn run_steps(
         // no data is in yet, so dropping and recreating them is safe.
         let interrupted = opts.resume && state.was_started(&pre)?;
         state.start(&pre, "pre-data restore", 0)?;
-        schema_steps::restore_pre_data(&tools, endpoints, &target, &workdir, opts, interrupted)
-            .await?;
+        schema_steps::restore_pre_data(
+            &tools,
+            endpoints,
+            &target,
+            &workdir,
+            &catalog.selection,
+            opts,
+            interrupted,
+        )
+        .await?;
         state.done(&pre, 0, 0)?;
         summary.step("pre-data restore", step.elapsed());
     }
@@ -338,6 +346,13 @@ async fn catalog_and_dump(
                 let mut c = read_catalog(&reader, !opts.skip_large_objects)
                     .await
                     .context("reading the source catalog")?;
+                if !opts.filters.is_empty() {
+                    let selection = crate::filters::resolve(&opts.filters, &reader)
+                        .await
+                        .context("applying --filters to the source catalog")?;
+                    selection.apply(&mut c);
+                    c.selection = selection;
+                }
                 // ctid ranges are cheap to scan from PostgreSQL 14 on.
                 let ctid_ok = source_major >= 14 && !opts.skip_split_by_ctid;
                 plan_splits(&reader, &mut c, &opts.split, ctid_ok)
@@ -395,7 +410,7 @@ async fn refuse_existing_tables(
 pub async fn print_restore_lists(args: CloneArgs) -> Result<()> {
     crate::report::logging::init(&args.log);
     let endpoints = Endpoints::from_args(&args.conn)?;
-    let opts = CloneOptions::from_args(&args);
+    let opts = CloneOptions::from_args(&args)?;
     let target = connect_target_worker(&endpoints.target).await?;
     let source = connect(Side::Source, &endpoints.source).await?;
     let tools = tools::choose(
@@ -413,7 +428,7 @@ pub async fn print_restore_lists(args: CloneArgs) -> Result<()> {
         ))
         .into());
     };
-    let pre = schema_steps::write_pre_list(&tools, &target, &workdir).await?;
+    let pre = schema_steps::write_pre_list(&tools, &target, &workdir, &catalog.selection).await?;
     let post = schema_steps::write_post_list(&tools, &endpoints, &workdir, &catalog, false).await?;
     for path in [pre, post] {
         print!("{}", std::fs::read_to_string(path)?);

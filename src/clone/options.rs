@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use crate::catalog::parts::SplitSettings;
 use crate::cli::{CloneArgs, CopyFormatArg};
+use crate::error::Failure;
+use crate::filters::Filters;
 use crate::schema::RestoreOptions;
 use crate::workdir::{Reuse, WorkDir};
 
@@ -32,11 +34,19 @@ pub struct CloneOptions {
     pub verify: bool,
     pub restart: bool,
     pub resume: bool,
+    /// `--filters`; empty when not given.
+    pub filters: Filters,
 }
 
 impl CloneOptions {
-    pub fn from_args(a: &CloneArgs) -> CloneOptions {
-        CloneOptions {
+    /// Fails (exit 2) on a filters file that cannot be read or parsed,
+    /// before anything is connected to or written.
+    pub fn from_args(a: &CloneArgs) -> Result<CloneOptions, Failure> {
+        let filters = match &a.filters {
+            Some(path) => Filters::load(path)?,
+            None => Filters::default(),
+        };
+        Ok(CloneOptions {
             dir: a.dir.clone().unwrap_or_else(WorkDir::default_path),
             table_jobs: a.table_jobs as usize,
             index_jobs: a.index_jobs as usize,
@@ -66,7 +76,8 @@ impl CloneOptions {
             verify: a.verify,
             restart: a.restart,
             resume: a.resume,
-        }
+            filters,
+        })
     }
 
     pub fn reuse(&self) -> Reuse {

@@ -21,6 +21,7 @@ pub fn setup_entries(
         ("split_tables_larger_than", opts.split.threshold.to_string()),
         ("split_max_parts", opts.split.max_parts.to_string()),
         ("skip_split_by_ctid", opts.skip_split_by_ctid.to_string()),
+        ("filters", opts.filters.describe()),
         ("snapshot", snapshot.unwrap_or("").to_string()),
     ]
 }
@@ -33,6 +34,7 @@ const MUST_MATCH: &[(&str, &str)] = &[
     ("split_tables_larger_than", "--split-tables-larger-than"),
     ("split_max_parts", "--split-max-parts"),
     ("skip_split_by_ctid", "--skip-split-by-ctid"),
+    ("filters", "--filters"),
 ];
 
 pub fn check_setup(state: &State, endpoints: &Endpoints, opts: &CloneOptions) -> Result<()> {
@@ -43,6 +45,14 @@ pub fn check_setup(state: &State, endpoints: &Endpoints, opts: &CloneOptions) ->
         };
         if let Some(before) = recorded.get(key) {
             if *before != value {
+                let shown = |v: &str| {
+                    if v.is_empty() {
+                        "none".to_string()
+                    } else {
+                        v.to_string()
+                    }
+                };
+                let (before, value) = (shown(before), shown(&value));
                 return Err(Failure::state(format!(
                     "cannot resume: {option} differs from the run recorded in {} (was {before}, now {value}); \
                      use the same setting, or --restart to start over",

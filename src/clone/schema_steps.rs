@@ -9,6 +9,7 @@ use tokio_postgres::Client;
 use super::CloneOptions;
 use crate::catalog::Catalog;
 use crate::connections::Endpoints;
+use crate::filters::Selection;
 use crate::indexes::buildable;
 use crate::schema::{self, RestoreOptions, Section, TocEntry};
 use crate::tools::PgTools;
@@ -50,11 +51,12 @@ pub async fn drop_tables(target: &Client, catalog: &Catalog) -> Result<()> {
 }
 
 /// Write the pre-data use-list: everything but the schemas that already
-/// exist on the target.
+/// exist on the target and what `--filters` leaves out.
 pub async fn write_pre_list(
     tools: &PgTools,
     target: &Client,
     workdir: &WorkDir,
+    selection: &Selection,
 ) -> Result<std::path::PathBuf> {
     let existing: HashSet<String> = target
         .query("SELECT nspname FROM pg_namespace", &[])
@@ -63,22 +65,25 @@ pub async fn write_pre_list(
         .map(|r| r.get(0))
         .collect();
     let entries = schema::list(tools, &workdir.archive(), Section::PreData).await?;
-    let skip = |e: &TocEntry| e.desc == "SCHEMA" && existing.contains(&e.name);
+    let filtered = selection.toc_filter();
+    let skip =
+        |e: &TocEntry| (e.desc == "SCHEMA" && existing.contains(&e.name)) || filtered.skips(e);
     schema::write_use_list(&entries, &skip, &workdir.pre_list())?;
     Ok(workdir.pre_list())
 }
 
 /// Restore pre-data, leaving out schemas that already exist on the target
-/// (`public`, or ones created by hand).
+/// (`public`, or ones created by hand) and what `--filters` leaves out.
 pub async fn restore_pre_data(
     tools: &PgTools,
     endpoints: &Endpoints,
     target: &Client,
     workdir: &WorkDir,
+    selection: &Selection,
     opts: &CloneOptions,
     interrupted: bool,
 ) -> Result<()> {
-    write_pre_list(tools, target, workdir).await?;
+    write_pre_list(tools, target, workdir, selection).await?;
     let mut restore_opts = opts.restore_options();
     restore_opts.clean_if_exists |= interrupted;
     restore(
@@ -133,8 +138,10 @@ pub async fn write_post_list(
     } else {
         HashSet::new()
     };
+    let filtered = catalog.selection.toc_filter();
     let skip = |e: &TocEntry| {
-        already.contains(&e.dump_id)
+        filtered.skips(e)
+            || already.contains(&e.dump_id)
             || match e.desc.as_str() {
                 "INDEX" => built_indexes.contains(&e.obj_oid),
                 "CONSTRAINT" => built_constraints.contains(&e.obj_oid),

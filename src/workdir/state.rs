@@ -200,6 +200,12 @@ impl State {
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![catalog.encoding],
             )?;
+            // With the catalog, so the two always describe the same selection.
+            tx.execute(
+                "INSERT INTO setup (key, value) VALUES ('selection', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![to_json(&catalog.selection)],
+            )?;
             tx.commit()
         })
     }
@@ -246,12 +252,20 @@ impl State {
                 foreign_keys.push(from_json(&row?)?);
             }
             let encoding = c.query_row("SELECT value FROM setup WHERE key = 'encoding'", [], |r| r.get(0))?;
+            let selection: Option<String> = c
+                .query_row("SELECT value FROM setup WHERE key = 'selection'", [], |r| r.get(0))
+                .optional()?;
+            let selection = match selection {
+                Some(json) => from_json(&json)?,
+                None => Default::default(),
+            };
             Ok(Some(Catalog {
                 tables,
                 sequences,
                 large_objects,
                 encoding,
                 foreign_keys,
+                selection,
             }))
         })
     }
@@ -425,6 +439,7 @@ mod tests {
                 }],
                 only_generated_columns: false,
                 parts: Vec::new(),
+                copy_data: true,
                 indexes: (0..indexes_per_table)
                     .map(|i| Index {
                         oid: 1_000_000 + t * 10 + i,
