@@ -49,7 +49,14 @@ pub async fn drop_tables(target: &Client, catalog: &Catalog) -> Result<()> {
 }
 
 /// Restore pre-data, leaving out schemas that already exist on the target
-/// (`public`, or ones created by hand).
+/// (ones created by hand), except `public`.
+///
+/// pg_dump (11 and later) never creates nor drops `public` ("*not* creating
+/// schema, since initdb creates it"): its entry only sets the owner, and
+/// pg_restore restores the schema's ACL and comment only along with it.
+/// Leaving it out lost the source's owner and privileges of `public`, such as
+/// the CREATE for PUBLIC that a PostgreSQL 14 or older database has and a 15+
+/// one does not (a dump and restore keeps them, and so must a clone).
 pub async fn restore_pre_data(
     tools: &PgTools,
     endpoints: &Endpoints,
@@ -65,7 +72,10 @@ pub async fn restore_pre_data(
         .map(|r| r.get(0))
         .collect();
     let entries = schema::list(tools, &workdir.archive(), Section::PreData).await?;
-    let skip = |e: &TocEntry| e.desc == "SCHEMA" && existing.contains(&e.name);
+    let keep_public = tools.major >= 11;
+    let skip = |e: &TocEntry| {
+        e.desc == "SCHEMA" && existing.contains(&e.name) && !(keep_public && e.name == "public")
+    };
     schema::write_use_list(&entries, &skip, &workdir.pre_list())?;
     let mut restore_opts = opts.restore_options();
     restore_opts.clean_if_exists |= interrupted;
