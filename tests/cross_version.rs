@@ -329,6 +329,27 @@ fn pg18_source_with_only_pg15_tools_is_refused() {
             "password in the output: {stderr}"
         );
     }
+    // With PostgreSQL 18's tools the copy is possible; ping picks them and
+    // warns that they are newer than the target.
+    let mut cmd = pgcopydb();
+    cmd.args(["ping", "--source", &src.uri("refuse")])
+        .args(["--target", &tgt.uri("refuse")])
+        .env("PATH", path_of(&[&pg15]))
+        .env("PGCOPYDB_PG_BINDIR", &pg18);
+    let out = run(cmd);
+    assert!(out.status.success(), "ping failed: {}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("pg_dump/pg_restore 18."),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("newer than the target server (PostgreSQL 15)"),
+        "ping must warn that the tools are newer than the target: {}",
+        text(&out)
+    );
+
     // Nothing reached the target.
     assert_eq!(
         tgt.psql(
