@@ -35,5 +35,8 @@ pub async fn run(args: PingArgs) -> anyhow::Result<()> {
         chosen.version,
         chosen.bindir.display()
     );
+    if let Some(w) = &chosen.warning {
+        tracing::warn!("{w}");
+    }
     Ok(())
 }

@@ -51,7 +51,13 @@ pub async fn drop_tables(target: &Client, catalog: &Catalog) -> Result<()> {
 }
 
 /// Write the pre-data use-list: everything but the schemas that already
-/// exist on the target and what `--filters` leaves out.
+/// exist on the target (ones created by hand) and what `--filters` leaves
+/// out. `public` is kept: pg_dump (11 and later) never creates nor drops it
+/// ("*not* creating schema, since initdb creates it"); its entry only sets
+/// the owner, and pg_restore restores the schema's ACL and comment only
+/// along with it. Leaving it out lost the source's owner and privileges of
+/// `public`, such as the CREATE for PUBLIC that a PostgreSQL 14 or older
+/// database has and a 15+ one does not.
 pub async fn write_pre_list(
     tools: &PgTools,
     target: &Client,
@@ -66,14 +72,17 @@ pub async fn write_pre_list(
         .collect();
     let entries = schema::list(tools, &workdir.archive(), Section::PreData).await?;
     let filtered = selection.toc_filter();
-    let skip =
-        |e: &TocEntry| (e.desc == "SCHEMA" && existing.contains(&e.name)) || filtered.skips(e);
+    let keep_public = tools.major >= 11;
+    let skip = |e: &TocEntry| {
+        (e.desc == "SCHEMA" && existing.contains(&e.name) && !(keep_public && e.name == "public"))
+            || filtered.skips(e)
+    };
     schema::write_use_list(&entries, &skip, &workdir.pre_list())?;
     Ok(workdir.pre_list())
 }
 
-/// Restore pre-data, leaving out schemas that already exist on the target
-/// (`public`, or ones created by hand) and what `--filters` leaves out.
+/// Restore pre-data with the use-list of [`write_pre_list`].
+
 pub async fn restore_pre_data(
     tools: &PgTools,
     endpoints: &Endpoints,

@@ -53,6 +53,10 @@ pub struct Cluster {
     pub port: u16,
     /// Directory holding `initdb`, `pg_ctl`, `postgres`, `psql`, `pg_dump`...
     pub bindir: PathBuf,
+    /// Directory of the client programs (`psql`, `pg_dump`) used to talk to this
+    /// server: `bindir`, unless that installation has none (the npm builds of
+    /// older majors ship the server only), then [`pgbin`]'s, which is newer.
+    pub client_bindir: PathBuf,
     dir: tempfile::TempDir,
     datadir: PathBuf,
     socket_dir: PathBuf,
@@ -246,9 +250,15 @@ impl Cluster {
             .expect("open postgresql.conf");
         f.write_all(conf.as_bytes()).expect("write postgresql.conf");
 
+        let client_bindir = if bindir.join("psql").exists() && bindir.join("pg_dump").exists() {
+            bindir.to_path_buf()
+        } else {
+            pgbin()
+        };
         let mut cluster = Cluster {
             port: 0,
             bindir: bindir.to_path_buf(),
+            client_bindir,
             dir,
             datadir,
             socket_dir,
@@ -384,9 +394,15 @@ impl Cluster {
         v.trim().parse().expect("PG_VERSION is a number")
     }
 
-    /// A client program of this cluster's bindir, connected over the socket as postgres.
+    /// A client program of this cluster's client bindir, connected over the socket
+    /// as postgres.
     pub fn client(&self, program: &str) -> Command {
-        let mut cmd = pg_client(&self.bindir, program);
+        self.client_from(&self.client_bindir, program)
+    }
+
+    /// A client program of `bindir`, connected to this cluster over the socket as postgres.
+    pub fn client_from(&self, bindir: &Path, program: &str) -> Command {
+        let mut cmd = pg_client(bindir, program);
         cmd.arg("-h")
             .arg(&self.socket_dir)
             .arg("-p")
@@ -476,7 +492,7 @@ impl Cluster {
         let script = pagila_dir().join("load.sh");
         let path = format!(
             "{}:{}",
-            self.bindir.display(),
+            self.client_bindir.display(),
             std::env::var("PATH").unwrap_or_default()
         );
         let mut cmd = Command::new("bash");

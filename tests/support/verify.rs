@@ -10,11 +10,26 @@
 //!   condeferrable, condeferred;
 //! - large objects: owner, ACL, md5 of the contents;
 //! - settings of the database (ALTER DATABASE / ALTER ROLE IN DATABASE ... SET);
-//! - `pg_dump --schema-only` of both sides, split into its TOC entries.
+//! - `pg_dump --schema-only` of both sides, split into its TOC entries. Both sides
+//!   are dumped by the same `pg_dump`, the newer of the two clusters' client
+//!   tools, so that only the servers' answers can differ, not the dumper.
+//!
+//! Across major versions (cross-version mode, chosen when the servers' majors
+//! differ) the data parts are still compared with the source itself, but the
+//! schema parts (indexes, constraints, the schema dump) cannot be: each server
+//! renders the same objects its own way (PostgreSQL 16 stops qualifying columns
+//! in single-table views, 18 lists NOT NULL constraints in pg_constraint, 14
+//! gives every range type a multirange...). There the target is compared with a
+//! *reference*: the source's `pg_dump --schema-only` restored by psql into a
+//! fresh database of the target's server, which is what the source's schema
+//! becomes on that version by the standard route. Every object the source has
+//! is in the reference, rendered by the same server as the target, so nothing
+//! but presentation is normalised away.
 
 use super::Cluster;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 /// Schemas never compared.
@@ -27,11 +42,38 @@ pub fn differences(src: &Cluster, src_db: &str, tgt: &Cluster, tgt_db: &str) -> 
     let mut diffs = Vec::new();
     let s = (src, src_db);
     let t = (tgt, tgt_db);
+    let dumper = newest_client_bindir(src, tgt);
+    // What the target's schema is compared with: the source, or across major
+    // versions the source's schema as the target's server restores it.
+    let reference_db;
+    let (schema_side, of) = if src.major() == tgt.major() {
+        (s, String::new())
+    } else {
+        reference_db = restore_reference(src, src_db, tgt, tgt_db, &dumper);
+        (
+            (tgt, reference_db.as_str()),
+            format!(
+                " (source PostgreSQL {} as restored on PostgreSQL {})",
+                src.major(),
+                tgt.major()
+            ),
+        )
+    };
     compare_maps(&mut diffs, "table", &table_contents(s), &table_contents(t));
     compare_maps(&mut diffs, "materialized view", &matviews(s), &matviews(t));
     compare_maps(&mut diffs, "sequence", &sequences(s), &sequences(t));
-    compare_maps(&mut diffs, "index", &indexes(s), &indexes(t));
-    compare_maps(&mut diffs, "constraint", &constraints(s), &constraints(t));
+    compare_maps(
+        &mut diffs,
+        &format!("index{of}"),
+        &indexes(schema_side),
+        &indexes(t),
+    );
+    compare_maps(
+        &mut diffs,
+        &format!("constraint{of}"),
+        &constraints(schema_side),
+        &constraints(t),
+    );
     compare_maps(
         &mut diffs,
         "large object",
@@ -46,11 +88,90 @@ pub fn differences(src: &Cluster, src_db: &str, tgt: &Cluster, tgt_db: &str) -> 
     );
     compare_maps(
         &mut diffs,
-        "schema dump entry",
-        &schema_dump(s),
-        &schema_dump(t),
+        &format!("schema dump entry{of}"),
+        &schema_dump(schema_side, &dumper),
+        &schema_dump(t, &dumper),
     );
     diffs
+}
+
+/// Cross-version mode: restore `pg_dump --schema-only` of the source into a fresh
+/// database `<tgt_db>__reference` on the target's server (created like the test
+/// creates its target databases, from template1), with the `pg_dump` and `psql`
+/// of `dumper`. Returns the database's name.
+fn restore_reference(
+    src: &Cluster,
+    src_db: &str,
+    tgt: &Cluster,
+    tgt_db: &str,
+    dumper: &Path,
+) -> String {
+    let reference = format!("{tgt_db}__reference");
+    let quoted = format!("\"{}\"", reference.replace('"', "\"\""));
+    tgt.psql("postgres", &format!("DROP DATABASE IF EXISTS {quoted}"));
+    tgt.psql("postgres", &format!("CREATE DATABASE {quoted}"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("schema.sql");
+    let out = src
+        .client_from(dumper, "pg_dump")
+        .args(["--schema-only", "-d", src_db, "-f"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run pg_dump");
+    assert!(
+        out.status.success(),
+        "pg_dump --schema-only {src_db} (port {}) for the reference failed: {}",
+        src.port,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tgt
+        .client_from(dumper, "psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &reference, "-f"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "restoring the source's schema into {reference} (port {}) failed: {}",
+        tgt.port,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    reference
+}
+
+/// Major version of the `pg_dump` in `bindir`.
+fn pg_dump_major(bindir: &Path) -> u32 {
+    let out = super::pg_client(bindir, "pg_dump")
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("run {}/pg_dump --version: {e}", bindir.display()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_once("(PostgreSQL)")
+        .and_then(|(_, v)| {
+            let digits: String = v
+                .trim_start()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("unexpected pg_dump --version output: {text}"))
+}
+
+/// The client bindir of `src` or `tgt` whose `pg_dump` is newer (`src`'s on a tie):
+/// a `pg_dump` reads servers of its major and older only.
+fn newest_client_bindir(src: &Cluster, tgt: &Cluster) -> PathBuf {
+    if src.client_bindir == tgt.client_bindir
+        || pg_dump_major(&src.client_bindir) >= pg_dump_major(&tgt.client_bindir)
+    {
+        src.client_bindir.clone()
+    } else {
+        tgt.client_bindir.clone()
+    }
 }
 
 /// Panics listing every difference between the two databases.
@@ -337,10 +458,15 @@ fn db_settings(side: Side) -> Map {
 
 /// `pg_dump --schema-only`, normalised and split into its TOC entries, keyed by
 /// the entry's `-- Name: ...; Type: ...; Schema: ...; Owner: ...` header.
-fn schema_dump(side: Side) -> Map {
+///
+/// The session time zone is UTC whatever the database's own setting: the
+/// server renders timestamptz constants in rules, views, defaults and
+/// partition bounds in it (the setting itself is compared on its own).
+fn schema_dump(side: Side, dumper: &Path) -> Map {
     let (cluster, db) = side;
     let out = cluster
-        .client("pg_dump")
+        .client_from(dumper, "pg_dump")
+        .env("PGTZ", "UTC")
         .arg("--schema-only")
         .arg("-d")
         .arg(db)
@@ -362,6 +488,8 @@ fn is_noise(line: &str) -> bool {
         || line.starts_with("-- Dumped by pg_dump version")
         || line.starts_with("-- Started on")
         || line.starts_with("-- Completed on")
+        || line == "-- PostgreSQL database dump"
+        || line == "-- PostgreSQL database dump complete"
         || line.starts_with("\\restrict")
         || line.starts_with("\\unrestrict")
         || line.starts_with("SET ")
