@@ -1,8 +1,14 @@
 //! What the source holds, read once under the run's snapshot: the tables to
 //! copy (ordinary tables and leaf partitions, largest first), their columns,
 //! indexes and the constraints built on them, sequences and large objects.
+//!
+//! [`listing`] holds the wider views `pgcopydb list` prints (databases,
+//! extensions, collations, skipped relations, dependencies), and [`parts`]
+//! the same-table split plan.
 
+pub mod listing;
 mod model;
+pub mod parts;
 mod queries;
 
 pub use model::{Catalog, Column, Index, IndexConstraint, Sequence, Table};
