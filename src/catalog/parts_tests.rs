@@ -19,7 +19,16 @@ fn sizes_with_units() {
 
 #[test]
 fn bad_sizes() {
-    for bad in ["", "GB", "-1GB", "1.2.3MB", "10 parsecs", "1 G B", ".", "16EB"] {
+    for bad in [
+        "",
+        "GB",
+        "-1GB",
+        "1.2.3MB",
+        "10 parsecs",
+        "1 G B",
+        ".",
+        "16EB",
+    ] {
         assert!(parse_size(bad).is_err(), "{bad:?} should be refused");
     }
     let err = parse_size("10 parsecs").unwrap_err();
@@ -65,7 +74,10 @@ fn assert_key_ranges_cover(parts: &[Part]) {
     for w in ranges.windows(2) {
         let to = w[0].1.expect("inner bound");
         assert_eq!(Some(to), w[1].0, "gap or overlap in {ranges:?}");
-        assert!(w[0].0.is_none_or(|from| from < to), "empty range in {ranges:?}");
+        assert!(
+            w[0].0.is_none_or(|from| from < to),
+            "empty range in {ranges:?}"
+        );
     }
 }
 
@@ -86,7 +98,10 @@ fn small_or_unsplit_tables_are_whole() {
         assert_eq!(parts[0].predicate(), None);
     }
     // Exactly at the threshold: eligible, but one part's worth of data.
-    assert_eq!(plan_parts(&t, &settings(10 * MB, 0))[0].range, PartRange::Whole);
+    assert_eq!(
+        plan_parts(&t, &settings(10 * MB, 0))[0].range,
+        PartRange::Whole
+    );
 }
 
 #[test]
@@ -97,7 +112,10 @@ fn integer_key_gives_even_contiguous_ranges() {
     assert_numbered(&parts);
     assert_key_ranges_cover(&parts);
     assert_eq!(parts[0].predicate().as_deref(), Some("id < 101"));
-    assert_eq!(parts[1].predicate().as_deref(), Some("id >= 101 AND id < 201"));
+    assert_eq!(
+        parts[1].predicate().as_deref(),
+        Some("id >= 101 AND id < 201")
+    );
     assert_eq!(parts[9].predicate().as_deref(), Some("id >= 901"));
 }
 
@@ -107,14 +125,23 @@ fn size_counts_toast_not_just_heap() {
     let t = shape(40 * MB, 8, None);
     let parts = plan_parts(&t, &settings(10 * MB, 0));
     assert_eq!(parts.len(), 4);
-    assert_eq!(parts[0].range, PartRange::Pages { from: 0, to: Some(2) });
+    assert_eq!(
+        parts[0].range,
+        PartRange::Pages {
+            from: 0,
+            to: Some(2)
+        }
+    );
     assert_eq!(parts[3].range, PartRange::Pages { from: 6, to: None });
     assert_eq!(parts[0].predicate().as_deref(), Some("ctid < '(2,0)'::tid"));
     assert_eq!(
         parts[1].predicate().as_deref(),
         Some("ctid >= '(2,0)'::tid AND ctid < '(4,0)'::tid")
     );
-    assert_eq!(parts[3].predicate().as_deref(), Some("ctid >= '(6,0)'::tid"));
+    assert_eq!(
+        parts[3].predicate().as_deref(),
+        Some("ctid >= '(6,0)'::tid")
+    );
 }
 
 #[test]
