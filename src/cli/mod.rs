@@ -35,7 +35,7 @@ pub enum Command {
     Copy(CopyCommand),
     /// Export a snapshot on the source and hold it until interrupted
     Snapshot(snapshot::SnapshotArgs),
-    /// List what a run did or is doing
+    /// List what the source holds, what a copy of it would do, or what a run did
     #[command(subcommand)]
     List(list::ListCommand),
     /// Check the connections to the source and target servers and the pg_dump/pg_restore to use
