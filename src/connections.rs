@@ -52,7 +52,8 @@ impl Endpoints {
     }
 }
 
-fn resolve(side: Side, s: Option<&str>) -> Result<ConnInfo> {
+/// The connection string of one side, or a usage error naming its option.
+pub fn resolve(side: Side, s: Option<&str>) -> Result<ConnInfo> {
     let Some(s) = s else {
         return Err(Failure::args(format!(
             "no {} connection string: use --{} or set PGCOPYDB_{}_PGURI",

@@ -46,7 +46,7 @@ pub enum Command {
     Restore(steps::RestoreCommand),
     /// Export a snapshot on the source and hold it until interrupted
     Snapshot(snapshot::SnapshotArgs),
-    /// List what a run did or is doing
+    /// List what the source holds, what a copy of it would do, or what a run did
     #[command(subcommand)]
     List(list::ListCommand),
     /// Compare the source and target databases (non-zero exit when they differ)

@@ -1,4 +1,4 @@
-//! `pgcopydb list ...`: what a run did or is doing, read from its work directory.
+//! `pgcopydb list progress`: what a run did or is doing, read from its work directory.
 
 use std::path::PathBuf;
 
@@ -10,12 +10,6 @@ use crate::cli::LogArgs;
 use crate::error::Failure;
 use crate::workdir::state::{ProgressRow, State};
 use crate::workdir::WorkDir;
-
-#[derive(Debug, clap::Subcommand)]
-pub enum ListCommand {
-    /// Progress of a running or finished run, from its work directory
-    Progress(ProgressArgs),
-}
 
 #[derive(Debug, clap::Args)]
 pub struct ProgressArgs {
@@ -32,13 +26,7 @@ pub struct ProgressArgs {
     log: LogArgs,
 }
 
-pub async fn run(cmd: ListCommand) -> Result<()> {
-    match cmd {
-        ListCommand::Progress(args) => progress(args),
-    }
-}
-
-fn progress(args: ProgressArgs) -> Result<()> {
+pub fn run(args: ProgressArgs) -> Result<()> {
     crate::report::logging::init(&args.log);
     let dir = args.dir.unwrap_or_else(WorkDir::default_path);
     let path = dir.join("pgcopydb.db");

@@ -1,0 +1,141 @@
+//! `pgcopydb list ...`: what the source holds and what a copy of it would
+//! do (read from the source catalogs), and what a run did (`progress`).
+//!
+//! Source listings run in one REPEATABLE READ READ ONLY transaction, so that
+//! every number in one listing comes from the same view of the source.
+
+mod progress;
+mod relations;
+mod render;
+mod server;
+
+use anyhow::Result;
+use tokio_postgres::Client;
+
+use crate::catalog::listing::{Everything, ListScope};
+use crate::catalog::parts::parse_size;
+use crate::cli::LogArgs;
+use crate::connections::{resolve, Side};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ListCommand {
+    /// Databases of the source instance (templates left out)
+    Databases(SourceArgs),
+    /// Extensions installed on the source, or with --available-versions the ones it could install
+    Extensions(ExtensionsArgs),
+    /// Collations the copy needs: user-defined ones and those columns, indexes and domains use
+    Collations(SourceArgs),
+    /// Tables the copy reads, with size, estimated rows and whether they have a primary key
+    Tables(TablesArgs),
+    /// How --split-tables-larger-than would cut each large table into parts
+    TableParts(TablePartsArgs),
+    /// Sequences whose values the copy sets on the target
+    Sequences(SourceArgs),
+    /// Indexes the copy builds on the target, per table
+    Indexes(IndexesArgs),
+    /// For each table, the objects that depend on it (owned sequences, views, foreign keys,
+    /// triggers, policies)
+    Depends(SourceArgs),
+    /// The whole source catalog as pgcopydb sees it, as JSON
+    Schema(SourceArgs),
+    /// Progress of a running or finished run, from its work directory
+    Progress(progress::ProgressArgs),
+}
+
+/// Options of every listing that reads the source.
+#[derive(Debug, clap::Args)]
+pub struct SourceArgs {
+    /// Source database connection string (libpq URI or key=value)
+    #[arg(long, env = "PGCOPYDB_SOURCE_PGURI", hide_env_values = true)]
+    source: Option<String>,
+    /// Read the source under this exported snapshot (from `pgcopydb snapshot`)
+    #[arg(long, env = "PGCOPYDB_SNAPSHOT")]
+    snapshot: Option<String>,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+impl SourceArgs {
+    /// Set up logging and open the read-only source transaction.
+    async fn open(&self) -> Result<Client> {
+        crate::report::logging::init(&self.log);
+        let source = resolve(Side::Source, self.source.as_deref())?;
+        crate::snapshot::open_reader(&source, self.snapshot.as_deref()).await
+    }
+
+    /// What the listing shows. `--filters` will be read here.
+    fn scope(&self) -> Box<dyn ListScope> {
+        Box::new(Everything)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExtensionsArgs {
+    #[command(flatten)]
+    src: SourceArgs,
+    /// List every extension the source server could install, with all its versions
+    #[arg(long)]
+    available_versions: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TablesArgs {
+    #[command(flatten)]
+    src: SourceArgs,
+    /// List what the copy skips instead, and why: extension tables, partitioned parents
+    /// (their partitions are copied), foreign tables, materialized views (refreshed, not copied)
+    #[arg(long)]
+    list_skipped: bool,
+    /// Only tables without a primary key
+    #[arg(long)]
+    without_pkey: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TablePartsArgs {
+    #[command(flatten)]
+    src: SourceArgs,
+    /// Split tables at least this large (heap plus TOAST), e.g. 10GB, 500 MB, 64kB
+    #[arg(long, visible_alias = "split-at", env = "PGCOPYDB_SPLIT_TABLES_LARGER_THAN",
+          value_name = "SIZE", value_parser = parse_size, required = true)]
+    split_tables_larger_than: u64,
+    /// At most this many parts per table (0: no limit)
+    #[arg(
+        long,
+        env = "PGCOPYDB_SPLIT_MAX_PARTS",
+        value_name = "N",
+        default_value_t = 0
+    )]
+    split_max_parts: u32,
+    /// Split only on an integer key; never fall back to ranges of pages (ctid)
+    #[arg(long, env = "PGCOPYDB_SKIP_SPLIT_BY_CTID", value_parser = clap::builder::BoolishValueParser::new(),
+          num_args = 0, default_missing_value = "true", default_value = "false")]
+    skip_split_by_ctid: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IndexesArgs {
+    #[command(flatten)]
+    src: SourceArgs,
+    /// Only the indexes of this table (schema.name, or a name found in any schema)
+    #[arg(long, value_name = "SCHEMA.NAME")]
+    table: Option<String>,
+}
+
+pub async fn run(cmd: ListCommand) -> Result<()> {
+    match cmd {
+        ListCommand::Databases(a) => server::databases(a).await,
+        ListCommand::Extensions(a) => server::extensions(a).await,
+        ListCommand::Collations(a) => server::collations(a).await,
+        ListCommand::Tables(a) => relations::tables(a).await,
+        ListCommand::TableParts(a) => relations::table_parts(a).await,
+        ListCommand::Sequences(a) => relations::sequences(a).await,
+        ListCommand::Indexes(a) => relations::indexes(a).await,
+        ListCommand::Depends(a) => relations::depends(a).await,
+        ListCommand::Schema(a) => server::schema(a).await,
+        ListCommand::Progress(a) => progress::run(a),
+    }
+}

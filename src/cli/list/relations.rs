@@ -1,0 +1,239 @@
+//! `list tables`, `table-parts`, `sequences`, `indexes` and `depends`.
+
+use anyhow::Result;
+use serde::Serialize;
+use tokio_postgres::Client;
+
+use super::render::{bytes, grid, or_dash, print_json, yes_no};
+use super::{IndexesArgs, SourceArgs, TablePartsArgs, TablesArgs};
+use crate::catalog::listing::{self, Dependent, IndexRow, TableRow};
+use crate::catalog::parts::{plan_parts, Part, PartRange, SplitKey, SplitSettings, TableShape};
+use crate::error::Failure;
+use crate::sql::quote_qualified;
+
+fn kind_name(relkind: &str) -> &'static str {
+    match relkind {
+        "r" => "table",
+        "p" => "partitioned table",
+        "f" => "foreign table",
+        "m" => "materialized view",
+        _ => "other",
+    }
+}
+
+pub async fn tables(args: TablesArgs) -> Result<()> {
+    let client = args.src.open().await?;
+    let scope = args.src.scope();
+    let rows: Vec<TableRow> = listing::tables(&client, &*scope)
+        .await?
+        .into_iter()
+        .filter(|t| t.copied() != args.list_skipped)
+        .filter(|t| !(args.without_pkey && t.has_pkey))
+        .collect();
+    if args.src.json {
+        return print_json(&rows);
+    }
+    let mut g = if args.list_skipped {
+        grid(&["Schema", "Name", "Kind", "Size", "Skipped because"])
+    } else {
+        grid(&["Schema", "Name", "Size", "Estimated rows", "Primary key"])
+    };
+    for t in &rows {
+        let mut row = vec![t.schema.clone(), t.name.clone()];
+        if args.list_skipped {
+            row.push(kind_name(&t.relkind).to_string());
+            row.push(bytes(t.bytes));
+            row.push(t.skipped.clone().unwrap_or_default());
+        } else {
+            row.push(bytes(t.bytes));
+            row.push(or_dash(t.estimated_rows));
+            row.push(yes_no(t.has_pkey).to_string());
+        }
+        g.add_row(row);
+    }
+    println!("{g}");
+    Ok(())
+}
+
+/// The split plan of one table, as `list table-parts --json` prints it.
+#[derive(Debug, Serialize)]
+struct TablePlan {
+    schema: String,
+    name: String,
+    bytes: i64,
+    /// `key`, `ctid`, or `none` when the table stays whole.
+    method: &'static str,
+    split_key: Option<SplitKey>,
+    parts: Vec<Part>,
+}
+
+pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
+    let client = args.src.open().await?;
+    let scope = args.src.scope();
+    let settings = SplitSettings {
+        threshold: args.split_tables_larger_than,
+        max_parts: args.split_max_parts,
+    };
+    let listed = listing::tables(&client, &*scope).await?;
+    let large: Vec<&TableRow> = listed
+        .iter()
+        .filter(|t| t.copied() && settings.eligible(t.bytes))
+        .collect();
+    let mut keys = listing::split_keys(&client, &large).await?;
+    let plans: Vec<TablePlan> = large
+        .iter()
+        .map(|t| {
+            let shape = TableShape {
+                bytes: t.bytes,
+                heap_pages: t.heap_pages,
+                key: keys.remove(&t.oid),
+                // Page ranges only mean something for the heap access method.
+                ctid_split: !args.skip_split_by_ctid && t.access_method.as_deref() == Some("heap"),
+            };
+            let parts = plan_parts(&shape, &settings);
+            let method = match parts[0].range {
+                PartRange::Key { .. } | PartRange::KeyIsNull { .. } => "key",
+                PartRange::Pages { .. } => "ctid",
+                PartRange::Whole => "none",
+            };
+            TablePlan {
+                schema: t.schema.clone(),
+                name: t.name.clone(),
+                bytes: t.bytes,
+                method,
+                split_key: shape.key,
+                parts,
+            }
+        })
+        .collect();
+    if args.src.json {
+        return print_json(&plans);
+    }
+    let mut g = grid(&["Table", "Size", "Part", "Rows read"]);
+    for plan in &plans {
+        for p in &plan.parts {
+            g.add_row(vec![
+                quote_qualified(&plan.schema, &plan.name),
+                bytes(plan.bytes),
+                format!("{}/{}", p.number, p.count),
+                p.predicate().unwrap_or_else(|| "whole table".into()),
+            ]);
+        }
+    }
+    println!("{g}");
+    Ok(())
+}
+
+pub async fn sequences(args: SourceArgs) -> Result<()> {
+    let client = args.open().await?;
+    let rows = listing::sequences(&client, &*args.scope()).await?;
+    if args.json {
+        return print_json(&rows);
+    }
+    let mut g = grid(&["Schema", "Name", "Type", "Last value", "Owned by"]);
+    for s in &rows {
+        g.add_row(vec![
+            s.schema.clone(),
+            s.name.clone(),
+            s.data_type.clone(),
+            or_dash(s.last_value),
+            or_dash(s.owned_by.as_ref()),
+        ]);
+    }
+    println!("{g}");
+    Ok(())
+}
+
+pub async fn indexes(args: IndexesArgs) -> Result<()> {
+    let client = args.src.open().await?;
+    let mut rows = listing::indexes(&client, &*args.src.scope()).await?;
+    if let Some(wanted) = &args.table {
+        let tables = listing::tables(&client, &*args.src.scope()).await?;
+        if !tables
+            .iter()
+            .any(|t| names_table(wanted, &t.schema, &t.name))
+        {
+            return Err(Failure::args(format!("no table {wanted} on the source")).into());
+        }
+        rows.retain(|i| names_table(wanted, &i.table_schema, &i.table_name));
+    }
+    if args.src.json {
+        return print_json(&rows);
+    }
+    let mut g = grid(&["Table", "Index", "Kind", "Size", "Definition"]);
+    for i in &rows {
+        g.add_row(vec![
+            quote_qualified(&i.table_schema, &i.table_name),
+            quote_qualified(&i.schema, &i.name),
+            index_kind(i).to_string(),
+            bytes(i.bytes),
+            i.definition.clone(),
+        ]);
+    }
+    println!("{g}");
+    Ok(())
+}
+
+fn index_kind(i: &IndexRow) -> &'static str {
+    match (i.primary, i.unique, &i.constraint) {
+        (true, _, _) => "primary key",
+        (_, true, Some(_)) => "unique constraint",
+        (_, true, None) => "unique",
+        (_, false, Some(_)) => "exclusion constraint",
+        _ => "",
+    }
+}
+
+/// `--table` matches `schema.name` as written or quoted, or a bare name in
+/// any schema.
+fn names_table(wanted: &str, schema: &str, name: &str) -> bool {
+    wanted == format!("{schema}.{name}")
+        || wanted == quote_qualified(schema, name)
+        || wanted == name
+}
+
+/// One table and what depends on it.
+#[derive(Debug, Serialize)]
+pub struct TableDependents {
+    oid: u32,
+    schema: String,
+    name: String,
+    dependents: Vec<Dependent>,
+}
+
+/// Dependents of every listed table (tables without any included), in the
+/// listing's order.
+pub async fn dependency_doc(client: &Client, tables: &[TableRow]) -> Result<Vec<TableDependents>> {
+    let mut deps = listing::dependents(client).await?;
+    Ok(tables
+        .iter()
+        .map(|t| TableDependents {
+            oid: t.oid,
+            schema: t.schema.clone(),
+            name: t.name.clone(),
+            dependents: deps.remove(&t.oid).unwrap_or_default(),
+        })
+        .collect())
+}
+
+pub async fn depends(args: SourceArgs) -> Result<()> {
+    let client = args.open().await?;
+    let tables = listing::tables(&client, &*args.scope()).await?;
+    let doc = dependency_doc(&client, &tables).await?;
+    if args.json {
+        return print_json(&doc);
+    }
+    let mut g = grid(&["Table", "Dependent kind", "Dependent", "Detail"]);
+    for t in &doc {
+        for d in &t.dependents {
+            g.add_row(vec![
+                quote_qualified(&t.schema, &t.name),
+                d.kind.clone(),
+                quote_qualified(&d.schema, &d.name),
+                d.detail.clone(),
+            ]);
+        }
+    }
+    println!("{g}");
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! `list databases`, `extensions`, `collations` and `schema`: instance-wide
+//! and whole-catalog listings.
+
+use anyhow::Result;
+
+use super::render::{bytes, grid, or_dash, print_json, yes_no};
+use super::{ExtensionsArgs, SourceArgs};
+use crate::catalog::{listing, read_catalog};
+
+pub async fn databases(args: SourceArgs) -> Result<()> {
+    let client = args.open().await?;
+    let rows = listing::databases(&client).await?;
+    if args.json {
+        return print_json(&rows);
+    }
+    let mut g = grid(&["Name", "Owner", "Encoding", "Collate", "Ctype", "Size"]);
+    for d in &rows {
+        g.add_row(vec![
+            d.name.clone(),
+            d.owner.clone(),
+            d.encoding.clone(),
+            d.collate.clone(),
+            d.ctype.clone(),
+            d.bytes.map_or_else(|| "-".into(), bytes),
+        ]);
+    }
+    println!("{g}");
+    Ok(())
+}
+
+pub async fn extensions(args: ExtensionsArgs) -> Result<()> {
+    let client = args.src.open().await?;
+    let scope = args.src.scope();
+    if args.available_versions {
+        let rows = listing::available_extensions(&client, &*scope).await?;
+        if args.src.json {
+            return print_json(&rows);
+        }
+        let mut g = grid(&["Name", "Default", "Installed", "Versions"]);
+        for e in &rows {
+            g.add_row(vec![
+                e.name.clone(),
+                or_dash(e.default_version.as_ref()),
+                or_dash(e.installed_version.as_ref()),
+                e.versions.join(", "),
+            ]);
+        }
+        println!("{g}");
+        return Ok(());
+    }
+    let rows = listing::extensions(&client, &*scope).await?;
+    if args.src.json {
+        return print_json(&rows);
+    }
+    let mut g = grid(&["Name", "Version", "Schema", "Relocatable", "Config tables"]);
+    for e in &rows {
+        g.add_row(vec![
+            e.name.clone(),
+            e.version.clone(),
+            e.schema.clone(),
+            yes_no(e.relocatable).to_string(),
+            e.config_tables.join(", "),
+        ]);
+    }
+    println!("{g}");
+    Ok(())
+}
+
+pub async fn collations(args: SourceArgs) -> Result<()> {
+    let client = args.open().await?;
+    let rows = listing::collations(&client).await?;
+    if args.json {
+        return print_json(&rows);
+    }
+    let mut g = grid(&[
+        "Schema",
+        "Name",
+        "Provider",
+        "Locale",
+        "Ctype",
+        "Deterministic",
+        "User-defined",
+    ]);
+    for c in &rows {
+        let provider = match c.provider.as_str() {
+            "c" => "libc",
+            "i" => "icu",
+            "b" => "builtin",
+            "d" => "default",
+            other => other,
+        };
+        g.add_row(vec![
+            c.schema.clone(),
+            c.name.clone(),
+            provider.to_string(),
+            c.locale.clone(),
+            c.ctype.clone(),
+            yes_no(c.deterministic).to_string(),
+            yes_no(c.user_defined).to_string(),
+        ]);
+    }
+    println!("{g}");
+    Ok(())
+}
+
+/// Everything above in one JSON document, plus the catalog the copy itself
+/// reads (columns, indexes, constraints, sequence values). Large objects are
+/// counted, not listed: there can be millions.
+pub async fn schema(args: SourceArgs) -> Result<()> {
+    let client = args.open().await?;
+    let scope = args.scope();
+    let mut catalog = read_catalog(&client, false).await?;
+    catalog.tables.retain(|t| scope.table(&t.schema, &t.name));
+    catalog
+        .sequences
+        .retain(|s| scope.sequence(&s.schema, &s.name));
+    let head = client
+        .query_one(
+            "SELECT current_database()::text, current_setting('server_version'), \
+                    (SELECT count(*) FROM pg_largeobject_metadata)",
+            &[],
+        )
+        .await?;
+    let listed = listing::tables(&client, &*scope).await?;
+    let skipped: Vec<_> = listed.iter().filter(|t| !t.copied()).collect();
+    let doc = serde_json::json!({
+        "database": head.get::<_, String>(0),
+        "server_version": head.get::<_, String>(1),
+        "encoding": catalog.encoding,
+        "tables": catalog.tables,
+        "skipped_tables": skipped,
+        "sequences": catalog.sequences,
+        "large_objects": head.get::<_, i64>(2),
+        "extensions": listing::extensions(&client, &*scope).await?,
+        "collations": listing::collations(&client).await?,
+        "depends": super::relations::dependency_doc(&client, &listed).await?,
+    });
+    print_json(&doc)
+}
