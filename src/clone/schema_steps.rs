@@ -82,7 +82,6 @@ pub async fn write_pre_list(
 }
 
 /// Restore pre-data with the use-list of [`write_pre_list`].
-
 pub async fn restore_pre_data(
     tools: &PgTools,
     endpoints: &Endpoints,
