@@ -91,39 +91,41 @@ pub async fn connect_target_worker(info: &ConnInfo) -> Result<Client> {
     Ok(client)
 }
 
+/// Every setting that changes how a value is printed as text, pinned to one
+/// value on both servers: a database may override them (`ALTER DATABASE ...
+/// SET DateStyle`), and what one server prints the other must read back
+/// exactly (COPY text format) or print identically (compare). With
+/// extra_float_digits = 3, PostgreSQL 12+ prints the shortest exact float.
+macro_rules! text_form_settings {
+    () => {
+        "SET client_encoding = 'UTF8';\
+         SET extra_float_digits = 3;\
+         SET datestyle = 'ISO, YMD';\
+         SET intervalstyle = 'postgres';\
+         SET timezone = 'UTC';\
+         SET lc_monetary = 'C';\
+         SET bytea_output = 'hex';\
+         SET xmloption = 'content';\
+         SET statement_timeout = 0;\
+         SET lock_timeout = 0;\
+         SET idle_in_transaction_session_timeout = 0;"
+    };
+}
+
 /// Settings for target sessions: no timeouts cutting a long COPY or index
 /// build short, and no waiting for WAL flush on every commit — a crash of the
 /// target mid-run means re-running the copy anyway.
-const TARGET_SESSION_SETTINGS: &str = "\
-    SET client_encoding = 'UTF8';\
-    SET extra_float_digits = 3;\
-    SET datestyle = 'ISO, YMD';\
-    SET intervalstyle = 'postgres';\
-    SET timezone = 'UTC';\
-    SET lc_monetary = 'C';\
-    SET bytea_output = 'hex';\
-    SET statement_timeout = 0;\
-    SET lock_timeout = 0;\
-    SET idle_in_transaction_session_timeout = 0;\
-    SET default_transaction_read_only = off;\
-    SET synchronous_commit = off;";
+const TARGET_SESSION_SETTINGS: &str = concat!(
+    text_form_settings!(),
+    "SET default_transaction_read_only = off;\
+     SET synchronous_commit = off;"
+);
 
 /// Settings for source sessions: reads only, never a timeout on a long COPY.
-/// The text forms of dates, intervals, money and bytea depend on settings a
-/// database may override (`ALTER DATABASE ... SET DateStyle`): both sides
-/// pin the same values so that what one prints the other reads back exactly.
-pub const SOURCE_SESSION_SETTINGS: &str = "\
-    SET client_encoding = 'UTF8';\
-    SET extra_float_digits = 3;\
-    SET datestyle = 'ISO, YMD';\
-    SET intervalstyle = 'postgres';\
-    SET timezone = 'UTC';\
-    SET lc_monetary = 'C';\
-    SET bytea_output = 'hex';\
-    SET default_transaction_read_only = on;\
-    SET statement_timeout = 0;\
-    SET lock_timeout = 0;\
-    SET idle_in_transaction_session_timeout = 0;";
+pub const SOURCE_SESSION_SETTINGS: &str = concat!(
+    text_form_settings!(),
+    "SET default_transaction_read_only = on;"
+);
 
 /// Server major version (13, 14, ..., 18).
 pub async fn server_major(client: &Client) -> Result<u32> {

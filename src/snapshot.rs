@@ -17,15 +17,16 @@ pub struct SnapshotHolder {
 
 /// Export a snapshot from a new source connection and keep it alive.
 pub async fn export(source: &ConnInfo) -> Result<SnapshotHolder> {
-    let client = connect(Side::Source, source).await?;
-    client.batch_execute(SOURCE_SESSION_SETTINGS).await?;
-    client
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await?;
+    export_on(Side::Source, source).await
+}
+
+/// Export a snapshot on either server (compare reads the target under one too).
+pub async fn export_on(side: Side, info: &ConnInfo) -> Result<SnapshotHolder> {
+    let client = reader_on(side, info, None).await?;
     let id: String = client
         .query_one("SELECT pg_export_snapshot()", &[])
         .await
-        .context("exporting a snapshot on the source")?
+        .with_context(|| format!("exporting a snapshot on the {}", side.name()))?
         .get(0);
     Ok(SnapshotHolder {
         _client: client,
@@ -36,7 +37,13 @@ pub async fn export(source: &ConnInfo) -> Result<SnapshotHolder> {
 /// A read-only source connection inside a transaction that sees `snapshot`
 /// (or its own REPEATABLE READ view when the run is not consistent).
 pub async fn open_reader(source: &ConnInfo, snapshot: Option<&str>) -> Result<Client> {
-    let client = connect(Side::Source, source).await?;
+    reader_on(Side::Source, source, snapshot).await
+}
+
+/// A read-only connection to either server inside a REPEATABLE READ
+/// transaction, importing `snapshot` when given.
+pub async fn reader_on(side: Side, info: &ConnInfo, snapshot: Option<&str>) -> Result<Client> {
+    let client = connect(side, info).await?;
     client.batch_execute(SOURCE_SESSION_SETTINGS).await?;
     client
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -46,9 +53,10 @@ pub async fn open_reader(source: &ConnInfo, snapshot: Option<&str>) -> Result<Cl
             .batch_execute(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(id)))
             .await
             .map_err(|e| {
-                Side::Source.failure(format!(
-                    "cannot use snapshot {id} on the source: {}; the transaction that exported it \
+                side.failure(format!(
+                    "cannot use snapshot {id} on the {}: {}; the transaction that exported it \
                      has ended — start a new run without --snapshot, or use --not-consistent",
+                    side.name(),
                     crate::connections::db_error_message(&e)
                 ))
             })?;

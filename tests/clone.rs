@@ -57,23 +57,6 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// Bytes of the server log so far, to look only at what comes after.
-fn log_len(c: &Cluster) -> usize {
-    std::fs::read(c.log_path()).map(|b| b.len()).unwrap_or(0)
-}
-
-/// The source logs every data-modifying or DDL statement (log_statement =
-/// 'mod'); none may come from the run.
-fn assert_source_untouched(src: &Cluster, from: usize) {
-    let log = std::fs::read(src.log_path()).unwrap_or_default();
-    let text = String::from_utf8_lossy(&log[from.min(log.len())..]);
-    let writes: Vec<&str> = text.lines().filter(|l| l.contains("statement:")).collect();
-    assert!(
-        writes.is_empty(),
-        "statements logged on the source: {writes:#?}"
-    );
-}
-
 fn source_cluster() -> Cluster {
     Cluster::start_with(&support::pgbin(), &[("log_statement", "mod")])
 }
@@ -85,10 +68,10 @@ fn clone_pagila_verifies_equal() {
     src.load_pagila("pagila");
     tgt.create_db("pagila");
     let dir = workdir();
-    let before = log_len(&src);
+    let before = src.log_len();
     let out = clone(&src, &tgt, "pagila", dir.path(), &["--verbose", "--verify"]);
     verify::assert_equal(&src, "pagila", &tgt, "pagila");
-    assert_source_untouched(&src, before);
+    src.assert_no_statements_since(before);
     assert_no_password(dir.path(), &out);
 
     // The summary is printed and written as JSON.
@@ -118,7 +101,7 @@ fn clone_coverage_fixture_verifies_equal() {
     tgt.load_sql_file("postgres", &fixture("roles.sql"));
     tgt.create_db("cov");
     let dir = workdir();
-    let before = log_len(&src);
+    let before = src.log_len();
     let out = clone(
         &src,
         &tgt,
@@ -127,7 +110,7 @@ fn clone_coverage_fixture_verifies_equal() {
         &["--table-jobs", "3", "--index-jobs", "3"],
     );
     verify::assert_equal(&src, "cov", &tgt, "cov");
-    assert_source_untouched(&src, before);
+    src.assert_no_statements_since(before);
     assert_no_password(dir.path(), &out);
 }
 

@@ -3,7 +3,6 @@
 //! 0); the same target, deliberately corrupted, is caught object by object
 //! (exit 12, each damaged object named).
 
-#[path = "compare/support.rs"]
 mod support;
 
 use std::process::Command;
@@ -58,7 +57,7 @@ fn setup() -> (Cluster, Cluster) {
     // Different database names: compare must not care.
     source.psql("postgres", "CREATE DATABASE src");
     target.psql("postgres", "CREATE DATABASE dst");
-    source.psql("src", include_str!("compare/fixture.sql"));
+    source.psql("src", include_str!("fixtures/compare.sql"));
     source.dump_into("src", &target, "dst");
     // Database-level settings are not in a plain pg_dump; pgcopydb copies them.
     for (c, db) in [(&source, "src"), (&target, "dst")] {

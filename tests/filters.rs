@@ -100,16 +100,6 @@ fn run_clone(src: &Cluster, tgt: &Cluster, tgt_db: &str, dir: &Path, filters: &P
         .expect("run pgcopydb")
 }
 
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "pgcopydb failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn write_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -159,7 +149,7 @@ fn exclude_filters_leave_out_objects_and_their_dependents() {
     let filters = write_file(dir.path(), "exclude.ini", EXCLUDE);
     let work = dir.path().join("work");
     let out = run_clone(&src, &tgt, "tgt", &work, &filters);
-    assert_ok(&out);
+    support::assert_success(&out, "pgcopydb");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("match nothing") && stderr.contains("app.no_such_table"),
@@ -283,7 +273,7 @@ fn include_only_table_copies_just_those_tables() {
         "[include-only-table]\napp.customers\n\"app\".\"orders\"\n",
     );
     let out = run_clone(&src, &tgt, "tgt", &dir.path().join("work"), &filters);
-    assert_ok(&out);
+    support::assert_success(&out, "pgcopydb");
     let rels = relations(&tgt, "tgt");
     let expected = [
         "app.customers:r",

@@ -60,16 +60,6 @@ fn resume(src: &Cluster, tgt: &Cluster, db: &str, dir: &Path) -> Output {
         .unwrap()
 }
 
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "pgcopydb failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn signal(child: &Child, sig: i32) {
     unsafe { libc::kill(child.id() as i32, sig) };
 }
@@ -116,20 +106,6 @@ fn phase(dir: &Path) -> String {
     }
 }
 
-fn log_len(c: &Cluster) -> usize {
-    std::fs::read(c.log_path()).map(|b| b.len()).unwrap_or(0)
-}
-
-fn assert_source_untouched(src: &Cluster, from: usize) {
-    let log = std::fs::read(src.log_path()).unwrap_or_default();
-    let text = String::from_utf8_lossy(&log[from.min(log.len())..]);
-    let writes: Vec<&str> = text.lines().filter(|l| l.contains("statement:")).collect();
-    assert!(
-        writes.is_empty(),
-        "statements logged on the source: {writes:#?}"
-    );
-}
-
 /// Wait until the run has a table copy in flight.
 fn wait_for_copy(dir: &Path, child: &mut Child) {
     let started = Instant::now();
@@ -150,14 +126,17 @@ fn wait_for_copy(dir: &Path, child: &mut Child) {
 fn sigkill_at_many_points_then_resume_verifies() {
     let src = source_with_dataset();
     let tgt = Cluster::start();
-    let from = log_len(&src);
+    let from = src.log_len();
 
     // One uninterrupted run tells how long a clone takes here, to spread the
     // kill points over its whole length.
     tgt.create_db("full");
     let dir = workdir();
     let started = Instant::now();
-    assert_ok(&clone_cmd(&src, &tgt, "full", dir.path()).output().unwrap());
+    support::assert_success(
+        &clone_cmd(&src, &tgt, "full", dir.path()).output().unwrap(),
+        "pgcopydb",
+    );
     let full = started.elapsed();
     verify::assert_equal(&src, "src", &tgt, "full");
 
@@ -179,11 +158,11 @@ fn sigkill_at_many_points_then_resume_verifies() {
         let _ = child.wait();
         phases.push(format!("kill {i} at {at:?}: {doing}"));
         // The dead process's lock is taken over; the run continues.
-        assert_ok(&resume(&src, &tgt, &db, dir.path()));
+        support::assert_success(&resume(&src, &tgt, &db, dir.path()), "pgcopydb");
         verify::assert_equal(&src, "src", &tgt, &db);
     }
     eprintln!("full clone {full:?}; kill points:\n{}", phases.join("\n"));
-    assert_source_untouched(&src, from);
+    src.assert_no_statements_since(from);
 }
 
 #[test]
@@ -213,7 +192,7 @@ fn sigint_cancels_queries_and_resume_completes() {
         );
         assert_eq!(active, "0", "queries still running on port {}", c.port);
     }
-    assert_ok(&resume(&src, &tgt, "dst", dir.path()));
+    support::assert_success(&resume(&src, &tgt, "dst", dir.path()), "pgcopydb");
     verify::assert_equal(&src, "src", &tgt, "dst");
 }
 
@@ -243,7 +222,7 @@ fn target_stopping_mid_copy_fails_clearly_then_resumes() {
         "{stderr}"
     );
     tgt.restart();
-    assert_ok(&resume(&src, &tgt, "dst", dir.path()));
+    support::assert_success(&resume(&src, &tgt, "dst", dir.path()), "pgcopydb");
     verify::assert_equal(&src, "src", &tgt, "dst");
 }
 
@@ -296,7 +275,7 @@ fn resume_refuses_other_source_and_needs_a_snapshot_or_not_consistent() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("--source"), "{stderr}");
     // And the real resume completes.
-    assert_ok(&resume(&src, &tgt, "dst", dir.path()));
+    support::assert_success(&resume(&src, &tgt, "dst", dir.path()), "pgcopydb");
     verify::assert_equal(&src, "src", &tgt, "dst");
 }
 
@@ -311,13 +290,16 @@ fn list_progress_reads_a_finished_run() {
     );
     tgt.create_db("dst");
     let dir = workdir();
-    assert_ok(&clone_cmd(&src, &tgt, "dst", dir.path()).output().unwrap());
+    support::assert_success(
+        &clone_cmd(&src, &tgt, "dst", dir.path()).output().unwrap(),
+        "pgcopydb",
+    );
     let out = pgcopydb()
         .args(["list", "progress", "--json", "--dir"])
         .arg(dir.path())
         .output()
         .unwrap();
-    assert_ok(&out);
+    support::assert_success(&out, "pgcopydb");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let t = doc["units"]
         .as_array()

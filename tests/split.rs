@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::{pgcopydb, verify, workdir, Cluster};
@@ -43,15 +43,6 @@ fn clone_cmd(src: &Cluster, tgt: &Cluster, dir: &std::path::Path) -> Command {
     cmd
 }
 
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn parts_done(dir: &std::path::Path) -> Vec<String> {
     let out = pgcopydb()
         .args(["list", "progress", "--json", "--dir"])
@@ -79,7 +70,10 @@ fn split_tables_copy_equal_by_key_and_by_ctid() {
     src.psql("src", DATASET);
     tgt.create_db("dst");
     let dir = workdir();
-    assert_ok(&clone_cmd(&src, &tgt, dir.path()).output().unwrap());
+    support::assert_success(
+        &clone_cmd(&src, &tgt, dir.path()).output().unwrap(),
+        "pgcopydb",
+    );
     verify::assert_equal(&src, "src", &tgt, "dst");
     let parts = parts_done(dir.path());
     for table in [
@@ -126,6 +120,6 @@ fn a_split_copy_killed_midway_resumes_equal() {
         .args(["--resume", "--not-consistent"])
         .output()
         .unwrap();
-    assert_ok(&out);
+    support::assert_success(&out, "pgcopydb");
     verify::assert_equal(&src, "src", &tgt, "dst");
 }

@@ -4,19 +4,9 @@
 mod support;
 
 use std::io::BufRead;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 
 use support::{fixture, pgcopydb, verify, workdir, Cluster};
-
-fn assert_ok(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[test]
 fn steps_one_after_another_equal_a_clone() {
@@ -34,7 +24,7 @@ fn steps_one_after_another_equal_a_clone() {
         .args(["copy", "roles", "--source", &s, "--target", &t, "--dir", d])
         .output()
         .unwrap();
-    assert_ok(&out, "copy roles");
+    support::assert_success(&out, "copy roles");
     assert_eq!(
         tgt.psql(
             "postgres",
@@ -72,7 +62,7 @@ fn steps_one_after_another_equal_a_clone() {
             .args(["--source", &s, "--target", &t, "--dir", d])
             .output()
             .unwrap();
-        assert_ok(&out, &step.join(" "));
+        support::assert_success(&out, &step.join(" "));
     }
     unsafe { libc::kill(holder.id() as i32, libc::SIGTERM) };
     holder.wait().unwrap();
@@ -93,7 +83,7 @@ fn steps_one_after_another_equal_a_clone() {
         ])
         .output()
         .unwrap();
-    assert_ok(&out, "restore parse-list");
+    support::assert_success(&out, "restore parse-list");
     let lists = String::from_utf8_lossy(&out.stdout);
     assert!(
         lists

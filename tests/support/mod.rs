@@ -286,10 +286,6 @@ impl Cluster {
         hand_to_postgres(&path);
     }
 
-    fn log_len(&self) -> u64 {
-        fs::metadata(self.log_path()).map(|m| m.len()).unwrap_or(0)
-    }
-
     /// `pg_ctl start -w`; on failure, the new part of the server log.
     fn try_start(&self) -> Result<(), String> {
         let before = self.log_len();
@@ -478,6 +474,34 @@ impl Cluster {
             .collect()
     }
 
+    /// `pg_dump db | psql` into `target`/`target_db`: a reference copy made
+    /// without pgcopydb.
+    pub fn dump_into(&self, db: &str, target: &Cluster, target_db: &str) {
+        let mut dump = self
+            .client("pg_dump")
+            .arg("-d")
+            .arg(db)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run pg_dump");
+        let out = target
+            .client("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
+            .arg(target_db)
+            .stdin(dump.stdout.take().expect("pg_dump stdout"))
+            .output()
+            .expect("run psql");
+        assert!(
+            dump.wait().expect("wait pg_dump").success(),
+            "pg_dump failed"
+        );
+        assert!(
+            out.status.success(),
+            "psql restore failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// CREATE DATABASE name.
     pub fn create_db(&self, name: &str) {
         self.psql(
@@ -638,4 +662,35 @@ pub fn workdir() -> tempfile::TempDir {
         .expect("create work dir");
     hand_to_postgres(dir.path());
     dir
+}
+
+/// Fail the test with the command's output unless it succeeded.
+pub fn assert_success(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Cluster {
+    /// Bytes of the server log so far, to look only at what comes after.
+    pub fn log_len(&self) -> u64 {
+        fs::metadata(self.log_path()).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// With `log_statement = 'mod'`, the server logs every data-modifying or
+    /// DDL statement: none may appear after `from` (a source is never written).
+    pub fn assert_no_statements_since(&self, from: u64) {
+        let log = fs::read(self.log_path()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&log[(from as usize).min(log.len())..]);
+        let writes: Vec<&str> = text.lines().filter(|l| l.contains("statement:")).collect();
+        assert!(
+            writes.is_empty(),
+            "statements logged on port {}: {writes:#?}",
+            self.port
+        );
+    }
 }
