@@ -1,0 +1,116 @@
+//! A unit that fails: without --fail-fast the other units go on and the run
+//! ends non-zero naming the failure; with --fail-fast it stops at once. Once
+//! the cause is fixed, --resume finishes and the target verifies equal.
+
+mod support;
+
+use support::{pgcopydb, verify, workdir, Cluster};
+
+const SOURCE: &str = "
+CREATE TABLE good (id int PRIMARY KEY, v text);
+INSERT INTO good SELECT g, md5(g::text) FROM generate_series(1, 5000) g;
+CREATE TABLE bad (id int PRIMARY KEY, v text);
+INSERT INTO bad SELECT g, md5(g::text) FROM generate_series(1, 5000) g;
+CREATE INDEX bad_v ON bad (v);
+CREATE TABLE other (id int PRIMARY KEY, good_id int REFERENCES good (id));
+INSERT INTO other SELECT g, g FROM generate_series(1, 1000) g;
+";
+
+/// An event trigger on the target that refuses to create one index: a
+/// deterministic failure of exactly one unit.
+const REFUSE_BAD_V: &str = "
+CREATE FUNCTION refuse_bad_v() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_query() LIKE '%bad_v%' THEN
+    RAISE EXCEPTION 'refusing index bad_v (test)';
+  END IF;
+END $$;
+CREATE EVENT TRIGGER refuse_bad_v ON ddl_command_start WHEN TAG IN ('CREATE INDEX')
+  EXECUTE FUNCTION refuse_bad_v();
+";
+
+fn clone(
+    src: &Cluster,
+    tgt: &Cluster,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    pgcopydb()
+        .args([
+            "clone",
+            "--source",
+            &src.uri("src"),
+            "--target",
+            &tgt.uri("dst"),
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_failed_unit_lets_others_finish_then_resume_completes() {
+    let src = Cluster::start();
+    let tgt = Cluster::start();
+    src.create_db("src");
+    src.psql("src", SOURCE);
+    tgt.create_db("dst");
+    tgt.psql("dst", REFUSE_BAD_V);
+    let dir = workdir();
+
+    let out = clone(&src, &tgt, dir.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(12), "{stderr}");
+    assert!(stderr.contains("bad_v"), "the failure is named: {stderr}");
+    // Independent units went on: every table's data is in, the other
+    // tables' keys and the foreign key between them exist.
+    assert_eq!(tgt.psql("dst", "SELECT count(*) FROM good"), "5000");
+    assert_eq!(tgt.psql("dst", "SELECT count(*) FROM bad"), "5000");
+    assert_eq!(
+        tgt.psql("dst", "SELECT count(*) FROM pg_constraint WHERE conname IN ('good_pkey', 'other_pkey', 'other_good_id_fkey')"),
+        "3"
+    );
+
+    // The cause fixed, a resume finishes the job.
+    tgt.psql("dst", "DROP EVENT TRIGGER refuse_bad_v");
+    let out = clone(&src, &tgt, dir.path(), &["--resume", "--not-consistent"]);
+    support::assert_success(&out, "clone --resume");
+    tgt.psql("dst", "DROP FUNCTION refuse_bad_v()");
+    verify::assert_equal(&src, "src", &tgt, "dst");
+}
+
+#[test]
+fn fail_fast_stops_at_the_first_failure() {
+    let src = Cluster::start();
+    let tgt = Cluster::start();
+    src.create_db("src");
+    src.psql("src", SOURCE);
+    tgt.create_db("dst");
+    tgt.psql("dst", REFUSE_BAD_V);
+    let dir = workdir();
+    let out = clone(
+        &src,
+        &tgt,
+        dir.path(),
+        &["--fail-fast", "--table-jobs", "1", "--index-jobs", "1"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("bad_v"), "{stderr}");
+    // Post-data never ran: the foreign key (added by post-data or after both
+    // tables) may exist, but the run did not go on to post-data's triggers etc.
+    let progress = pgcopydb()
+        .args(["list", "progress", "--json", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&progress.stdout).unwrap();
+    let post_done = doc["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["label"] == "post-data restore" && u["state"] == "done");
+    assert!(!post_done, "post-data ran despite --fail-fast");
+}
