@@ -92,6 +92,21 @@ pub(super) async fn copy_worker(shared: Arc<Shared>) -> Result<()> {
         match result {
             Ok(stats) => {
                 shared.state.done(&unit, stats.bytes, stats.rows)?;
+                // The total is in table sizes (pages on disk), the flow in COPY
+                // bytes: once an item is in, count it at its expected size so
+                // that the bar ends at 100%.
+                let expected = item.bytes().max(0) as u64;
+                if expected >= stats.bytes {
+                    shared
+                        .progress
+                        .bytes_done
+                        .fetch_add(expected - stats.bytes, Ordering::Relaxed);
+                } else {
+                    shared
+                        .progress
+                        .bytes_done
+                        .fetch_sub(stats.bytes - expected, Ordering::Relaxed);
+                }
                 debug!(
                     "copied {label}: {} rows, {} bytes in {:?}",
                     stats.rows, stats.bytes, stats.duration
