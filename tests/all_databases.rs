@@ -147,14 +147,35 @@ fn all_databases_copies_the_instance_and_refuses_a_second_run() {
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(stderr.contains("--drop-if-exists"), "{stderr}");
 
-    // With --drop-if-exists it replaces them.
+    // compare data --all-databases sees every database equal, then a change.
+    assert_ok(&compare_all(&src, &tgt));
     src.psql("small", "INSERT INTO events (kind) VALUES ('late')");
+    let differs = compare_all(&src, &tgt);
+    assert_eq!(differs.status.code(), Some(12));
+    let report = String::from_utf8_lossy(&differs.stdout);
+    assert!(report.contains("database small"), "{report}");
+
+    // With --drop-if-exists it replaces them.
     let replaced = clone_all(&src, &tgt, dir.path())
         .arg("--drop-if-exists")
         .output()
         .unwrap();
     assert_ok(&replaced);
     verify::assert_equal(&src, "small", &tgt, "small");
+    assert_ok(&compare_all(&src, &tgt));
+}
+
+fn compare_all(src: &Cluster, tgt: &Cluster) -> Output {
+    pgcopydb()
+        .args(["compare", "data", "--all-databases"])
+        .args([
+            "--source",
+            &src.uri("postgres"),
+            "--target",
+            &tgt.uri("postgres"),
+        ])
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -192,14 +213,27 @@ fn all_databases_resumes_after_sigkill() {
         assert!(started.elapsed() < Duration::from_secs(120), "no COPY seen");
         std::thread::sleep(Duration::from_millis(20));
     }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before it could be killed"
+    );
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let _ = child.wait();
+    let unfinished = ["one", "two two"]
+        .iter()
+        .any(|db| !dir.path().join(db).join("done").exists());
+    assert!(unfinished, "every database had finished before the kill");
 
     let out = clone_all(&src, &tgt, dir.path())
         .args(["--resume", "--not-consistent"])
         .output()
         .unwrap();
     assert_ok(&out);
+    eprintln!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     for db in ["one", "two two"] {
         verify::assert_equal(&src, db, &tgt, db);
     }

@@ -6,8 +6,11 @@
 //! builds run in total, and a freed COPY slot goes to the largest table
 //! waiting in any database. One consolidated summary ends the run.
 
+mod compare;
 mod databases;
 mod dirs;
+
+pub use compare::{compare_all_data, InstanceComparison};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
