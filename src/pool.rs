@@ -1,6 +1,8 @@
 //! A small pool of target connections bounded by a semaphore: at most `size`
 //! statements of one kind (index builds, vacuums) run at once, and their
-//! connections are reused instead of reopened.
+//! connections are reused instead of reopened. A pool may also be bounded
+//! by a semaphore shared with other pools (the databases of one
+//! `--all-databases` run), so that their sum stays within one limit.
 
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
@@ -18,21 +20,37 @@ pub struct Pool {
     setup: &'static str,
     idle: Mutex<Vec<Client>>,
     permits: Arc<Semaphore>,
+    shared: Option<Arc<Semaphore>>,
 }
 
 impl Pool {
     pub fn new(info: ConnInfo, size: usize, setup: &'static str) -> Arc<Pool> {
+        Self::bounded(info, size, setup, None)
+    }
+
+    /// A pool whose loans also each hold a permit of `shared`, when given.
+    pub fn bounded(
+        info: ConnInfo,
+        size: usize,
+        setup: &'static str,
+        shared: Option<Arc<Semaphore>>,
+    ) -> Arc<Pool> {
         Arc::new(Pool {
             info,
             setup,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(size.max(1))),
+            shared,
         })
     }
 
     /// Wait for a free slot, then hand out an idle connection or a new one.
     pub async fn get(self: &Arc<Self>) -> Result<Pooled> {
         let permit = self.permits.clone().acquire_owned().await?;
+        let shared_permit = match &self.shared {
+            Some(s) => Some(s.clone().acquire_owned().await?),
+            None => None,
+        };
         let reused = self.idle.lock().expect("pool lock").pop();
         let client = match reused {
             Some(c) if !c.is_closed() => c,
@@ -48,6 +66,7 @@ impl Pool {
             client: Some(client),
             pool: self.clone(),
             _permit: permit,
+            _shared_permit: shared_permit,
         })
     }
 }
@@ -57,6 +76,7 @@ pub struct Pooled {
     client: Option<Client>,
     pool: Arc<Pool>,
     _permit: OwnedSemaphorePermit,
+    _shared_permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Deref for Pooled {

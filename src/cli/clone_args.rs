@@ -141,6 +141,11 @@ pub struct CloneArgs {
           num_args = 0, default_missing_value = "true", default_value = "false")]
     pub verify: bool,
 
+    /// Copy every database of the source instance (roles once, then each
+    /// non-template database, one work directory per database under --dir)
+    #[arg(long, conflicts_with = "snapshot")]
+    pub all_databases: bool,
+
     /// Remove the work directory's contents and start from scratch
     #[arg(long, conflicts_with = "resume")]
     pub restart: bool,

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use crate::cli::{ConnectionArgs, LogArgs};
+use crate::clone::instance::compare_all_data;
 use crate::compare::{compare_data, compare_schema, differences_failure, SchemaOptions};
 use crate::connections::Endpoints;
 
@@ -43,6 +44,10 @@ pub struct CompareDataArgs {
     #[arg(long, visible_alias = "jobs", env = "PGCOPYDB_TABLE_JOBS", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=128))]
     table_jobs: u32,
+    /// Compare every database of the source instance with the target database
+    /// of the same name (the databases `clone --all-databases` copies)
+    #[arg(long, conflicts_with = "snapshot")]
+    all_databases: bool,
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +68,15 @@ pub async fn run(command: CompareCommand) -> Result<()> {
             let c = &args.common;
             let endpoints = start(c)?;
             let jobs = args.table_jobs as usize;
+            if args.all_databases {
+                let report = compare_all_data(&endpoints, jobs).await?;
+                finish(c, "data", &report.to_json(), &report.render())?;
+                return if report.is_equal() {
+                    Ok(())
+                } else {
+                    Err(differences_failure("data", report.differences(), report.compared()).into())
+                };
+            }
             let report = compare_data(&endpoints, c.snapshot.as_deref(), jobs).await?;
             let json = report.to_json();
             finish(c, "data", &json, &report.render())?;

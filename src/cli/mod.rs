@@ -98,7 +98,11 @@ pub fn run() -> i32 {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Clone(args) | Command::Copy(CopyCommand::Db(args)) => {
-                crate::clone::run_cli(args).await
+                if args.all_databases {
+                    crate::clone::instance::run_cli(args).await
+                } else {
+                    crate::clone::run_cli(args).await
+                }
             }
             Command::Copy(CopyCommand::Roles(args)) => {
                 roles::run(args, roles::RolesStep::Copy).await

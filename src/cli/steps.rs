@@ -35,6 +35,13 @@ pub enum RestoreCommand {
 /// Run one step command and print its summary.
 pub async fn run_step(mut args: CloneArgs, steps: Steps) -> Result<()> {
     crate::report::logging::init(&args.log);
+    if args.all_databases {
+        return Err(crate::error::Failure::args(format!(
+            "{}: --all-databases is only supported by clone (and copy db)",
+            steps.name
+        ))
+        .into());
+    }
     // `dump schema` only reads the source; without --target the tools are
     // chosen for the source's version.
     if !steps.touches_target() && args.conn.target.is_none() {

@@ -193,7 +193,13 @@ pub async fn copy_all(
         parts_left: Mutex::new(HashMap::new()),
         reports: Mutex::new(Vec::new()),
         failures: Mutex::new(Vec::new()),
-        index_pool: Pool::new(endpoints.target.clone(), opts.index_jobs, INDEX_SESSION),
+        // With --all-databases, index work of every database shares one limit.
+        index_pool: Pool::bounded(
+            endpoints.target.clone(),
+            opts.index_jobs,
+            INDEX_SESSION,
+            opts.limits.as_ref().map(|l| l.indexes.clone()),
+        ),
         vacuum_pool: Pool::new(endpoints.target.clone(), opts.table_jobs, ""),
         started: Instant::now(),
         last_copy: Mutex::new(Duration::ZERO),

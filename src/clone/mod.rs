@@ -7,6 +7,8 @@
 //! state, so that `--resume` skips what is done and redoes what was cut.
 
 mod data;
+pub mod instance;
+pub mod limits;
 mod options;
 mod resume;
 mod schema_steps;

@@ -36,6 +36,8 @@ pub struct CloneOptions {
     pub resume: bool,
     /// `--filters`; empty when not given.
     pub filters: Filters,
+    /// Limits shared with the other databases of an `--all-databases` run.
+    pub limits: Option<std::sync::Arc<super::limits::JobLimits>>,
 }
 
 impl CloneOptions {
@@ -77,6 +79,7 @@ impl CloneOptions {
             restart: a.restart,
             resume: a.resume,
             filters,
+            limits: None,
         })
     }
 

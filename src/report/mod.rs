@@ -1,5 +1,6 @@
 //! What the user sees: log lines, the live progress display, the final summary.
 
+pub mod instance_summary;
 pub mod logging;
 pub mod progress;
 pub mod summary;

@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use comfy_table::{presets, CellAlignment, Table as Grid};
 use indicatif::HumanBytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepReport {
     pub step: String,
     pub seconds: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct TableReport {
     pub table: String,
     pub rows: u64,
@@ -25,7 +25,7 @@ pub struct TableReport {
     pub binary: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Summary {
     pub source: String,
     pub target: String,
@@ -109,7 +109,7 @@ fn right_align(grid: &mut Grid, columns: &[usize]) {
     }
 }
 
-fn seconds(s: f64) -> String {
+pub(crate) fn seconds(s: f64) -> String {
     if s >= 60.0 {
         format!("{}m{:04.1}s", (s / 60.0).floor(), s % 60.0)
     } else if s >= 1.0 {

@@ -120,6 +120,16 @@ impl WorkDir {
     }
 }
 
+/// Whether `root` holds a run that recorded progress and did not finish.
+pub fn has_unfinished_run(root: &Path) -> bool {
+    root.join(STATE_FILE).exists() && !root.join(DONE_FILE).exists()
+}
+
+/// Whether `root` holds a run that finished.
+pub fn has_finished_run(root: &Path) -> bool {
+    root.join(DONE_FILE).exists()
+}
+
 const STATE_FILE: &str = "pgcopydb.db";
 const DONE_FILE: &str = "done";
 /// Lock of a `pgcopydb snapshot` process holding a snapshot for this directory.

@@ -82,6 +82,12 @@ pub(super) async fn copy_worker(shared: Arc<Shared>) -> Result<()> {
         let Some(item) = shared.queue.lock().expect("queue").pop_front() else {
             return Ok(());
         };
+        // With --all-databases, wait for an instance-wide slot, given to the
+        // largest item waiting in any database.
+        let _slot = crate::clone::limits::table_slot(&shared.opts, item.bytes()).await;
+        if shared.stopping() {
+            return Ok(());
+        }
         let label = unit_label(&item.table, item.copy_unit());
         let unit = item.unit();
         shared.progress.start_table(&label);

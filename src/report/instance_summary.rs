@@ -1,0 +1,159 @@
+//! The summary of an `--all-databases` run: one line per database (tables,
+//! rows, bytes, duration, failures) and the totals. Each database's own
+//! summary, table by table, stays in its work directory.
+
+use std::path::Path;
+
+use comfy_table::{presets, CellAlignment, Table as Grid};
+use indicatif::HumanBytes;
+use serde::Serialize;
+
+use super::summary::{seconds, Summary};
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct DatabaseReport {
+    pub database: String,
+    pub tables: usize,
+    pub rows: u64,
+    pub bytes: u64,
+    pub indexes: usize,
+    pub sequences: usize,
+    pub large_objects: usize,
+    pub seconds: f64,
+    /// Failed units, or the error that stopped this database's run.
+    pub failures: Vec<String>,
+}
+
+impl DatabaseReport {
+    pub fn from_summary(database: &str, s: &Summary) -> DatabaseReport {
+        DatabaseReport {
+            database: database.to_string(),
+            tables: s.tables.len(),
+            rows: s.tables.iter().map(|t| t.rows).sum(),
+            bytes: s.tables.iter().map(|t| t.bytes).sum(),
+            indexes: s.tables.iter().map(|t| t.indexes).sum(),
+            sequences: s.sequences,
+            large_objects: s.large_objects,
+            seconds: s.total_seconds,
+            failures: s.failures.clone(),
+        }
+    }
+
+    /// A database whose run ended with an error before its summary.
+    pub fn failed(database: &str, error: String, seconds: f64) -> DatabaseReport {
+        DatabaseReport {
+            database: database.to_string(),
+            seconds,
+            failures: vec![error],
+            ..DatabaseReport::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Totals {
+    pub databases: usize,
+    pub tables: usize,
+    pub rows: u64,
+    pub bytes: u64,
+    pub indexes: usize,
+    pub sequences: usize,
+    pub large_objects: usize,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct InstanceSummary {
+    pub source: String,
+    pub target: String,
+    pub roles_created: Vec<String>,
+    pub databases_created: Vec<String>,
+    pub databases: Vec<DatabaseReport>,
+    pub totals: Totals,
+    /// Names of the databases with any failure.
+    pub failed_databases: Vec<String>,
+}
+
+impl InstanceSummary {
+    /// Fill the totals and the failed list from the per-database reports.
+    pub fn finish(&mut self, total_seconds: f64) {
+        let d = &self.databases;
+        self.totals = Totals {
+            databases: d.len(),
+            tables: d.iter().map(|r| r.tables).sum(),
+            rows: d.iter().map(|r| r.rows).sum(),
+            bytes: d.iter().map(|r| r.bytes).sum(),
+            indexes: d.iter().map(|r| r.indexes).sum(),
+            sequences: d.iter().map(|r| r.sequences).sum(),
+            large_objects: d.iter().map(|r| r.large_objects).sum(),
+            seconds: total_seconds,
+        };
+        self.failed_databases = d
+            .iter()
+            .filter(|r| !r.failures.is_empty())
+            .map(|r| r.database.clone())
+            .collect();
+    }
+
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(path, text)
+    }
+
+    pub fn render(&self) -> String {
+        let mut grid = Grid::new();
+        grid.load_style(presets::ASCII_MARKDOWN);
+        grid.set_header(vec![
+            "Database", "Tables", "Rows", "Bytes", "Indexes", "Duration", "Status",
+        ]);
+        for r in &self.databases {
+            let status = match r.failures.len() {
+                0 => "ok".to_string(),
+                n => format!("{n} failure(s)"),
+            };
+            grid.add_row(vec![
+                r.database.clone(),
+                r.tables.to_string(),
+                r.rows.to_string(),
+                HumanBytes(r.bytes).to_string(),
+                r.indexes.to_string(),
+                seconds(r.seconds),
+                status,
+            ]);
+        }
+        let t = &self.totals;
+        grid.add_row(vec![
+            "Total".to_string(),
+            t.tables.to_string(),
+            t.rows.to_string(),
+            HumanBytes(t.bytes).to_string(),
+            t.indexes.to_string(),
+            seconds(t.seconds),
+            format!("{} failed", self.failed_databases.len()),
+        ]);
+        for i in 1..=5 {
+            if let Some(c) = grid.column_mut(i) {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        let mut out = format!("{grid}\n\n");
+        out.push_str(&format!(
+            "{} databases, {} tables, {} rows, {} copied; {} sequences, {} large objects; \
+             {} roles and {} databases created on the target\n",
+            t.databases,
+            t.tables,
+            t.rows,
+            HumanBytes(t.bytes),
+            t.sequences,
+            t.large_objects,
+            self.roles_created.len(),
+            self.databases_created.len()
+        ));
+        for r in &self.databases {
+            for f in &r.failures {
+                out.push_str(&format!("FAILED in {}: {f}\n", r.database));
+            }
+        }
+        out
+    }
+}
