@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use crate::cli::{ConnectionArgs, LogArgs};
 use crate::compare::{compare_data, compare_schema, differences_failure, SchemaOptions};
 use crate::connections::Endpoints;
+use crate::filters::Filters;
 
 #[derive(Debug, Subcommand)]
 pub enum CompareCommand {
@@ -31,6 +32,9 @@ pub struct CommonArgs {
     /// Read the source under this exported snapshot
     #[arg(long, env = "PGCOPYDB_SNAPSHOT")]
     snapshot: Option<String>,
+    /// Compare only what a clone with this filters file copies
+    #[arg(long, visible_alias = "filter", value_name = "FILE")]
+    filters: Option<PathBuf>,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -62,8 +66,9 @@ pub async fn run(command: CompareCommand) -> Result<()> {
         CompareCommand::Data(args) => {
             let c = &args.common;
             let endpoints = start(c)?;
+            let filters = filters(c)?;
             let jobs = args.table_jobs as usize;
-            let report = compare_data(&endpoints, c.snapshot.as_deref(), jobs).await?;
+            let report = compare_data(&endpoints, c.snapshot.as_deref(), jobs, &filters).await?;
             let json = report.to_json();
             finish(c, "data", &json, &report.render())?;
             if report.is_equal() {
@@ -78,6 +83,7 @@ pub async fn run(command: CompareCommand) -> Result<()> {
             let options = SchemaOptions {
                 no_owner: args.no_owner,
                 no_acl: args.no_acl,
+                filters: filters(c)?,
             };
             let report = compare_schema(&endpoints, c.snapshot.as_deref(), &options).await?;
             finish(c, "schema", &report.to_json(), &report.render())?;
@@ -89,6 +95,14 @@ pub async fn run(command: CompareCommand) -> Result<()> {
             }
         }
     }
+}
+
+/// The `--filters` file, parsed; empty without one.
+fn filters(c: &CommonArgs) -> Result<Filters> {
+    Ok(match &c.filters {
+        Some(path) => Filters::load(path)?,
+        None => Filters::default(),
+    })
 }
 
 fn start(c: &CommonArgs) -> Result<Endpoints> {

@@ -260,9 +260,13 @@ pub async fn run_steps(
     if opts.verify && summary.failures.is_empty() {
         let step = Instant::now();
         info!("verifying: comparing every table, sequence and large object of source and target");
-        let report =
-            crate::compare::compare_data(endpoints, snapshot_id.as_deref(), opts.table_jobs)
-                .await?;
+        let report = crate::compare::compare_data(
+            endpoints,
+            snapshot_id.as_deref(),
+            opts.table_jobs,
+            &opts.filters,
+        )
+        .await?;
         print!("{}", report.render());
         if !report.is_equal() {
             summary.failures.push(
