@@ -7,13 +7,16 @@
 //! state, so that `--resume` skips what is done and redoes what was cut.
 
 mod data;
+mod globals;
 mod options;
 mod resume;
 mod schema_steps;
 mod steps;
+mod toc_skips;
 
 pub use options::CloneOptions;
 pub use steps::Steps;
+pub use toc_skips::SkipOptions;
 
 use std::time::{Duration, Instant};
 
@@ -167,6 +170,9 @@ pub async fn run_steps(
     if steps.pre_data && !opts.resume {
         refuse_existing_tables(&target, &catalog, opts).await?;
     }
+    if steps.pre_data {
+        globals::copy_roles(&tools, endpoints, &target, &workdir, opts).await?;
+    }
     if steps.db_properties
         && !opts.skip_db_properties
         && !state.is_done(&Unit::Step("db-properties"))?
@@ -199,6 +205,10 @@ pub async fn run_steps(
         .await?;
         state.done(&pre, 0, 0)?;
         summary.step("pre-data restore", step.elapsed());
+    }
+    if steps.pre_data {
+        globals::copy_extension_data(endpoints, &target, &workdir, snapshot_id.as_deref(), opts)
+            .await?;
     }
 
     // Data, indexes, constraints, vacuum, sequences and large objects.
@@ -432,8 +442,12 @@ pub async fn print_restore_lists(args: CloneArgs) -> Result<()> {
         ))
         .into());
     };
-    let pre = schema_steps::write_pre_list(&tools, &target, &workdir, &catalog.selection).await?;
-    let post = schema_steps::write_post_list(&tools, &endpoints, &workdir, &catalog, false).await?;
+    let pre =
+        schema_steps::write_pre_list(&tools, &target, &workdir, &catalog.selection, opts.skips)
+            .await?;
+    let post =
+        schema_steps::write_post_list(&tools, &endpoints, &workdir, &catalog, opts.skips, false)
+            .await?;
     for path in [pre, post] {
         print!("{}", std::fs::read_to_string(path)?);
     }
