@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use tracing::info;
 
 use crate::cli::{ConnectionArgs, LogArgs};
-use crate::connections::{connect, Endpoints, Side};
+use crate::connections::{connect_target_worker, Endpoints};
 use crate::extensions::{self, config_data};
 use crate::filters::Filters;
 
@@ -36,7 +36,7 @@ pub async fn run(args: ExtensionsArgs) -> Result<()> {
     };
     let endpoints = Endpoints::from_args(&args.conn)?;
     let source = crate::snapshot::open_reader(&endpoints.source, args.snapshot.as_deref()).await?;
-    let target = connect(Side::Target, &endpoints.target).await?;
+    let target = connect_target_worker(&endpoints.target).await?;
     let list = extensions::read_extensions(&source, &filters).await?;
     let created = extensions::create_extensions(&target, &list).await?;
     info!(
