@@ -110,6 +110,10 @@ pub async fn compare_schema(
         // Left out on both sides: the target may or may not have them.
         for facts in [&mut source, &mut target] {
             facts.retain(|(kind, object), o| !excluded.skips(kind, object, o.parent.as_deref()));
+            for ((kind, object), o) in facts.iter_mut() {
+                o.attributes
+                    .retain(|a, v| !excluded.skips_attribute(kind, object, a, v));
+            }
         }
     }
     Ok(SchemaReport {

@@ -47,6 +47,8 @@ pub struct ExcludedNames {
     /// functions.
     objects: HashSet<String>,
     extensions: HashSet<String>,
+    /// Materialized views left unpopulated by `exclude-table-data`.
+    unpopulated: HashSet<String>,
 }
 
 /// Each excluded object's name, computed by the source server itself so the
@@ -76,7 +78,10 @@ const NAMES_SQL: &str = "\
     UNION ALL \
     SELECT 'object', format('%I.%I(%s)', n.nspname, f.proname, \
                             pg_get_function_identity_arguments(f.oid)) FROM pg_proc f \
-      JOIN pg_namespace n ON n.oid = f.pronamespace WHERE f.oid = ANY($8)";
+      JOIN pg_namespace n ON n.oid = f.pronamespace WHERE f.oid = ANY($8) \
+    UNION ALL \
+    SELECT 'unpopulated', format('%I.%I', n.nspname, c.relname) FROM pg_class c \
+      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY($9) AND c.relkind = 'm'";
 
 impl ExcludedNames {
     /// Resolve `filters` on the source; `None` when there are none.
@@ -100,6 +105,7 @@ impl ExcludedNames {
                     &oids(PG_POLICY),
                     &oids(PG_TYPE),
                     &oids(PG_PROC),
+                    &selection.no_data.iter().copied().collect::<Vec<u32>>(),
                 ],
             )
             .await
@@ -110,6 +116,7 @@ impl ExcludedNames {
             match kind {
                 "schema" => names.schemas.insert(name),
                 "extension" => names.extensions.insert(name),
+                "unpopulated" => names.unpopulated.insert(name),
                 _ => names.objects.insert(name),
             };
         }
@@ -131,6 +138,21 @@ impl ExcludedNames {
                             .is_some_and(|r| r.starts_with('.'))
                     })
             }
+        }
+    }
+}
+
+impl ExcludedNames {
+    /// Whether an attribute differs only because of the filters: a kept
+    /// sequence owned by a left-out table is owned by nothing on the target,
+    /// and a materialized view whose data is excluded is not populated.
+    pub fn skips_attribute(&self, kind: &str, object: &str, attribute: &str, value: &str) -> bool {
+        match (kind, attribute) {
+            ("sequence", "owned by") => value
+                .rmatch_indices('.')
+                .any(|(i, _)| self.objects.contains(&value[..i])),
+            ("materialized view", "populated") => self.unpopulated.contains(object),
+            _ => false,
         }
     }
 }
