@@ -140,9 +140,7 @@ impl ExcludedNames {
             }
         }
     }
-}
 
-impl ExcludedNames {
     /// Whether an attribute differs only because of the filters: a kept
     /// sequence owned by a left-out table is owned by nothing on the target,
     /// and a materialized view whose data is excluded is not populated.
