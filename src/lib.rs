@@ -11,6 +11,7 @@
 //! - [`copy`]: streaming `COPY TO STDOUT` into `COPY FROM STDIN`, one table at a time.
 //! - [`indexes`]: building indexes and attaching constraints as soon as a table's data is in.
 //! - [`sequences`], [`blobs`]: sequence values and large objects.
+//! - [`extensions`]: `copy extensions`, and the rows of their configuration tables.
 //! - [`clone`]: the orchestration that runs all of the above concurrently.
 //! - [`compare`]: proof that the target holds what the source holds.
 //! - [`workdir`]: the work directory and its lock.
@@ -25,6 +26,7 @@ pub mod connections;
 pub mod conninfo;
 pub mod copy;
 pub mod error;
+pub mod extensions;
 pub mod filters;
 pub mod foreign_keys;
 pub mod indexes;

@@ -47,6 +47,29 @@ pub async fn dump_roles(
     Ok(())
 }
 
+/// `copy roles`: dump the source's roles into `file`, then create on the
+/// target those it lacks. Passwords are left out with `no_passwords`, or
+/// when the source role cannot read them. Returns the roles created.
+pub async fn copy_roles(
+    tools: &PgTools,
+    source: &ConnInfo,
+    source_client: &Client,
+    target: &Client,
+    no_passwords: bool,
+    file: &Path,
+) -> Result<Vec<String>> {
+    let passwords = !no_passwords && can_read_passwords(source_client).await?;
+    if !passwords && !no_passwords {
+        tracing::info!("the source role cannot read pg_authid: copying roles without passwords");
+    }
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    dump_roles(tools, source, passwords, file).await?;
+    let script = std::fs::read_to_string(file)?;
+    restore_roles(target, &script).await
+}
+
 /// Whether the source session may read role passwords.
 pub async fn can_read_passwords(source: &Client) -> Result<bool> {
     Ok(source

@@ -10,6 +10,7 @@ use std::process::Command;
 use pgcopydb::cli::ConnectionArgs;
 use pgcopydb::compare::{compare_data, Status};
 use pgcopydb::connections::Endpoints;
+use pgcopydb::filters::Filters;
 use support::Cluster;
 
 struct Run {
@@ -208,9 +209,13 @@ fn library_api_honours_the_snapshot(source: &Cluster, src: &str, dst: &str) {
             .get(0);
         source.psql("src", "INSERT INTO empty_shape SELECT");
 
-        let then = compare_data(&endpoints, Some(&snapshot), 2).await.unwrap();
+        let then = compare_data(&endpoints, Some(&snapshot), 2, &Filters::default())
+            .await
+            .unwrap();
         assert!(then.is_equal(), "{}", then.render());
-        let now = compare_data(&endpoints, None, 2).await.unwrap();
+        let now = compare_data(&endpoints, None, 2, &Filters::default())
+            .await
+            .unwrap();
         assert!(!now.is_equal());
         let differing: Vec<_> = now
             .tables

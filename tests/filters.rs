@@ -354,3 +354,152 @@ fn bad_filter_files_fail_before_touching_the_target() {
         "0"
     );
 }
+
+/// `pgcopydb <args>` against `src` (and a target when given), its output.
+fn run_cmd(args: &[&str], src: &Cluster, target: Option<String>) -> Output {
+    let mut cmd = pgcopydb();
+    cmd.args(args).args(["--source", &src.uri("src")]);
+    if let Some(t) = target {
+        cmd.args(["--target", &t]);
+    }
+    cmd.output().expect("run pgcopydb")
+}
+
+/// `schema.name` of every element of a `list --json` array.
+fn listed(out: &Output) -> Vec<String> {
+    support::assert_success(out, "pgcopydb");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut names: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| match o["schema"].as_str() {
+            Some(s) => format!("{s}.{}", o["name"].as_str().unwrap()),
+            None => o["name"].as_str().unwrap().to_string(),
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// `list`, `restore parse-list`, `clone --verify` and `compare` all see the
+/// same selection as the clone.
+#[test]
+fn list_parse_list_verify_and_compare_honour_filters() {
+    let src = source();
+    let tgt = Cluster::start();
+    tgt.create_db("tgt");
+    let dir = workdir();
+    let filters = write_file(dir.path(), "exclude.ini", EXCLUDE);
+    let f = filters.to_str().unwrap();
+
+    let tables = run_cmd(&["list", "tables", "--json", "--filters", f], &src, None);
+    assert_eq!(
+        listed(&tables),
+        [
+            "app.customers",
+            "app.events",
+            "app.log_archive",
+            "app.orders"
+        ]
+    );
+    let skipped = run_cmd(
+        &["list", "tables", "--list-skipped", "--filters", f],
+        &src,
+        None,
+    );
+    support::assert_success(&skipped, "pgcopydb");
+    let grid = String::from_utf8_lossy(&skipped.stdout);
+    for (table, why) in [
+        ("audit ", "excluded by --filters"),
+        ("log_2024_01", "excluded by --filters"),
+        ("big_data", "data excluded by --filters"),
+        ("customer_counts", "not refreshed"),
+    ] {
+        let line = grid
+            .lines()
+            .find(|l| l.contains(table))
+            .unwrap_or_else(|| panic!("{grid}"));
+        assert!(line.contains(why), "{line}");
+    }
+    let indexes = run_cmd(&["list", "indexes", "--json", "--filters", f], &src, None);
+    let indexes = listed(&indexes);
+    assert!(
+        indexes.contains(&"app.orders_customer_idx".to_string()),
+        "{indexes:?}"
+    );
+    assert!(!indexes
+        .iter()
+        .any(|i| i.contains("orders_note_idx") || i.contains("audit")));
+    let sequences = run_cmd(&["list", "sequences", "--json", "--filters", f], &src, None);
+    assert_eq!(
+        listed(&sequences),
+        [
+            "app.customers_id_seq",
+            "app.orders_id_seq",
+            "app.shared_seq"
+        ]
+    );
+    let extensions = run_cmd(
+        &["list", "extensions", "--json", "--filters", f],
+        &src,
+        None,
+    );
+    assert_eq!(listed(&extensions), ["pg_catalog.plpgsql"]);
+
+    // parse-list reads the selection saved by `dump schema`, not --filters.
+    let work = dir.path().join("steps");
+    let w = work.to_str().unwrap();
+    let dump = run_cmd(&["dump", "schema", "--dir", w, "--filters", f], &src, None);
+    support::assert_success(&dump, "pgcopydb");
+    let list = run_cmd(
+        &["restore", "parse-list", "--dir", w],
+        &src,
+        Some(tgt.uri("tgt")),
+    );
+    support::assert_success(&list, "pgcopydb");
+    let list = String::from_utf8_lossy(&list.stdout);
+    for (entry, skipped) in [
+        ("TABLE app audit ", true),
+        ("SCHEMA - scratch", true),
+        ("EXTENSION - hstore", true),
+        ("INDEX app orders_note_idx", true),
+        ("TABLE app customers ", false),
+    ] {
+        let line = list
+            .lines()
+            .find(|l| l.contains(entry))
+            .unwrap_or_else(|| panic!("no {entry}:\n{list}"));
+        assert_eq!(line.starts_with(';'), skipped, "{line}");
+    }
+
+    // clone --verify compares only what the filters keep.
+    let out = pgcopydb()
+        .args([
+            "clone",
+            "--verify",
+            "--source",
+            &src.uri("src"),
+            "--target",
+            &tgt.uri("tgt"),
+        ])
+        .arg("--dir")
+        .arg(dir.path().join("clone"))
+        .args(["--filters", f])
+        .output()
+        .unwrap();
+    support::assert_success(&out, "pgcopydb");
+    for what in ["data", "schema"] {
+        let with = run_cmd(
+            &["compare", what, "--filters", f],
+            &src,
+            Some(tgt.uri("tgt")),
+        );
+        support::assert_success(&with, "pgcopydb");
+        let without = run_cmd(&["compare", what], &src, Some(tgt.uri("tgt")));
+        assert!(
+            !without.status.success(),
+            "compare {what} without --filters should differ"
+        );
+    }
+}

@@ -1,8 +1,9 @@
 //! Catalog views for `pgcopydb list`: wider than what the copy reads (they
 //! also show what it skips, and why) and meant to be printed, not acted on.
 //!
-//! Every listing takes a [`ListScope`]: today [`Everything`]; `--filters`
-//! will plug in its own, so that `list` shows exactly what a run would copy.
+//! Every listing takes a [`ListScope`]: [`Everything`], or with `--filters`
+//! the filters' own (`filters::FilterScope`), so that `list` shows exactly
+//! what a run would copy.
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -12,6 +13,10 @@ use tokio_postgres::Client;
 /// except tables, which `list tables --list-skipped` shows as excluded.
 pub trait ListScope: Sync {
     fn table(&self, _schema: &str, _name: &str) -> bool {
+        true
+    }
+    /// The table's rows are copied (`exclude-table-data` says no).
+    fn table_data(&self, _schema: &str, _name: &str) -> bool {
         true
     }
     fn sequence(&self, _schema: &str, _name: &str) -> bool {

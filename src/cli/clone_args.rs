@@ -102,6 +102,28 @@ pub struct CloneArgs {
     #[arg(long, visible_alias = "skip-blobs")]
     pub skip_large_objects: bool,
 
+    /// Copy the roles (pg_dumpall --roles-only) before the schema, skipping existing ones
+    #[arg(long)]
+    pub roles: bool,
+
+    /// With --roles: do not copy role passwords (automatic when the source cannot read them)
+    #[arg(long)]
+    pub no_role_passwords: bool,
+
+    /// Do not create extensions nor copy their configuration rows, and leave alone the
+    /// schemas extensions live in on the target (for a non-superuser after `copy extensions`);
+    /// implies --skip-ext-comments
+    #[arg(long)]
+    pub skip_extensions: bool,
+
+    /// Do not restore COMMENT ON EXTENSION (only the extension's owner may set it)
+    #[arg(long, visible_alias = "skip-ext-comment")]
+    pub skip_ext_comments: bool,
+
+    /// Do not restore collations: they must already exist on the target
+    #[arg(long)]
+    pub skip_collations: bool,
+
     /// Do not VACUUM ANALYZE the target tables
     #[arg(long, env = "PGCOPYDB_SKIP_VACUUM", value_parser = BoolishValueParser::new(),
           num_args = 0, default_missing_value = "true", default_value = "false")]

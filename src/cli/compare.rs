@@ -9,6 +9,7 @@ use crate::cli::{ConnectionArgs, LogArgs};
 use crate::clone::instance::compare_all_data;
 use crate::compare::{compare_data, compare_schema, differences_failure, SchemaOptions};
 use crate::connections::Endpoints;
+use crate::filters::Filters;
 
 #[derive(Debug, Subcommand)]
 pub enum CompareCommand {
@@ -32,6 +33,9 @@ pub struct CommonArgs {
     /// Read the source under this exported snapshot
     #[arg(long, env = "PGCOPYDB_SNAPSHOT")]
     snapshot: Option<String>,
+    /// Compare only what a clone with this filters file copies
+    #[arg(long, visible_alias = "filter", value_name = "FILE")]
+    filters: Option<PathBuf>,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -67,6 +71,7 @@ pub async fn run(command: CompareCommand) -> Result<()> {
         CompareCommand::Data(args) => {
             let c = &args.common;
             let endpoints = start(c)?;
+            let filters = filters(c)?;
             let jobs = args.table_jobs as usize;
             if args.all_databases {
                 let report = compare_all_data(&endpoints, jobs).await?;
@@ -77,7 +82,7 @@ pub async fn run(command: CompareCommand) -> Result<()> {
                     Err(differences_failure("data", report.differences(), report.compared()).into())
                 };
             }
-            let report = compare_data(&endpoints, c.snapshot.as_deref(), jobs).await?;
+            let report = compare_data(&endpoints, c.snapshot.as_deref(), jobs, &filters).await?;
             let json = report.to_json();
             finish(c, "data", &json, &report.render())?;
             if report.is_equal() {
@@ -92,6 +97,7 @@ pub async fn run(command: CompareCommand) -> Result<()> {
             let options = SchemaOptions {
                 no_owner: args.no_owner,
                 no_acl: args.no_acl,
+                filters: filters(c)?,
             };
             let report = compare_schema(&endpoints, c.snapshot.as_deref(), &options).await?;
             finish(c, "schema", &report.to_json(), &report.render())?;
@@ -103,6 +109,14 @@ pub async fn run(command: CompareCommand) -> Result<()> {
             }
         }
     }
+}
+
+/// The `--filters` file, parsed; empty without one.
+fn filters(c: &CommonArgs) -> Result<Filters> {
+    Ok(match &c.filters {
+        Some(path) => Filters::load(path)?,
+        None => Filters::default(),
+    })
 }
 
 fn start(c: &CommonArgs) -> Result<Endpoints> {

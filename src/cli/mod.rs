@@ -5,6 +5,7 @@
 
 mod clone_args;
 mod compare;
+mod extensions;
 mod list;
 mod ping;
 mod roles;
@@ -64,6 +65,8 @@ pub enum CopyCommand {
     Db(CloneArgs),
     /// Copy the roles (dump roles, then restore roles)
     Roles(roles::RolesArgs),
+    /// Create the source's extensions on the target and copy their configuration tables' rows
+    Extensions(extensions::ExtensionsArgs),
     /// Copy the schema: dump, pre-data and post-data, no data
     Schema(CloneArgs),
     /// Copy table data, large objects and sequences, and build indexes and constraints
@@ -107,6 +110,7 @@ pub fn run() -> i32 {
             Command::Copy(CopyCommand::Roles(args)) => {
                 roles::run(args, roles::RolesStep::Copy).await
             }
+            Command::Copy(CopyCommand::Extensions(args)) => extensions::run(args).await,
             Command::Copy(cmd) => {
                 let (args, steps) = match cmd {
                     CopyCommand::Schema(a) => (a, Steps::COPY_SCHEMA),
@@ -116,7 +120,9 @@ pub fn run() -> i32 {
                     CopyCommand::Sequences(a) => (a, Steps::COPY_SEQUENCES),
                     CopyCommand::Indexes(a) => (a, Steps::COPY_INDEXES),
                     CopyCommand::Constraints(a) => (a, Steps::COPY_CONSTRAINTS),
-                    CopyCommand::Db(_) | CopyCommand::Roles(_) => unreachable!("handled above"),
+                    CopyCommand::Db(_) | CopyCommand::Roles(_) | CopyCommand::Extensions(_) => {
+                        unreachable!("handled above")
+                    }
                 };
                 steps::run_step(args, steps).await
             }

@@ -7,15 +7,18 @@
 //! state, so that `--resume` skips what is done and redoes what was cut.
 
 mod data;
+mod globals;
 pub mod instance;
 pub mod limits;
 mod options;
 mod resume;
 mod schema_steps;
 mod steps;
+mod toc_skips;
 
 pub use options::CloneOptions;
 pub use steps::Steps;
+pub use toc_skips::SkipOptions;
 
 use std::time::{Duration, Instant};
 
@@ -169,6 +172,9 @@ pub async fn run_steps(
     if steps.pre_data && !opts.resume {
         refuse_existing_tables(&target, &catalog, opts).await?;
     }
+    if steps.pre_data {
+        globals::copy_roles(&tools, endpoints, &target, &workdir, opts).await?;
+    }
     if steps.db_properties
         && !opts.skip_db_properties
         && !state.is_done(&Unit::Step("db-properties"))?
@@ -201,6 +207,10 @@ pub async fn run_steps(
         .await?;
         state.done(&pre, 0, 0)?;
         summary.step("pre-data restore", step.elapsed());
+    }
+    if steps.pre_data {
+        globals::copy_extension_data(endpoints, &target, &workdir, snapshot_id.as_deref(), opts)
+            .await?;
     }
 
     // Data, indexes, constraints, vacuum, sequences and large objects.
@@ -262,9 +272,13 @@ pub async fn run_steps(
     if opts.verify && summary.failures.is_empty() {
         let step = Instant::now();
         info!("verifying: comparing every table, sequence and large object of source and target");
-        let report =
-            crate::compare::compare_data(endpoints, snapshot_id.as_deref(), opts.table_jobs)
-                .await?;
+        let report = crate::compare::compare_data(
+            endpoints,
+            snapshot_id.as_deref(),
+            opts.table_jobs,
+            &opts.filters,
+        )
+        .await?;
         print!("{}", report.render());
         if !report.is_equal() {
             summary.failures.push(
@@ -430,8 +444,12 @@ pub async fn print_restore_lists(args: CloneArgs) -> Result<()> {
         ))
         .into());
     };
-    let pre = schema_steps::write_pre_list(&tools, &target, &workdir, &catalog.selection).await?;
-    let post = schema_steps::write_post_list(&tools, &endpoints, &workdir, &catalog, false).await?;
+    let pre =
+        schema_steps::write_pre_list(&tools, &target, &workdir, &catalog.selection, opts.skips)
+            .await?;
+    let post =
+        schema_steps::write_post_list(&tools, &endpoints, &workdir, &catalog, opts.skips, false)
+            .await?;
     for path in [pre, post] {
         print!("{}", std::fs::read_to_string(path)?);
     }

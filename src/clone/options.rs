@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
+use super::toc_skips::SkipOptions;
 use crate::catalog::parts::SplitSettings;
 use crate::cli::{CloneArgs, CopyFormatArg};
 use crate::error::Failure;
-use crate::filters::Filters;
+use crate::filters::{Filters, Kind};
 use crate::schema::RestoreOptions;
 use crate::workdir::{Reuse, WorkDir};
 
@@ -38,6 +39,11 @@ pub struct CloneOptions {
     pub filters: Filters,
     /// Limits shared with the other databases of an `--all-databases` run.
     pub limits: Option<std::sync::Arc<super::limits::JobLimits>>,
+    /// `--roles`: copy the roles before the schema.
+    pub roles: bool,
+    pub no_role_passwords: bool,
+    /// `--skip-extensions`, `--skip-ext-comments`, `--skip-collations`.
+    pub skips: SkipOptions,
 }
 
 impl CloneOptions {
@@ -48,6 +54,12 @@ impl CloneOptions {
             Some(path) => Filters::load(path)?,
             None => Filters::default(),
         };
+        if a.skip_extensions && !filters.get(Kind::IncludeOnlyExtension).is_empty() {
+            return Err(Failure::config(
+                "--skip-extensions cannot be combined with an [include-only-extension] filter: \
+                 the one creates no extension, the other asks for some",
+            ));
+        }
         Ok(CloneOptions {
             dir: a.dir.clone().unwrap_or_else(WorkDir::default_path),
             table_jobs: a.table_jobs as usize,
@@ -80,6 +92,13 @@ impl CloneOptions {
             resume: a.resume,
             filters,
             limits: None,
+            roles: a.roles,
+            no_role_passwords: a.no_role_passwords,
+            skips: SkipOptions {
+                extensions: a.skip_extensions,
+                ext_comments: a.skip_ext_comments || a.skip_extensions,
+                collations: a.skip_collations,
+            },
         })
     }
 

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use anyhow::{Context, Result};
 use tokio_postgres::Client;
 
+use super::toc_skips::{SkipOptions, TocSkips};
 use super::CloneOptions;
 use crate::catalog::Catalog;
 use crate::connections::Endpoints;
@@ -63,7 +64,9 @@ pub async fn write_pre_list(
     target: &Client,
     workdir: &WorkDir,
     selection: &Selection,
+    skips: SkipOptions,
 ) -> Result<std::path::PathBuf> {
+    let skipped = TocSkips::for_target(skips, target).await?;
     let existing: HashSet<String> = target
         .query("SELECT nspname FROM pg_namespace", &[])
         .await?
@@ -76,6 +79,7 @@ pub async fn write_pre_list(
     let skip = |e: &TocEntry| {
         (e.desc == "SCHEMA" && existing.contains(&e.name) && !(keep_public && e.name == "public"))
             || filtered.skips(e)
+            || skipped.skips(e)
     };
     schema::write_use_list(&entries, &skip, &workdir.pre_list())?;
     Ok(workdir.pre_list())
@@ -91,7 +95,7 @@ pub async fn restore_pre_data(
     opts: &CloneOptions,
     interrupted: bool,
 ) -> Result<()> {
-    write_pre_list(tools, target, workdir, selection).await?;
+    write_pre_list(tools, target, workdir, selection, opts.skips).await?;
     let mut restore_opts = opts.restore_options();
     restore_opts.clean_if_exists |= interrupted;
     restore(
@@ -114,8 +118,10 @@ pub async fn write_post_list(
     endpoints: &Endpoints,
     workdir: &WorkDir,
     catalog: &Catalog,
+    skips: SkipOptions,
     interrupted: bool,
 ) -> Result<std::path::PathBuf> {
+    let skipped = TocSkips::without_target(skips);
     let done = workdir.state.done_units()?;
     let mut built_indexes = HashSet::new();
     let mut built_constraints = HashSet::new();
@@ -149,6 +155,7 @@ pub async fn write_post_list(
     let filtered = catalog.selection.toc_filter();
     let skip = |e: &TocEntry| {
         filtered.skips(e)
+            || skipped.skips(e)
             || already.contains(&e.dump_id)
             || match e.desc.as_str() {
                 "INDEX" => built_indexes.contains(&e.obj_oid),
@@ -169,7 +176,7 @@ pub async fn restore_post_data(
     opts: &CloneOptions,
     interrupted: bool,
 ) -> Result<()> {
-    write_post_list(tools, endpoints, workdir, catalog, interrupted).await?;
+    write_post_list(tools, endpoints, workdir, catalog, opts.skips, interrupted).await?;
     restore(
         tools,
         endpoints,

@@ -12,6 +12,7 @@ use tracing::{debug, info};
 
 use crate::catalog::{read_catalog, Table};
 use crate::connections::{Endpoints, Side};
+use crate::filters::Filters;
 
 use super::checksum::{self, RelName};
 use super::session;
@@ -119,11 +120,13 @@ impl DataReport {
 /// object. The source is read under `snapshot` when given — `clone --verify`
 /// passes the snapshot its copy used — otherwise under a snapshot exported
 /// here; the target under one exported here. `jobs` tables are summed at a
-/// time, each on both sides at once.
+/// time, each on both sides at once. With `filters`, only the tables and
+/// sequences a run with them copies are compared.
 pub async fn compare_data(
     endpoints: &Endpoints,
     snapshot: Option<&str>,
     jobs: usize,
+    filters: &Filters,
 ) -> Result<DataReport> {
     let (source_holder, target_holder) = tokio::try_join!(
         async {
@@ -148,7 +151,7 @@ pub async fn compare_data(
         session::open(Side::Source, &endpoints.source, Some(&source_snapshot)),
         session::open(Side::Target, &endpoints.target, Some(&target_snapshot)),
     )?;
-    let (catalog, source_columns, target_columns) = tokio::try_join!(
+    let (mut catalog, source_columns, target_columns) = tokio::try_join!(
         async {
             read_catalog(&source, false)
                 .await
@@ -165,6 +168,7 @@ pub async fn compare_data(
                 .context("on the target")
         },
     )?;
+    super::scope::apply_to_catalog(filters, &source, &mut catalog).await?;
     info!(
         "comparing {} tables and {} sequences with {jobs} jobs",
         catalog.tables.len(),

@@ -16,6 +16,7 @@ mod data;
 mod render;
 mod schema;
 mod schema_facts;
+mod scope;
 mod session;
 
 pub use data::{

@@ -7,16 +7,20 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use crate::connections::{Endpoints, Side};
+use crate::filters::Filters;
 
 use super::schema_facts::FACT_QUERIES;
+use super::scope::ExcludedNames;
 use super::session;
 
-/// What to leave out of the comparison, for clones made with `--no-owner`
-/// or `--no-acl`, where owners and privileges legitimately differ.
-#[derive(Debug, Clone, Copy, Default)]
+/// What to leave out of the comparison: owners and privileges for clones
+/// made with `--no-owner` or `--no-acl`, where they legitimately differ, and
+/// the objects a clone made with `--filters` left out.
+#[derive(Debug, Clone, Default)]
 pub struct SchemaOptions {
     pub no_owner: bool,
     pub no_acl: bool,
+    pub filters: Filters,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -90,16 +94,28 @@ pub async fn compare_schema(
     snapshot: Option<&str>,
     options: &SchemaOptions,
 ) -> Result<SchemaReport> {
-    let (source, target) = tokio::try_join!(
+    let ((mut source, excluded), mut target) = tokio::try_join!(
         async {
             let c = session::open(Side::Source, &endpoints.source, snapshot).await?;
-            read_facts(&c, options).await.context("on the source")
+            let excluded = ExcludedNames::read(&options.filters, &c).await?;
+            let facts = read_facts(&c, options).await.context("on the source")?;
+            Ok::<_, anyhow::Error>((facts, excluded))
         },
         async {
             let c = session::open(Side::Target, &endpoints.target, None).await?;
             read_facts(&c, options).await.context("on the target")
         },
     )?;
+    if let Some(excluded) = &excluded {
+        // Left out on both sides: the target may or may not have them.
+        for facts in [&mut source, &mut target] {
+            facts.retain(|(kind, object), o| !excluded.skips(kind, object, o.parent.as_deref()));
+            for ((kind, object), o) in facts.iter_mut() {
+                o.attributes
+                    .retain(|a, v| !excluded.skips_attribute(kind, object, a, v));
+            }
+        }
+    }
     Ok(SchemaReport {
         source: endpoints.source.safe_display(),
         target: endpoints.target.safe_display(),

@@ -11,6 +11,7 @@
 mod depends;
 mod parse;
 mod pattern;
+mod scope;
 mod select;
 mod toc;
 
@@ -20,6 +21,7 @@ mod tests;
 use std::path::Path;
 
 pub use pattern::{Part, Pattern};
+pub use scope::FilterScope;
 pub use select::{resolve, RelName, Selection};
 
 use crate::error::Failure;

@@ -42,18 +42,26 @@ impl TableRow {
 }
 
 /// The copy reads exactly the ordinary tables and leaf partitions that no
-/// extension owns (see `catalog::read_catalog`); everything else says why.
-fn skip_reason(relkind: &str, extension: Option<&str>, in_scope: bool) -> Option<String> {
+/// extension owns (see `catalog::read_catalog`) and that `--filters` keeps;
+/// everything else says why.
+fn skip_reason(
+    relkind: &str,
+    extension: Option<&str>,
+    in_scope: bool,
+    data_in_scope: bool,
+) -> Option<String> {
     if let Some(ext) = extension {
         return Some(format!(
             "belongs to extension {ext} (CREATE EXTENSION makes it)"
         ));
     }
     let reason = match relkind {
-        "r" if in_scope => return None,
-        "r" => "excluded by --filters",
+        _ if !in_scope => "excluded by --filters",
+        "r" if !data_in_scope => "data excluded by --filters (exclude-table-data)",
+        "r" => return None,
         "p" => "partitioned table: its partitions are copied",
         "f" => "foreign table: its rows live on the foreign server",
+        "m" if !data_in_scope => "materialized view: not refreshed (exclude-table-data)",
         "m" => "materialized view: refreshed on the target, not copied",
         _ => "not a table",
     };
@@ -87,10 +95,11 @@ pub async fn tables(client: &Client, scope: &dyn ListScope) -> Result<Vec<TableR
             let relkind: String = r.get(3);
             let extension: Option<String> = r.get(9);
             let in_scope = scope.table(&schema, &name);
+            let data_in_scope = scope.table_data(&schema, &name);
             let reltuples: f64 = r.get(6);
             TableRow {
                 oid: r.get(0),
-                skipped: skip_reason(&relkind, extension.as_deref(), in_scope),
+                skipped: skip_reason(&relkind, extension.as_deref(), in_scope, data_in_scope),
                 schema,
                 name,
                 relkind,

@@ -9,6 +9,8 @@ mod relations;
 mod render;
 mod server;
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use tokio_postgres::Client;
 
@@ -16,6 +18,7 @@ use crate::catalog::listing::{Everything, ListScope};
 use crate::catalog::parts::parse_size;
 use crate::cli::LogArgs;
 use crate::connections::{resolve, Side};
+use crate::filters::{FilterScope, Filters};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ListCommand {
@@ -54,21 +57,34 @@ pub struct SourceArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     json: bool,
+    /// Show only what a run with this filters file would copy (INI, as for clone)
+    #[arg(long, visible_alias = "filter", value_name = "FILE")]
+    filters: Option<PathBuf>,
     #[command(flatten)]
     log: LogArgs,
 }
 
 impl SourceArgs {
-    /// Set up logging and open the read-only source transaction.
+    /// Set up logging and open the read-only source transaction. A bad
+    /// filters file fails here, before anything is read.
     async fn open(&self) -> Result<Client> {
         crate::report::logging::init(&self.log);
+        if let Some(path) = &self.filters {
+            Filters::load(path)?;
+        }
         let source = resolve(Side::Source, self.source.as_deref())?;
         crate::snapshot::open_reader(&source, self.snapshot.as_deref()).await
     }
 
-    /// What the listing shows. `--filters` will be read here.
-    fn scope(&self) -> Box<dyn ListScope> {
-        Box::new(Everything)
+    /// What the listing shows: everything, or what `--filters` keeps,
+    /// resolved on the source in the listing's transaction.
+    async fn scope(&self, client: &Client) -> Result<Box<dyn ListScope>> {
+        let Some(path) = &self.filters else {
+            return Ok(Box::new(Everything));
+        };
+        let filters = Filters::load(path)?;
+        let selection = crate::filters::resolve(&filters, client).await?;
+        Ok(Box::new(FilterScope::new(filters, &selection)))
     }
 }
 
@@ -86,7 +102,8 @@ pub struct TablesArgs {
     #[command(flatten)]
     src: SourceArgs,
     /// List what the copy skips instead, and why: extension tables, partitioned parents
-    /// (their partitions are copied), foreign tables, materialized views (refreshed, not copied)
+    /// (their partitions are copied), foreign tables, materialized views (refreshed, not
+    /// copied), tables excluded by --filters
     #[arg(long)]
     list_skipped: bool,
     /// Only tables without a primary key

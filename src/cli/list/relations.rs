@@ -23,7 +23,7 @@ fn kind_name(relkind: &str) -> &'static str {
 
 pub async fn tables(args: TablesArgs) -> Result<()> {
     let client = args.src.open().await?;
-    let scope = args.src.scope();
+    let scope = args.src.scope(&client).await?;
     let rows: Vec<TableRow> = listing::tables(&client, &*scope)
         .await?
         .into_iter()
@@ -69,7 +69,7 @@ struct TablePlan {
 
 pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
     let client = args.src.open().await?;
-    let scope = args.src.scope();
+    let scope = args.src.scope(&client).await?;
     let settings = SplitSettings {
         threshold: args.split_tables_larger_than,
         max_parts: args.split_max_parts,
@@ -126,7 +126,7 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
 
 pub async fn sequences(args: SourceArgs) -> Result<()> {
     let client = args.open().await?;
-    let rows = listing::sequences(&client, &*args.scope()).await?;
+    let rows = listing::sequences(&client, &*args.scope(&client).await?).await?;
     if args.json {
         return print_json(&rows);
     }
@@ -146,9 +146,10 @@ pub async fn sequences(args: SourceArgs) -> Result<()> {
 
 pub async fn indexes(args: IndexesArgs) -> Result<()> {
     let client = args.src.open().await?;
-    let mut rows = listing::indexes(&client, &*args.src.scope()).await?;
+    let scope = args.src.scope(&client).await?;
+    let mut rows = listing::indexes(&client, &*scope).await?;
     if let Some(wanted) = &args.table {
-        let tables = listing::tables(&client, &*args.src.scope()).await?;
+        let tables = listing::tables(&client, &*scope).await?;
         if !tables
             .iter()
             .any(|t| names_table(wanted, &t.schema, &t.name))
@@ -218,7 +219,10 @@ pub async fn dependency_doc(client: &Client, tables: &[TableRow]) -> Result<Vec<
 
 pub async fn depends(args: SourceArgs) -> Result<()> {
     let client = args.open().await?;
-    let tables = listing::tables(&client, &*args.scope()).await?;
+    let scope = args.scope(&client).await?;
+    let mut tables = listing::tables(&client, &*scope).await?;
+    // Tables the filters leave out are not part of the run, nor their dependents.
+    tables.retain(|t| scope.table(&t.schema, &t.name));
     let doc = dependency_doc(&client, &tables).await?;
     if args.json {
         return print_json(&doc);

@@ -30,7 +30,7 @@ pub async fn databases(args: SourceArgs) -> Result<()> {
 
 pub async fn extensions(args: ExtensionsArgs) -> Result<()> {
     let client = args.src.open().await?;
-    let scope = args.src.scope();
+    let scope = args.src.scope(&client).await?;
     if args.available_versions {
         let rows = listing::available_extensions(&client, &*scope).await?;
         if args.src.json {
@@ -108,9 +108,12 @@ pub async fn collations(args: SourceArgs) -> Result<()> {
 /// counted, not listed: there can be millions.
 pub async fn schema(args: SourceArgs) -> Result<()> {
     let client = args.open().await?;
-    let scope = args.scope();
+    let scope = args.scope(&client).await?;
     let mut catalog = read_catalog(&client, false).await?;
     catalog.tables.retain(|t| scope.table(&t.schema, &t.name));
+    for t in &mut catalog.tables {
+        t.copy_data = scope.table_data(&t.schema, &t.name);
+    }
     catalog
         .sequences
         .retain(|s| scope.sequence(&s.schema, &s.name));

@@ -69,7 +69,7 @@ pub async fn compare_all_data(endpoints: &Endpoints, jobs: usize) -> Result<Inst
                 source: endpoints.source.with_dbname(&db.name),
                 target: endpoints.target.with_dbname(&db.name),
             };
-            Some(compare_data(&each, None, jobs).await?)
+            Some(compare_data(&each, None, jobs, &crate::filters::Filters::default()).await?)
         } else {
             None
         };

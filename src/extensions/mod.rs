@@ -1,0 +1,170 @@
+//! `copy extensions`: the source's extensions created on the target, then
+//! the rows of their configuration tables copied.
+//!
+//! Creating an extension needs privileges a database owner often lacks
+//! (superuser, or a trusted extension), so a migration may run this step as
+//! a superuser and the rest (`clone --skip-extensions`) as the owner.
+//! - [`read_extensions`] lists them on the source, required ones first;
+//! - [`create_extensions`] makes the missing ones on the target;
+//! - [`config_data::copy_config_data`] copies the configuration rows.
+
+pub mod config_data;
+mod order;
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::{Context, Result};
+use tokio_postgres::Client;
+use tracing::{info, warn};
+
+use crate::filters::Filters;
+use crate::sql::{quote_ident, quote_literal};
+
+/// An extension of the source.
+#[derive(Debug, Clone)]
+pub struct Extension {
+    pub oid: u32,
+    pub name: String,
+    pub schema: String,
+    pub schema_owner: String,
+    pub version: String,
+    /// Extensions this one requires (`requires` in its control file).
+    pub requires: Vec<u32>,
+}
+
+/// One relation of `pg_extension.extconfig`: the rows matching `condition`
+/// (`WHERE ...`, or empty for all) are the user's, and pg_dump dumps them.
+#[derive(Debug, Clone)]
+pub struct ConfigRelation {
+    pub extension: String,
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// `r` table, `S` sequence.
+    pub relkind: char,
+    pub condition: String,
+}
+
+impl ConfigRelation {
+    pub fn qualified(&self) -> String {
+        crate::sql::quote_qualified(&self.schema, &self.name)
+    }
+}
+
+const EXTENSIONS_SQL: &str = "\
+    SELECT e.oid, e.extname::text, n.nspname::text, pg_get_userbyid(n.nspowner)::text, \
+           e.extversion, \
+           ARRAY(SELECT d.refobjid FROM pg_depend d \
+                  WHERE d.classid = 'pg_extension'::regclass AND d.objid = e.oid \
+                    AND d.refclassid = 'pg_extension'::regclass) \
+      FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
+     ORDER BY e.extname";
+
+/// The source's extensions that `filters` keep, each after the ones it
+/// requires. plpgsql is left out: every database has it from initdb.
+pub async fn read_extensions(source: &Client, filters: &Filters) -> Result<Vec<Extension>> {
+    let rows = source
+        .query(EXTENSIONS_SQL, &[])
+        .await
+        .context("listing source extensions")?;
+    let all: Vec<Extension> = rows
+        .iter()
+        .map(|r| Extension {
+            oid: r.get(0),
+            name: r.get(1),
+            schema: r.get(2),
+            schema_owner: r.get(3),
+            version: r.get(4),
+            requires: r.get(5),
+        })
+        .filter(|e| e.name != "plpgsql" && !filters.extension_excluded(&e.name))
+        .collect();
+    let deps: HashMap<u32, Vec<u32>> = all.iter().map(|e| (e.oid, e.requires.clone())).collect();
+    Ok(order::dependencies_first(all, |e| e.oid, &deps))
+}
+
+/// Create on the target every extension of `extensions` it does not have:
+/// its schema first (owned like on the source when that role exists), then
+/// `CREATE EXTENSION IF NOT EXISTS ... WITH SCHEMA ... VERSION ... CASCADE`.
+/// The source's version is asked for when the target can install it;
+/// otherwise the target's default version is created, with a warning (an
+/// upgrade to a newer server often comes with newer extension versions).
+/// Returns the names of the extensions created.
+pub async fn create_extensions(target: &Client, extensions: &[Extension]) -> Result<Vec<String>> {
+    let existing: HashMap<String, String> = target
+        .query("SELECT extname::text, extversion FROM pg_extension", &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let available: HashSet<(String, String)> = target
+        .query(
+            "SELECT name::text, version FROM pg_available_extension_versions",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let roles: HashSet<String> = target
+        .query("SELECT rolname::text FROM pg_roles", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut created = Vec::new();
+    for e in extensions {
+        if let Some(v) = existing.get(&e.name) {
+            if *v != e.version {
+                warn!(
+                    "extension {} is at version {v} on the target, {} on the source: left as is",
+                    e.name, e.version
+                );
+            }
+            continue;
+        }
+        let schema = quote_ident(&e.schema);
+        let fresh_schema: bool = target
+            .query_one(
+                "SELECT NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+                &[&e.schema],
+            )
+            .await?
+            .get(0);
+        if fresh_schema {
+            let owner = if roles.contains(&e.schema_owner) {
+                format!(" AUTHORIZATION {}", quote_ident(&e.schema_owner))
+            } else {
+                String::new()
+            };
+            target
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}{owner}"))
+                .await
+                .with_context(|| {
+                    format!("creating schema {} for extension {}", e.schema, e.name)
+                })?;
+        }
+        let version = if available.contains(&(e.name.clone(), e.version.clone())) {
+            format!(" VERSION {}", quote_literal(&e.version))
+        } else {
+            warn!(
+                "the target cannot install version {} of extension {}: creating its default version",
+                e.version, e.name
+            );
+            String::new()
+        };
+        let sql = format!(
+            "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {schema}{version} CASCADE",
+            quote_ident(&e.name)
+        );
+        target.batch_execute(&sql).await.map_err(|err| {
+            crate::error::Failure::target(format!(
+                "{sql}: {}",
+                crate::connections::db_error_message(&err)
+            ))
+        })?;
+        info!("created extension {} in schema {}", e.name, e.schema);
+        created.push(e.name.clone());
+    }
+    Ok(created)
+}
