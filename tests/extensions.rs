@@ -185,7 +185,7 @@ fn superuser_prepares_then_database_owner_clones_with_skip_extensions() {
         "--skip-extensions",
         "--skip-collations",
     ]);
-    assert_ok(
+    support::assert_success(
         &out,
         "clone --skip-extensions --skip-collations as the database owner",
     );
@@ -245,7 +245,7 @@ fn clone_with_roles_and_skip_ext_comments() {
         "--no-role-passwords",
         "--skip-ext-comments",
     ]);
-    assert_ok(
+    support::assert_success(
         &out,
         "clone --roles --no-role-passwords --skip-ext-comments",
     );
