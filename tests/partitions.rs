@@ -171,4 +171,35 @@ fn partitioned_indexes_are_built_in_the_data_phase() {
             .any(|l| !l.starts_with(';') && l.contains("orders_customer_fkey")),
         "{list}"
     );
+
+    // Resume after a run cut short in the middle of that work: the parent
+    // indexes, constraints, attachments and keys are on the target already,
+    // while the state says they are not done. Doing them again is a no-op.
+    {
+        let db = rusqlite::Connection::open(dir.path().join("pgcopydb.db")).expect("state");
+        let n = db
+            .execute(
+                "UPDATE progress SET state = 'failed', finished = NULL \
+                  WHERE kind IN ('parent index', 'foreign key') OR unit = 'step:post-data'",
+                [],
+            )
+            .expect("update state");
+        assert!(n > parents.len(), "{n}");
+    }
+    let out = pgcopydb()
+        .args(["clone", "--resume", "--not-consistent"])
+        .args(["--source", &src.uri("p"), "--target", &tgt.uri("p")])
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .expect("run pgcopydb");
+    support::assert_success(&out, "clone --resume");
+    verify::assert_equal(&src, "p", &tgt, "p");
+    let units = progress(dir.path());
+    let redone: Vec<&serde_json::Value> = units
+        .iter()
+        .filter(|u| u["kind"] == "parent index" || u["kind"] == "foreign key")
+        .collect();
+    assert_eq!(redone.len(), parents.len() + keys.len());
+    assert!(redone.iter().all(|u| u["state"] == "done"), "{redone:?}");
 }
