@@ -626,3 +626,56 @@ fn table_complete(shared: &Arc<Shared>, oid: u32) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(oid: u32) -> Table {
+        Table {
+            oid,
+            schema: "s".into(),
+            name: format!("t{oid}"),
+            persistence: 'p',
+            bytes: 0,
+            estimated_rows: 0.0,
+            columns: Vec::new(),
+            only_generated_columns: false,
+            indexes: Vec::new(),
+            parts: Vec::new(),
+            copy_data: true,
+        }
+    }
+
+    fn parent(oid: u32, partitions: &[u32]) -> PartitionedTable {
+        PartitionedTable {
+            oid,
+            schema: "s".into(),
+            name: format!("p{oid}"),
+            partitions: partitions.to_vec(),
+            indexes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn parents_are_built_only_when_every_partition_below_is_copied() {
+        let catalog = Catalog {
+            tables: vec![table(1), table(2), table(3), table(4)],
+            partitioned: vec![
+                // Two levels, all copied.
+                parent(10, &[11, 1]),
+                parent(11, &[2, 3]),
+                // 99 is not copied (a foreign table, or filtered out): left
+                // to post-data, and so is the parent above it.
+                parent(20, &[4, 99]),
+                parent(21, &[20]),
+                // No partitions: built at once.
+                parent(30, &[]),
+            ],
+            ..Catalog::default()
+        };
+        let mut built: Vec<u32> = parents_to_build(&catalog).into_keys().collect();
+        built.sort();
+        assert_eq!(built, vec![10, 11, 30]);
+    }
+}
