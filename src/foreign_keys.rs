@@ -24,23 +24,34 @@ pub struct ForeignKey {
     /// `pg_get_constraintdef` output.
     pub definition: String,
     pub validated: bool,
+    /// The referenced table is partitioned: it is complete once its unique
+    /// index is built and attached to its partitions' (data phase).
+    #[serde(default)]
+    pub references_partitioned: bool,
 }
 
-/// Foreign keys whose two tables are both copied as plain tables. Keys on
-/// or to partitioned tables, and the per-partition clones of a parent's key
-/// (conparentid), stay with the post-data restore.
+/// Foreign keys from a copied plain table to a copied plain table ($1) or to
+/// a partitioned table ($2). Keys on partitioned tables (which cannot be
+/// added NOT VALID before PostgreSQL 18), and the per-partition clones of a
+/// key (conparentid), stay with the post-data restore.
 pub const FOREIGN_KEYS_SQL: &str = "\
     SELECT c.oid, c.conname, c.conrelid, format('%I.%I', n.nspname, r.relname), c.confrelid, \
-           pg_get_constraintdef(c.oid), c.convalidated \
+           pg_get_constraintdef(c.oid), c.convalidated, c.confrelid = ANY($2) \
       FROM pg_constraint c \
       JOIN pg_class r ON r.oid = c.conrelid \
       JOIN pg_namespace n ON n.oid = r.relnamespace \
      WHERE c.contype = 'f' AND c.conparentid = 0 \
-       AND c.conrelid = ANY($1) AND c.confrelid = ANY($1) \
+       AND c.conrelid = ANY($1) AND (c.confrelid = ANY($1) OR c.confrelid = ANY($2)) \
      ORDER BY c.conrelid, c.conname";
 
-pub async fn read_foreign_keys(source: &Client, table_oids: &[u32]) -> Result<Vec<ForeignKey>> {
-    let rows = source.query(FOREIGN_KEYS_SQL, &[&table_oids]).await?;
+pub async fn read_foreign_keys(
+    source: &Client,
+    table_oids: &[u32],
+    partitioned_oids: &[u32],
+) -> Result<Vec<ForeignKey>> {
+    let rows = source
+        .query(FOREIGN_KEYS_SQL, &[&table_oids, &partitioned_oids])
+        .await?;
     Ok(rows
         .iter()
         .map(|r| ForeignKey {
@@ -51,6 +62,7 @@ pub async fn read_foreign_keys(source: &Client, table_oids: &[u32]) -> Result<Ve
             referenced_oid: r.get(4),
             definition: r.get(5),
             validated: r.get(6),
+            references_partitioned: r.get(7),
         })
         .collect())
 }
@@ -76,6 +88,19 @@ pub async fn add_foreign_key(target: &Client, fk: &ForeignKey) -> Result<()> {
     let name = quote_ident(&fk.name);
     let validated = match existing {
         Some(row) => row.get::<_, bool>(0),
+        // VALIDATE CONSTRAINT leaves the key's clones on the referenced
+        // partitions NOT VALID (seen on PostgreSQL 15), where the source's
+        // are valid: add such a key as the source has it, in one statement.
+        None if fk.references_partitioned => {
+            target
+                .batch_execute(&format!(
+                    "ALTER TABLE ONLY {} ADD CONSTRAINT {name} {}",
+                    fk.table, fk.definition
+                ))
+                .await
+                .with_context(|| format!("adding foreign key {} on {}", fk.name, fk.table))?;
+            return Ok(());
+        }
         None => {
             target
                 .batch_execute(&format!(

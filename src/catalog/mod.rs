@@ -8,10 +8,12 @@
 
 pub mod listing;
 mod model;
+pub mod partitioned;
 pub mod parts;
 pub(crate) mod queries;
 mod split;
 
 pub use model::{Catalog, Column, Index, IndexConstraint, Sequence, Table};
+pub use partitioned::{ChildIndex, ParentIndex, PartitionedTable};
 pub use queries::{existing_target_tables, read_catalog};
 pub use split::plan_splits;

@@ -131,6 +131,11 @@ pub struct Catalog {
     /// Foreign keys between copied tables, added during the data phase.
     #[serde(default)]
     pub foreign_keys: Vec<crate::foreign_keys::ForeignKey>,
+    /// Partitioned tables and their indexes, built in the data phase once
+    /// their partitions are complete (empty in states of older runs, which
+    /// then leave them all to post-data).
+    #[serde(default)]
+    pub partitioned: Vec<super::partitioned::PartitionedTable>,
     /// What `--filters` left out, kept for the restore lists of a resume.
     #[serde(default)]
     pub selection: crate::filters::Selection,

@@ -83,7 +83,11 @@ pub async fn read_catalog(client: &Client, with_large_objects: bool) -> Result<C
     attach_indexes(client, &oids, &mut tables)
         .await
         .context("listing source indexes")?;
-    let foreign_keys = crate::foreign_keys::read_foreign_keys(client, &oids)
+    let partitioned = super::partitioned::read_partitioned(client)
+        .await
+        .context("listing source partitioned tables")?;
+    let parent_oids: Vec<u32> = partitioned.iter().map(|p| p.oid).collect();
+    let foreign_keys = crate::foreign_keys::read_foreign_keys(client, &oids, &parent_oids)
         .await
         .context("listing source foreign keys")?;
     let sequences = read_sequences(client)
@@ -113,6 +117,7 @@ pub async fn read_catalog(client: &Client, with_large_objects: bool) -> Result<C
         large_objects,
         encoding,
         foreign_keys,
+        partitioned,
         selection: Default::default(),
     })
 }

@@ -16,12 +16,12 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::{CloneOptions, Steps};
-use crate::catalog::{Catalog, Table};
+use crate::catalog::{Catalog, PartitionedTable, Table};
 use crate::cli::CopyFormatArg;
 use crate::connections::{connect_target_worker, Endpoints};
 use crate::copy::{CopyFormat, CopyStats};
 use crate::foreign_keys::{add_foreign_key, ForeignKey};
-use crate::indexes::{attach_constraints, build_index, buildable};
+use crate::indexes::{attach_constraints, build_index, build_parent_index, buildable};
 use crate::interrupt;
 use crate::pool::Pool;
 use crate::report::progress::{spawn_reporter, Progress};
@@ -71,6 +71,12 @@ pub(super) struct Shared {
     /// Positions in `foreign_keys` of the keys on or to each table.
     fk_by_table: HashMap<u32, Vec<usize>>,
     fk_started: Mutex<HashSet<u32>>,
+    /// Partitioned tables whose indexes this phase builds, by oid.
+    parents: HashMap<u32, Arc<PartitionedTable>>,
+    /// The partitioned table (among `parents`) each partition belongs to.
+    parent_of: HashMap<u32, u32>,
+    /// Partitions of each of `parents` not complete yet.
+    partitions_left: Mutex<HashMap<u32, usize>>,
     steps: Steps,
 }
 
@@ -180,6 +186,11 @@ pub async fn copy_all(
         catalog.tables.iter().map(|t| buildable(t).count()).sum(),
         Ordering::Relaxed,
     );
+    let parents = if steps.indexes && steps.constraints {
+        parents_to_build(catalog)
+    } else {
+        HashMap::new()
+    };
     let shared = Arc::new(Shared {
         endpoints: endpoints.clone(),
         snapshot: snapshot.map(str::to_string),
@@ -209,8 +220,29 @@ pub async fn copy_all(
         foreign_keys: catalog.foreign_keys.clone(),
         fk_by_table: foreign_keys_by_table(&catalog.foreign_keys),
         fk_started: Mutex::new(HashSet::new()),
+        parent_of: parents
+            .values()
+            .flat_map(|p| p.partitions.iter().map(|&c| (c, p.oid)))
+            .collect(),
+        partitions_left: Mutex::new(
+            parents
+                .values()
+                .map(|p| (p.oid, p.partitions.len()))
+                .collect(),
+        ),
+        parents,
         steps,
     });
+    // A partitioned table without partitions is complete from the start.
+    let empty: Vec<Arc<PartitionedTable>> = shared
+        .parents
+        .values()
+        .filter(|p| p.partitions.is_empty())
+        .cloned()
+        .collect();
+    for parent in empty {
+        spawn_after(&shared, build_parent(shared.clone(), parent));
+    }
     let reporter = spawn_reporter(progress.clone());
 
     // Tables copied by an earlier run only need what follows their copy.
@@ -472,8 +504,88 @@ fn foreign_keys_by_table(keys: &[ForeignKey]) -> HashMap<u32, Vec<usize>> {
     map
 }
 
-/// A table is complete: start every foreign key whose two tables now are.
+/// The partitioned tables whose every partition is copied here, or is
+/// itself such a partitioned table: their indexes can be built as soon as
+/// the partitions are complete. The others (with a foreign-table partition,
+/// or a partition left out by the filters) are left to post-data, and so
+/// are the partitioned tables above them.
+fn parents_to_build(catalog: &Catalog) -> HashMap<u32, Arc<PartitionedTable>> {
+    let copied: HashSet<u32> = catalog.tables.iter().map(|t| t.oid).collect();
+    let by_oid: HashMap<u32, &PartitionedTable> =
+        catalog.partitioned.iter().map(|p| (p.oid, p)).collect();
+    fn buildable(
+        oid: u32,
+        copied: &HashSet<u32>,
+        by_oid: &HashMap<u32, &PartitionedTable>,
+        memo: &mut HashMap<u32, bool>,
+    ) -> bool {
+        if copied.contains(&oid) {
+            return true;
+        }
+        if let Some(&known) = memo.get(&oid) {
+            return known;
+        }
+        // Guards against a cycle, which the catalog cannot hold anyway.
+        memo.insert(oid, false);
+        let ok = by_oid.get(&oid).is_some_and(|p| {
+            p.partitions
+                .iter()
+                .all(|&c| buildable(c, copied, by_oid, memo))
+        });
+        memo.insert(oid, ok);
+        ok
+    }
+    let mut memo = HashMap::new();
+    catalog
+        .partitioned
+        .iter()
+        .filter(|p| buildable(p.oid, &copied, &by_oid, &mut memo))
+        .map(|p| (p.oid, Arc::new(p.clone())))
+        .collect()
+}
+
+/// Build the indexes of a partitioned table whose partitions are all
+/// complete, one after the other on one connection (each is a catalog
+/// change, no scan), then count the table complete.
+async fn build_parent(shared: Arc<Shared>, parent: Arc<PartitionedTable>) {
+    for index in &parent.indexes {
+        let unit = Unit::ParentIndex(index.index.oid);
+        if shared.is_done(&unit) {
+            continue;
+        }
+        let result = async {
+            let conn = shared.index_pool.get().await?;
+            shared.state.start(&unit, &index.index.label(), 0)?;
+            build_parent_index(&conn, &parent.qualified(), index).await?;
+            shared.state.done(&unit, 0, 0)
+        }
+        .await;
+        if let Err(e) = result {
+            // Its foreign keys and its own parent wait for post-data.
+            shared.fail(Some(&unit), format!("{e:#}")).await;
+            return;
+        }
+    }
+    Shared::mark(&shared.last_index, shared.started.elapsed());
+    table_complete(&shared, parent.oid);
+}
+
+/// A table (plain, or partitioned with its indexes built) is complete: build
+/// the indexes of its partitioned parent once that one's partitions all are,
+/// and start every foreign key whose two tables now are.
 fn table_complete(shared: &Arc<Shared>, oid: u32) {
+    if let Some(&parent) = shared.parent_of.get(&oid) {
+        let last = {
+            let mut left = shared.partitions_left.lock().expect("partitions");
+            let n = left.get_mut(&parent).expect("parent counted");
+            *n -= 1;
+            *n == 0
+        };
+        if last {
+            let p = shared.parents[&parent].clone();
+            spawn_after(shared, build_parent(shared.clone(), p));
+        }
+    }
     if !shared.steps.foreign_keys {
         return;
     }
@@ -512,5 +624,58 @@ fn table_complete(shared: &Arc<Shared>, oid: u32) {
             }
             Shared::mark(&s.last_index, s.started.elapsed());
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(oid: u32) -> Table {
+        Table {
+            oid,
+            schema: "s".into(),
+            name: format!("t{oid}"),
+            persistence: 'p',
+            bytes: 0,
+            estimated_rows: 0.0,
+            columns: Vec::new(),
+            only_generated_columns: false,
+            indexes: Vec::new(),
+            parts: Vec::new(),
+            copy_data: true,
+        }
+    }
+
+    fn parent(oid: u32, partitions: &[u32]) -> PartitionedTable {
+        PartitionedTable {
+            oid,
+            schema: "s".into(),
+            name: format!("p{oid}"),
+            partitions: partitions.to_vec(),
+            indexes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn parents_are_built_only_when_every_partition_below_is_copied() {
+        let catalog = Catalog {
+            tables: vec![table(1), table(2), table(3), table(4)],
+            partitioned: vec![
+                // Two levels, all copied.
+                parent(10, &[11, 1]),
+                parent(11, &[2, 3]),
+                // 99 is not copied (a foreign table, or filtered out): left
+                // to post-data, and so is the parent above it.
+                parent(20, &[4, 99]),
+                parent(21, &[20]),
+                // No partitions: built at once.
+                parent(30, &[]),
+            ],
+            ..Catalog::default()
+        };
+        let mut built: Vec<u32> = parents_to_build(&catalog).into_keys().collect();
+        built.sort();
+        assert_eq!(built, vec![10, 11, 30]);
     }
 }

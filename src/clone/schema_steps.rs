@@ -139,6 +139,24 @@ pub async fn write_post_list(
             }
         }
     }
+    // Indexes of partitioned tables built in the data phase: their INDEX or
+    // CONSTRAINT entry, and the INDEX ATTACH entries of their children. An
+    // INDEX ATTACH entry has no oid; its tag is the child index's name.
+    let mut attached: HashSet<(&str, &str)> = HashSet::new();
+    for parent in &catalog.partitioned {
+        for p in &parent.indexes {
+            if !done.contains(&Unit::ParentIndex(p.index.oid).key()) {
+                continue;
+            }
+            match &p.index.constraint {
+                Some(c) => built_constraints.insert(c.oid),
+                None => built_indexes.insert(p.index.oid),
+            };
+            for child in &p.children {
+                attached.insert((child.schema.as_str(), child.name.as_str()));
+            }
+        }
+    }
     let built_foreign_keys: HashSet<u32> = catalog
         .foreign_keys
         .iter()
@@ -161,6 +179,9 @@ pub async fn write_post_list(
                 "INDEX" => built_indexes.contains(&e.obj_oid),
                 "CONSTRAINT" => built_constraints.contains(&e.obj_oid),
                 "FK CONSTRAINT" => built_foreign_keys.contains(&e.obj_oid),
+                "INDEX ATTACH" => {
+                    attached.contains(&(e.schema.as_deref().unwrap_or(""), e.name.as_str()))
+                }
                 _ => false,
             }
     };

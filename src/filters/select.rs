@@ -65,6 +65,18 @@ impl Selection {
         catalog
             .sequences
             .retain(|s| !self.is_excluded(PG_CLASS, s.oid));
+        // A parent left out, or one with a partition left out (it is then no
+        // longer in the copied set), is left to post-data as a whole.
+        catalog
+            .partitioned
+            .retain(|p| !self.is_excluded(PG_CLASS, p.oid));
+        for p in &mut catalog.partitioned {
+            p.indexes
+                .retain(|i| !self.is_excluded(PG_CLASS, i.index.oid));
+            for i in &mut p.indexes {
+                i.children.retain(|c| !self.is_excluded(PG_CLASS, c.oid));
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use tokio_postgres::Client;
 
-use crate::catalog::{Index, Table};
+use crate::catalog::{Index, ParentIndex, Table};
 use crate::sql::quote_ident;
 
 /// Indexes we build with CREATE INDEX. Those behind EXCLUDE constraints are
@@ -142,6 +142,67 @@ pub async fn attach_constraints(target: &Client, table: &Table) -> Result<Durati
             .with_context(|| format!("setting index properties on {}", table.label()))?;
     }
     Ok(started.elapsed())
+}
+
+/// Build an index of a partitioned table as pg_dump's post-data does: the
+/// index `ON ONLY` the parent (through its constraint when it backs one),
+/// then each child index attached, which turns it valid once all are.
+/// Idempotent for a resume: an existing index or constraint is kept, and
+/// attaching an index already attached does nothing.
+pub async fn build_parent_index(target: &Client, table: &str, parent: &ParentIndex) -> Result<()> {
+    let index = &parent.index;
+    match &index.constraint {
+        Some(c) => {
+            let exists = target
+                .query_opt(
+                    "SELECT 1 FROM pg_constraint WHERE conrelid = $1::text::regclass AND conname = $2",
+                    &[&table, &c.name],
+                )
+                .await?
+                .is_some();
+            if !exists {
+                target
+                    .batch_execute(&format!(
+                        "ALTER TABLE ONLY {table} ADD CONSTRAINT {} {}",
+                        quote_ident(&c.name),
+                        c.definition
+                    ))
+                    .await
+                    .with_context(|| format!("adding constraint {} to {table}", c.name))?;
+            }
+        }
+        None => {
+            build_index(target, index, true).await?;
+        }
+    }
+    let name = crate::sql::quote_qualified(&index.schema, &index.name);
+    for child in &parent.children {
+        target
+            .batch_execute(&format!(
+                "ALTER INDEX {name} ATTACH PARTITION {}",
+                child.qualified()
+            ))
+            .await
+            .with_context(|| format!("attaching index {} to {}", child.name, index.label()))?;
+    }
+    for (column, stats) in &index.column_statistics {
+        target
+            .batch_execute(&format!(
+                "ALTER INDEX {name} ALTER COLUMN {column} SET STATISTICS {stats}"
+            ))
+            .await
+            .with_context(|| format!("setting statistics on {}", index.label()))?;
+    }
+    if index.replica_identity {
+        target
+            .batch_execute(&format!(
+                "ALTER TABLE ONLY {table} REPLICA IDENTITY USING INDEX {}",
+                quote_ident(&index.name)
+            ))
+            .await
+            .with_context(|| format!("setting the replica identity of {table}"))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS s_sequence (
     last_value INTEGER NOT NULL, is_called INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS s_large_object (oid INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS s_foreign_key (oid INTEGER PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS s_partitioned (oid INTEGER PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS progress (
     unit TEXT PRIMARY KEY, kind TEXT NOT NULL, label TEXT NOT NULL,
     state TEXT NOT NULL, started REAL, finished REAL,
@@ -51,6 +52,9 @@ pub enum Unit {
     Part(u32, u32),
     /// The single TRUNCATE of a split table before its parts are copied.
     Truncate(u32),
+    /// An index of a partitioned table (or the constraint it backs), with
+    /// every child index attached to it.
+    ParentIndex(u32),
 }
 
 impl Unit {
@@ -65,6 +69,7 @@ impl Unit {
             Unit::ForeignKey(o) => format!("fk:{o}"),
             Unit::Part(o, n) => format!("part:{o}:{n}"),
             Unit::Truncate(o) => format!("truncate:{o}"),
+            Unit::ParentIndex(o) => format!("parent-index:{o}"),
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -78,6 +83,7 @@ impl Unit {
             Unit::ForeignKey(_) => "foreign key",
             Unit::Part(..) => "table part",
             Unit::Truncate(_) => "truncate",
+            Unit::ParentIndex(_) => "parent index",
         }
     }
 }
@@ -162,7 +168,14 @@ impl State {
     pub fn save_catalog(&self, catalog: &Catalog) -> Result<()> {
         self.with(|c| {
             let tx = c.transaction()?;
-            for t in ["s_table", "s_index", "s_sequence", "s_large_object", "s_foreign_key"] {
+            for t in [
+                "s_table",
+                "s_index",
+                "s_sequence",
+                "s_large_object",
+                "s_foreign_key",
+                "s_partitioned",
+            ] {
                 tx.execute(&format!("DELETE FROM {t}"), [])?;
             }
             {
@@ -193,6 +206,10 @@ impl State {
                 let mut fk = tx.prepare("INSERT INTO s_foreign_key (oid, json) VALUES (?1, ?2)")?;
                 for k in &catalog.foreign_keys {
                     fk.execute(params![k.oid, to_json(k)])?;
+                }
+                let mut part = tx.prepare("INSERT INTO s_partitioned (oid, json) VALUES (?1, ?2)")?;
+                for p in &catalog.partitioned {
+                    part.execute(params![p.oid, to_json(p)])?;
                 }
             }
             tx.execute(
@@ -251,6 +268,11 @@ impl State {
             for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
                 foreign_keys.push(from_json(&row?)?);
             }
+            let mut stmt = c.prepare("SELECT json FROM s_partitioned ORDER BY oid")?;
+            let mut partitioned = Vec::new();
+            for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                partitioned.push(from_json(&row?)?);
+            }
             let encoding = c.query_row("SELECT value FROM setup WHERE key = 'encoding'", [], |r| r.get(0))?;
             let selection: Option<String> = c
                 .query_row("SELECT value FROM setup WHERE key = 'selection'", [], |r| r.get(0))
@@ -265,6 +287,7 @@ impl State {
                 large_objects,
                 encoding,
                 foreign_keys,
+                partitioned,
                 selection,
             }))
         })

@@ -1,0 +1,159 @@
+//! Partitioned tables (relkind `p`) and their indexes, read under the
+//! snapshot so that the data phase can build a parent's indexes and
+//! constraints as soon as its partitions are complete, instead of leaving
+//! them to the post-data restore at the very end.
+//!
+//! A parent's index is built exactly as pg_dump's post-data would: `CREATE
+//! INDEX ... ON ONLY parent` (or `ALTER TABLE ONLY parent ADD CONSTRAINT`
+//! for a PRIMARY KEY / UNIQUE / EXCLUDE), then one `ALTER INDEX ... ATTACH
+//! PARTITION` per child index, so that it turns valid exactly when the
+//! source's is.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Client;
+
+use super::model::{Index, IndexConstraint};
+use super::queries::{NOT_EXTENSION_MEMBER, SYSTEM_SCHEMAS};
+use crate::sql::quote_qualified;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartitionedTable {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// Direct partitions: leaf tables, partitioned tables, foreign tables.
+    pub partitions: Vec<u32>,
+    pub indexes: Vec<ParentIndex>,
+}
+
+impl PartitionedTable {
+    pub fn qualified(&self) -> String {
+        quote_qualified(&self.schema, &self.name)
+    }
+    pub fn label(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+/// An index of a partitioned table (relkind `I`), with the indexes of the
+/// partitions attached to it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ParentIndex {
+    /// `definition` is `CREATE INDEX name ON ONLY ...`.
+    pub index: Index,
+    pub children: Vec<ChildIndex>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChildIndex {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+}
+
+impl ChildIndex {
+    pub fn qualified(&self) -> String {
+        quote_qualified(&self.schema, &self.name)
+    }
+}
+
+fn partitioned_sql() -> String {
+    format!(
+        "SELECT c.oid, n.nspname, c.relname, \
+                ARRAY(SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = c.oid ORDER BY 1) \
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+          WHERE c.relkind = 'p' AND {SYSTEM_SCHEMAS} AND {NOT_EXTENSION_MEMBER} \
+          ORDER BY 2, 3"
+    )
+}
+
+/// Indexes of partitioned tables. Unlike those of plain tables, invalid ones
+/// are kept: a partitioned index is invalid while a partition lacks its
+/// child, and pg_dump dumps it so (attaching only the children it has).
+const PARENT_INDEXES_SQL: &str = "\
+    SELECT i.indexrelid, n.nspname, ic.relname, i.indrelid, pg_get_indexdef(i.indexrelid), \
+           con.oid, con.conname, con.contype::text, con.condeferrable, con.condeferred, \
+           pg_get_constraintdef(con.oid), i.indisreplident, \
+           ARRAY(SELECT format('%s %s', a.attnum, a.attstattarget) FROM pg_attribute a \
+                  WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0 ORDER BY a.attnum), \
+           ARRAY(SELECT h.inhrelid FROM pg_inherits h WHERE h.inhparent = i.indexrelid ORDER BY 1), \
+           ARRAY(SELECT cn.nspname::text FROM pg_inherits h JOIN pg_class cc ON cc.oid = h.inhrelid \
+                   JOIN pg_namespace cn ON cn.oid = cc.relnamespace \
+                  WHERE h.inhparent = i.indexrelid ORDER BY h.inhrelid), \
+           ARRAY(SELECT cc.relname::text FROM pg_inherits h JOIN pg_class cc ON cc.oid = h.inhrelid \
+                  WHERE h.inhparent = i.indexrelid ORDER BY h.inhrelid) \
+      FROM pg_index i \
+      JOIN pg_class ic ON ic.oid = i.indexrelid \
+      JOIN pg_namespace n ON n.oid = ic.relnamespace \
+      LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid \
+           AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x') \
+     WHERE i.indrelid = ANY($1) AND ic.relkind = 'I' \
+     ORDER BY i.indrelid, ic.relname";
+
+pub async fn read_partitioned(client: &Client) -> Result<Vec<PartitionedTable>> {
+    let mut tables: Vec<PartitionedTable> = client
+        .query(&partitioned_sql(), &[])
+        .await?
+        .iter()
+        .map(|r| PartitionedTable {
+            oid: r.get(0),
+            schema: r.get(1),
+            name: r.get(2),
+            partitions: r.get(3),
+            indexes: Vec::new(),
+        })
+        .collect();
+    if tables.is_empty() {
+        return Ok(tables);
+    }
+    let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
+    let by_oid: HashMap<u32, usize> = tables.iter().enumerate().map(|(i, t)| (t.oid, i)).collect();
+    for row in client.query(PARENT_INDEXES_SQL, &[&oids]).await? {
+        let table_oid: u32 = row.get(3);
+        let Some(&t) = by_oid.get(&table_oid) else {
+            continue;
+        };
+        let constraint = row.get::<_, Option<u32>>(5).map(|oid| IndexConstraint {
+            oid,
+            name: row.get(6),
+            kind: row.get::<_, String>(7).chars().next().unwrap_or('u'),
+            deferrable: row.get(8),
+            deferred: row.get(9),
+            definition: row.get(10),
+        });
+        let child_oids: Vec<u32> = row.get(13);
+        let child_schemas: Vec<String> = row.get(14);
+        let child_names: Vec<String> = row.get(15);
+        let children = child_oids
+            .into_iter()
+            .zip(child_schemas)
+            .zip(child_names)
+            .map(|((oid, schema), name)| ChildIndex { oid, schema, name })
+            .collect();
+        tables[t].indexes.push(ParentIndex {
+            index: Index {
+                oid: row.get(0),
+                schema: row.get(1),
+                name: row.get(2),
+                table_oid,
+                definition: row.get(4),
+                constraint,
+                clustered: false,
+                replica_identity: row.get(11),
+                column_statistics: row
+                    .get::<_, Vec<String>>(12)
+                    .iter()
+                    .filter_map(|s| {
+                        let (n, v) = s.split_once(' ')?;
+                        Some((n.parse().ok()?, v.parse().ok()?))
+                    })
+                    .collect(),
+            },
+            children,
+        });
+    }
+    Ok(tables)
+}
