@@ -87,3 +87,20 @@ pub fn install_handlers() {
         }
     });
 }
+
+/// Run `work` to its end, unless the run is interrupted: then let it unwind
+/// for a few seconds (cancelled queries fail, transactions roll back, units
+/// in flight stay unfinished in the state) and fail with `how_to_resume`.
+pub async fn unless_interrupted<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+    how_to_resume: String,
+) -> anyhow::Result<T> {
+    tokio::pin!(work);
+    tokio::select! {
+        result = &mut work => result,
+        _ = cancelled() => {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut work).await;
+            Err(crate::error::Failure::state(format!("interrupted: {how_to_resume}")).into())
+        }
+    }
+}

@@ -15,7 +15,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
-use super::model::{Index, IndexConstraint};
+use super::model::Index;
 use super::queries::{NOT_EXTENSION_MEMBER, SYSTEM_SCHEMAS};
 use crate::sql::quote_qualified;
 
@@ -116,14 +116,7 @@ pub async fn read_partitioned(client: &Client) -> Result<Vec<PartitionedTable>> 
         let Some(&t) = by_oid.get(&table_oid) else {
             continue;
         };
-        let constraint = row.get::<_, Option<u32>>(5).map(|oid| IndexConstraint {
-            oid,
-            name: row.get(6),
-            kind: row.get::<_, String>(7).chars().next().unwrap_or('u'),
-            deferrable: row.get(8),
-            deferred: row.get(9),
-            definition: row.get(10),
-        });
+        let constraint = super::queries::index_constraint(&row, 5);
         let child_oids: Vec<u32> = row.get(13);
         let child_schemas: Vec<String> = row.get(14);
         let child_names: Vec<String> = row.get(15);

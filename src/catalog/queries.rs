@@ -171,14 +171,7 @@ async fn attach_indexes(client: &Client, oids: &[u32], tables: &mut [Table]) -> 
         let Some(&i) = by_oid.get(&table_oid) else {
             continue;
         };
-        let constraint = row.get::<_, Option<u32>>(5).map(|oid| IndexConstraint {
-            oid,
-            name: row.get(6),
-            kind: row.get::<_, String>(7).chars().next().unwrap_or('u'),
-            deferrable: row.get(8),
-            deferred: row.get(9),
-            definition: row.get(10),
-        });
+        let constraint = index_constraint(&row, 5);
         tables[i].indexes.push(Index {
             oid: row.get(0),
             schema: row.get(1),
@@ -240,4 +233,18 @@ pub async fn existing_target_tables(target: &Client) -> Result<Vec<String>> {
         .iter()
         .map(|r| r.get(0))
         .collect())
+}
+
+/// The PRIMARY KEY / UNIQUE / EXCLUDE constraint columns of an index query
+/// row, starting at column `at`: oid, name, kind, deferrable, deferred,
+/// definition (all NULL when the index backs no constraint).
+pub(crate) fn index_constraint(row: &tokio_postgres::Row, at: usize) -> Option<IndexConstraint> {
+    row.get::<_, Option<u32>>(at).map(|oid| IndexConstraint {
+        oid,
+        name: row.get(at + 1),
+        kind: row.get::<_, String>(at + 2).chars().next().unwrap_or('u'),
+        deferrable: row.get(at + 3),
+        deferred: row.get(at + 4),
+        definition: row.get(at + 5),
+    })
 }

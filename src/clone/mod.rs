@@ -20,7 +20,7 @@ pub use options::CloneOptions;
 pub use steps::Steps;
 pub use toc_skips::SkipOptions;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use tracing::info;
@@ -41,22 +41,15 @@ pub async fn run_cli(args: CloneArgs) -> Result<()> {
     let endpoints = Endpoints::from_args(&args.conn)?;
     let options = CloneOptions::from_args(&args)?;
     interrupt::install_handlers();
-    let run = run(&endpoints, &options);
-    tokio::pin!(run);
-    let summary = tokio::select! {
-        result = &mut run => result?,
-        _ = interrupt::cancelled() => {
-            // Let the run unwind: cancelled queries fail, transactions roll
-            // back, and units in flight stay unfinished in the state.
-            let _ = tokio::time::timeout(Duration::from_secs(10), &mut run).await;
-            return Err(Failure::state(format!(
-                "interrupted: nothing half-copied was recorded as done; continue with \
-                 `pgcopydb clone --resume --dir {}` (and --not-consistent unless the snapshot is still held)",
-                options.dir.display()
-            ))
-            .into());
-        }
-    };
+    let summary = interrupt::unless_interrupted(
+        run(&endpoints, &options),
+        format!(
+            "nothing half-copied was recorded as done; continue with `pgcopydb clone --resume \
+             --dir {}` (and --not-consistent unless the snapshot is still held)",
+            options.dir.display()
+        ),
+    )
+    .await?;
     print!("{}", summary.render());
     if !summary.failures.is_empty() {
         return Err(Failure::new(

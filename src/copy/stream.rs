@@ -147,29 +147,25 @@ async fn stream(
     pin_mut!(rows);
     let mut buffer = BytesMut::with_capacity(CHUNK);
     let mut total = 0u64;
-    while let Some(message) = rows.next().await {
-        let message = message.context("reading from the source")?;
-        buffer.extend_from_slice(&message);
-        if buffer.len() >= CHUNK {
+    loop {
+        let message = rows.next().await;
+        let done = message.is_none();
+        if let Some(message) = message {
+            buffer.extend_from_slice(&message.context("reading from the source")?);
+        }
+        if buffer.len() >= CHUNK || (done && !buffer.is_empty()) {
             let n = buffer.len() as u64;
             sink.send(buffer.split().freeze())
                 .await
                 .context("writing to the target")?;
             total += n;
-            counters.iter().for_each(|c| {
+            for c in counters {
                 c.fetch_add(n, Ordering::Relaxed);
-            });
+            }
         }
-    }
-    if !buffer.is_empty() {
-        let n = buffer.len() as u64;
-        sink.send(buffer.split().freeze())
-            .await
-            .context("writing to the target")?;
-        total += n;
-        counters.iter().for_each(|c| {
-            c.fetch_add(n, Ordering::Relaxed);
-        });
+        if done {
+            break;
+        }
     }
     let rows = sink
         .finish()

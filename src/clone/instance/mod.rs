@@ -13,7 +13,7 @@ mod dirs;
 pub use compare::{compare_all_data, InstanceComparison};
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use tokio::sync::Semaphore;
@@ -40,20 +40,14 @@ pub async fn run_cli(args: CloneArgs) -> Result<()> {
     let endpoints = Endpoints::from_args(&args.conn)?;
     let options = CloneOptions::from_args(&args)?;
     interrupt::install_handlers();
-    let run = run(&endpoints, &options);
-    tokio::pin!(run);
-    let (summary, exit) = tokio::select! {
-        result = &mut run => result?,
-        _ = interrupt::cancelled() => {
-            let _ = tokio::time::timeout(Duration::from_secs(10), &mut run).await;
-            return Err(Failure::state(format!(
-                "interrupted: continue with `pgcopydb clone --all-databases --resume \
-                 --not-consistent --dir {}`",
-                options.dir.display()
-            ))
-            .into());
-        }
-    };
+    let (summary, exit) = interrupt::unless_interrupted(
+        run(&endpoints, &options),
+        format!(
+            "continue with `pgcopydb clone --all-databases --resume --not-consistent --dir {}`",
+            options.dir.display()
+        ),
+    )
+    .await?;
     print!("{}", summary.render());
     if summary.failed_databases.is_empty() {
         return Ok(());
