@@ -15,7 +15,7 @@ use crate::connections::{Endpoints, Side};
 use crate::filters::Filters;
 
 use super::checksum::{self, RelName};
-use super::session;
+use crate::snapshot::{export_on, reader_on};
 
 /// Row count and checksum of one table on one side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -132,12 +132,10 @@ pub async fn compare_data(
         async {
             match snapshot {
                 Some(_) => Ok(None),
-                None => session::export(Side::Source, &endpoints.source)
-                    .await
-                    .map(Some),
+                None => export_on(Side::Source, &endpoints.source).await.map(Some),
             }
         },
-        session::export(Side::Target, &endpoints.target),
+        export_on(Side::Target, &endpoints.target),
     )?;
     let source_snapshot = match (&source_holder, snapshot) {
         (Some(h), _) => h.id.clone(),
@@ -148,8 +146,8 @@ pub async fn compare_data(
     debug!("comparing under source snapshot {source_snapshot}, target snapshot {target_snapshot}");
 
     let (source, target) = tokio::try_join!(
-        session::open(Side::Source, &endpoints.source, Some(&source_snapshot)),
-        session::open(Side::Target, &endpoints.target, Some(&target_snapshot)),
+        reader_on(Side::Source, &endpoints.source, Some(&source_snapshot)),
+        reader_on(Side::Target, &endpoints.target, Some(&target_snapshot)),
     )?;
     let (mut catalog, source_columns, target_columns) = tokio::try_join!(
         async {
@@ -221,12 +219,12 @@ impl Shared<'_> {
     /// until it is empty.
     async fn worker(&self) -> Result<Vec<TableCheck>> {
         let (source, target) = tokio::try_join!(
-            session::open(
+            reader_on(
                 Side::Source,
                 &self.endpoints.source,
                 Some(self.source_snapshot)
             ),
-            session::open(
+            reader_on(
                 Side::Target,
                 &self.endpoints.target,
                 Some(self.target_snapshot)

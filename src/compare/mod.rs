@@ -17,7 +17,6 @@ mod render;
 mod schema;
 mod schema_facts;
 mod scope;
-mod session;
 
 pub use data::{
     compare_data, DataReport, LargeObjectCheck, SequenceCheck, SequenceValue, Status, TableCheck,

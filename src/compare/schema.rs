@@ -8,10 +8,10 @@ use tokio_postgres::Client;
 
 use crate::connections::{Endpoints, Side};
 use crate::filters::Filters;
+use crate::snapshot::reader_on;
 
 use super::schema_facts::FACT_QUERIES;
 use super::scope::ExcludedNames;
-use super::session;
 
 /// What to leave out of the comparison: owners and privileges for clones
 /// made with `--no-owner` or `--no-acl`, where they legitimately differ, and
@@ -96,13 +96,13 @@ pub async fn compare_schema(
 ) -> Result<SchemaReport> {
     let ((mut source, excluded), mut target) = tokio::try_join!(
         async {
-            let c = session::open(Side::Source, &endpoints.source, snapshot).await?;
+            let c = reader_on(Side::Source, &endpoints.source, snapshot).await?;
             let excluded = ExcludedNames::read(&options.filters, &c).await?;
             let facts = read_facts(&c, options).await.context("on the source")?;
             Ok::<_, anyhow::Error>((facts, excluded))
         },
         async {
-            let c = session::open(Side::Target, &endpoints.target, None).await?;
+            let c = reader_on(Side::Target, &endpoints.target, None).await?;
             read_facts(&c, options).await.context("on the target")
         },
     )?;
