@@ -106,6 +106,18 @@ fn phase(dir: &Path) -> String {
     }
 }
 
+/// Start a clone into `dst` (stderr kept for the test to read) and return
+/// once it has a table copy in flight.
+fn clone_until_copying(src: &Cluster, tgt: &Cluster, dir: &Path) -> Child {
+    let mut child = clone_cmd(src, tgt, "dst", dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_copy(dir, &mut child);
+    child
+}
+
 /// Wait until the run has a table copy in flight.
 fn wait_for_copy(dir: &Path, child: &mut Child) {
     let started = Instant::now();
@@ -171,12 +183,7 @@ fn sigint_cancels_queries_and_resume_completes() {
     let tgt = Cluster::start();
     tgt.create_db("dst");
     let dir = workdir();
-    let mut child = clone_cmd(&src, &tgt, "dst", dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_copy(dir.path(), &mut child);
+    let mut child = clone_until_copying(&src, &tgt, dir.path());
     signal(&child, libc::SIGINT);
     let status = wait_exit(&mut child, Duration::from_secs(30));
     let mut stderr = String::new();
@@ -202,12 +209,7 @@ fn target_stopping_mid_copy_fails_clearly_then_resumes() {
     let tgt = Cluster::start();
     tgt.create_db("dst");
     let dir = workdir();
-    let mut child = clone_cmd(&src, &tgt, "dst", dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_copy(dir.path(), &mut child);
+    let mut child = clone_until_copying(&src, &tgt, dir.path());
     tgt.stop();
     let status = wait_exit(&mut child, Duration::from_secs(120));
     let mut stderr = String::new();
@@ -232,12 +234,7 @@ fn resume_refuses_other_source_and_needs_a_snapshot_or_not_consistent() {
     let tgt = Cluster::start();
     tgt.create_db("dst");
     let dir = workdir();
-    let mut child = clone_cmd(&src, &tgt, "dst", dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_copy(dir.path(), &mut child);
+    let mut child = clone_until_copying(&src, &tgt, dir.path());
     signal(&child, libc::SIGKILL);
     let _ = child.wait();
 
