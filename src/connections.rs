@@ -150,3 +150,28 @@ pub fn db_error_message(e: &tokio_postgres::Error) -> String {
         None => e.to_string(),
     }
 }
+
+/// Run a DDL statement that takes locks on more than one table (ADD FOREIGN
+/// KEY, VALIDATE, ADD CONSTRAINT, ATTACH) and that other workers run at the
+/// same time in another order: a deadlock or lock timeout aborts only that
+/// statement, so it is retried a few times (cyclic foreign keys, such as
+/// pagila's staff and store, make this common).
+pub async fn ddl(client: &Client, sql: &str) -> Result<(), tokio_postgres::Error> {
+    let mut attempt = 0u32;
+    loop {
+        match client.batch_execute(sql).await {
+            Err(e)
+                if attempt < 10
+                    && e.code().is_some_and(|c| {
+                        *c == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                            || *c == tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE
+                    }) =>
+            {
+                attempt += 1;
+                tracing::debug!("retrying after {e}: {sql}");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
+            }
+            other => return other,
+        }
+    }
+}

@@ -92,35 +92,38 @@ pub async fn add_foreign_key(target: &Client, fk: &ForeignKey) -> Result<()> {
         // partitions NOT VALID (seen on PostgreSQL 15), where the source's
         // are valid: add such a key as the source has it, in one statement.
         None if fk.references_partitioned => {
-            target
-                .batch_execute(&format!(
+            crate::connections::ddl(
+                target,
+                &format!(
                     "ALTER TABLE ONLY {} ADD CONSTRAINT {name} {}",
                     fk.table, fk.definition
-                ))
-                .await
-                .with_context(|| format!("adding foreign key {} on {}", fk.name, fk.table))?;
+                ),
+            )
+            .await
+            .with_context(|| format!("adding foreign key {} on {}", fk.name, fk.table))?;
             return Ok(());
         }
         None => {
-            target
-                .batch_execute(&format!(
+            crate::connections::ddl(
+                target,
+                &format!(
                     "ALTER TABLE ONLY {} ADD CONSTRAINT {name} {} NOT VALID",
                     fk.table,
                     fk.bare_definition()
-                ))
-                .await
-                .with_context(|| format!("adding foreign key {} on {}", fk.name, fk.table))?;
+                ),
+            )
+            .await
+            .with_context(|| format!("adding foreign key {} on {}", fk.name, fk.table))?;
             false
         }
     };
     if fk.validated && !validated {
-        target
-            .batch_execute(&format!(
-                "ALTER TABLE ONLY {} VALIDATE CONSTRAINT {name}",
-                fk.table
-            ))
-            .await
-            .with_context(|| format!("validating foreign key {} on {}", fk.name, fk.table))?;
+        crate::connections::ddl(
+            target,
+            &format!("ALTER TABLE ONLY {} VALIDATE CONSTRAINT {name}", fk.table),
+        )
+        .await
+        .with_context(|| format!("validating foreign key {} on {}", fk.name, fk.table))?;
     }
     Ok(())
 }

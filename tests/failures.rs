@@ -114,3 +114,45 @@ fn fail_fast_stops_at_the_first_failure() {
         .any(|u| u["label"] == "post-data restore" && u["state"] == "done");
     assert!(!post_done, "post-data ran despite --fail-fast");
 }
+
+/// Pairs of tables that reference each other (as pagila's staff and store):
+/// their foreign keys are added concurrently, each locking both tables, and
+/// PostgreSQL kills one of two such statements as a deadlock. The run must
+/// retry it rather than report a failure.
+#[test]
+fn cyclic_foreign_keys_added_concurrently_do_not_fail_the_run() {
+    let src = Cluster::start();
+    let tgt = Cluster::start();
+    src.create_db("src");
+    let mut sql = String::new();
+    for i in 0..12 {
+        sql.push_str(&format!(
+            "CREATE TABLE a{i} (id int PRIMARY KEY, b int);
+             CREATE TABLE b{i} (id int PRIMARY KEY, a int REFERENCES a{i} (id));
+             ALTER TABLE a{i} ADD FOREIGN KEY (b) REFERENCES b{i} (id);
+             INSERT INTO a{i} SELECT g, NULL FROM generate_series(1, 2000) g;
+             INSERT INTO b{i} SELECT g, g FROM generate_series(1, 2000) g;
+             UPDATE a{i} SET b = id;"
+        ));
+    }
+    src.psql("src", &sql);
+    for round in 0..3 {
+        let db = format!("dst{round}");
+        tgt.create_db(&db);
+        let dir = workdir();
+        let out = pgcopydb()
+            .args([
+                "clone",
+                "--source",
+                &src.uri("src"),
+                "--target",
+                &tgt.uri(&db),
+            ])
+            .args(["--table-jobs", "4", "--index-jobs", "4", "--dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        support::assert_success(&out, "clone with cyclic foreign keys");
+        verify::assert_equal(&src, "src", &tgt, &db);
+    }
+}

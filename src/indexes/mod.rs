@@ -29,8 +29,7 @@ pub async fn build_index(target: &Client, index: &Index, if_not_exists: bool) ->
     } else {
         index.definition.clone()
     };
-    target
-        .batch_execute(&sql)
+    crate::connections::ddl(target, &sql)
         .await
         .with_context(|| format!("creating index {}", index.label()))?;
     Ok(started.elapsed())
@@ -130,14 +129,12 @@ pub async fn attach_constraints(target: &Client, table: &Table) -> Result<Durati
         .map(|r| r.get(0))
         .collect();
     if let Some(sql) = constraints_statement(table, &existing) {
-        target
-            .batch_execute(&sql)
+        crate::connections::ddl(target, &sql)
             .await
             .with_context(|| format!("adding constraints to {}", table.label()))?;
     }
     for sql in index_properties_statements(table) {
-        target
-            .batch_execute(&sql)
+        crate::connections::ddl(target, &sql)
             .await
             .with_context(|| format!("setting index properties on {}", table.label()))?;
     }
@@ -161,14 +158,16 @@ pub async fn build_parent_index(target: &Client, table: &str, parent: &ParentInd
                 .await?
                 .is_some();
             if !exists {
-                target
-                    .batch_execute(&format!(
+                crate::connections::ddl(
+                    target,
+                    &format!(
                         "ALTER TABLE ONLY {table} ADD CONSTRAINT {} {}",
                         quote_ident(&c.name),
                         c.definition
-                    ))
-                    .await
-                    .with_context(|| format!("adding constraint {} to {table}", c.name))?;
+                    ),
+                )
+                .await
+                .with_context(|| format!("adding constraint {} to {table}", c.name))?;
             }
         }
         None => {
@@ -177,30 +176,31 @@ pub async fn build_parent_index(target: &Client, table: &str, parent: &ParentInd
     }
     let name = crate::sql::quote_qualified(&index.schema, &index.name);
     for child in &parent.children {
-        target
-            .batch_execute(&format!(
-                "ALTER INDEX {name} ATTACH PARTITION {}",
-                child.qualified()
-            ))
-            .await
-            .with_context(|| format!("attaching index {} to {}", child.name, index.label()))?;
+        crate::connections::ddl(
+            target,
+            &format!("ALTER INDEX {name} ATTACH PARTITION {}", child.qualified()),
+        )
+        .await
+        .with_context(|| format!("attaching index {} to {}", child.name, index.label()))?;
     }
     for (column, stats) in &index.column_statistics {
-        target
-            .batch_execute(&format!(
-                "ALTER INDEX {name} ALTER COLUMN {column} SET STATISTICS {stats}"
-            ))
-            .await
-            .with_context(|| format!("setting statistics on {}", index.label()))?;
+        crate::connections::ddl(
+            target,
+            &format!("ALTER INDEX {name} ALTER COLUMN {column} SET STATISTICS {stats}"),
+        )
+        .await
+        .with_context(|| format!("setting statistics on {}", index.label()))?;
     }
     if index.replica_identity {
-        target
-            .batch_execute(&format!(
+        crate::connections::ddl(
+            target,
+            &format!(
                 "ALTER TABLE ONLY {table} REPLICA IDENTITY USING INDEX {}",
                 quote_ident(&index.name)
-            ))
-            .await
-            .with_context(|| format!("setting the replica identity of {table}"))?;
+            ),
+        )
+        .await
+        .with_context(|| format!("setting the replica identity of {table}"))?;
     }
     Ok(())
 }
