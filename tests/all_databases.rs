@@ -71,16 +71,6 @@ fn clone_all(src: &Cluster, tgt: &Cluster, dir: &Path) -> Command {
     cmd
 }
 
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "pgcopydb failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn assert_all_equal(src: &Cluster, tgt: &Cluster) {
     for db in DATABASES {
         let exists = tgt.psql(
@@ -101,7 +91,7 @@ fn all_databases_copies_the_instance_and_refuses_a_second_run() {
     let tgt = Cluster::start();
     let dir = workdir();
     let out = clone_all(&src, &tgt, dir.path()).output().unwrap();
-    assert_ok(&out);
+    support::assert_success(&out, "pgcopydb");
     assert_all_equal(&src, &tgt);
 
     // Roles came first, so the database keeps its owner; and the encoding.
@@ -148,7 +138,7 @@ fn all_databases_copies_the_instance_and_refuses_a_second_run() {
     assert!(stderr.contains("--drop-if-exists"), "{stderr}");
 
     // compare data --all-databases sees every database equal, then a change.
-    assert_ok(&compare_all(&src, &tgt));
+    support::assert_success(&compare_all(&src, &tgt), "pgcopydb");
     src.psql("small", "INSERT INTO events (kind) VALUES ('late')");
     let differs = compare_all(&src, &tgt);
     assert_eq!(differs.status.code(), Some(12));
@@ -160,9 +150,9 @@ fn all_databases_copies_the_instance_and_refuses_a_second_run() {
         .arg("--drop-if-exists")
         .output()
         .unwrap();
-    assert_ok(&replaced);
+    support::assert_success(&replaced, "pgcopydb");
     verify::assert_equal(&src, "small", &tgt, "small");
-    assert_ok(&compare_all(&src, &tgt));
+    support::assert_success(&compare_all(&src, &tgt), "pgcopydb");
 }
 
 fn compare_all(src: &Cluster, tgt: &Cluster) -> Output {
@@ -238,7 +228,7 @@ fn all_databases_resumes_after_sigkill() {
         .args(["--resume", "--not-consistent"])
         .output()
         .unwrap();
-    assert_ok(&out);
+    support::assert_success(&out, "pgcopydb");
     eprintln!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),

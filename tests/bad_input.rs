@@ -166,11 +166,7 @@ fn work_directory_in_use_is_refused() {
         &tgt.uri("db"),
         dir.path().to_str().unwrap(),
     ));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out, "pgcopydb");
 }
 
 #[test]
@@ -194,11 +190,7 @@ fn ping_reports_versions_and_tools() {
     let c = Cluster::start();
     c.create_db("db");
     let out = run(&["ping", "--source", &c.uri("db"), "--target", &c.uri("db")]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out, "pgcopydb");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("PostgreSQL 15"), "{stdout}");
     assert!(stdout.contains("pg_dump/pg_restore 15"), "{stdout}");

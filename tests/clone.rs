@@ -18,13 +18,7 @@ fn clone(src: &Cluster, tgt: &Cluster, db: &str, dir: &Path, extra: &[&str]) -> 
         .args(extra)
         .output()
         .expect("run pgcopydb");
-    assert!(
-        out.status.success(),
-        "pgcopydb clone failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out, "pgcopydb");
     out
 }
 
@@ -138,12 +132,19 @@ fn clone_coverage_in_text_format_with_single_jobs() {
         .env("PGCOPYDB_COPY_FORMAT", "text")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out, "pgcopydb");
     verify::assert_equal(&src, "cov", &tgt, "cov");
+}
+
+/// How many `ALTER DATABASE/ROLE ... SET` the database holds.
+fn database_settings(c: &Cluster, db: &str) -> String {
+    c.psql(
+        db,
+        &format!(
+            "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d \
+             ON d.oid = s.setdatabase WHERE d.datname = '{db}'"
+        ),
+    )
 }
 
 #[test]
@@ -175,13 +176,7 @@ fn options_shape_the_copy() {
     );
     assert_eq!(tgt.psql("opt", "SELECT count(*) FROM t"), "1000");
     assert_eq!(tgt.psql("opt", "SELECT count(*) FROM pg_largeobject"), "0");
-    assert_eq!(
-        tgt.psql(
-            "opt",
-            "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'opt'"
-        ),
-        "0"
-    );
+    assert_eq!(database_settings(&tgt, "opt"), "0");
     assert_eq!(
         tgt.psql(
             "opt",
@@ -198,13 +193,7 @@ fn options_shape_the_copy() {
         tgt.psql("opt", "SELECT count(*) FROM pg_largeobject_metadata"),
         "1"
     );
-    assert_eq!(
-        tgt.psql(
-            "opt",
-            "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'opt'"
-        ),
-        "1"
-    );
+    assert_eq!(database_settings(&tgt, "opt"), "1");
     verify::assert_equal(&src, "opt", &tgt, "opt");
 }
 

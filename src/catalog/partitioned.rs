@@ -136,14 +136,7 @@ pub async fn read_partitioned(client: &Client) -> Result<Vec<PartitionedTable>> 
                 constraint,
                 clustered: false,
                 replica_identity: row.get(11),
-                column_statistics: row
-                    .get::<_, Vec<String>>(12)
-                    .iter()
-                    .filter_map(|s| {
-                        let (n, v) = s.split_once(' ')?;
-                        Some((n.parse().ok()?, v.parse().ok()?))
-                    })
-                    .collect(),
+                column_statistics: super::queries::column_statistics(&row, 12),
             },
             children,
         });

@@ -181,14 +181,7 @@ async fn attach_indexes(client: &Client, oids: &[u32], tables: &mut [Table]) -> 
             constraint,
             clustered: row.get(11),
             replica_identity: row.get(12),
-            column_statistics: row
-                .get::<_, Vec<String>>(13)
-                .iter()
-                .filter_map(|s| {
-                    let (n, v) = s.split_once(' ')?;
-                    Some((n.parse().ok()?, v.parse().ok()?))
-                })
-                .collect(),
+            column_statistics: column_statistics(&row, 13),
         });
     }
     Ok(())
@@ -247,4 +240,16 @@ pub(crate) fn index_constraint(row: &tokio_postgres::Row, at: usize) -> Option<I
         deferred: row.get(at + 4),
         definition: row.get(at + 5),
     })
+}
+
+/// Per-column statistics targets of an index, read as `'attnum target'`
+/// strings from column `at`.
+pub(crate) fn column_statistics(row: &tokio_postgres::Row, at: usize) -> Vec<(i16, i32)> {
+    row.get::<_, Vec<String>>(at)
+        .iter()
+        .filter_map(|s| {
+            let (n, v) = s.split_once(' ')?;
+            Some((n.parse().ok()?, v.parse().ok()?))
+        })
+        .collect()
 }

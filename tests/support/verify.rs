@@ -120,11 +120,12 @@ fn restore_reference(
         .stderr(Stdio::piped())
         .output()
         .expect("run pg_dump");
-    assert!(
-        out.status.success(),
-        "pg_dump --schema-only {src_db} (port {}) for the reference failed: {}",
-        src.port,
-        String::from_utf8_lossy(&out.stderr)
+    super::assert_success(
+        &out,
+        &format!(
+            "pg_dump --schema-only {src_db} (port {}) for the reference",
+            src.port
+        ),
     );
     let out = tgt
         .client_from(dumper, "psql")
@@ -134,11 +135,12 @@ fn restore_reference(
         .stderr(Stdio::piped())
         .output()
         .expect("run psql");
-    assert!(
-        out.status.success(),
-        "restoring the source's schema into {reference} (port {}) failed: {}",
-        tgt.port,
-        String::from_utf8_lossy(&out.stderr)
+    super::assert_success(
+        &out,
+        &format!(
+            "restoring the source's schema into {reference} (port {})",
+            tgt.port
+        ),
     );
     reference
 }
@@ -474,11 +476,9 @@ fn schema_dump(side: Side, dumper: &Path) -> Map {
         .stderr(Stdio::piped())
         .output()
         .expect("run pg_dump");
-    assert!(
-        out.status.success(),
-        "pg_dump --schema-only {db} (port {}) failed: {}",
-        cluster.port,
-        String::from_utf8_lossy(&out.stderr)
+    super::assert_success(
+        &out,
+        &format!("pg_dump --schema-only {db} (port {})", cluster.port),
     );
     split_dump(&String::from_utf8_lossy(&out.stdout))
 }
