@@ -83,7 +83,9 @@ pub fn install_handlers() {
             tracing::warn!(
                 "interrupted: cancelling queries on both servers (signal again to exit at once)"
             );
-            interrupt().await;
+            // Cancelling takes a round trip per connection: do it aside so
+            // that a second signal is heard meanwhile.
+            tokio::spawn(interrupt());
         }
     });
 }

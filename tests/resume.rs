@@ -308,3 +308,19 @@ fn list_progress_reads_a_finished_run() {
     assert_eq!(t["rows"], 10);
     assert_eq!(doc["totals"]["tables_done"], 1);
 }
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let src = source_with_dataset();
+    let tgt = Cluster::start();
+    tgt.create_db("dst");
+    let dir = workdir();
+    let mut child = clone_until_copying(&src, &tgt, dir.path());
+    signal(&child, libc::SIGINT);
+    // Apart enough not to be merged into one delivery.
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, libc::SIGINT);
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    // 130 is the immediate exit; an orderly stop after the first signal is 3.
+    assert_eq!(status.code(), Some(130), "{status}");
+}
