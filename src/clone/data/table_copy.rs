@@ -74,6 +74,12 @@ async fn open(shared: &Shared) -> Result<Connections> {
 /// One copy worker: one source reader (inside the snapshot) and one target
 /// connection serve all its items; both are reopened after a broken link.
 pub(super) async fn copy_worker(shared: Arc<Shared>) -> Result<()> {
+    let result = take_tables(&shared).await;
+    shared.copiers_running.fetch_sub(1, Ordering::Relaxed);
+    result
+}
+
+async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
     let mut conns: Option<Connections> = None;
     loop {
         if shared.stopping() {
@@ -92,7 +98,7 @@ pub(super) async fn copy_worker(shared: Arc<Shared>) -> Result<()> {
         let unit = item.unit();
         shared.progress.start_table(&label);
         shared.state.start(&unit, &label, item.bytes())?;
-        let result = copy_with_retries(&shared, &mut conns, &item).await;
+        let result = copy_with_retries(shared, &mut conns, &item).await;
         shared.progress.finish_table(&label);
         Shared::mark(&shared.last_copy, shared.started.elapsed());
         match result {
@@ -118,7 +124,7 @@ pub(super) async fn copy_worker(shared: Arc<Shared>) -> Result<()> {
                     stats.rows, stats.bytes, stats.duration
                 );
                 if let Some(total) = shared.part_done(&item.table, &stats) {
-                    table_copied(&shared, item.table.clone(), total)?;
+                    table_copied(shared, item.table.clone(), total)?;
                 }
             }
             Err(e) => shared.fail(Some(&unit), format!("{e:#}")).await,
