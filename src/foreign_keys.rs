@@ -28,20 +28,27 @@ pub struct ForeignKey {
     /// index is built and attached to its partitions' (data phase).
     #[serde(default)]
     pub references_partitioned: bool,
+    /// The referencing table is partitioned: complete once its partitions
+    /// are and its indexes are built (data phase).
+    #[serde(default)]
+    pub on_partitioned: bool,
 }
 
-/// Foreign keys from a copied plain table to a copied plain table ($1) or to
-/// a partitioned table ($2). Keys on partitioned tables (which cannot be
-/// added NOT VALID before PostgreSQL 18), and the per-partition clones of a
-/// key (conparentid), stay with the post-data restore.
+/// Foreign keys between copied tables, plain ($1) or partitioned ($2). The
+/// per-partition clones of a key on a partitioned table (conparentid) come
+/// with it; a key whose tables the data phase does not complete (filtered
+/// out, or a partitioned table with a foreign-table partition) stays with
+/// the post-data restore.
 pub const FOREIGN_KEYS_SQL: &str = "\
     SELECT c.oid, c.conname, c.conrelid, format('%I.%I', n.nspname, r.relname), c.confrelid, \
-           pg_get_constraintdef(c.oid), c.convalidated, c.confrelid = ANY($2) \
+           pg_get_constraintdef(c.oid), c.convalidated, c.confrelid = ANY($2), \
+           c.conrelid = ANY($2) \
       FROM pg_constraint c \
       JOIN pg_class r ON r.oid = c.conrelid \
       JOIN pg_namespace n ON n.oid = r.relnamespace \
      WHERE c.contype = 'f' AND c.conparentid = 0 \
-       AND c.conrelid = ANY($1) AND (c.confrelid = ANY($1) OR c.confrelid = ANY($2)) \
+       AND (c.conrelid = ANY($1) OR c.conrelid = ANY($2)) \
+       AND (c.confrelid = ANY($1) OR c.confrelid = ANY($2)) \
      ORDER BY c.conrelid, c.conname";
 
 pub async fn read_foreign_keys(
@@ -63,11 +70,22 @@ pub async fn read_foreign_keys(
             definition: r.get(5),
             validated: r.get(6),
             references_partitioned: r.get(7),
+            on_partitioned: r.get(8),
         })
         .collect())
 }
 
 impl ForeignKey {
+    /// `ONLY ` for a plain table; a partitioned table's key is on all its
+    /// partitions.
+    fn only(&self) -> &'static str {
+        if self.on_partitioned {
+            ""
+        } else {
+            "ONLY "
+        }
+    }
+
     /// The definition without a trailing NOT VALID (we always add that).
     fn bare_definition(&self) -> &str {
         self.definition
@@ -91,12 +109,17 @@ pub async fn add_foreign_key(target: &Client, fk: &ForeignKey) -> Result<()> {
         // VALIDATE CONSTRAINT leaves the key's clones on the referenced
         // partitions NOT VALID (seen on PostgreSQL 15), where the source's
         // are valid: add such a key as the source has it, in one statement.
-        None if fk.references_partitioned => {
+        //
+        // A key on a partitioned table cannot be added NOT VALID before
+        // PostgreSQL 18, and is added to every partition (without ONLY).
+        None if fk.references_partitioned || fk.on_partitioned => {
             crate::connections::ddl(
                 target,
                 &format!(
-                    "ALTER TABLE ONLY {} ADD CONSTRAINT {name} {}",
-                    fk.table, fk.definition
+                    "ALTER TABLE {}{} ADD CONSTRAINT {name} {}",
+                    fk.only(),
+                    fk.table,
+                    fk.definition
                 ),
             )
             .await
@@ -107,7 +130,8 @@ pub async fn add_foreign_key(target: &Client, fk: &ForeignKey) -> Result<()> {
             crate::connections::ddl(
                 target,
                 &format!(
-                    "ALTER TABLE ONLY {} ADD CONSTRAINT {name} {} NOT VALID",
+                    "ALTER TABLE {}{} ADD CONSTRAINT {name} {} NOT VALID",
+                    fk.only(),
                     fk.table,
                     fk.bare_definition()
                 ),
@@ -120,7 +144,11 @@ pub async fn add_foreign_key(target: &Client, fk: &ForeignKey) -> Result<()> {
     if fk.validated && !validated {
         crate::connections::ddl(
             target,
-            &format!("ALTER TABLE ONLY {} VALIDATE CONSTRAINT {name}", fk.table),
+            &format!(
+                "ALTER TABLE {}{} VALIDATE CONSTRAINT {name}",
+                fk.only(),
+                fk.table
+            ),
         )
         .await
         .with_context(|| format!("validating foreign key {} on {}", fk.name, fk.table))?;
