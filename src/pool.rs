@@ -17,14 +17,14 @@ use crate::conninfo::ConnInfo;
 pub struct Pool {
     info: ConnInfo,
     /// Session settings for this kind of work, applied to each new connection.
-    setup: &'static str,
+    setup: String,
     idle: Mutex<Vec<Client>>,
     permits: Arc<Semaphore>,
     shared: Option<Arc<Semaphore>>,
 }
 
 impl Pool {
-    pub fn new(info: ConnInfo, size: usize, setup: &'static str) -> Arc<Pool> {
+    pub fn new(info: ConnInfo, size: usize, setup: String) -> Arc<Pool> {
         Self::bounded(info, size, setup, None)
     }
 
@@ -32,7 +32,7 @@ impl Pool {
     pub fn bounded(
         info: ConnInfo,
         size: usize,
-        setup: &'static str,
+        setup: String,
         shared: Option<Arc<Semaphore>>,
     ) -> Arc<Pool> {
         Arc::new(Pool {
@@ -57,7 +57,7 @@ impl Pool {
             _ => {
                 let c = connect_target_worker(&self.info).await?;
                 if !self.setup.is_empty() {
-                    c.batch_execute(self.setup).await?;
+                    c.batch_execute(&self.setup).await?;
                 }
                 c
             }

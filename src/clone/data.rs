@@ -21,6 +21,7 @@ use crate::cli::CopyFormatArg;
 use crate::connections::{connect_target_worker, Endpoints};
 use crate::copy::{CopyFormat, CopyStats};
 use crate::foreign_keys::{add_foreign_key, ForeignKey};
+use crate::indexes::memory::index_session_setting;
 use crate::indexes::{attach_constraints, build_index, build_parent_index, buildable};
 use crate::interrupt;
 use crate::pool::Pool;
@@ -31,11 +32,6 @@ use crate::workdir::state::{State, Unit};
 
 mod blobs_phase;
 mod table_copy;
-
-/// Index builds sort in memory when they can: the server default (64MB)
-/// spills even mid-sized indexes to disk. Each index job gets its own
-/// budget, as the original pgcopydb does (it uses 1GB).
-const INDEX_SESSION: &str = "SET maintenance_work_mem = '512MB'";
 
 /// While tables are still copying, every core is already busy with our own
 /// jobs; a parallel index build then only adds workers that wait on each
@@ -209,6 +205,14 @@ pub async fn copy_all(
         catalog.tables.iter().map(|t| buildable(t).count()).sum(),
         Ordering::Relaxed,
     );
+    let index_setup = if steps.indexes {
+        let target = connect_target_worker(&endpoints.target).await?;
+        index_session_setting(&target, opts.index_jobs)
+            .await
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
     let parents = if steps.indexes && steps.constraints {
         parents_to_build(catalog)
     } else {
@@ -231,10 +235,10 @@ pub async fn copy_all(
         index_pool: Pool::bounded(
             endpoints.target.clone(),
             opts.index_jobs,
-            INDEX_SESSION,
+            index_setup,
             opts.limits.as_ref().map(|l| l.indexes.clone()),
         ),
-        vacuum_pool: Pool::new(endpoints.target.clone(), opts.table_jobs, ""),
+        vacuum_pool: Pool::new(endpoints.target.clone(), opts.table_jobs, String::new()),
         started: Instant::now(),
         last_copy: Mutex::new(Duration::ZERO),
         last_index: Mutex::new(Duration::ZERO),

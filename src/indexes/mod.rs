@@ -3,6 +3,8 @@
 //! indexes of a table build at the same time; PRIMARY KEY and UNIQUE
 //! constraints are then attached to their ready-made unique index.
 
+pub mod memory;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
