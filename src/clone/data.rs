@@ -31,6 +31,7 @@ use crate::sequences::reset_sequences;
 use crate::workdir::state::{State, Unit};
 
 mod blobs_phase;
+mod order;
 mod table_copy;
 
 /// While tables are still copying, every core is already busy with our own
@@ -57,6 +58,8 @@ pub(super) struct Shared {
     state: Arc<State>,
     done: HashSet<String>,
     queue: Mutex<VecDeque<table_copy::WorkItem>>,
+    /// Copy priority of referenced tables (see `order`).
+    referenced_weights: HashMap<u32, i64>,
     /// Split tables still being copied: parts left, and the sum of their stats.
     parts_left: Mutex<HashMap<u32, (usize, CopyStats)>>,
     reports: Mutex<Vec<TableReport>>,
@@ -138,6 +141,13 @@ impl Shared {
         } else {
             "VACUUM ANALYZE"
         }
+    }
+
+    /// Where an item goes in the copy queue: its size, or more for a table
+    /// that big tables' foreign keys wait on.
+    fn priority(&self, item: &table_copy::WorkItem) -> i64 {
+        let weight = self.referenced_weights.get(&item.table.oid).copied();
+        item.bytes().max(weight.unwrap_or(0))
     }
 
     /// A connection for an index build, told whether it may use parallel
@@ -228,6 +238,7 @@ pub async fn copy_all(
         state,
         done,
         queue: Mutex::new(VecDeque::new()),
+        referenced_weights: order::referenced_weights(catalog),
         parts_left: Mutex::new(HashMap::new()),
         reports: Mutex::new(Vec::new()),
         failures: Mutex::new(Vec::new()),
@@ -314,7 +325,7 @@ pub async fn copy_all(
             spawn_after(&shared, after_copy(shared.clone(), table, report));
         }
     }
-    items.sort_by_key(|i| std::cmp::Reverse(i.bytes()));
+    items.sort_by_key(|i| std::cmp::Reverse(shared.priority(i)));
     shared.queue.lock().expect("queue").extend(items);
     if skipped > 0 && steps.table_data {
         info!("{skipped} tables were copied by an earlier run");

@@ -90,7 +90,7 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
         };
         // With --all-databases, wait for an instance-wide slot, given to the
         // largest item waiting in any database.
-        let _slot = crate::clone::limits::table_slot(&shared.opts, item.bytes()).await;
+        let _slot = crate::clone::limits::table_slot(&shared.opts, shared.priority(&item)).await;
         if shared.stopping() {
             return Ok(());
         }
