@@ -6,7 +6,7 @@
 //! earlier run are skipped.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -45,6 +45,8 @@ pub struct DataOutcome {
     pub steps: Vec<(String, Duration)>,
     pub tables: Vec<TableReport>,
     pub failures: Vec<String>,
+    /// Some table's data is not in (its copy failed).
+    pub data_incomplete: bool,
 }
 
 /// Shared state of the data phase.
@@ -71,6 +73,12 @@ pub(super) struct Shared {
     last_index: Mutex<Duration>,
     /// Copy workers still taking tables from the queue.
     copiers_running: AtomicUsize,
+    /// A copy failed on a connection error after all its retries: no more
+    /// tables are started (they would each retry against a server that is
+    /// gone); the run ends with what is done, for `--resume`.
+    server_lost: AtomicBool,
+    /// Some table's data is not in.
+    copy_failed: AtomicBool,
     /// Work that follows a table's copy (indexes, constraints, foreign keys).
     after: Mutex<JoinSet<()>>,
     /// Tables whose data, indexes, constraints and statistics are all in.
@@ -105,6 +113,7 @@ impl Shared {
     }
     fn stopping(&self) -> bool {
         interrupt::is_cancelled()
+            || self.server_lost.load(Ordering::Relaxed)
             || (self.opts.fail_fast && !self.failures.lock().expect("failures").is_empty())
     }
     fn is_done(&self, unit: &Unit) -> bool {
@@ -254,6 +263,8 @@ pub async fn copy_all(
         last_copy: Mutex::new(Duration::ZERO),
         last_index: Mutex::new(Duration::ZERO),
         copiers_running: AtomicUsize::new(opts.table_jobs),
+        server_lost: AtomicBool::new(false),
+        copy_failed: AtomicBool::new(false),
         after: Mutex::new(JoinSet::new()),
         complete: Mutex::new(HashSet::new()),
         foreign_keys: catalog.foreign_keys.clone(),
@@ -402,6 +413,7 @@ pub async fn copy_all(
         steps,
         tables,
         failures,
+        data_incomplete: shared.copy_failed.load(Ordering::Relaxed),
     })
 }
 

@@ -127,7 +127,15 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
                     table_copied(shared, item.table.clone(), total)?;
                 }
             }
-            Err(e) => shared.fail(Some(&unit), format!("{e:#}")).await,
+            Err(e) => {
+                // Retries are spent and a server is still out of reach: the
+                // next tables would only go through the same retries.
+                if is_connection_error(&e) {
+                    shared.server_lost.store(true, Ordering::Relaxed);
+                }
+                shared.copy_failed.store(true, Ordering::Relaxed);
+                shared.fail(Some(&unit), format!("{e:#}")).await
+            }
         }
     }
 }
