@@ -44,6 +44,25 @@ fn yes() -> bool {
 }
 
 impl Table {
+    /// A plain table `s.t<oid>` of `bytes`, with no columns or indexes, for
+    /// unit tests of the planning code.
+    #[cfg(test)]
+    pub fn for_test(oid: u32, bytes: i64) -> Table {
+        Table {
+            oid,
+            schema: "s".into(),
+            name: format!("t{oid}"),
+            persistence: 'p',
+            bytes,
+            estimated_rows: 0.0,
+            columns: Vec::new(),
+            only_generated_columns: false,
+            indexes: Vec::new(),
+            parts: Vec::new(),
+            copy_data: true,
+        }
+    }
+
     pub fn qualified(&self) -> String {
         quote_qualified(&self.schema, &self.name)
     }

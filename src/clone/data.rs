@@ -683,19 +683,7 @@ mod tests {
     use super::*;
 
     fn table(oid: u32) -> Table {
-        Table {
-            oid,
-            schema: "s".into(),
-            name: format!("t{oid}"),
-            persistence: 'p',
-            bytes: 0,
-            estimated_rows: 0.0,
-            columns: Vec::new(),
-            only_generated_columns: false,
-            indexes: Vec::new(),
-            parts: Vec::new(),
-            copy_data: true,
-        }
+        Table::for_test(oid, 0)
     }
 
     fn parent(oid: u32, partitions: &[u32]) -> PartitionedTable {

@@ -56,19 +56,7 @@ mod tests {
     use crate::foreign_keys::ForeignKey;
 
     fn table(oid: u32, bytes: i64) -> Table {
-        Table {
-            oid,
-            schema: "s".into(),
-            name: format!("t{oid}"),
-            persistence: 'p',
-            bytes,
-            estimated_rows: 0.0,
-            columns: Vec::new(),
-            only_generated_columns: false,
-            indexes: Vec::new(),
-            parts: Vec::new(),
-            copy_data: true,
-        }
+        Table::for_test(oid, bytes)
     }
 
     fn fk(from: u32, to: u32) -> ForeignKey {
