@@ -19,12 +19,15 @@ pub struct ConnectionArgs {
 /// Log verbosity, shared by every command.
 #[derive(Debug, Clone, Args)]
 pub struct LogArgs {
-    /// More output (repeat for more)
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    /// More output (repeat for more: our debug messages, then everyone's, then trace)
+    #[arg(short, long, visible_alias = "notice", action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Debug output
     #[arg(short, long, global = true)]
     pub debug: bool,
+    /// Trace output, the most verbose (includes the SQL text of the queries)
+    #[arg(long, global = true)]
+    pub trace: bool,
     /// Only warnings and errors
     #[arg(short, long, global = true)]
     pub quiet: bool,
