@@ -234,3 +234,64 @@ fn snapshot_command_gives_a_consistent_view_to_a_later_clone() {
     assert!(holder.wait().unwrap().success());
     assert!(!dir.path().join("snapshot").exists());
 }
+
+#[test]
+fn clone_with_estimated_sizes_never_analyzes_the_source() {
+    // No autovacuum: it would set `never`'s relpages behind the test's back.
+    let src = Cluster::start_with(
+        &support::pgbin(),
+        &[("log_statement", "mod"), ("autovacuum", "off")],
+    );
+    let tgt = Cluster::start();
+    src.create_db("est");
+    src.psql("est", support::SIZES_FIXTURE);
+    tgt.create_db("est");
+    let (analyzed, analyzed_exact) = src.table_sizes("est", "public.analyzed", true);
+    let (never, never_exact) = src.table_sizes("est", "public.never", false);
+    // The two ways of sizing tell the tables apart the opposite way round.
+    assert_eq!(never, 0);
+    assert!(never_exact > analyzed_exact && analyzed > 0);
+    assert_ne!(analyzed, analyzed_exact);
+
+    let maintenance = src.manual_maintenance_count("est");
+    let before = src.log_len();
+    let dir = workdir();
+    let out = clone(
+        &src,
+        &tgt,
+        "est",
+        dir.path(),
+        &["--estimate-table-sizes", "--skip-analyze", "--notice"],
+    );
+    verify::assert_equal(&src, "est", &tgt, "est");
+    src.assert_no_statements_since(before);
+    assert_eq!(
+        src.manual_maintenance_count("est"),
+        maintenance,
+        "the source was vacuumed or analyzed"
+    );
+    // --notice is -v: pgcopydb's own debug messages show.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DEBUG"), "{stderr}");
+
+    // The run sized its tables by the estimate.
+    let progress = pgcopydb()
+        .args(["list", "progress", "--json", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    support::assert_success(&progress, "list progress");
+    let doc: serde_json::Value = serde_json::from_slice(&progress.stdout).unwrap();
+    let expected = |label: &str| {
+        doc["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["kind"] == "table" && u["label"] == label)
+            .unwrap_or_else(|| panic!("no table unit {label}: {doc:#}"))["expected_bytes"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(expected("public.analyzed"), analyzed);
+    assert_eq!(expected("public.never"), 0);
+}

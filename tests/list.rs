@@ -431,3 +431,75 @@ fn bad_split_size_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown unit"));
 }
+
+#[test]
+fn estimated_table_sizes_come_from_the_catalog() {
+    // No autovacuum: it would set `never`'s relpages behind the test's back.
+    let c = Cluster::start_with(
+        &support::pgbin(),
+        &[("log_statement", "mod"), ("autovacuum", "off")],
+    );
+    c.create_db("sizes");
+    c.psql("sizes", support::SIZES_FIXTURE);
+    let (analyzed, analyzed_exact) = c.table_sizes("sizes", "public.analyzed", true);
+    let (never, never_exact) = c.table_sizes("sizes", "public.never", false);
+    assert_eq!(never, 0);
+    assert_ne!(analyzed, analyzed_exact);
+    assert!(never_exact > analyzed_exact && analyzed > 0);
+    let maintenance = c.manual_maintenance_count("sizes");
+    let before = c.log_len();
+
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = pgcopydb()
+            .arg("list")
+            .args(args)
+            .args(["--source", &c.uri("sizes")])
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        support::assert_success(&out, &format!("list {args:?}"));
+        out
+    };
+    let tables = |args: &[&str], env: &[(&str, &str)]| -> Value {
+        serde_json::from_slice(&run(args, env).stdout).unwrap()
+    };
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // Exact sizes: pg_table_size, and `never` is the larger.
+    let exact = tables(&["tables", "--json"], &[]);
+    assert_eq!(find(&exact, "public.analyzed")["bytes"], analyzed_exact);
+    assert_eq!(find(&exact, "public.never")["bytes"], never_exact);
+    assert_eq!(names(&exact), ["never", "analyzed"]);
+
+    // Estimates: relpages * block_size of heap plus TOAST; the table never
+    // vacuumed nor analyzed counts as empty and sorts last.
+    let estimated = tables(&["tables", "--estimate-table-sizes", "--json"], &[]);
+    assert_eq!(find(&estimated, "public.analyzed")["bytes"], analyzed);
+    assert_eq!(find(&estimated, "public.never")["bytes"], 0);
+    assert_eq!(names(&estimated), ["analyzed", "never"]);
+
+    // The environment mirror, on table-parts: `never` is no longer split.
+    let split_at = ["table-parts", "--split-at", "64kB", "--json"];
+    let parts = tables(&split_at, &[]);
+    assert_eq!(labels(&parts), set(&["public.analyzed", "public.never"]));
+    let parts = tables(&split_at, &[("PGCOPYDB_ESTIMATE_TABLE_SIZES", "on")]);
+    assert_eq!(labels(&parts), set(&["public.analyzed"]));
+    assert_eq!(find(&parts, "public.analyzed")["bytes"], analyzed);
+
+    // --force is accepted and changes nothing; --trace logs the SQL sent.
+    let forced = tables(&["tables", "--force", "--json"], &[]);
+    assert_eq!(forced, exact);
+    let traced = run(&["tables", "--trace"], &[]);
+    let stderr = String::from_utf8_lossy(&traced.stderr);
+    assert!(stderr.contains("pg_table_size"), "{stderr}");
+
+    // The source was only read: no statement logged, nothing analyzed.
+    c.assert_no_statements_since(before);
+    assert_eq!(c.manual_maintenance_count("sizes"), maintenance);
+}

@@ -15,5 +15,5 @@ mod split;
 
 pub use model::{Catalog, Column, Index, IndexConstraint, Sequence, Table};
 pub use partitioned::{ChildIndex, ParentIndex, PartitionedTable};
-pub use queries::{existing_target_tables, read_catalog};
+pub use queries::{existing_target_tables, read_catalog, TableSizes};
 pub use split::plan_splits;

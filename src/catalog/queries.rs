@@ -16,15 +16,57 @@ pub(crate) const SYSTEM_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'inform
 pub(crate) const NOT_EXTENSION_MEMBER: &str = "NOT EXISTS (SELECT 1 FROM pg_depend d \
      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')";
 
+/// Where table sizes (heap plus TOAST) come from: they order the copy,
+/// largest first, and decide which tables `--split-tables-larger-than` cuts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TableSizes {
+    /// `pg_table_size()`: the size of the files (free space and visibility
+    /// maps included), exact at the time it is read.
+    #[default]
+    Exact,
+    /// `--estimate-table-sizes`: `relpages * block_size` of the heap and of
+    /// its TOAST table, from the catalog. No file is looked at, but the figure
+    /// is only as fresh as the last VACUUM or ANALYZE of the table, and a
+    /// table never vacuumed nor analyzed has `relpages = 0`: it counts as
+    /// empty (copied last, never split). Unlike the original pgcopydb, which
+    /// runs `vacuumdb --analyze-only` on the source first, nothing is
+    /// analyzed: the source is never written to.
+    Estimated,
+}
+
+impl TableSizes {
+    pub fn new(estimate: bool) -> TableSizes {
+        if estimate {
+            TableSizes::Estimated
+        } else {
+            TableSizes::Exact
+        }
+    }
+
+    /// The SQL expression (int8, bytes) of the size of the `pg_class` row
+    /// aliased `c`.
+    pub(crate) fn sql(self) -> &'static str {
+        match self {
+            TableSizes::Exact => "pg_table_size(c.oid)",
+            TableSizes::Estimated => {
+                "((c.relpages::int8 + coalesce((SELECT toast.relpages::int8 FROM pg_class toast \
+                                                WHERE toast.oid = c.reltoastrelid), 0)) \
+                  * current_setting('block_size')::int8)"
+            }
+        }
+    }
+}
+
 /// Ordinary tables and leaf partitions (relkind `r`: partitioned parents are
 /// `p` and hold no rows), largest first.
-fn tables_sql() -> String {
+fn tables_sql(sizes: TableSizes) -> String {
     format!(
         "SELECT c.oid, n.nspname, c.relname, c.relpersistence::text, \
-                pg_table_size(c.oid), c.reltuples::float8 \
+                {size}, c.reltuples::float8 \
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
           WHERE c.relkind = 'r' AND {SYSTEM_SCHEMAS} AND {NOT_EXTENSION_MEMBER} \
-          ORDER BY 5 DESC, 2, 3"
+          ORDER BY 5 DESC, 2, 3",
+        size = sizes.sql()
     )
 }
 
@@ -74,8 +116,14 @@ fn sequences_sql() -> String {
 
 /// Read everything the copy needs. `client` must be inside the snapshot
 /// transaction so that sequence values and sizes match the data copied.
-pub async fn read_catalog(client: &Client, with_large_objects: bool) -> Result<Catalog> {
-    let mut tables = read_tables(client).await.context("listing source tables")?;
+pub async fn read_catalog(
+    client: &Client,
+    with_large_objects: bool,
+    sizes: TableSizes,
+) -> Result<Catalog> {
+    let mut tables = read_tables(client, sizes)
+        .await
+        .context("listing source tables")?;
     let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
     attach_columns(client, &oids, &mut tables)
         .await
@@ -122,8 +170,8 @@ pub async fn read_catalog(client: &Client, with_large_objects: bool) -> Result<C
     })
 }
 
-async fn read_tables(client: &Client) -> Result<Vec<Table>> {
-    let rows = client.query(&tables_sql(), &[]).await?;
+async fn read_tables(client: &Client, sizes: TableSizes) -> Result<Vec<Table>> {
+    let rows = client.query(&tables_sql(sizes), &[]).await?;
     Ok(rows
         .iter()
         .map(|r| Table {

@@ -19,15 +19,38 @@ pub struct ConnectionArgs {
 /// Log verbosity, shared by every command.
 #[derive(Debug, Clone, Args)]
 pub struct LogArgs {
-    /// More output (repeat for more)
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    /// More output (repeat for more: our debug messages, then everyone's, then trace)
+    #[arg(short, long, visible_alias = "notice", action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Debug output
     #[arg(short, long, global = true)]
     pub debug: bool,
+    /// Trace output, the most verbose (includes the SQL text of the queries)
+    #[arg(long, global = true)]
+    pub trace: bool,
     /// Only warnings and errors
     #[arg(short, long, global = true)]
     pub quiet: bool,
+}
+
+/// `--estimate-table-sizes`, shared by the copy commands and by `list tables`
+/// and `list table-parts`.
+#[derive(Debug, Clone, Args)]
+pub struct EstimateSizesArg {
+    /// Size tables (heap plus TOAST) by the catalog estimate relpages * block_size
+    /// instead of pg_table_size(). The source is not analyzed first (unlike the
+    /// original pgcopydb: we never write to the source), so the estimate is as
+    /// fresh as the last VACUUM or ANALYZE, and a table never vacuumed nor
+    /// analyzed counts as empty (relpages = 0): it sorts last and is never split
+    #[arg(long, env = "PGCOPYDB_ESTIMATE_TABLE_SIZES", value_parser = BoolishValueParser::new(),
+          num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub estimate_table_sizes: bool,
+}
+
+impl EstimateSizesArg {
+    pub fn table_sizes(&self) -> crate::catalog::TableSizes {
+        crate::catalog::TableSizes::new(self.estimate_table_sizes)
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -67,6 +90,16 @@ pub struct CloneArgs {
     /// At most this many parts per split table (0 = no limit)
     #[arg(long, env = "PGCOPYDB_SPLIT_MAX_PARTS", default_value_t = 0)]
     pub split_max_parts: u32,
+
+    #[command(flatten)]
+    pub sizes: EstimateSizesArg,
+
+    /// Accepted for compatibility; changes nothing: the original runs
+    /// `vacuumdb --analyze-only` on the source for --estimate-table-sizes,
+    /// we never analyze (nor otherwise write to) the source
+    #[arg(long, env = "PGCOPYDB_SKIP_ANALYZE", value_parser = BoolishValueParser::new(),
+          num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub skip_analyze: bool,
 
     /// Split only on an integer unique key, never by ctid page ranges
     #[arg(long, env = "PGCOPYDB_SKIP_CTID_SPLIT", value_parser = BoolishValueParser::new(),

@@ -13,7 +13,7 @@ mod snapshot;
 mod steps;
 mod version;
 
-pub use clone_args::{CloneArgs, ConnectionArgs, CopyFormatArg, LogArgs};
+pub use clone_args::{CloneArgs, ConnectionArgs, CopyFormatArg, EstimateSizesArg, LogArgs};
 
 use clap::{Parser, Subcommand};
 

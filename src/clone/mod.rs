@@ -360,7 +360,7 @@ async fn catalog_and_dump(
             Some(c) => Ok(c),
             None => {
                 let reader = snapshot::open_reader(&endpoints.source, snapshot_id).await?;
-                let mut c = read_catalog(&reader, !opts.skip_large_objects)
+                let mut c = read_catalog(&reader, !opts.skip_large_objects, opts.table_sizes)
                     .await
                     .context("reading the source catalog")?;
                 if !opts.filters.is_empty() {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::toc_skips::SkipOptions;
 use crate::catalog::parts::SplitSettings;
+use crate::catalog::TableSizes;
 use crate::cli::{CloneArgs, CopyFormatArg};
 use crate::error::Failure;
 use crate::filters::{Filters, Kind};
@@ -18,6 +19,8 @@ pub struct CloneOptions {
     pub restore_jobs: usize,
     pub large_objects_jobs: usize,
     pub split: SplitSettings,
+    /// `--estimate-table-sizes`.
+    pub table_sizes: TableSizes,
     pub skip_split_by_ctid: bool,
     pub drop_if_exists: bool,
     pub no_owner: bool,
@@ -70,6 +73,7 @@ impl CloneOptions {
                 threshold: a.split_tables_larger_than,
                 max_parts: a.split_max_parts,
             },
+            table_sizes: a.sizes.table_sizes(),
             skip_split_by_ctid: a.skip_split_by_ctid,
             drop_if_exists: a.drop_if_exists,
             no_owner: a.no_owner,

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio_postgres::Client;
 use tracing::{debug, info};
 
-use crate::catalog::{read_catalog, Table};
+use crate::catalog::{read_catalog, Table, TableSizes};
 use crate::connections::{Endpoints, Side};
 use crate::filters::Filters;
 
@@ -151,7 +151,7 @@ pub async fn compare_data(
     )?;
     let (mut catalog, source_columns, target_columns) = tokio::try_join!(
         async {
-            read_catalog(&source, false)
+            read_catalog(&source, false, TableSizes::Exact)
                 .await
                 .context("reading the source catalog")
         },

@@ -20,19 +20,21 @@ pub fn bars() -> Option<&'static MultiProgress> {
 
 /// Set up logging once for the process. Later calls are ignored.
 pub fn init(args: &LogArgs) {
+    // The tokio-postgres crate logs every statement at debug: noise for users,
+    // wanted only at the most verbose level (the original logs SQL at TRACE).
     let level = if args.quiet {
         "warn"
+    } else if args.trace || args.verbose >= 3 {
+        "debug,pgcopydb=trace"
     } else if args.debug || args.verbose >= 2 {
-        "debug"
+        "debug,tokio_postgres=warn"
     } else if args.verbose == 1 {
-        "info,pgcopydb=debug"
+        "info,pgcopydb=debug,tokio_postgres=warn"
     } else {
-        "info"
+        "info,tokio_postgres=warn"
     };
-    // PGCOPYDB_LOG lets a developer pick modules; the tokio-postgres crate logs
-    // every query at debug, which is noise for users.
-    let filter = EnvFilter::try_from_env("PGCOPYDB_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("{level},tokio_postgres=warn")));
+    // PGCOPYDB_LOG lets a developer pick modules.
+    let filter = EnvFilter::try_from_env("PGCOPYDB_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     let tty = io::stderr().is_terminal();
     if tty {
         let _ = BARS.set(MultiProgress::new());

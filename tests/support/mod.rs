@@ -694,3 +694,54 @@ impl Cluster {
         );
     }
 }
+
+impl Cluster {
+    /// Manual VACUUMs and ANALYZEs (`vacuumdb` included; autovacuum not)
+    /// run so far in `db`, catalogs included. `log_statement = 'mod'` does
+    /// not log these, so a test that the source is never written checks
+    /// this count too. A backend flushes its counts as it exits: read
+    /// after the commands under test have ended.
+    pub fn manual_maintenance_count(&self, db: &str) -> i64 {
+        self.psql(
+            db,
+            "SELECT coalesce(sum(vacuum_count + analyze_count), 0) FROM pg_stat_all_tables",
+        )
+        .parse()
+        .expect("a count")
+    }
+}
+
+impl Cluster {
+    /// `(estimate, exact)` size of `table` in `db`: the catalog estimate
+    /// `relpages * block_size` of the heap plus its TOAST table, and
+    /// `pg_table_size()`. Also asserts the TOAST part of the estimate when
+    /// `toast_pages` is true (the fixture must exercise it).
+    pub fn table_sizes(&self, db: &str, table: &str, toast_pages: bool) -> (i64, i64) {
+        let row = self.query(
+            db,
+            &format!(
+                "SELECT (c.relpages::int8 + coalesce(t.relpages, 0)) \
+                        * current_setting('block_size')::int8, \
+                        pg_table_size(c.oid), coalesce(t.relpages, 0) \
+                   FROM pg_class c LEFT JOIN pg_class t ON t.oid = c.reltoastrelid \
+                  WHERE c.oid = '{table}'::regclass"
+            ),
+        );
+        let field = |i: usize| -> i64 { row[0][i].as_deref().unwrap().parse().unwrap() };
+        if toast_pages {
+            assert!(field(2) > 0, "{table}: no TOAST pages counted: {row:?}");
+        }
+        (field(0), field(1))
+    }
+}
+
+/// For `--estimate-table-sizes`: `analyzed` (VACUUM ANALYZEd, its rows in TOAST) and `never` (no
+/// VACUUM nor ANALYZE, no index: `relpages` is 0 though it is the larger).
+pub const SIZES_FIXTURE: &str = "
+    CREATE TABLE analyzed (id serial PRIMARY KEY, doc text);
+    INSERT INTO analyzed (doc)
+         SELECT (SELECT string_agg(md5(i || '-' || g), '') FROM generate_series(1, 100) g)
+           FROM generate_series(1, 300) i;
+    CREATE TABLE never (id int, v text);
+    INSERT INTO never SELECT i, repeat('v', 100) FROM generate_series(1, 20000) i;
+    VACUUM ANALYZE analyzed;";

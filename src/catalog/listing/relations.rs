@@ -9,6 +9,7 @@ use tokio_postgres::Client;
 
 use super::{extension_of, user_schema, ListScope};
 use crate::catalog::parts::SplitKey;
+use crate::catalog::TableSizes;
 use crate::sql::{quote_ident, quote_qualified};
 
 #[derive(Debug, Clone, Serialize)]
@@ -18,7 +19,8 @@ pub struct TableRow {
     pub name: String,
     /// `r` table, `p` partitioned table, `f` foreign table, `m` materialized view.
     pub relkind: String,
-    /// Heap plus TOAST (`pg_table_size`).
+    /// Heap plus TOAST: `pg_table_size`, or the catalog estimate with
+    /// `--estimate-table-sizes` (see [`TableSizes`]).
     pub bytes: i64,
     /// Exact pages of the main fork.
     pub heap_pages: i64,
@@ -70,10 +72,14 @@ fn skip_reason(
 
 /// Tables, partitioned tables, foreign tables and materialized views of the
 /// user schemas, largest first (the order the copy starts them in).
-pub async fn tables(client: &Client, scope: &dyn ListScope) -> Result<Vec<TableRow>> {
+pub async fn tables(
+    client: &Client,
+    scope: &dyn ListScope,
+    sizes: TableSizes,
+) -> Result<Vec<TableRow>> {
     let sql = format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, \
-                pg_table_size(c.oid), \
+                {size}, \
                 pg_relation_size(c.oid, 'main') / current_setting('block_size')::int8, \
                 c.reltuples::float8, \
                 EXISTS (SELECT 1 FROM pg_constraint k \
@@ -83,6 +89,7 @@ pub async fn tables(client: &Client, scope: &dyn ListScope) -> Result<Vec<TableR
            LEFT JOIN pg_am am ON am.oid = c.relam \
           WHERE c.relkind IN ('r', 'p', 'f', 'm') AND {user} \
           ORDER BY 5 DESC, 2, 3",
+        size = sizes.sql(),
         ext = extension_of("pg_class", "c.oid"),
         user = user_schema("n"),
     );

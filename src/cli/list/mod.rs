@@ -16,7 +16,7 @@ use tokio_postgres::Client;
 
 use crate::catalog::listing::{Everything, ListScope};
 use crate::catalog::parts::parse_size;
-use crate::cli::LogArgs;
+use crate::cli::{EstimateSizesArg, LogArgs};
 use crate::connections::{resolve, Side};
 use crate::filters::{FilterScope, Filters};
 
@@ -109,12 +109,20 @@ pub struct TablesArgs {
     /// Only tables without a primary key
     #[arg(long)]
     without_pkey: bool,
+    #[command(flatten)]
+    sizes: EstimateSizesArg,
+    /// Accepted for compatibility; changes nothing: the original refreshes its catalog
+    /// cache, we keep none and always read the source
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct TablePartsArgs {
     #[command(flatten)]
     src: SourceArgs,
+    #[command(flatten)]
+    sizes: EstimateSizesArg,
     /// Split tables at least this large (heap plus TOAST), e.g. 10GB, 500 MB, 64kB
     #[arg(long, visible_alias = "split-at", env = "PGCOPYDB_SPLIT_TABLES_LARGER_THAN",
           value_name = "SIZE", value_parser = parse_size, required = true)]

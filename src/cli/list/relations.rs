@@ -8,6 +8,7 @@ use super::render::{bytes, grid, or_dash, print_json, yes_no};
 use super::{IndexesArgs, SourceArgs, TablePartsArgs, TablesArgs};
 use crate::catalog::listing::{self, Dependent, IndexRow, TableRow};
 use crate::catalog::parts::{plan_parts, Part, PartRange, SplitKey, SplitSettings, TableShape};
+use crate::catalog::TableSizes;
 use crate::error::Failure;
 use crate::sql::quote_qualified;
 
@@ -24,7 +25,7 @@ fn kind_name(relkind: &str) -> &'static str {
 pub async fn tables(args: TablesArgs) -> Result<()> {
     let client = args.src.open().await?;
     let scope = args.src.scope(&client).await?;
-    let rows: Vec<TableRow> = listing::tables(&client, &*scope)
+    let rows: Vec<TableRow> = listing::tables(&client, &*scope, args.sizes.table_sizes())
         .await?
         .into_iter()
         .filter(|t| t.copied() != args.list_skipped)
@@ -74,7 +75,7 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
         threshold: args.split_tables_larger_than,
         max_parts: args.split_max_parts,
     };
-    let listed = listing::tables(&client, &*scope).await?;
+    let listed = listing::tables(&client, &*scope, args.sizes.table_sizes()).await?;
     let large: Vec<&TableRow> = listed
         .iter()
         .filter(|t| t.copied() && settings.eligible(t.bytes))
@@ -149,7 +150,7 @@ pub async fn indexes(args: IndexesArgs) -> Result<()> {
     let scope = args.src.scope(&client).await?;
     let mut rows = listing::indexes(&client, &*scope).await?;
     if let Some(wanted) = &args.table {
-        let tables = listing::tables(&client, &*scope).await?;
+        let tables = listing::tables(&client, &*scope, TableSizes::Exact).await?;
         if !tables
             .iter()
             .any(|t| names_table(wanted, &t.schema, &t.name))
@@ -220,7 +221,7 @@ pub async fn dependency_doc(client: &Client, tables: &[TableRow]) -> Result<Vec<
 pub async fn depends(args: SourceArgs) -> Result<()> {
     let client = args.open().await?;
     let scope = args.scope(&client).await?;
-    let mut tables = listing::tables(&client, &*scope).await?;
+    let mut tables = listing::tables(&client, &*scope, TableSizes::Exact).await?;
     // Tables the filters leave out are not part of the run, nor their dependents.
     tables.retain(|t| scope.table(&t.schema, &t.name));
     let doc = dependency_doc(&client, &tables).await?;

@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use super::render::{bytes, grid, or_dash, print_json, yes_no};
 use super::{ExtensionsArgs, SourceArgs};
-use crate::catalog::{listing, read_catalog};
+use crate::catalog::{listing, read_catalog, TableSizes};
 
 pub async fn databases(args: SourceArgs) -> Result<()> {
     let client = args.open().await?;
@@ -109,7 +109,7 @@ pub async fn collations(args: SourceArgs) -> Result<()> {
 pub async fn schema(args: SourceArgs) -> Result<()> {
     let client = args.open().await?;
     let scope = args.scope(&client).await?;
-    let mut catalog = read_catalog(&client, false).await?;
+    let mut catalog = read_catalog(&client, false, TableSizes::Exact).await?;
     catalog.tables.retain(|t| scope.table(&t.schema, &t.name));
     for t in &mut catalog.tables {
         t.copy_data = scope.table_data(&t.schema, &t.name);
@@ -124,7 +124,7 @@ pub async fn schema(args: SourceArgs) -> Result<()> {
             &[],
         )
         .await?;
-    let listed = listing::tables(&client, &*scope).await?;
+    let listed = listing::tables(&client, &*scope, TableSizes::Exact).await?;
     let skipped: Vec<_> = listed.iter().filter(|t| !t.copied()).collect();
     let doc = serde_json::json!({
         "database": head.get::<_, String>(0),
