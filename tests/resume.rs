@@ -322,10 +322,29 @@ fn a_second_signal_exits_at_once() {
     let dir = workdir();
     let mut child = clone_until_copying(&src, &tgt, dir.path());
     signal(&child, libc::SIGINT);
-    // Apart enough not to be merged into one delivery.
-    std::thread::sleep(Duration::from_millis(200));
+    // The second signal goes once the first is heard (so that the two are
+    // not merged into one delivery), not after a fixed pause: on a busy
+    // machine the orderly stop could end within such a pause.
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let heard = line.contains("interrupted: cancelling");
+        seen.push(line);
+        if heard {
+            break;
+        }
+    }
+    // Keep reading, or the child's next write to stderr would fail.
+    let drain = std::thread::spawn(move || lines.count());
+    assert!(
+        seen.last()
+            .is_some_and(|l| l.contains("interrupted: cancelling")),
+        "first signal not acknowledged: {seen:#?}"
+    );
     signal(&child, libc::SIGINT);
     let status = wait_exit(&mut child, Duration::from_secs(30));
+    drain.join().unwrap();
     // 130 is the immediate exit; an orderly stop after the first signal is 3.
     assert_eq!(status.code(), Some(130), "{status}");
 }
