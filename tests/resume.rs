@@ -118,6 +118,17 @@ fn clone_until_copying(src: &Cluster, tgt: &Cluster, dir: &Path) -> Child {
     child
 }
 
+/// The dataset's source, an empty target database `dst`, and a clone into
+/// it with a table copy in flight.
+fn a_clone_copying() -> (Cluster, Cluster, tempfile::TempDir, Child) {
+    let src = source_with_dataset();
+    let tgt = Cluster::start();
+    tgt.create_db("dst");
+    let dir = workdir();
+    let child = clone_until_copying(&src, &tgt, dir.path());
+    (src, tgt, dir, child)
+}
+
 /// Wait until the run has a table copy in flight.
 fn wait_for_copy(dir: &Path, child: &mut Child) {
     let started = Instant::now();
@@ -179,11 +190,7 @@ fn sigkill_at_many_points_then_resume_verifies() {
 
 #[test]
 fn sigint_cancels_queries_and_resume_completes() {
-    let src = source_with_dataset();
-    let tgt = Cluster::start();
-    tgt.create_db("dst");
-    let dir = workdir();
-    let mut child = clone_until_copying(&src, &tgt, dir.path());
+    let (src, tgt, dir, mut child) = a_clone_copying();
     signal(&child, libc::SIGINT);
     let status = wait_exit(&mut child, Duration::from_secs(30));
     let mut stderr = String::new();
@@ -205,11 +212,7 @@ fn sigint_cancels_queries_and_resume_completes() {
 
 #[test]
 fn target_stopping_mid_copy_fails_clearly_then_resumes() {
-    let src = source_with_dataset();
-    let tgt = Cluster::start();
-    tgt.create_db("dst");
-    let dir = workdir();
-    let mut child = clone_until_copying(&src, &tgt, dir.path());
+    let (src, tgt, dir, mut child) = a_clone_copying();
     tgt.stop();
     let status = wait_exit(&mut child, Duration::from_secs(120));
     let mut stderr = String::new();
@@ -235,11 +238,7 @@ fn target_stopping_mid_copy_fails_clearly_then_resumes() {
 
 #[test]
 fn resume_refuses_other_source_and_needs_a_snapshot_or_not_consistent() {
-    let src = source_with_dataset();
-    let tgt = Cluster::start();
-    tgt.create_db("dst");
-    let dir = workdir();
-    let mut child = clone_until_copying(&src, &tgt, dir.path());
+    let (src, tgt, dir, mut child) = a_clone_copying();
     signal(&child, libc::SIGKILL);
     let _ = child.wait();
 
@@ -316,11 +315,7 @@ fn list_progress_reads_a_finished_run() {
 
 #[test]
 fn a_second_signal_exits_at_once() {
-    let src = source_with_dataset();
-    let tgt = Cluster::start();
-    tgt.create_db("dst");
-    let dir = workdir();
-    let mut child = clone_until_copying(&src, &tgt, dir.path());
+    let (_src, _tgt, _dir, mut child) = a_clone_copying();
     signal(&child, libc::SIGINT);
     // The second signal goes once the first is heard (so that the two are
     // not merged into one delivery), not after a fixed pause: on a busy
