@@ -1,0 +1,165 @@
+//! The settings of index-build sessions, checked in the target server's own
+//! statement log: the sort memory (`maintenance_work_mem`), sized from the
+//! target's available memory and the number of index jobs unless the
+//! target's administrator configured it, and parallel workers, off while
+//! tables are still copying and the server's default afterwards.
+
+mod support;
+
+use support::{pgcopydb, verify, workdir, Cluster};
+
+const SOURCE: &str = "
+CREATE TABLE item (id int PRIMARY KEY, label text NOT NULL, qty int);
+CREATE INDEX item_label_idx ON item (label);
+INSERT INTO item SELECT g, 'item ' || g, g % 7 FROM generate_series(1, 5000) g;
+";
+
+/// The `maintenance_work_mem` values pgcopydb set on the target, in MB.
+fn memory_settings(tgt: &Cluster, from: u64) -> Vec<u64> {
+    let log = std::fs::read(tgt.log_path()).expect("target log");
+    let text = String::from_utf8_lossy(&log[from as usize..]);
+    text.lines()
+        .filter_map(|l| l.split("SET maintenance_work_mem = '").nth(1))
+        .map(|rest| {
+            rest.split("MB'")
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected setting: {rest}"))
+        })
+        .collect()
+}
+
+fn clone(src: &Cluster, tgt: &Cluster, jobs: &str) {
+    let dir = workdir();
+    let out = pgcopydb()
+        .args([
+            "clone",
+            "--source",
+            &src.uri("m"),
+            "--target",
+            &tgt.uri("m"),
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--index-jobs", jobs])
+        .output()
+        .expect("run pgcopydb");
+    support::assert_success(&out, "clone");
+}
+
+#[test]
+fn index_memory_is_sized_from_the_target_or_kept_when_configured() {
+    let src = Cluster::start();
+    let tgt = Cluster::start_with(&support::pgbin(), &[("log_statement", "all")]);
+    src.create_db("m");
+    src.psql("m", SOURCE);
+
+    // Default setting: a budget per job from the memory the target's machine
+    // has available (readable by a superuser), within [64MB, 1GB].
+    tgt.create_db("m");
+    let from = tgt.log_len();
+    clone(&src, &tgt, "8");
+    verify::assert_equal(&src, "m", &tgt, "m");
+    let set = memory_settings(&tgt, from);
+    assert!(!set.is_empty(), "no maintenance_work_mem set on the target");
+    let meminfo = std::fs::read_to_string("/proc/meminfo").expect("meminfo");
+    let available_mb: u64 = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .expect("MemAvailable")
+        / 1024;
+    let expected = (available_mb / 4 / 8).clamp(64, 1024);
+    for mb in &set {
+        // The machine's free memory moves a little between the two readings.
+        assert!(
+            mb.abs_diff(expected) <= expected / 10 + 1,
+            "{mb}MB set, about {expected}MB expected"
+        );
+    }
+
+    // Configured by the target's administrator: left as it is.
+    tgt.psql("postgres", "DROP DATABASE m");
+    tgt.create_db("m");
+    tgt.psql(
+        "postgres",
+        "ALTER ROLE postgres SET maintenance_work_mem = '100MB'",
+    );
+    let from = tgt.log_len();
+    clone(&src, &tgt, "8");
+    verify::assert_equal(&src, "m", &tgt, "m");
+    let set = memory_settings(&tgt, from);
+    assert!(set.is_empty(), "configured setting overridden: {set:?}");
+}
+
+#[test]
+fn builds_use_no_parallel_workers_while_tables_copy() {
+    let src = Cluster::start();
+    let tgt = Cluster::start_with(&support::pgbin(), &[("log_statement", "all")]);
+    src.create_db("m");
+    // A big table still copying while the small one's index builds.
+    src.psql(
+        "m",
+        "CREATE TABLE big (id int PRIMARY KEY, payload text);
+         INSERT INTO big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 400000) g;
+         CREATE TABLE small (id int PRIMARY KEY, label text);
+         CREATE INDEX small_label_idx ON small (label);
+         INSERT INTO small SELECT g, 'l' || g FROM generate_series(1, 10) g;",
+    );
+    tgt.create_db("m");
+    let from = tgt.log_len();
+    let dir = workdir();
+    let out = pgcopydb()
+        .args([
+            "clone",
+            "--source",
+            &src.uri("m"),
+            "--target",
+            &tgt.uri("m"),
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["--table-jobs", "2", "--index-jobs", "2"])
+        .output()
+        .expect("run pgcopydb");
+    support::assert_success(&out, "clone");
+    verify::assert_equal(&src, "m", &tgt, "m");
+
+    // Per backend, the parallel-workers setting in force at each CREATE INDEX.
+    let log = std::fs::read(tgt.log_path()).expect("target log");
+    let text = String::from_utf8_lossy(&log[from as usize..]);
+    let mut setting: std::collections::HashMap<String, String> = Default::default();
+    let mut builds: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        let Some((pid, statement)) = line
+            .split_once('[')
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .and_then(|(pid, rest)| Some((pid.to_string(), rest.split_once("statement: ")?.1)))
+        else {
+            continue;
+        };
+        if let Some(value) = statement.strip_prefix("SET max_parallel_maintenance_workers = ") {
+            setting.insert(pid, value.to_string());
+        } else if statement.starts_with("CREATE UNIQUE INDEX")
+            || statement.starts_with("CREATE INDEX")
+        {
+            let table = if statement.contains(" ON public.big ") {
+                "big"
+            } else {
+                "small"
+            };
+            let value = setting.get(&pid).cloned().unwrap_or_else(|| "unset".into());
+            builds.push((table.to_string(), value));
+        }
+    }
+    let of = |t: &str| -> Vec<&str> {
+        builds
+            .iter()
+            .filter(|(table, _)| table == t)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    assert_eq!(of("small"), vec!["0", "0"], "{builds:?}");
+    assert_eq!(of("big"), vec!["DEFAULT"], "{builds:?}");
+}
