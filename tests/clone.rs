@@ -11,13 +11,7 @@ use support::{fixture, pgcopydb, verify, workdir, Cluster};
 
 /// Run `pgcopydb clone` and return its output, failing the test on error.
 fn clone(src: &Cluster, tgt: &Cluster, db: &str, dir: &Path, extra: &[&str]) -> Output {
-    let out = pgcopydb()
-        .args(["clone", "--source", &src.uri(db), "--target", &tgt.uri(db)])
-        .arg("--dir")
-        .arg(dir)
-        .args(extra)
-        .output()
-        .expect("run pgcopydb");
+    let out = support::clone_between((src, db), (tgt, db), dir, extra);
     support::assert_success(&out, "pgcopydb");
     out
 }
@@ -275,13 +269,7 @@ fn clone_with_estimated_sizes_never_analyzes_the_source() {
     assert!(stderr.contains("DEBUG"), "{stderr}");
 
     // The run sized its tables by the estimate.
-    let progress = pgcopydb()
-        .args(["list", "progress", "--json", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    support::assert_success(&progress, "list progress");
-    let doc: serde_json::Value = serde_json::from_slice(&progress.stdout).unwrap();
+    let doc = support::list_progress(dir.path());
     let expected = |label: &str| {
         doc["units"]
             .as_array()

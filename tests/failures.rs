@@ -35,19 +35,7 @@ fn clone(
     dir: &std::path::Path,
     extra: &[&str],
 ) -> std::process::Output {
-    pgcopydb()
-        .args([
-            "clone",
-            "--source",
-            &src.uri("src"),
-            "--target",
-            &tgt.uri("dst"),
-        ])
-        .arg("--dir")
-        .arg(dir)
-        .args(extra)
-        .output()
-        .unwrap()
+    support::clone_between((src, "src"), (tgt, "dst"), dir, extra)
 }
 
 /// A source with SOURCE, and a target whose event trigger refuses `bad_v`.
@@ -100,12 +88,7 @@ fn fail_fast_stops_at_the_first_failure() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("bad_v"), "{stderr}");
-    let progress = pgcopydb()
-        .args(["list", "progress", "--json", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&progress.stdout).unwrap();
+    let doc = support::list_progress(dir.path());
     // Without --fail-fast post-data would start (and fail on the same
     // index): with it, it must not even start.
     let post_started = doc["units"]

@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::{pgcopydb, verify, workdir, Cluster};
+use support::{verify, workdir, Cluster};
 
 const SOURCE: &str = "
 CREATE TABLE item (id int PRIMARY KEY, label text NOT NULL, qty int);
@@ -29,21 +29,9 @@ fn memory_settings(tgt: &Cluster, from: u64) -> Vec<u64> {
         .collect()
 }
 
-fn clone(src: &Cluster, tgt: &Cluster, jobs: &str) {
+fn clone(src: &Cluster, tgt: &Cluster, extra: &[&str]) {
     let dir = workdir();
-    let out = pgcopydb()
-        .args([
-            "clone",
-            "--source",
-            &src.uri("m"),
-            "--target",
-            &tgt.uri("m"),
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["--index-jobs", jobs])
-        .output()
-        .expect("run pgcopydb");
+    let out = support::clone_between((src, "m"), (tgt, "m"), dir.path(), extra);
     support::assert_success(&out, "clone");
 }
 
@@ -58,7 +46,7 @@ fn index_memory_is_sized_from_the_target_or_kept_when_configured() {
     // has available (readable by a superuser), within [64MB, 1GB].
     tgt.create_db("m");
     let from = tgt.log_len();
-    clone(&src, &tgt, "8");
+    clone(&src, &tgt, &["--index-jobs", "8"]);
     verify::assert_equal(&src, "m", &tgt, "m");
     let set = memory_settings(&tgt, from);
     assert!(!set.is_empty(), "no maintenance_work_mem set on the target");
@@ -87,7 +75,7 @@ fn index_memory_is_sized_from_the_target_or_kept_when_configured() {
         "ALTER ROLE postgres SET maintenance_work_mem = '100MB'",
     );
     let from = tgt.log_len();
-    clone(&src, &tgt, "8");
+    clone(&src, &tgt, &["--index-jobs", "8"]);
     verify::assert_equal(&src, "m", &tgt, "m");
     let set = memory_settings(&tgt, from);
     assert!(set.is_empty(), "configured setting overridden: {set:?}");
@@ -109,21 +97,7 @@ fn builds_use_no_parallel_workers_while_tables_copy() {
     );
     tgt.create_db("m");
     let from = tgt.log_len();
-    let dir = workdir();
-    let out = pgcopydb()
-        .args([
-            "clone",
-            "--source",
-            &src.uri("m"),
-            "--target",
-            &tgt.uri("m"),
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["--table-jobs", "2", "--index-jobs", "2"])
-        .output()
-        .expect("run pgcopydb");
-    support::assert_success(&out, "clone");
+    clone(&src, &tgt, &["--table-jobs", "2", "--index-jobs", "2"]);
     verify::assert_equal(&src, "m", &tgt, "m");
 
     // Per backend, the parallel-workers setting in force at each CREATE INDEX.

@@ -57,14 +57,10 @@ INSERT INTO shop.event SELECT g, md5(g::text) FROM generate_series(1, 500) g;
 ";
 
 fn progress(dir: &Path) -> Vec<serde_json::Value> {
-    let out = pgcopydb()
-        .args(["list", "progress", "--json", "--dir"])
-        .arg(dir)
-        .output()
-        .expect("run pgcopydb list progress");
-    support::assert_success(&out, "list progress");
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("progress JSON");
-    doc["units"].as_array().expect("units").clone()
+    support::list_progress(dir)["units"]
+        .as_array()
+        .expect("units")
+        .clone()
 }
 
 #[test]
@@ -75,19 +71,12 @@ fn partitioned_indexes_are_built_in_the_data_phase() {
     src.psql("p", SOURCE);
     tgt.create_db("p");
     let dir = workdir();
-    let out = pgcopydb()
-        .args([
-            "clone",
-            "--source",
-            &src.uri("p"),
-            "--target",
-            &tgt.uri("p"),
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["--table-jobs", "2", "--index-jobs", "2"])
-        .output()
-        .expect("run pgcopydb");
+    let out = support::clone_between(
+        (&src, "p"),
+        (&tgt, "p"),
+        dir.path(),
+        &["--table-jobs", "2", "--index-jobs", "2"],
+    );
     support::assert_success(&out, "clone");
     verify::assert_equal(&src, "p", &tgt, "p");
 

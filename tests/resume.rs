@@ -78,12 +78,7 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
 
 /// What the run was doing, from its own state (for the test's log only).
 fn phase(dir: &Path) -> String {
-    let out = pgcopydb()
-        .args(["list", "progress", "--json", "--dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+    let Some(doc) = support::try_list_progress(dir) else {
         return "before any unit".into();
     };
     let running: Vec<String> = doc["units"]
@@ -295,13 +290,7 @@ fn list_progress_reads_a_finished_run() {
         &clone_cmd(&src, &tgt, "dst", dir.path()).output().unwrap(),
         "pgcopydb",
     );
-    let out = pgcopydb()
-        .args(["list", "progress", "--json", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    support::assert_success(&out, "pgcopydb");
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = support::list_progress(dir.path());
     let t = doc["units"]
         .as_array()
         .unwrap()

@@ -44,13 +44,8 @@ fn clone_cmd(src: &Cluster, tgt: &Cluster, dir: &std::path::Path) -> Command {
 }
 
 fn parts_done(dir: &std::path::Path) -> Vec<String> {
-    let out = pgcopydb()
-        .args(["list", "progress", "--json", "--dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
     // Before the run records anything there is no state to read yet.
-    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+    let Some(doc) = support::try_list_progress(dir) else {
         return Vec::new();
     };
     doc["units"]

@@ -664,6 +664,48 @@ pub fn workdir() -> tempfile::TempDir {
     dir
 }
 
+/// `pgcopydb clone` from `src`'s database `src_db` into `tgt`'s `tgt_db`,
+/// with the work directory `dir` and `extra` arguments; its output, whatever
+/// the outcome.
+pub fn clone_between(
+    (src, src_db): (&Cluster, &str),
+    (tgt, tgt_db): (&Cluster, &str),
+    dir: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    pgcopydb()
+        .args(["clone", "--source", &src.uri(src_db)])
+        .args(["--target", &tgt.uri(tgt_db)])
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .output()
+        .expect("run pgcopydb clone")
+}
+
+/// `pgcopydb list progress --json` of a work directory, or None when it
+/// holds no state yet.
+pub fn try_list_progress(dir: &Path) -> Option<serde_json::Value> {
+    let out = pgcopydb()
+        .args(["list", "progress", "--json", "--dir"])
+        .arg(dir)
+        .output()
+        .expect("run pgcopydb list progress");
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// `pgcopydb list progress --json` of a work directory; fails the test when
+/// the command does.
+pub fn list_progress(dir: &Path) -> serde_json::Value {
+    let out = pgcopydb()
+        .args(["list", "progress", "--json", "--dir"])
+        .arg(dir)
+        .output()
+        .expect("run pgcopydb list progress");
+    assert_success(&out, "list progress");
+    serde_json::from_slice(&out.stdout).expect("list progress JSON")
+}
+
 /// Fail the test with the command's output unless it succeeded.
 pub fn assert_success(out: &std::process::Output, what: &str) {
     assert!(
@@ -693,9 +735,7 @@ impl Cluster {
             self.port
         );
     }
-}
 
-impl Cluster {
     /// Manual VACUUMs and ANALYZEs (`vacuumdb` included; autovacuum not)
     /// run so far in `db`, catalogs included. `log_statement = 'mod'` does
     /// not log these, so a test that the source is never written checks
@@ -709,9 +749,7 @@ impl Cluster {
         .parse()
         .expect("a count")
     }
-}
 
-impl Cluster {
     /// `(estimate, exact)` size of `table` in `db`: the catalog estimate
     /// `relpages * block_size` of the heap plus its TOAST table, and
     /// `pg_table_size()`. Also asserts the TOAST part of the estimate when
