@@ -12,8 +12,10 @@ pub mod partitioned;
 pub mod parts;
 pub(crate) mod queries;
 mod split;
+mod toast;
 
 pub use model::{Catalog, Column, Index, IndexConstraint, Sequence, Table};
 pub use partitioned::{ChildIndex, ParentIndex, PartitionedTable};
 pub use queries::{existing_target_tables, read_catalog, TableSizes};
 pub use split::plan_splits;
+pub use toast::plan_uncompressed_storage;

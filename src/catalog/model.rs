@@ -11,6 +11,10 @@ pub struct Column {
     /// The binary COPY form of this type is the same on any server of the
     /// same major version: no embedded type OIDs, and the type has send/recv.
     pub binary_safe: bool,
+    /// Stored EXTENDED (`attstorage = 'x'`): a long value is compressed, or
+    /// moved out of line when compression does not pay.
+    #[serde(default)]
+    pub extended: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,6 +41,11 @@ pub struct Table {
     /// indexes and constraints, but no rows are copied.
     #[serde(default = "yes")]
     pub copy_data: bool,
+    /// EXTENDED columns that hold no compressed value on the source: the
+    /// copy stores them EXTERNAL, which lands the same uncompressed values
+    /// without the target trying (and failing) to compress each one.
+    #[serde(default)]
+    pub store_uncompressed: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -60,6 +69,7 @@ impl Table {
             indexes: Vec::new(),
             parts: Vec::new(),
             copy_data: true,
+            store_uncompressed: Vec::new(),
         }
     }
 

@@ -79,7 +79,8 @@ const COLUMNS_SQL: &str = "\
            (bt.typsend <> 0 AND bt.typreceive <> 0 \
             AND bt.typtype <> 'c' \
             AND NOT (bt.typelem <> 0 AND bt.typlen = -1 \
-                     AND (bt.typelem >= 16384 OR et.typtype = 'c'))) AS binary_safe \
+                     AND (bt.typelem >= 16384 OR et.typtype = 'c'))) AS binary_safe, \
+           a.attstorage = 'x' AS extended \
       FROM pg_attribute a \
       JOIN pg_type t ON t.oid = a.atttypid \
       JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
@@ -186,6 +187,7 @@ async fn read_tables(client: &Client, sizes: TableSizes) -> Result<Vec<Table>> {
             indexes: Vec::new(),
             parts: Vec::new(),
             copy_data: true,
+            store_uncompressed: Vec::new(),
         })
         .collect())
 }
@@ -204,6 +206,7 @@ async fn attach_columns(client: &Client, oids: &[u32], tables: &mut [Table]) -> 
             name: row.get(1),
             type_name: row.get(2),
             binary_safe: row.get(4),
+            extended: row.get(5),
         });
     }
     for t in tables.iter_mut() {

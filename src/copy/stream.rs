@@ -91,13 +91,27 @@ pub async fn copy_table(
 
     target.batch_execute("BEGIN").await?;
     let result = async {
+        // Before the TRUNCATE: COPY FREEZE needs the table truncated in the
+        // transaction's own (sub)transaction, not in the savepoint's.
+        let uncompressed = match unit {
+            CopyUnit::Whole => store_uncompressed(target, table).await?,
+            CopyUnit::Part { .. } => false,
+        };
         if let Some(sql) = &prepare {
             target
                 .batch_execute(sql)
                 .await
                 .with_context(|| format!("preparing {} on the target", table.label()))?;
         }
-        stream(source, target, &copy_out, &copy_in, &[counted, progress]).await
+        let moved = stream(source, target, &copy_out, &copy_in, &[counted, progress]).await?;
+        if uncompressed {
+            if let Some(sql) = table.set_storage_sql("EXTENDED") {
+                target.batch_execute(&sql).await.with_context(|| {
+                    format!("restoring the column storage of {}", table.label())
+                })?;
+            }
+        }
+        Ok::<_, anyhow::Error>(moved)
     }
     .await;
     match result {
@@ -113,6 +127,33 @@ pub async fn copy_table(
             // The connection may be gone; the error that matters is the copy's.
             let _ = target.batch_execute("ROLLBACK").await;
             Err(e.context(format!("copying {}", unit_label(table, unit))))
+        }
+    }
+}
+
+/// Store the table's never-compressed columns EXTERNAL for this transaction
+/// (see [`crate::catalog::plan_uncompressed_storage`]). Only an optimisation:
+/// when the role may not ALTER the table, the copy goes on without it.
+async fn store_uncompressed(target: &Client, table: &Table) -> Result<bool> {
+    let Some(sql) = table.set_storage_sql("EXTERNAL") else {
+        return Ok(false);
+    };
+    target.batch_execute("SAVEPOINT storage").await?;
+    match target.batch_execute(&sql).await {
+        Ok(()) => {
+            target.batch_execute("RELEASE SAVEPOINT storage").await?;
+            Ok(true)
+        }
+        Err(e) => {
+            tracing::debug!(
+                "{}: copying with its column storage as is: {}",
+                table.label(),
+                crate::connections::db_error_message(&e)
+            );
+            target
+                .batch_execute("ROLLBACK TO SAVEPOINT storage; RELEASE SAVEPOINT storage")
+                .await?;
+            Ok(false)
         }
     }
 }

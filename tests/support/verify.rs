@@ -9,6 +9,9 @@
 //! - constraints of tables and domains: pg_get_constraintdef, convalidated,
 //!   condeferrable, condeferred;
 //! - large objects: owner, ACL, md5 of the contents;
+//! - how long values are stored (PostgreSQL 14+ on both sides): for every
+//!   column of a table with out-of-line values, how many values are compressed
+//!   and by which method, and how many are not;
 //! - settings of the database (ALTER DATABASE / ALTER ROLE IN DATABASE ... SET);
 //! - `pg_dump --schema-only` of both sides, split into its TOC entries. Both sides
 //!   are dumped by the same `pg_dump`, the newer of the two clusters' client
@@ -80,6 +83,14 @@ pub fn differences(src: &Cluster, src_db: &str, tgt: &Cluster, tgt_db: &str) -> 
         &large_objects(s),
         &large_objects(t),
     );
+    if src.major() >= 14 && tgt.major() >= 14 {
+        compare_maps(
+            &mut diffs,
+            "stored values of column",
+            &value_compression(s),
+            &value_compression(t),
+        );
+    }
     compare_maps(
         &mut diffs,
         "database setting",
@@ -346,6 +357,26 @@ fn table_contents(side: Side) -> Map {
          ORDER BY 1"
     );
     run_generated(side, &generator, &["rows", "checksum"])
+}
+
+/// For each variable-length column of a table whose TOAST relation holds
+/// data: the number of values per compression method (`none` for values
+/// stored uncompressed, and NULLs).
+fn value_compression(side: Side) -> Map {
+    let generator = format!(
+        "SELECT format('SELECT %L, string_agg(m || ''='' || k, '' '' ORDER BY m) \
+                        FROM (SELECT coalesce(pg_column_compression(%I)::text, ''none'') AS m, \
+                                     count(*) AS k FROM ONLY %I.%I GROUP BY 1) s', \
+                       format('%I.%I %I', n.nspname, c.relname, a.attname), \
+                       a.attname, n.nspname, c.relname) \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 \
+              AND NOT a.attisdropped AND a.attlen = -1 \
+         WHERE c.relkind = 'r' AND c.reltoastrelid <> 0 \
+           AND pg_relation_size(c.reltoastrelid) > 0 AND {SYSTEM_SCHEMAS} \
+         ORDER BY 1"
+    );
+    run_generated(side, &generator, &["values"])
 }
 
 fn matviews(side: Side) -> Map {
