@@ -68,6 +68,12 @@ pub(super) struct Shared {
     failures: Mutex<Vec<String>>,
     index_pool: Arc<Pool>,
     vacuum_pool: Arc<Pool>,
+    /// For DDL that only writes the catalog: attaching built indexes as
+    /// PRIMARY KEY / UNIQUE constraints, and the indexes of partitioned tables
+    /// (each partition's index is built by then, and is attached). It must
+    /// not queue behind long builds in `index_pool`: the table's ANALYZE and
+    /// the foreign keys that reference it wait for it.
+    ddl_pool: Arc<Pool>,
     started: Instant,
     last_copy: Mutex<Duration>,
     last_index: Mutex<Duration>,
@@ -259,6 +265,7 @@ pub async fn copy_all(
             opts.limits.as_ref().map(|l| l.indexes.clone()),
         ),
         vacuum_pool: Pool::new(endpoints.target.clone(), opts.table_jobs, String::new()),
+        ddl_pool: Pool::new(endpoints.target.clone(), 1, String::new()),
         started: Instant::now(),
         last_copy: Mutex::new(Duration::ZERO),
         last_index: Mutex::new(Duration::ZERO),
@@ -494,7 +501,17 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
     });
     if built && shared.steps.constraints && needs_finishing && !shared.is_done(&constraints) {
         let result = async {
-            let conn = shared.index_pool.get().await?;
+            // An EXCLUDE constraint builds its index as it is added.
+            let builds = table
+                .indexes
+                .iter()
+                .any(|i| i.constraint.as_ref().is_some_and(|c| c.kind == 'x'));
+            let pool = if builds {
+                &shared.index_pool
+            } else {
+                &shared.ddl_pool
+            };
+            let conn = pool.get().await?;
             shared.state.start(&constraints, &table.label(), 0)?;
             attach_constraints(&conn, &table).await?;
             shared.state.done(&constraints, 0, 0)
@@ -605,7 +622,7 @@ async fn build_parent(shared: Arc<Shared>, parent: Arc<PartitionedTable>) {
             continue;
         }
         let result = async {
-            let conn = shared.index_connection().await?;
+            let conn = shared.ddl_pool.get().await?;
             shared.state.start(&unit, &index.index.label(), 0)?;
             build_parent_index(&conn, &parent.qualified(), index).await?;
             shared.state.done(&unit, 0, 0)
