@@ -89,3 +89,31 @@ fn never_compressed_columns_are_copied_without_compression_attempts() {
     assert_eq!(storage_changes(&tgt, from, "EXTERNAL"), external);
     assert_eq!(storage_changes(&tgt, from, "EXTENDED"), switched);
 }
+
+#[test]
+fn long_values_are_compressed_with_the_sources_method() {
+    // The source compresses with lz4 by default, the target with pglz.
+    let src = Cluster::start_with(&support::pgbin(), &[("default_toast_compression", "lz4")]);
+    let tgt = Cluster::start();
+    src.create_db("t");
+    src.psql(
+        "t",
+        "CREATE TABLE page (id int PRIMARY KEY, html text);
+         INSERT INTO page SELECT g, repeat('<p>page ' || g || '</p>', 600)
+           FROM generate_series(1, 300) g;",
+    );
+    let methods = "SELECT pg_column_compression(html), count(*) FROM public.page GROUP BY 1";
+    assert_eq!(
+        src.query("t", methods),
+        vec![vec![Some("lz4".into()), Some("300".into())]]
+    );
+    tgt.create_db("t");
+
+    let dir = workdir();
+    let out = support::clone_between((&src, "t"), (&tgt, "t"), dir.path(), &[]);
+    support::assert_success(&out, "clone");
+
+    // The verifier compares the compression methods of every long column.
+    verify::assert_equal(&src, "t", &tgt, "t");
+    assert_eq!(tgt.query("t", methods), src.query("t", methods));
+}

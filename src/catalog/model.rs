@@ -168,6 +168,11 @@ pub struct Catalog {
     /// What `--filters` left out, kept for the restore lists of a resume.
     #[serde(default)]
     pub selection: crate::filters::Selection,
+    /// The source's `default_toast_compression` (PostgreSQL 14+): how its
+    /// long values are compressed unless their column says otherwise. The
+    /// copy sessions compress with the same method.
+    #[serde(default)]
+    pub toast_compression: Option<String>,
 }
 
 impl Catalog {

@@ -160,6 +160,13 @@ pub async fn read_catalog(
         )
         .await?
         .get(0);
+    let toast_compression: Option<String> = client
+        .query_one(
+            "SELECT current_setting('default_toast_compression', true)",
+            &[],
+        )
+        .await?
+        .get(0);
     Ok(Catalog {
         tables,
         sequences,
@@ -168,6 +175,7 @@ pub async fn read_catalog(
         foreign_keys,
         partitioned,
         selection: Default::default(),
+        toast_compression,
     })
 }
 

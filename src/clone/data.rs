@@ -55,6 +55,9 @@ pub(super) struct Shared {
     snapshot: Option<String>,
     opts: CloneOptions,
     same_major: bool,
+    /// `SET default_toast_compression` for the copy sessions, when the
+    /// source has the setting (see `Catalog::toast_compression`).
+    toast_compression: Option<String>,
     target_major: u32,
     progress: Arc<Progress>,
     state: Arc<State>,
@@ -248,6 +251,16 @@ pub async fn copy_all(
         snapshot: snapshot.map(str::to_string),
         opts: opts.clone(),
         same_major: source_major == target_major,
+        toast_compression: catalog
+            .toast_compression
+            .as_ref()
+            .filter(|_| target_major >= 14)
+            .map(|m| {
+                format!(
+                    "SET default_toast_compression = {}",
+                    crate::sql::quote_literal(m)
+                )
+            }),
         target_major,
         progress: progress.clone(),
         state,

@@ -217,6 +217,14 @@ impl State {
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![catalog.encoding],
             )?;
+            match &catalog.toast_compression {
+                Some(method) => tx.execute(
+                    "INSERT INTO setup (key, value) VALUES ('toast_compression', ?1) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![method],
+                )?,
+                None => tx.execute("DELETE FROM setup WHERE key = 'toast_compression'", [])?,
+            };
             // With the catalog, so the two always describe the same selection.
             tx.execute(
                 "INSERT INTO setup (key, value) VALUES ('selection', ?1) \
@@ -281,6 +289,9 @@ impl State {
                 Some(json) => from_json(&json)?,
                 None => Default::default(),
             };
+            let toast_compression: Option<String> = c
+                .query_row("SELECT value FROM setup WHERE key = 'toast_compression'", [], |r| r.get(0))
+                .optional()?;
             Ok(Some(Catalog {
                 tables,
                 sequences,
@@ -289,6 +300,7 @@ impl State {
                 foreign_keys,
                 partitioned,
                 selection,
+                toast_compression,
             }))
         })
     }

@@ -65,9 +65,20 @@ struct Connections {
 }
 
 async fn open(shared: &Shared) -> Result<Connections> {
+    let target = connect_target_worker(&shared.endpoints.target).await?;
+    if let Some(sql) = &shared.toast_compression {
+        // A target built without lz4 refuses it: it then compresses with its
+        // own default, as it would have anyway.
+        if let Err(e) = target.batch_execute(sql).await {
+            tracing::debug!(
+                "keeping the target's default_toast_compression: {}",
+                crate::connections::db_error_message(&e)
+            );
+        }
+    }
     Ok(Connections {
         source: open_reader(&shared.endpoints.source, shared.snapshot.as_deref()).await?,
-        target: connect_target_worker(&shared.endpoints.target).await?,
+        target,
     })
 }
 
