@@ -18,4 +18,4 @@ pub use model::{Catalog, Column, Index, IndexConstraint, Sequence, Table};
 pub use partitioned::{ChildIndex, ParentIndex, PartitionedTable};
 pub use queries::{existing_target_tables, read_catalog, TableSizes};
 pub use split::plan_splits;
-pub use toast::plan_uncompressed_storage;
+pub use toast::{set_storage_sql, uncompressed_columns};

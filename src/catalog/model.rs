@@ -41,11 +41,6 @@ pub struct Table {
     /// indexes and constraints, but no rows are copied.
     #[serde(default = "yes")]
     pub copy_data: bool,
-    /// EXTENDED columns that hold no compressed value on the source: the
-    /// copy stores them EXTERNAL, which lands the same uncompressed values
-    /// without the target trying (and failing) to compress each one.
-    #[serde(default)]
-    pub store_uncompressed: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -69,7 +64,6 @@ impl Table {
             indexes: Vec::new(),
             parts: Vec::new(),
             copy_data: true,
-            store_uncompressed: Vec::new(),
         }
     }
 

@@ -195,7 +195,6 @@ async fn read_tables(client: &Client, sizes: TableSizes) -> Result<Vec<Table>> {
             indexes: Vec::new(),
             parts: Vec::new(),
             copy_data: true,
-            store_uncompressed: Vec::new(),
         })
         .collect())
 }

@@ -55,6 +55,9 @@ pub(super) struct Shared {
     snapshot: Option<String>,
     opts: CloneOptions,
     same_major: bool,
+    /// The source has `pg_column_compression` (PostgreSQL 14+): tables are
+    /// checked for columns without compressed values before their copy.
+    check_compression: bool,
     /// `SET default_toast_compression` for the copy sessions, when the
     /// source has the setting (see `Catalog::toast_compression`).
     toast_compression: Option<String>,
@@ -251,6 +254,7 @@ pub async fn copy_all(
         snapshot: snapshot.map(str::to_string),
         opts: opts.clone(),
         same_major: source_major == target_major,
+        check_compression: source_major >= 14,
         toast_compression: catalog
             .toast_compression
             .as_ref()

@@ -375,11 +375,6 @@ async fn catalog_and_dump(
                 plan_splits(&reader, &mut c, &opts.split, ctid_ok)
                     .await
                     .context("planning table splits")?;
-                if source_major >= 14 {
-                    crate::catalog::plan_uncompressed_storage(&reader, &mut c)
-                        .await
-                        .context("checking the compression of long values")?;
-                }
                 state.save_catalog(&c)?;
                 Ok::<Catalog, anyhow::Error>(c)
             }

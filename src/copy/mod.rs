@@ -3,4 +3,4 @@
 
 mod stream;
 
-pub use stream::{copy_table, unit_label, CopyFormat, CopyStats, CopyUnit};
+pub use stream::{copy_table, unit_label, CopyFormat, CopyHow, CopyStats, CopyUnit};

@@ -10,7 +10,7 @@ use futures_util::{pin_mut, SinkExt, StreamExt};
 use tokio_postgres::Client;
 
 use crate::catalog::parts::Part;
-use crate::catalog::Table;
+use crate::catalog::{set_storage_sql, Table};
 
 /// Wire format of the COPY stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,16 @@ pub enum CopyUnit<'a> {
     Part { part: &'a Part, clear_first: bool },
 }
 
+/// How the rows travel and land.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyHow<'a> {
+    pub format: CopyFormat,
+    /// Columns stored EXTERNAL during a whole-table copy: none of their
+    /// values is compressed on the source (see
+    /// [`crate::catalog::uncompressed_columns`]).
+    pub uncompressed: &'a [String],
+}
+
 /// Copy one table or part. `source` must be a reader inside the snapshot;
 /// `target` an idle worker connection. `counted` (this attempt's bytes) and
 /// `progress` (the run's) are advanced as bytes flow.
@@ -49,10 +59,14 @@ pub async fn copy_table(
     target: &Client,
     table: &Table,
     unit: CopyUnit<'_>,
-    format: CopyFormat,
+    how: CopyHow<'_>,
     counted: &AtomicU64,
     progress: &AtomicU64,
 ) -> Result<CopyStats> {
+    let CopyHow {
+        format,
+        uncompressed,
+    } = how;
     let started = Instant::now();
     let qualified = table.qualified();
     let columns = table.column_list();
@@ -93,8 +107,8 @@ pub async fn copy_table(
     let result = async {
         // Before the TRUNCATE: COPY FREEZE needs the table truncated in the
         // transaction's own (sub)transaction, not in the savepoint's.
-        let uncompressed = match unit {
-            CopyUnit::Whole => store_uncompressed(target, table).await?,
+        let external = match unit {
+            CopyUnit::Whole => store_external(target, table, uncompressed).await?,
             CopyUnit::Part { .. } => false,
         };
         if let Some(sql) = &prepare {
@@ -104,8 +118,8 @@ pub async fn copy_table(
                 .with_context(|| format!("preparing {} on the target", table.label()))?;
         }
         let moved = stream(source, target, &copy_out, &copy_in, &[counted, progress]).await?;
-        if uncompressed {
-            if let Some(sql) = table.set_storage_sql("EXTENDED") {
+        if external {
+            if let Some(sql) = set_storage_sql(table, uncompressed, "EXTENDED") {
                 target.batch_execute(&sql).await.with_context(|| {
                     format!("restoring the column storage of {}", table.label())
                 })?;
@@ -131,11 +145,12 @@ pub async fn copy_table(
     }
 }
 
-/// Store the table's never-compressed columns EXTERNAL for this transaction
-/// (see [`crate::catalog::plan_uncompressed_storage`]). Only an optimisation:
-/// when the role may not ALTER the table, the copy goes on without it.
-async fn store_uncompressed(target: &Client, table: &Table) -> Result<bool> {
-    let Some(sql) = table.set_storage_sql("EXTERNAL") else {
+/// Store `columns` (never compressed on the source) EXTERNAL for this
+/// transaction (see [`crate::catalog::uncompressed_columns`]). Only an
+/// optimisation: when the role may not ALTER the table, the copy goes on
+/// without it.
+async fn store_external(target: &Client, table: &Table, columns: &[String]) -> Result<bool> {
+    let Some(sql) = set_storage_sql(table, columns, "EXTERNAL") else {
         return Ok(false);
     };
     target.batch_execute("SAVEPOINT storage").await?;

@@ -476,7 +476,6 @@ mod tests {
                 only_generated_columns: false,
                 parts: Vec::new(),
                 copy_data: true,
-                store_uncompressed: Vec::new(),
                 indexes: (0..indexes_per_table)
                     .map(|i| Index {
                         oid: 1_000_000 + t * 10 + i,

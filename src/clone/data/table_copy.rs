@@ -12,9 +12,9 @@ use tokio_postgres::Client;
 use tracing::{debug, warn};
 
 use super::{after_copy, spawn_after, Shared};
-use crate::catalog::Table;
+use crate::catalog::{uncompressed_columns, Table};
 use crate::connections::connect_target_worker;
-use crate::copy::{copy_table, unit_label, CopyStats, CopyUnit};
+use crate::copy::{copy_table, unit_label, CopyHow, CopyStats, CopyUnit};
 use crate::indexes::buildable;
 use crate::interrupt;
 use crate::report::summary::TableReport;
@@ -192,13 +192,22 @@ async fn copy_with_retries(
                 *conns = Some(open(shared).await?);
             }
             let c = conns.as_ref().expect("connections");
+            let uncompressed = match item.copy_unit() {
+                CopyUnit::Whole if shared.check_compression => {
+                    uncompressed_columns(&c.source, table).await?
+                }
+                _ => Vec::new(),
+            };
             let counted = AtomicU64::new(0);
             let copy = copy_table(
                 &c.source,
                 &c.target,
                 table,
                 item.copy_unit(),
-                shared.format_for(table),
+                CopyHow {
+                    format: shared.format_for(table),
+                    uncompressed: &uncompressed,
+                },
                 &counted,
                 &shared.progress.bytes_done,
             );
