@@ -81,26 +81,10 @@ fn index_memory_is_sized_from_the_target_or_kept_when_configured() {
     assert!(set.is_empty(), "configured setting overridden: {set:?}");
 }
 
-#[test]
-fn builds_use_no_parallel_workers_while_tables_copy() {
-    let src = Cluster::start();
-    let tgt = Cluster::start_with(&support::pgbin(), &[("log_statement", "all")]);
-    src.create_db("m");
-    // A big table still copying while the small one's index builds.
-    src.psql(
-        "m",
-        "CREATE TABLE big (id int PRIMARY KEY, payload text);
-         INSERT INTO big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 400000) g;
-         CREATE TABLE small (id int PRIMARY KEY, label text);
-         CREATE INDEX small_label_idx ON small (label);
-         INSERT INTO small SELECT g, 'l' || g FROM generate_series(1, 10) g;",
-    );
-    tgt.create_db("m");
-    let from = tgt.log_len();
-    clone(&src, &tgt, &["--table-jobs", "2", "--index-jobs", "2"]);
-    verify::assert_equal(&src, "m", &tgt, "m");
-
-    // Per backend, the parallel-workers setting in force at each CREATE INDEX.
+/// Per CREATE INDEX since `from` in the target's log: the table it is on
+/// (`big` or else `small`) and the parallel-workers setting in force in its
+/// session.
+fn worker_settings(tgt: &Cluster, from: u64) -> Vec<(String, String)> {
     let log = std::fs::read(tgt.log_path()).expect("target log");
     let text = String::from_utf8_lossy(&log[from as usize..]);
     let mut setting: std::collections::HashMap<String, String> = Default::default();
@@ -127,13 +111,88 @@ fn builds_use_no_parallel_workers_while_tables_copy() {
             builds.push((table.to_string(), value));
         }
     }
-    let of = |t: &str| -> Vec<&str> {
-        builds
-            .iter()
-            .filter(|(table, _)| table == t)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    };
-    assert_eq!(of("small"), vec!["0", "0"], "{builds:?}");
-    assert_eq!(of("big"), vec!["DEFAULT"], "{builds:?}");
+    builds
+}
+
+/// The settings of the builds on `table`.
+fn of<'a>(builds: &'a [(String, String)], table: &str) -> Vec<&'a str> {
+    builds
+        .iter()
+        .filter(|(t, _)| t == table)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+#[test]
+fn builds_use_no_parallel_workers_while_tables_copy() {
+    let src = Cluster::start();
+    let tgt = Cluster::start_with(&support::pgbin(), &[("log_statement", "all")]);
+    src.create_db("m");
+    // A big table still copying while the small one's index builds.
+    src.psql(
+        "m",
+        "CREATE TABLE big (id int PRIMARY KEY, payload text);
+         INSERT INTO big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 400000) g;
+         CREATE TABLE small (id int PRIMARY KEY, label text);
+         CREATE INDEX small_label_idx ON small (label);
+         INSERT INTO small SELECT g, 'l' || g FROM generate_series(1, 10) g;",
+    );
+    tgt.create_db("m");
+    let from = tgt.log_len();
+    clone(&src, &tgt, &["--table-jobs", "2", "--index-jobs", "2"]);
+    verify::assert_equal(&src, "m", &tgt, "m");
+
+    let builds = worker_settings(&tgt, from);
+    assert_eq!(of(&builds, "small"), vec!["0", "0"], "{builds:?}");
+    assert_eq!(of(&builds, "big"), vec!["DEFAULT"], "{builds:?}");
+}
+
+#[test]
+fn all_databases_builds_wait_for_the_copies_of_every_database() {
+    let src = Cluster::start();
+    let tgt = Cluster::start_with(&support::pgbin(), &[("log_statement", "all")]);
+    // Database a copies a big table while database b, copied alongside,
+    // builds its small table's indexes.
+    src.create_db("a");
+    src.psql(
+        "a",
+        "CREATE TABLE big (id int PRIMARY KEY, payload text);
+         INSERT INTO big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 800000) g;",
+    );
+    src.create_db("b");
+    src.psql(
+        "b",
+        "CREATE TABLE small (id int PRIMARY KEY, label text);
+         CREATE INDEX small_label_idx ON small (label);
+         INSERT INTO small SELECT g, 'l' || g FROM generate_series(1, 10) g;",
+    );
+    let from = tgt.log_len();
+    let dir = workdir();
+    let out = support::pgcopydb()
+        .args([
+            "clone",
+            "--all-databases",
+            "--table-jobs",
+            "2",
+            "--index-jobs",
+            "2",
+        ])
+        .args([
+            "--source",
+            &src.uri("postgres"),
+            "--target",
+            &tgt.uri("postgres"),
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .expect("run pgcopydb");
+    support::assert_success(&out, "clone --all-databases");
+    verify::assert_equal(&src, "a", &tgt, "a");
+    verify::assert_equal(&src, "b", &tgt, "b");
+
+    // b's own copies were over, a's were not.
+    let builds = worker_settings(&tgt, from);
+    assert_eq!(of(&builds, "small"), vec!["0", "0"], "{builds:?}");
+    assert_eq!(of(&builds, "big"), vec!["DEFAULT"], "{builds:?}");
 }

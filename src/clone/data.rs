@@ -175,7 +175,13 @@ impl Shared {
     /// workers.
     async fn index_connection(&self) -> Result<crate::pool::Pooled> {
         let conn = self.index_pool.get().await?;
-        let copying = self.copiers_running.load(Ordering::Relaxed) > 0;
+        // With --all-databases, copies of the other databases count too.
+        let copying = self.copiers_running.load(Ordering::Relaxed) > 0
+            || self
+                .opts
+                .limits
+                .as_ref()
+                .is_some_and(|l| l.copiers.load(Ordering::Relaxed) > 0);
         conn.batch_execute(if copying {
             SERIAL_BUILDS
         } else {

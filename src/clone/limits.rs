@@ -13,6 +13,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::fmt;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, Semaphore};
@@ -23,6 +24,9 @@ use super::CloneOptions;
 pub struct JobLimits {
     pub tables: Arc<PriorityGate>,
     pub indexes: Arc<Semaphore>,
+    /// Copy workers still running in any database: index builds of every
+    /// database leave the cores to the copies while there are some.
+    pub copiers: AtomicUsize,
 }
 
 impl JobLimits {
@@ -30,6 +34,7 @@ impl JobLimits {
         Arc::new(JobLimits {
             tables: PriorityGate::new(table_jobs),
             indexes: Arc::new(Semaphore::new(index_jobs.max(1))),
+            copiers: AtomicUsize::new(0),
         })
     }
 }

@@ -85,8 +85,15 @@ async fn open(shared: &Shared) -> Result<Connections> {
 /// One copy worker: one source reader (inside the snapshot) and one target
 /// connection serve all its items; both are reopened after a broken link.
 pub(super) async fn copy_worker(shared: Arc<Shared>) -> Result<()> {
+    let instance = shared.opts.limits.as_ref().map(|l| &l.copiers);
+    if let Some(n) = instance {
+        n.fetch_add(1, Ordering::Relaxed);
+    }
     let result = take_tables(&shared).await;
     shared.copiers_running.fetch_sub(1, Ordering::Relaxed);
+    if let Some(n) = instance {
+        n.fetch_sub(1, Ordering::Relaxed);
+    }
     result
 }
 
