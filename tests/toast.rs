@@ -117,3 +117,56 @@ fn long_values_are_compressed_with_the_sources_method() {
     verify::assert_equal(&src, "t", &tgt, "t");
     assert_eq!(tgt.query("t", methods), src.query("t", methods));
 }
+
+#[test]
+fn a_loader_that_does_not_own_the_table_copies_without_the_storage_switch() {
+    let src = Cluster::start();
+    let tgt = Cluster::start();
+    let table = "CREATE TABLE doc (id int PRIMARY KEY, hashes text NOT NULL)";
+    src.create_db("t");
+    src.psql(
+        "t",
+        &format!(
+            "{table};
+             INSERT INTO doc SELECT g,
+               (SELECT string_agg(md5(g || ':' || k), '') FROM generate_series(1, 160) k)
+               FROM generate_series(1, 200) g;"
+        ),
+    );
+    // The table exists on the target, owned by another role; the loader may
+    // truncate and fill it, but not ALTER it.
+    tgt.create_db("t");
+    tgt.psql(
+        "t",
+        &format!(
+            "CREATE ROLE owner_role; CREATE ROLE loader LOGIN PASSWORD 'loader-pw';
+             {table}; ALTER TABLE doc OWNER TO owner_role;
+             GRANT SELECT, INSERT, TRUNCATE ON doc TO loader;"
+        ),
+    );
+    let loader = format!("postgres://loader:loader-pw@127.0.0.1:{}/t", tgt.port);
+
+    let dir = workdir();
+    let out = support::pgcopydb()
+        .args([
+            "copy",
+            "table-data",
+            "--source",
+            &src.uri("t"),
+            "--target",
+            &loader,
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .expect("run pgcopydb");
+    support::assert_success(&out, "copy table-data as a non-owner");
+
+    let rows = "SELECT count(*), md5(string_agg(hashes, '' ORDER BY id)),
+                       count(*) FILTER (WHERE pg_column_compression(hashes) IS NULL)
+                  FROM public.doc";
+    assert_eq!(tgt.query("t", rows), src.query("t", rows));
+    let storage = "SELECT attstorage FROM pg_attribute \
+                   WHERE attrelid = 'public.doc'::regclass AND attname = 'hashes'";
+    assert_eq!(tgt.query("t", storage), vec![vec![Some("x".into())]]);
+}
