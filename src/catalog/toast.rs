@@ -24,16 +24,16 @@ const SIZES_SQL: &str = "\
       FROM pg_class c \
      WHERE c.oid = $1 AND c.reltoastrelid <> 0";
 
-/// The check reads the table's heap (never its TOAST): only worth it when the
-/// out-of-line values, whose compression attempts it saves, are at least a
-/// quarter of the heap's size.
-const HEAP_PER_TOAST: i64 = 4;
+/// The check reads the table's heap once (never its TOAST): only done when
+/// the out-of-line values, whose compression attempts it may save, are at
+/// least as large as the heap, so that it costs a fraction of the copy.
+const HEAP_PER_TOAST: i64 = 1;
 
 /// The EXTENDED columns of `table` without a single compressed value on the
 /// source, for a table worth checking. `source` is inside the snapshot, on
-/// PostgreSQL 14+ (`pg_column_compression`). Each column's scan stops at its
-/// first compressed value. Runs in the copy worker, just before the copy, so
-/// that checks of several tables overlap with other copies.
+/// PostgreSQL 14+ (`pg_column_compression`). One scan of the heap answers
+/// for every column. Runs in the copy worker, just before the copy, so that
+/// checks of several tables overlap with other copies.
 pub async fn uncompressed_columns(source: &Client, table: &Table) -> Result<Vec<String>> {
     let mut found = Vec::new();
     if !table.columns.iter().any(|c| c.extended) {
@@ -47,19 +47,34 @@ pub async fn uncompressed_columns(source: &Client, table: &Table) -> Result<Vec<
         return Ok(found);
     }
     let started = Instant::now();
-    for column in table.columns.iter().filter(|c| c.extended) {
-        let sql = format!(
-            "SELECT NOT EXISTS (SELECT FROM ONLY {t} WHERE pg_column_compression({c}) IS NOT NULL)",
-            t = table.qualified(),
-            c = quote_ident(&column.name)
-        );
-        let none: bool = source
-            .query_one(&sql, &[])
-            .await
-            .with_context(|| format!("reading the compression of {}", table.label()))?
-            .get(0);
-        if none {
-            found.push(column.name.clone());
+    let extended: Vec<&str> = table
+        .columns
+        .iter()
+        .filter(|c| c.extended)
+        .map(|c| c.name.as_str())
+        .collect();
+    // true when some value of the column is compressed; NULL for no rows.
+    let tests: Vec<String> = extended
+        .iter()
+        .map(|c| {
+            format!(
+                "bool_or(pg_column_compression({}) IS NOT NULL)",
+                quote_ident(c)
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM ONLY {}",
+        tests.join(", "),
+        table.qualified()
+    );
+    let row = source
+        .query_one(&sql, &[])
+        .await
+        .with_context(|| format!("reading the compression of {}", table.label()))?;
+    for (i, column) in extended.iter().enumerate() {
+        if !row.get::<_, Option<bool>>(i).unwrap_or(false) {
+            found.push(column.to_string());
         }
     }
     tracing::debug!(
