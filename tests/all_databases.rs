@@ -5,8 +5,7 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use support::{pgcopydb, verify, workdir, Cluster};
@@ -50,27 +49,6 @@ fn source_instance() -> Cluster {
     src
 }
 
-fn clone_all(src: &Cluster, tgt: &Cluster, dir: &Path) -> Command {
-    let mut cmd = pgcopydb();
-    cmd.args([
-        "clone",
-        "--all-databases",
-        "--table-jobs",
-        "2",
-        "--index-jobs",
-        "2",
-    ])
-    .args([
-        "--source",
-        &src.uri("postgres"),
-        "--target",
-        &tgt.uri("postgres"),
-    ])
-    .arg("--dir")
-    .arg(dir);
-    cmd
-}
-
 fn assert_all_equal(src: &Cluster, tgt: &Cluster) {
     for db in DATABASES {
         let exists = tgt.psql(
@@ -90,7 +68,9 @@ fn all_databases_copies_the_instance_and_refuses_a_second_run() {
     let src = source_instance();
     let tgt = Cluster::start();
     let dir = workdir();
-    let out = clone_all(&src, &tgt, dir.path()).output().unwrap();
+    let out = support::clone_all_databases(&src, &tgt, dir.path())
+        .output()
+        .unwrap();
     support::assert_success(&out, "pgcopydb");
     assert_all_equal(&src, &tgt);
 
@@ -127,7 +107,9 @@ fn all_databases_copies_the_instance_and_refuses_a_second_run() {
     assert!(dir.path().join("My DB").join("summary.json").exists());
 
     // A second run finds the tables there and is refused before any work.
-    let again = clone_all(&src, &tgt, dir.path()).output().unwrap();
+    let again = support::clone_all_databases(&src, &tgt, dir.path())
+        .output()
+        .unwrap();
     assert_eq!(
         again.status.code(),
         Some(7),
@@ -146,7 +128,7 @@ fn all_databases_copies_the_instance_and_refuses_a_second_run() {
     assert!(report.contains("database small"), "{report}");
 
     // With --drop-if-exists it replaces them.
-    let replaced = clone_all(&src, &tgt, dir.path())
+    let replaced = support::clone_all_databases(&src, &tgt, dir.path())
         .arg("--drop-if-exists")
         .output()
         .unwrap();
@@ -186,7 +168,7 @@ fn all_databases_resumes_after_sigkill() {
     }
     let tgt = Cluster::start();
     let dir = workdir();
-    let mut child = clone_all(&src, &tgt, dir.path())
+    let mut child = support::clone_all_databases(&src, &tgt, dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -224,7 +206,7 @@ fn all_databases_resumes_after_sigkill() {
         .any(|db| !dir.path().join(db).join("done").exists());
     assert!(unfinished, "every database had finished before the kill");
 
-    let out = clone_all(&src, &tgt, dir.path())
+    let out = support::clone_all_databases(&src, &tgt, dir.path())
         .args(["--resume", "--not-consistent"])
         .output()
         .unwrap();

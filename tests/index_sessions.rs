@@ -168,23 +168,7 @@ fn all_databases_builds_wait_for_the_copies_of_every_database() {
     );
     let from = tgt.log_len();
     let dir = workdir();
-    let out = support::pgcopydb()
-        .args([
-            "clone",
-            "--all-databases",
-            "--table-jobs",
-            "2",
-            "--index-jobs",
-            "2",
-        ])
-        .args([
-            "--source",
-            &src.uri("postgres"),
-            "--target",
-            &tgt.uri("postgres"),
-        ])
-        .arg("--dir")
-        .arg(dir.path())
+    let out = support::clone_all_databases(&src, &tgt, dir.path())
         .output()
         .expect("run pgcopydb");
     support::assert_success(&out, "clone --all-databases");

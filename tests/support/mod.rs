@@ -683,6 +683,20 @@ pub fn clone_between(
         .expect("run pgcopydb clone")
 }
 
+/// `pgcopydb clone --all-databases --table-jobs 2 --index-jobs 2` of the
+/// whole `src` instance into `tgt`, with the work directory `dir`, ready to
+/// run.
+pub fn clone_all_databases(src: &Cluster, tgt: &Cluster, dir: &Path) -> Command {
+    let mut cmd = pgcopydb();
+    cmd.args(["clone", "--all-databases"])
+        .args(["--table-jobs", "2", "--index-jobs", "2"])
+        .args(["--source", &src.uri("postgres")])
+        .args(["--target", &tgt.uri("postgres")])
+        .arg("--dir")
+        .arg(dir);
+    cmd
+}
+
 /// `pgcopydb list progress --json` of a work directory, or None when it
 /// holds no state yet.
 pub fn try_list_progress(dir: &Path) -> Option<serde_json::Value> {
