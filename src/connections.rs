@@ -28,6 +28,15 @@ impl Side {
             Side::Target => "check --target or PGCOPYDB_TARGET_PGURI",
         }
     }
+    /// A failed connection: one line naming the side and what to check.
+    pub fn connect_failure(self, e: &crate::conninfo::ConnectError) -> Failure {
+        self.failure(format!(
+            "cannot connect to the {} database: {e}; {}",
+            self.name(),
+            self.hint()
+        ))
+    }
+
     pub fn failure(self, message: impl Into<String>) -> Failure {
         match self {
             Side::Source => Failure::source(message),
@@ -70,13 +79,7 @@ pub fn resolve(side: Side, s: Option<&str>) -> Result<ConnInfo> {
 
 /// Connect, turning any failure into one line naming the side and what to check.
 pub async fn connect(side: Side, info: &ConnInfo) -> Result<Client> {
-    let client = info.connect().await.map_err(|e| {
-        side.failure(format!(
-            "cannot connect to the {} database: {e}; {}",
-            side.name(),
-            side.hint()
-        ))
-    })?;
+    let client = info.connect().await.map_err(|e| side.connect_failure(&e))?;
     // Every connection can be cancelled when the run is interrupted.
     if let Ok(tls) = info.tls() {
         crate::interrupt::register(&client, tls);

@@ -12,9 +12,14 @@ use tokio::sync::Notify;
 use tokio_postgres::{CancelToken, Client};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use crate::conninfo::Endpoint;
+
 static CANCELLED: AtomicBool = AtomicBool::new(false);
 static NOTIFY: OnceLock<Notify> = OnceLock::new();
-static TOKENS: Mutex<Vec<(CancelToken, MakeRustlsConnect)>> = Mutex::new(Vec::new());
+/// Each connection's cancel token, its TLS connector, and for connections
+/// over a socket we opened (the COPY relay's) where to send the request.
+type Canceller = (CancelToken, MakeRustlsConnect, Option<Endpoint>);
+static TOKENS: Mutex<Vec<Canceller>> = Mutex::new(Vec::new());
 
 fn notify() -> &'static Notify {
     NOTIFY.get_or_init(Notify::new)
@@ -23,7 +28,14 @@ fn notify() -> &'static Notify {
 /// Remember how to cancel this connection's queries.
 pub fn register(client: &Client, tls: MakeRustlsConnect) {
     let mut tokens = TOKENS.lock().expect("cancel tokens");
-    tokens.push((client.cancel_token(), tls));
+    tokens.push((client.cancel_token(), tls, None));
+}
+
+/// Remember how to cancel the queries of a connection opened over our own
+/// socket (its token cannot open a socket by itself).
+pub fn register_tapped(client: &Client, tls: MakeRustlsConnect, endpoint: Endpoint) {
+    let mut tokens = TOKENS.lock().expect("cancel tokens");
+    tokens.push((client.cancel_token(), tls, Some(endpoint)));
 }
 
 pub fn is_cancelled() -> bool {
@@ -44,9 +56,12 @@ pub async fn cancelled() {
 /// Cancel every query in flight on every connection we opened.
 pub async fn cancel_all() {
     let tokens: Vec<_> = TOKENS.lock().expect("cancel tokens").clone();
-    let requests = tokens
-        .into_iter()
-        .map(|(token, tls)| async move { token.cancel_query(tls).await });
+    let requests = tokens.into_iter().map(|(token, tls, endpoint)| async move {
+        match endpoint {
+            Some(e) => e.cancel(&token, &tls).await,
+            None => token.cancel_query(tls).await.map_err(Into::into),
+        }
+    });
     // A connection that is idle or gone answers nothing useful; ignore it.
     let _ = join_all(requests).await;
 }

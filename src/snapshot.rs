@@ -7,6 +7,7 @@ use tokio_postgres::Client;
 
 use crate::connections::{connect, Side, SOURCE_SESSION_SETTINGS};
 use crate::conninfo::ConnInfo;
+use crate::copy::relay::TapHandle;
 use crate::sql::quote_literal;
 
 /// Holds the exporting transaction; dropping it releases the snapshot.
@@ -44,6 +45,35 @@ pub async fn open_reader(source: &ConnInfo, snapshot: Option<&str>) -> Result<Cl
 /// transaction, importing `snapshot` when given.
 pub async fn reader_on(side: Side, info: &ConnInfo, snapshot: Option<&str>) -> Result<Client> {
     let client = connect(side, info).await?;
+    enter_snapshot(&client, side, snapshot).await?;
+    Ok(client)
+}
+
+/// A source reader for table copies: over a socket of our own when the
+/// connection string allows it, so that COPY data can be relayed without
+/// per-row work (see [`crate::copy::relay`]); else as [`open_reader`].
+pub async fn open_copy_reader(
+    source: &ConnInfo,
+    snapshot: Option<&str>,
+) -> Result<(Client, Option<TapHandle>)> {
+    let side = Side::Source;
+    let tapped = source
+        .connect_tapped()
+        .await
+        .map_err(|e| side.connect_failure(&e))?;
+    let Some((client, handle, endpoint)) = tapped else {
+        return Ok((open_reader(source, snapshot).await?, None));
+    };
+    if let Ok(tls) = source.tls() {
+        crate::interrupt::register_tapped(&client, tls, endpoint);
+    }
+    enter_snapshot(&client, side, snapshot).await?;
+    Ok((client, handle.usable().then_some(handle)))
+}
+
+/// Session settings, then a read-only REPEATABLE READ transaction importing
+/// `snapshot` when given.
+async fn enter_snapshot(client: &Client, side: Side, snapshot: Option<&str>) -> Result<()> {
     client.batch_execute(SOURCE_SESSION_SETTINGS).await?;
     client
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -61,5 +91,5 @@ pub async fn reader_on(side: Side, info: &ConnInfo, snapshot: Option<&str>) -> R
                 ))
             })?;
     }
-    Ok(client)
+    Ok(())
 }

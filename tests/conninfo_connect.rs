@@ -417,3 +417,86 @@ async fn ssl_server() {
     let c = at("127.0.0.1", &format!("sslmode=prefer sslrootcert={other}"));
     assert!(!uses_ssl(&c).await);
 }
+
+/// Over a socket of pgcopydb's own (the COPY relay's source readers): TLS
+/// when offered, a handle the relay may read only without TLS, libpq's
+/// fallbacks, and the same error kinds as the usual path.
+#[tokio::test]
+async fn tapped_connections_follow_the_same_rules() {
+    async fn tapped_ssl(c: &ConnInfo) -> (bool, bool) {
+        let (client, handle, _) = c
+            .connect_tapped()
+            .await
+            .unwrap_or_else(|e| panic!("{c:?}: {e}"))
+            .expect("a connection string the tapped path takes");
+        let row = client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), handle.usable())
+    }
+
+    let ssl = Cluster::start(true);
+    setup_bob(&ssl).await;
+    let other = ssl.path("other-ca.crt");
+    let at = |cluster: &Cluster, rest: &str| {
+        info(
+            &format!(
+                "host=127.0.0.1 port={} user=bob dbname=app password={PASSWORD} {rest}",
+                cluster.port
+            ),
+            &[],
+        )
+    };
+    // prefer: TLS, so the relay leaves this connection to tokio-postgres.
+    assert_eq!(tapped_ssl(&at(&ssl, "")).await, (true, false));
+    assert_eq!(
+        tapped_ssl(&at(&ssl, "sslmode=disable")).await,
+        (false, true)
+    );
+    // prefer falls back to plain text when the certificate does not verify.
+    let c = at(
+        &ssl,
+        &format!("sslmode=prefer sslrootcert={}", other.display()),
+    );
+    assert_eq!(tapped_ssl(&c).await, (false, true));
+    // TLS required: the usual path.
+    let c = at(&ssl, "sslmode=require");
+    assert!(c.connect_tapped().await.unwrap().is_none());
+
+    let plain = Cluster::start(false);
+    setup_bob(&plain).await;
+    assert_eq!(tapped_ssl(&at(&plain, "")).await, (false, true));
+    let socket = format!(
+        "host={} port={} user=postgres",
+        plain.dir.path().display(),
+        plain.port
+    );
+    assert_eq!(tapped_ssl(&info(&socket, &[])).await, (false, true));
+    // Errors are classified as on the usual path, without the password.
+    let c = info(
+        &format!(
+            "host=127.0.0.1 port={} user=bob dbname=app password=wrong",
+            plain.port
+        ),
+        &[],
+    );
+    match c.connect_tapped().await {
+        Err(e) => {
+            assert_eq!(e.kind(), ConnectErrorKind::Auth, "{e}");
+            assert!(!e.to_string().contains("wrong"), "{e}");
+        }
+        Ok(_) => panic!("a wrong password connected"),
+    }
+    let c = info(
+        &format!("host=127.0.0.1 port={} user=bob", free_port()),
+        &[],
+    );
+    match c.connect_tapped().await {
+        Err(e) => assert_eq!(e.kind(), ConnectErrorKind::Unreachable, "{e}"),
+        Ok(_) => panic!("connected to a closed port"),
+    }
+}

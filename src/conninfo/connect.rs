@@ -105,7 +105,7 @@ impl ConnInfo {
 }
 
 /// Runs the connection until it closes, logging server notices.
-async fn drive<S, T>(mut connection: Connection<S, T>, server: String)
+pub(super) async fn drive<S, T>(mut connection: Connection<S, T>, server: String)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -125,7 +125,7 @@ where
     }
 }
 
-fn is_tls(e: &tokio_postgres::Error) -> bool {
+pub(super) fn is_tls(e: &tokio_postgres::Error) -> bool {
     // tokio-postgres' error kinds are private; its Display names the kind.
     e.to_string().starts_with("error performing TLS handshake")
 }
@@ -142,7 +142,7 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// "Connection refused (os error 111)" → "connection refused".
-fn io_message(e: &io::Error) -> String {
+pub(super) fn io_message(e: &io::Error) -> String {
     let text = e.to_string();
     let text = match text.find(" (os error") {
         Some(i) => text[..i].to_string(),
@@ -155,7 +155,7 @@ fn io_message(e: &io::Error) -> String {
     }
 }
 
-fn classify(
+pub(super) fn classify(
     e: &tokio_postgres::Error,
     info: &ConnInfo,
     target: &Target,

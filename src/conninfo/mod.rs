@@ -13,6 +13,7 @@ mod env;
 mod parse;
 mod pgpass;
 mod service;
+mod tapped;
 mod tls;
 
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use anyhow::Result;
 
 pub use connect::{ConnectError, ConnectErrorKind};
 use parse::{quote, set, Params};
+pub use tapped::Endpoint;
 
 /// Resolved connection parameters, with libpq keyword names.
 #[derive(Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! Table data: stream `COPY ... TO STDOUT` from the source straight into
 //! `COPY ... FROM STDIN` on the target, never holding a table in memory.
 
+pub mod relay;
 mod stream;
 
-pub use stream::{copy_table, unit_label, CopyFormat, CopyHow, CopyStats, CopyUnit};
+pub use stream::{copy_table, unit_label, CopyFormat, CopyHow, CopyStats, CopyUnit, Source};

@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{pin_mut, SinkExt, StreamExt};
 use tokio_postgres::Client;
 
+use super::relay::{self, TapHandle};
 use crate::catalog::parts::Part;
 use crate::catalog::{set_storage_sql, Table};
 
@@ -41,6 +42,15 @@ pub enum CopyUnit<'a> {
     Part { part: &'a Part, clear_first: bool },
 }
 
+/// The source reader a copy reads from.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    /// Inside the run's snapshot.
+    pub client: &'a Client,
+    /// Its socket, when the relay can read it (see [`relay`]).
+    pub relay: Option<&'a TapHandle>,
+}
+
 /// How the rows travel and land.
 #[derive(Debug, Clone, Copy)]
 pub struct CopyHow<'a> {
@@ -55,7 +65,7 @@ pub struct CopyHow<'a> {
 /// `target` an idle worker connection. `counted` (this attempt's bytes) and
 /// `progress` (the run's) are advanced as bytes flow.
 pub async fn copy_table(
-    source: &Client,
+    source: Source<'_>,
     target: &Client,
     table: &Table,
     unit: CopyUnit<'_>,
@@ -185,7 +195,7 @@ pub fn unit_label(table: &Table, unit: CopyUnit<'_>) -> String {
 
 /// Pump the bytes from one COPY to the other, in `CHUNK`-sized buffers.
 async fn stream(
-    source: &Client,
+    source: Source<'_>,
     target: &Client,
     copy_out: &str,
     copy_in: &str,
@@ -195,7 +205,27 @@ async fn stream(
         .copy_in::<_, Bytes>(copy_in)
         .await
         .context("starting COPY FROM on the target")?;
+    if let Some(tap) = source.relay {
+        pin_mut!(sink);
+        let sent = |n: u64| {
+            for c in counters {
+                c.fetch_add(n, Ordering::Relaxed);
+            }
+        };
+        relay::idle(source.client)
+            .await
+            .context("starting COPY TO on the source")?;
+        let total = relay::copy_out(tap, copy_out, CHUNK, &mut sink, sent)
+            .await
+            .context("copying from the source")?;
+        let rows = sink
+            .finish()
+            .await
+            .context("finishing COPY on the target")?;
+        return Ok((rows, total));
+    }
     let rows = source
+        .client
         .copy_out(copy_out)
         .await
         .context("starting COPY TO on the source")?;

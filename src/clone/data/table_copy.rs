@@ -14,11 +14,12 @@ use tracing::{debug, warn};
 use super::{after_copy, spawn_after, Shared};
 use crate::catalog::{uncompressed_columns, Table};
 use crate::connections::connect_target_worker;
-use crate::copy::{copy_table, unit_label, CopyHow, CopyStats, CopyUnit};
+use crate::copy::relay::TapHandle;
+use crate::copy::{copy_table, unit_label, CopyHow, CopyStats, CopyUnit, Source};
 use crate::indexes::buildable;
 use crate::interrupt;
 use crate::report::summary::TableReport;
-use crate::snapshot::open_reader;
+use crate::snapshot::open_copy_reader;
 use crate::workdir::state::Unit;
 
 /// How many times a copy is retried after a connection-class error.
@@ -61,7 +62,18 @@ impl WorkItem {
 
 struct Connections {
     source: Client,
+    /// The source reader's socket, for the COPY relay.
+    relay: Option<TapHandle>,
     target: Client,
+}
+
+impl Connections {
+    /// A link broke (or a relay was abandoned mid-reply): reopen both.
+    fn is_closed(&self) -> bool {
+        self.source.is_closed()
+            || self.target.is_closed()
+            || self.relay.as_ref().is_some_and(TapHandle::is_broken)
+    }
 }
 
 async fn open(shared: &Shared) -> Result<Connections> {
@@ -76,8 +88,11 @@ async fn open(shared: &Shared) -> Result<Connections> {
             );
         }
     }
+    let (source, relay) =
+        open_copy_reader(&shared.endpoints.source, shared.snapshot.as_deref()).await?;
     Ok(Connections {
-        source: open_reader(&shared.endpoints.source, shared.snapshot.as_deref()).await?,
+        source,
+        relay,
         target,
     })
 }
@@ -192,10 +207,7 @@ async fn copy_with_retries(
     let mut attempt = 0;
     loop {
         let outcome = async {
-            if conns
-                .as_ref()
-                .is_none_or(|c| c.source.is_closed() || c.target.is_closed())
-            {
+            if conns.as_ref().is_none_or(Connections::is_closed) {
                 *conns = Some(open(shared).await?);
             }
             let c = conns.as_ref().expect("connections");
@@ -207,7 +219,10 @@ async fn copy_with_retries(
             };
             let counted = AtomicU64::new(0);
             let copy = copy_table(
-                &c.source,
+                Source {
+                    client: &c.source,
+                    relay: c.relay.as_ref(),
+                },
                 &c.target,
                 table,
                 item.copy_unit(),
@@ -275,6 +290,13 @@ fn retry_delay() -> Duration {
 /// as opposed to errors about the data or the schema.
 fn is_connection_error(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
+        // The COPY relay reads the source's socket itself.
+        if cause.downcast_ref::<std::io::Error>().is_some() {
+            return true;
+        }
+        if let Some(source) = cause.downcast_ref::<crate::copy::relay::SourceError>() {
+            return source.is_connection_error();
+        }
         let Some(pg) = cause.downcast_ref::<tokio_postgres::Error>() else {
             return cause
                 .downcast_ref::<crate::error::Failure>()

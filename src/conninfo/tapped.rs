@@ -1,0 +1,213 @@
+//! Connections over a socket we open ourselves and keep a handle on, for the
+//! COPY relay (see `copy::relay`). Same libpq semantics as
+//! [`ConnInfo::connect`] for what they support: one host (name, address or
+//! unix socket directory), connect_timeout, keepalives, tcp_user_timeout,
+//! the password file, sslmode disable/allow/prefer. Anything else (several
+//! hosts, target_session_attrs, TLS required) is left to the usual path.
+
+use std::io;
+use std::time::Duration;
+
+use socket2::{SockRef, TcpKeepalive};
+use tokio::net::{TcpStream, UnixStream};
+use tokio_postgres::config::{SslMode, TargetSessionAttrs};
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{CancelToken, Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::config::{self, Target};
+use super::connect::{classify, drive, is_tls, ConnectError, ConnectErrorKind};
+use super::ConnInfo;
+use crate::copy::relay::{tap, RawSocket, Tap, TapHandle};
+
+/// Where a tapped connection goes: enough to open another socket to the
+/// same server, for a cancel request.
+#[derive(Clone)]
+pub struct Endpoint {
+    cfg: Config,
+    target: Target,
+}
+
+impl Endpoint {
+    /// Cancel the query running on the connection `token` belongs to.
+    pub async fn cancel(&self, token: &CancelToken, tls: &MakeRustlsConnect) -> anyhow::Result<()> {
+        let socket = open_socket(&self.cfg, &self.target).await?;
+        let mut make = tls.clone();
+        let connector =
+            MakeTlsConnect::<RawSocket>::make_tls_connect(&mut make, &tls_domain(&self.target))?;
+        token.cancel_query_raw(socket, connector).await?;
+        Ok(())
+    }
+}
+
+impl ConnInfo {
+    /// Connect over a tapped socket, or `None` when this connection string
+    /// needs what only [`ConnInfo::connect`] does.
+    pub async fn connect_tapped(
+        &self,
+    ) -> Result<Option<(Client, TapHandle, Endpoint)>, ConnectError> {
+        let targets = config::try_targets(self)
+            .map_err(|e| ConnectError::new(ConnectErrorKind::Other, format!("{e:#}")))?;
+        let [target] = targets.as_slice() else {
+            return Ok(None);
+        };
+        let password = match self.get("password") {
+            Some(pw) => Some(pw.to_string()),
+            None => self.passfile_password(&target.pgpass_host(), target.port),
+        };
+        let mut cfg = config::config(self, target, password.as_deref())
+            .map_err(|e| ConnectError::new(ConnectErrorKind::Other, format!("{e:#}")))?;
+        if cfg.get_target_session_attrs() != TargetSessionAttrs::Any
+            || cfg.get_ssl_mode() == SslMode::Require
+        {
+            return Ok(None);
+        }
+        let tls = self
+            .tls()
+            .map_err(|e| ConnectError::new(ConnectErrorKind::Tls, format!("{e:#}")))?;
+        let result = match connect_once(&cfg, target, &tls).await {
+            // libpq retries without TLS when a "prefer" handshake fails.
+            Err(Failed::Postgres(e)) if is_tls(&e) && cfg.get_ssl_mode() == SslMode::Prefer => {
+                cfg.ssl_mode(SslMode::Disable);
+                connect_once(&cfg, target, &tls).await
+            }
+            other => other,
+        };
+        match result {
+            Ok((client, handle)) => Ok(Some((
+                client,
+                handle,
+                Endpoint {
+                    cfg,
+                    target: target.clone(),
+                },
+            ))),
+            Err(Failed::Socket(e)) => Err(ConnectError::new(
+                ConnectErrorKind::Unreachable,
+                format!(
+                    "could not connect to {target}: {}",
+                    super::connect::io_message(&e)
+                ),
+            )),
+            Err(Failed::Postgres(e)) => Err(classify(&e, self, target, password.as_deref())),
+        }
+    }
+}
+
+enum Failed {
+    Socket(io::Error),
+    Postgres(tokio_postgres::Error),
+}
+
+async fn connect_once(
+    cfg: &Config,
+    target: &Target,
+    tls: &MakeRustlsConnect,
+) -> Result<(Client, TapHandle), Failed> {
+    let socket = open_socket(cfg, target).await.map_err(Failed::Socket)?;
+    let (stream, handle) = tap(socket);
+    let mut make = tls.clone();
+    let connector = MakeTlsConnect::<Tap>::make_tls_connect(&mut make, &tls_domain(target))
+        .map_err(|e| Failed::Socket(io::Error::other(e)))?;
+    let flagged = Flagged {
+        inner: connector,
+        handle: handle.clone(),
+    };
+    let (client, connection) = cfg
+        .connect_raw(stream, flagged)
+        .await
+        .map_err(Failed::Postgres)?;
+    tokio::spawn(drive(connection, target.to_string()));
+    Ok((client, handle))
+}
+
+/// The name the server's certificate is checked against.
+fn tls_domain(target: &Target) -> String {
+    target
+        .host
+        .clone()
+        .or_else(|| target.hostaddr.clone())
+        .unwrap_or_default()
+}
+
+/// A TLS connector that records, on the tap, that TLS was negotiated.
+struct Flagged<T> {
+    inner: T,
+    handle: TapHandle,
+}
+
+impl<T: TlsConnect<Tap>> TlsConnect<Tap> for Flagged<T> {
+    type Stream = T::Stream;
+    type Error = T::Error;
+    type Future = T::Future;
+
+    fn connect(self, stream: Tap) -> T::Future {
+        self.handle.mark_tls();
+        self.inner.connect(stream)
+    }
+}
+
+/// Open the socket as tokio-postgres would for this single-host config.
+async fn open_socket(cfg: &Config, target: &Target) -> io::Result<RawSocket> {
+    let timeout = cfg.get_connect_timeout().copied();
+    let unix_dir = target
+        .host
+        .as_deref()
+        .filter(|h| h.starts_with('/') && target.hostaddr.is_none());
+    if let Some(dir) = unix_dir {
+        let path = format!("{dir}/.s.PGSQL.{}", target.port);
+        let socket = within(timeout, UnixStream::connect(path)).await?;
+        return Ok(RawSocket::Unix(socket));
+    }
+    let addresses: Vec<std::net::SocketAddr> = match &target.hostaddr {
+        Some(addr) => {
+            let ip: std::net::IpAddr = addr
+                .parse()
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad hostaddr"))?;
+            vec![(ip, target.port).into()]
+        }
+        None => {
+            let host = target.host.as_deref().unwrap_or("localhost");
+            tokio::net::lookup_host((host, target.port))
+                .await?
+                .collect()
+        }
+    };
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address for the host");
+    for address in addresses {
+        match within(timeout, TcpStream::connect(address)).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                let sock = SockRef::from(&stream);
+                if let Some(t) = cfg.get_tcp_user_timeout() {
+                    sock.set_tcp_user_timeout(Some(*t))?;
+                }
+                if cfg.get_keepalives() {
+                    let mut keepalive = TcpKeepalive::new().with_time(cfg.get_keepalives_idle());
+                    if let Some(i) = cfg.get_keepalives_interval() {
+                        keepalive = keepalive.with_interval(i);
+                    }
+                    if let Some(n) = cfg.get_keepalives_retries() {
+                        keepalive = keepalive.with_retries(n);
+                    }
+                    sock.set_tcp_keepalive(&keepalive)?;
+                }
+                return Ok(RawSocket::Tcp(stream));
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+async fn within<T>(
+    timeout: Option<Duration>,
+    connect: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match timeout {
+        Some(t) => tokio::time::timeout(t, connect)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "timeout expired"))?,
+        None => connect.await,
+    }
+}
