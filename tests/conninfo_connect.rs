@@ -235,6 +235,11 @@ async fn setup_bob(cluster: &Cluster) {
 
 async fn uses_ssl(c: &ConnInfo) -> bool {
     let client = c.connect().await.unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    session_ssl(&client).await
+}
+
+/// Whether the session of `client` runs over TLS, as the server sees it.
+async fn session_ssl(client: &tokio_postgres::Client) -> bool {
     let row = client
         .query_one(
             "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
@@ -429,14 +434,7 @@ async fn tapped_connections_follow_the_same_rules() {
             .await
             .unwrap_or_else(|e| panic!("{c:?}: {e}"))
             .expect("a connection string the tapped path takes");
-        let row = client
-            .query_one(
-                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-                &[],
-            )
-            .await
-            .unwrap();
-        (row.get(0), handle.usable())
+        (session_ssl(&client).await, handle.usable())
     }
 
     let ssl = Cluster::start(true);

@@ -114,18 +114,8 @@ impl AsyncRead for Tap {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let state = &self.0;
-        if state.broken.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(abandoned()));
-        }
-        let mut socket = state.socket.lock().expect("tap socket");
-        // Checked under the lock: the relay sets it before it takes the lock
-        // to write its query, so no byte of the reply is read here.
-        if state.diverted.load(Ordering::SeqCst) {
-            state.park(cx);
-            return Poll::Pending;
-        }
-        Pin::new(&mut *socket).poll_read(cx, buf)
+        self.0
+            .for_tokio_postgres(cx, |socket, cx| Pin::new(socket).poll_read(cx, buf))
     }
 }
 
@@ -135,17 +125,8 @@ impl AsyncWrite for Tap {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let state = &self.0;
-        if state.broken.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(abandoned()));
-        }
-        let mut socket = state.socket.lock().expect("tap socket");
-        // A request written now would be answered inside the relay's reply.
-        if state.diverted.load(Ordering::SeqCst) {
-            state.park(cx);
-            return Poll::Pending;
-        }
-        Pin::new(&mut *socket).poll_write(cx, buf)
+        self.0
+            .for_tokio_postgres(cx, |socket, cx| Pin::new(socket).poll_write(cx, buf))
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut socket = self.0.socket.lock().expect("tap socket");
@@ -158,6 +139,27 @@ impl AsyncWrite for Tap {
 }
 
 impl TapState {
+    /// A read or write by tokio-postgres: refused once the connection is
+    /// broken, and held back while the relay has the connection. (Checked
+    /// under the lock: the relay sets `diverted` before it takes the lock to
+    /// write its query, so no byte of the reply is read here, and a request
+    /// written now would be answered inside the relay's reply.)
+    fn for_tokio_postgres<T>(
+        &self,
+        cx: &mut Context<'_>,
+        io: impl FnOnce(&mut RawSocket, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(abandoned()));
+        }
+        let mut socket = self.socket.lock().expect("tap socket");
+        if self.diverted.load(Ordering::SeqCst) {
+            self.park(cx);
+            return Poll::Pending;
+        }
+        io(&mut socket, cx)
+    }
+
     fn park(&self, cx: &Context<'_>) {
         let mut parked = self.parked.lock().expect("tap wakers");
         if !parked.iter().any(|w| w.will_wake(cx.waker())) {
