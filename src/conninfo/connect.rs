@@ -74,17 +74,28 @@ impl ConnInfo {
             .unwrap_or_else(|| ConnectError::new(ConnectErrorKind::Other, "no host to connect to")))
     }
 
+    /// The tokio-postgres configuration for `target`, with the password
+    /// given or found in the password file for this host; the password is
+    /// also returned, for scrubbing error messages.
+    pub(super) fn target_config(
+        &self,
+        target: &Target,
+    ) -> Result<(tokio_postgres::Config, Option<String>), ConnectError> {
+        let password = match self.get("password") {
+            Some(pw) => Some(pw.to_string()),
+            None => self.passfile_password(&target.pgpass_host(), target.port),
+        };
+        let cfg = config::config(self, target, password.as_deref())
+            .map_err(|e| ConnectError::new(ConnectErrorKind::Other, format!("{e:#}")))?;
+        Ok((cfg, password))
+    }
+
     async fn connect_one(
         &self,
         target: &Target,
         tls: &tokio_postgres_rustls::MakeRustlsConnect,
     ) -> Result<Client, ConnectError> {
-        let password = match self.get("password") {
-            Some(pw) => Some(pw.to_string()),
-            None => self.passfile_password(&target.pgpass_host(), target.port),
-        };
-        let mut cfg = config::config(self, target, password.as_deref())
-            .map_err(|e| ConnectError::new(ConnectErrorKind::Other, format!("{e:#}")))?;
+        let (mut cfg, password) = self.target_config(target)?;
         let result = match cfg.connect(tls.clone()).await {
             // libpq retries without TLS when a "prefer" handshake fails.
             Err(e) if is_tls(&e) && matches!(sslmode(self), Ok(Some(Verify::Prefer(_)))) => {

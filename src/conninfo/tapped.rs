@@ -51,12 +51,7 @@ impl ConnInfo {
         let [target] = targets.as_slice() else {
             return Ok(None);
         };
-        let password = match self.get("password") {
-            Some(pw) => Some(pw.to_string()),
-            None => self.passfile_password(&target.pgpass_host(), target.port),
-        };
-        let mut cfg = config::config(self, target, password.as_deref())
-            .map_err(|e| ConnectError::new(ConnectErrorKind::Other, format!("{e:#}")))?;
+        let (mut cfg, password) = self.target_config(target)?;
         if cfg.get_target_session_attrs() != TargetSessionAttrs::Any
             || cfg.get_ssl_mode() == SslMode::Require
         {
