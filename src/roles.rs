@@ -10,6 +10,7 @@ use tokio_postgres::Client;
 
 use crate::conninfo::ConnInfo;
 use crate::error::Failure;
+use crate::schema::child;
 use crate::tools::PgTools;
 
 /// Dump the source's roles into `out`. Without the right to read
@@ -21,22 +22,20 @@ pub async fn dump_roles(
     can_read_passwords: bool,
     out: &Path,
 ) -> Result<()> {
-    let mut cmd = tokio::process::Command::new(tools.bindir.join("pg_dumpall"));
-    cmd.envs(source.child_env())
-        .arg("--roles-only")
+    let program = tools.bindir.join("pg_dumpall");
+    let mut cmd = child::command(&program, source.child_password())
+        .map_err(|e| child::could_not_run(&program, e))?;
+    cmd.arg("--roles-only")
         .arg(format!("--dbname={}", source.child_dbname_arg()))
         .arg("--file")
-        .arg(out)
-        .kill_on_drop(true);
+        .arg(out);
     if !can_read_passwords {
         cmd.arg("--no-role-passwords");
     }
-    let output = cmd.output().await.map_err(|e| {
-        Failure::config(format!(
-            "could not run pg_dumpall in {}: {e}",
-            tools.bindir.display()
-        ))
-    })?;
+    let output = cmd
+        .output()
+        .await
+        .map_err(|e| child::could_not_run(&program, e))?;
     if !output.status.success() {
         return Err(Failure::source(format!(
             "pg_dumpall --roles-only failed: {}",

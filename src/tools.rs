@@ -67,7 +67,10 @@ fn candidate_dirs() -> Vec<PathBuf> {
     }
     let mut dirs = Vec::new();
     if let Some(pg_config) = std::env::var_os("PG_CONFIG") {
-        if let Ok(out) = Command::new(&pg_config).arg("--bindir").output() {
+        if let Ok(out) = command_without_secrets(Path::new(&pg_config))
+            .arg("--bindir")
+            .output()
+        {
             if out.status.success() {
                 let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
                 dirs.push(PathBuf::from(dir));
@@ -81,6 +84,15 @@ fn candidate_dirs() -> Vec<PathBuf> {
     dirs.extend(versioned_dirs("/usr", "pgsql-", "bin"));
     dirs.extend(versioned_dirs("/opt/homebrew/opt", "postgresql@", "bin"));
     dirs
+}
+
+/// A probe of an installation inherits none of our secrets.
+fn command_without_secrets(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    for name in crate::schema::child::inherited_secrets() {
+        cmd.env_remove(name);
+    }
+    cmd
 }
 
 /// `<parent>/<prefix>*/<sub>`, sorted so results do not depend on readdir order.
@@ -112,7 +124,10 @@ fn probe(dir: &Path) -> Option<PgTools> {
     if !bindir.join("pg_restore").is_file() {
         return None;
     }
-    let out = Command::new(&pg_dump).arg("--version").output().ok()?;
+    let out = command_without_secrets(&pg_dump)
+        .arg("--version")
+        .output()
+        .ok()?;
     if !out.status.success() {
         return None;
     }

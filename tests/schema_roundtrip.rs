@@ -184,8 +184,8 @@ async fn schema_roundtrip() {
 
     let work = tempfile::tempdir().unwrap();
     let archive = work.path().join("schema.dump");
-    let no_env: &[(String, String)] = &[];
-    schema::dump(&tools, &source.conninfo("src"), no_env, None, &archive)
+    let no_password: Option<&str> = None;
+    schema::dump(&tools, &source.conninfo("src"), no_password, None, &archive)
         .await
         .unwrap();
 
@@ -246,7 +246,7 @@ async fn schema_roundtrip() {
     schema::restore(
         &tools,
         &dst,
-        no_env,
+        no_password,
         &archive,
         Section::PreData,
         &pre_list,
@@ -257,7 +257,7 @@ async fn schema_roundtrip() {
     schema::restore(
         &tools,
         &dst,
-        no_env,
+        no_password,
         &archive,
         Section::PostData,
         &post_list,
@@ -305,7 +305,7 @@ async fn schema_roundtrip() {
     let err = schema::restore(
         &tools,
         &dst,
-        no_env,
+        no_password,
         &archive,
         Section::PreData,
         &pre_list,
@@ -368,7 +368,7 @@ async fn dump_failure_reports_pg_dump_stderr() {
     let err = schema::dump(
         &tools,
         &source.conninfo("postgres"),
-        &[],
+        None,
         Some("00000003-0000001B-1"),
         &out,
     )

@@ -28,7 +28,7 @@ pub async fn dump(
     schema::dump(
         tools,
         &source.child_dbname_arg(),
-        &source.child_env(),
+        source.child_password(),
         snapshot,
         &workdir.archive(),
     )
@@ -222,7 +222,7 @@ async fn restore(
     schema::restore(
         tools,
         &target.child_dbname_arg(),
-        &target.child_env(),
+        target.child_password(),
         &workdir.archive(),
         section,
         list,

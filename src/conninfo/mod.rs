@@ -149,12 +149,22 @@ impl ConnInfo {
     /// `key=value` string without the password: for logs, errors, and files
     /// in the work directory.
     pub fn safe_display(&self) -> String {
-        self.child_dbname_arg()
+        self.keyvalue_without_password()
     }
 
     /// The libpq string for a child's `--dbname`, without the password: a
-    /// command line is visible to every user through `ps`.
+    /// command line is visible to every user through `ps`. The password goes
+    /// to the child in a password file of its own (see `schema::child`),
+    /// which must win over any `passfile` of the string.
     pub fn child_dbname_arg(&self) -> String {
+        let mut info = self.clone();
+        if self.get("password").is_some() {
+            info.params.retain(|(k, _)| k != "passfile");
+        }
+        info.keyvalue_without_password()
+    }
+
+    fn keyvalue_without_password(&self) -> String {
         self.params
             .iter()
             .filter(|(k, _)| k != "password")
@@ -163,12 +173,9 @@ impl ConnInfo {
             .join(" ")
     }
 
-    /// Environment for a libpq-based child: the password travels as
-    /// PGPASSWORD, which only the child's owner can read.
-    pub fn child_env(&self) -> Vec<(String, String)> {
+    /// The password a libpq-based child needs, if any.
+    pub fn child_password(&self) -> Option<&str> {
         self.get("password")
-            .map(|pw| vec![("PGPASSWORD".to_string(), pw.to_string())])
-            .unwrap_or_default()
     }
 
     /// A TLS connector matching sslmode; CancelToken::cancel_query needs one.

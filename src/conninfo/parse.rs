@@ -100,20 +100,52 @@ fn strip_uri_prefix(s: &str) -> Option<&str> {
         .or_else(|| s.strip_prefix("postgres://"))
 }
 
-/// Hides the password of a URI so it can go into an error message.
+/// Hides the passwords of a URI (user info and `password=` query parameter)
+/// so it can go into an error message.
 fn mask_uri(s: &str) -> String {
     let Some(rest) = strip_uri_prefix(s) else {
         return s.to_string();
     };
     let prefix = &s[..s.len() - rest.len()];
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => match rest[..at].find(':') {
-            Some(colon) => format!("{prefix}{}:****{}", &rest[..colon], &rest[at..]),
-            None => s.to_string(),
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => match authority[..at].find(':') {
+            Some(colon) => format!("{}:****{}", &authority[..colon], &authority[at..]),
+            None => authority.to_string(),
         },
-        None => s.to_string(),
-    }
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            // A pair without '=' after the password is most likely the rest
+            // of it (a raw '&' in the password).
+            let mut in_password = false;
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) => {
+                        in_password = is_password_key(key);
+                        if in_password {
+                            format!("{key}=****")
+                        } else {
+                            pair.to_string()
+                        }
+                    }
+                    None if in_password => "****".to_string(),
+                    None => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", pairs.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{prefix}{authority}{tail}")
+}
+
+/// `password`, also percent-encoded (`pass%77ord`).
+fn is_password_key(key: &str) -> bool {
+    key == "password" || percent_decode_str(key).decode_utf8_lossy() == "password"
 }
 
 fn decode(s: &str) -> Result<String> {
@@ -174,15 +206,29 @@ fn parse_uri(rest: &str) -> Result<Params> {
         }
     }
     if let Some(query) = query {
+        let mut after_password = false;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let Some((key, value)) = pair.split_once('=') else {
+                if after_password {
+                    // Most likely the rest of a password holding a raw '&':
+                    // not something to quote.
+                    bail!(
+                        "missing key/value separator \"=\" in a URI query parameter after \
+                         the password: percent-encode '&' in a password as %26"
+                    );
+                }
                 bail!("missing key/value separator \"=\" in URI query parameter: \"{pair}\"");
             };
             if value.contains('=') {
                 bail!("extra key/value separator \"=\" in URI query parameter: \"{key}\"");
             }
             let key = decode(key)?;
-            let value = decode(value)?;
+            after_password = key == "password";
+            let value = if after_password {
+                decode(value).map_err(|_| anyhow!("invalid percent-encoding in password"))?
+            } else {
+                decode(value)?
+            };
             // JDBC-style ssl=true is accepted by libpq as sslmode=require.
             if key == "ssl" && value == "true" {
                 set(&mut params, "sslmode", "require".to_string());
@@ -252,6 +298,7 @@ fn parse_uri_hosts(s: &str, params: &mut Params) -> Result<()> {
 /// backslash escapes the next character in both quoted and bare values.
 fn parse_keyvalue(s: &str) -> Result<Params> {
     let mut params = Params::new();
+    let mut previous_key = String::new();
     let mut chars = s.chars().peekable();
     loop {
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
@@ -264,6 +311,13 @@ fn parse_keyvalue(s: &str) -> Result<Params> {
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
+            if previous_key == "password" {
+                // Most likely the rest of an unquoted password holding a space.
+                bail!(
+                    "missing \"=\" after the password in connection info string: quote a \
+                     password holding spaces (password='...')"
+                );
+            }
             bail!("missing \"=\" after \"{key}\" in connection info string");
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
@@ -294,6 +348,7 @@ fn parse_keyvalue(s: &str) -> Result<Params> {
         }
         check_keyword(&key)?;
         set(&mut params, &key, value);
+        previous_key = key;
     }
     Ok(params)
 }

@@ -79,6 +79,21 @@ fn uri_errors_are_clear_and_hide_the_password() {
     assert!(err.contains("password"), "{err}");
     assert!(!err.contains("hun%zzter"), "{err}");
 
+    // A password given as a query parameter is masked as well, and its parts
+    // (a raw '&' splits it) are never quoted.
+    for uri in [
+        "postgres://u@h:5432/db?password=p%40ss&foo=bar",
+        "postgres://u@h:5432/db?pass%77ord=p%40ss&foo=bar",
+        "postgres://u@h/db?password=p%zzss",
+        "postgres://u@h/db?password=p%40ss&rest",
+    ] {
+        let err = format!("{:#}", parse(uri).unwrap_err());
+        assert!(err.contains("invalid URI"), "{err}");
+        for secret in ["p%40ss", "p@ss", "p%zzss", "rest"] {
+            assert!(!err.contains(secret), "{secret} in {err}");
+        }
+    }
+
     let err = format!("{:#}", parse("postgres://[::1/db").unwrap_err());
     assert!(err.contains("missing \"]\""), "{err}");
 
@@ -116,6 +131,10 @@ fn keyvalue_errors() {
     let err = parse("password='abc").unwrap_err().to_string();
     assert!(err.contains("unterminated quoted string"), "{err}");
     assert!(!err.contains("abc"));
+    // An unquoted password with a space: its second half is not quoted back.
+    let err = parse("host=h password=my secret").unwrap_err().to_string();
+    assert!(err.contains("after the password"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::child::{command, error_excerpt, path_arg};
+use super::child::{command, could_not_run, error_excerpt, path_arg};
 use super::toc::{parse_list, TocEntry};
 use super::Section;
 use crate::error::Failure;
@@ -14,12 +14,12 @@ use crate::tools::PgTools;
 pub async fn dump(
     tools: &PgTools,
     dbname_arg: &str,
-    env: &[(String, String)],
+    password: Option<&str>,
     snapshot: Option<&str>,
     out: &Path,
 ) -> anyhow::Result<()> {
     let program = tools.pg_dump();
-    let mut cmd = command(&program, env);
+    let mut cmd = command(&program, password).map_err(|e| could_not_run(&program, e))?;
     cmd.arg("--format=custom")
         .arg("--section=pre-data")
         .arg("--section=post-data");
@@ -29,10 +29,7 @@ pub async fn dump(
     cmd.arg(path_arg("--file=", out))
         .arg(format!("--dbname={dbname_arg}"));
 
-    let output = cmd
-        .output()
-        .await
-        .map_err(|e| Failure::config(format!("could not run {}: {e}", program.display())))?;
+    let output = cmd.output().await.map_err(|e| could_not_run(&program, e))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(Failure::source(format!(
@@ -54,13 +51,14 @@ pub async fn list(
     section: Section,
 ) -> anyhow::Result<Vec<TocEntry>> {
     let program = tools.pg_restore();
-    let output = command(&program, &[])
+    let output = command(&program, None)
+        .map_err(|e| could_not_run(&program, e))?
         .arg("--list")
         .arg(format!("--section={}", section.as_arg()))
         .arg(archive)
         .output()
         .await
-        .map_err(|e| Failure::config(format!("could not run {}: {e}", program.display())))?;
+        .map_err(|e| could_not_run(&program, e))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         anyhow::bail!(

@@ -3,7 +3,7 @@
 //! dependencies between the two), listed and restored one section at a
 //! time through a filtered `--use-list`.
 
-mod child;
+pub(crate) mod child;
 mod dump;
 mod properties;
 mod restore;

@@ -5,7 +5,7 @@ use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::child::{command, error_excerpt, path_arg};
+use super::child::{command, could_not_run, error_excerpt, path_arg};
 use super::Section;
 use crate::error::Failure;
 use crate::tools::PgTools;
@@ -73,14 +73,14 @@ impl RestoreOptions {
 pub async fn restore(
     tools: &PgTools,
     dbname_arg: &str,
-    env: &[(String, String)],
+    password: Option<&str>,
     archive: &Path,
     section: Section,
     use_list: &Path,
     opts: &RestoreOptions,
 ) -> anyhow::Result<()> {
     let program = tools.pg_restore();
-    let mut cmd = command(&program, env);
+    let mut cmd = command(&program, password).map_err(|e| could_not_run(&program, e))?;
     cmd.arg(format!("--dbname={dbname_arg}"))
         .arg(format!("--section={}", section.as_arg()))
         .arg(path_arg("--use-list=", use_list))
@@ -89,9 +89,7 @@ pub async fn restore(
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
 
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Failure::config(format!("could not run {}: {e}", program.display())))?;
+    let mut child = cmd.spawn().map_err(|e| could_not_run(&program, e))?;
 
     // Read stderr while the child runs (a full pipe would block it) and keep
     // it for the error message.
