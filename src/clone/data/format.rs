@@ -58,3 +58,69 @@ fn text_fallback_reason(table: &Table) -> Option<String> {
         .collect();
     (!columns.is_empty()).then(|| columns.join("; "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Column;
+
+    fn table(columns: &[(&str, Option<&str>)]) -> Table {
+        let mut t = Table::for_test(1, 8192);
+        t.columns = columns
+            .iter()
+            .map(|(name, why)| Column {
+                name: name.to_string(),
+                type_name: if why.is_some() {
+                    "regconfig"
+                } else {
+                    "integer"
+                }
+                .into(),
+                binary_safe: why.is_none(),
+                binary_not_portable: why.map(str::to_string),
+                extended: false,
+            })
+            .collect();
+        t
+    }
+
+    #[test]
+    fn binary_only_for_portable_tables() {
+        let plain = table(&[("id", None)]);
+        let reg = table(&[("id", None), ("cfg", Some("an OID"))]);
+        let cases = [
+            (CopyFormatArg::Auto, true, &plain, CopyFormat::Binary),
+            (CopyFormatArg::Auto, false, &plain, CopyFormat::Text),
+            (CopyFormatArg::Binary, false, &plain, CopyFormat::Binary),
+            (CopyFormatArg::Text, true, &plain, CopyFormat::Text),
+            (CopyFormatArg::Auto, true, &reg, CopyFormat::Text),
+            (CopyFormatArg::Binary, true, &reg, CopyFormat::Text),
+        ];
+        for (arg, same_major, t, want) in cases {
+            assert_eq!(
+                copy_format(arg, same_major, t),
+                want,
+                "{arg:?} {same_major}"
+            );
+        }
+        assert_eq!(
+            copy_format(CopyFormatArg::Binary, true, &table(&[])),
+            CopyFormat::Text,
+            "a table without columns"
+        );
+    }
+
+    #[test]
+    fn the_fallback_names_each_column_and_why() {
+        let t = table(&[
+            ("id", None),
+            ("cfg", Some("an OID")),
+            ("p", Some("another")),
+        ]);
+        assert_eq!(
+            text_fallback_reason(&t).as_deref(),
+            Some("column cfg (regconfig): an OID; column p (regconfig): another")
+        );
+        assert_eq!(text_fallback_reason(&table(&[("id", None)])), None);
+    }
+}
