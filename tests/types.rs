@@ -10,10 +10,11 @@
 //! compared by their text form, read on each cluster independently.
 //!
 //! Columns are grouped in small tables so that one column the tool copies as
-//! text does not hide another that it copies in binary: a base type, its
-//! domains and the domain over its array share a table; its array has its own;
-//! arrays of types created in the database are together (their binary form
-//! holds a type OID, so they are never sent in binary).
+//! text does not hide another that it copies in binary: a base type and its
+//! domains share a table, with its array and a domain over it when the type is
+//! built in (an extension type's array gets a table of its own); arrays of
+//! types created in the database are together (their binary form holds a type
+//! OID, so they are never sent in binary).
 
 mod support;
 
@@ -228,7 +229,7 @@ fn plan_columns(src: &Cluster, db: &str, xml_works: bool) -> Plan {
     let base = src.query(
         db,
         "SELECT t.typname, quote_ident(n.nspname) || '.' || quote_ident(t.typname), \
-                t.typarray <> 0 \
+                t.typarray <> 0, n.nspname = 'pg_catalog' \
            FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
           WHERE t.typtype = 'b' AND t.typisdefined \
             AND NOT EXISTS (SELECT 1 FROM pg_type a WHERE a.typarray = t.oid) \
@@ -239,6 +240,9 @@ fn plan_columns(src: &Cluster, db: &str, xml_works: bool) -> Plan {
     for (i, row) in base.iter().enumerate() {
         let field = |k: usize| row[k].clone().unwrap_or_default();
         let (name, qualified, has_array) = (field(0), field(1), field(2) == "t");
+        // An array of a built-in type is portable when the type is (its
+        // element type OID is fixed); one of an extension's type is not.
+        let built_in = field(3) == "t";
         if skipped.contains_key(name.as_str()) {
             continue;
         }
@@ -253,6 +257,11 @@ fn plan_columns(src: &Cluster, db: &str, xml_works: bool) -> Plan {
         let value = format!("{}::{qualified}", literal(sample));
         subtype_samples.insert(qualified.clone(), value.clone());
         let group = format!("b{i}");
+        let array_group = if built_in {
+            group.clone()
+        } else {
+            format!("a{i}")
+        };
         let (d, dd, da) = (format!("ty.d{i}"), format!("ty.dd{i}"), format!("ty.da{i}"));
         plan.setup.push(format!("CREATE DOMAIN {d} AS {qualified}"));
         plan.setup.push(format!("CREATE DOMAIN {dd} AS {d}"));
@@ -279,13 +288,13 @@ fn plan_columns(src: &Cluster, db: &str, xml_works: bool) -> Plan {
             plan.setup
                 .push(format!("CREATE DOMAIN {da} AS {qualified}[]"));
             plan.add(
-                &group,
+                &array_group,
                 &da,
                 format!("ARRAY[{value}]::{da}"),
                 format!("domain over {name}[]"),
             );
             plan.add(
-                &format!("a{i}"),
+                &array_group,
                 &format!("{qualified}[]"),
                 format!("ARRAY[{value}, {value}]"),
                 format!("{name}[]"),
@@ -364,7 +373,7 @@ fn plan_columns(src: &Cluster, db: &str, xml_works: bool) -> Plan {
         let arrays = if user_defined {
             "user_arrays".to_string()
         } else {
-            format!("ra{i}")
+            format!("r{i}")
         };
         plan.add(
             &format!("r{i}"),
