@@ -529,10 +529,10 @@ fn every_type_survives(src: &Cluster, tgt: &Cluster) {
         let got = read_back(tgt, &target_db, &plan);
         let mut differences = Vec::new();
         for col in &plan.columns {
-            let (want, have) = (&expected.get(&col.name), &got.get(&col.name));
+            let (want, have) = (shown(expected.get(&col.name)), shown(got.get(&col.name)));
             if want != have {
                 differences.push(format!(
-                    "{} ({}.{}): source {want:?}, target {have:?}",
+                    "{} ({}.{}): source {want}, target {have}",
                     col.what, col.table, col.name
                 ));
             }
@@ -598,6 +598,15 @@ fn assert_formats(plan: &Plan, dir: &std::path::Path, binary_allowed: bool) {
         !binary_of("pg_catalog.regconfig"),
         "regconfig copied in binary"
     );
+}
+
+/// A value read back, for messages: quoted, NULL, or missing.
+fn shown(value: Option<&Option<String>>) -> String {
+    match value {
+        Some(Some(v)) => format!("{v:?}"),
+        Some(None) => "NULL".into(),
+        None => "missing".into(),
+    }
 }
 
 /// The text form of every column of `plan` in `db`, by column name.
