@@ -6,6 +6,7 @@
 //! extensions, collations, skipped relations, dependencies), and [`parts`]
 //! the same-table split plan.
 
+mod columns;
 pub mod listing;
 mod model;
 pub mod partitioned;

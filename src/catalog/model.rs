@@ -9,8 +9,12 @@ pub struct Column {
     pub name: String,
     pub type_name: String,
     /// The binary COPY form of this type is the same on any server of the
-    /// same major version: no embedded type OIDs, and the type has send/recv.
+    /// same major version (see `catalog::columns`).
     pub binary_safe: bool,
+    /// Why it is not, when it is not: shown when `--copy-format binary`
+    /// falls back to text.
+    #[serde(default)]
+    pub binary_not_portable: Option<String>,
     /// Stored EXTENDED (`attstorage = 'x'`): a long value is compressed, or
     /// moved out of line when compression does not pay.
     #[serde(default)]

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use futures_util::future::try_join_all;
 use tokio_postgres::Client;
 
+use super::columns::columns_sql;
 use super::model::{Catalog, Column, Index, IndexConstraint, Sequence, Table};
 
 /// Schemas that belong to the server, never copied.
@@ -69,24 +70,6 @@ fn tables_sql(sizes: TableSizes) -> String {
         size = sizes.sql()
     )
 }
-
-/// Columns of the tables, with whether their binary COPY form is portable:
-/// the type has send/receive functions, and no type OID is embedded in the
-/// binary form (arrays of user-defined types, composite types).
-const COLUMNS_SQL: &str = "\
-    SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), \
-           (a.attgenerated <> '') AS generated, \
-           (bt.typsend <> 0 AND bt.typreceive <> 0 \
-            AND bt.typtype <> 'c' \
-            AND NOT (bt.typelem <> 0 AND bt.typlen = -1 \
-                     AND (bt.typelem >= 16384 OR et.typtype = 'c'))) AS binary_safe, \
-           a.attstorage = 'x' AS extended \
-      FROM pg_attribute a \
-      JOIN pg_type t ON t.oid = a.atttypid \
-      JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
-      LEFT JOIN pg_type et ON et.oid = bt.typelem \
-     WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped \
-     ORDER BY a.attrelid, a.attnum";
 
 /// Valid indexes of the tables, with the PRIMARY KEY / UNIQUE / EXCLUDE
 /// constraint each one backs (FOREIGN KEYs also point at unique indexes
@@ -202,7 +185,8 @@ async fn read_tables(client: &Client, sizes: TableSizes) -> Result<Vec<Table>> {
 async fn attach_columns(client: &Client, oids: &[u32], tables: &mut [Table]) -> Result<()> {
     let by_oid: HashMap<u32, usize> = tables.iter().enumerate().map(|(i, t)| (t.oid, i)).collect();
     let mut generated_count: HashMap<u32, usize> = HashMap::new();
-    for row in client.query(COLUMNS_SQL, &[&oids]).await? {
+    let major = crate::connections::server_major(client).await?;
+    for row in client.query(&columns_sql(major), &[&oids]).await? {
         let oid: u32 = row.get(0);
         let Some(&i) = by_oid.get(&oid) else { continue };
         if row.get::<_, bool>(3) {
@@ -212,7 +196,8 @@ async fn attach_columns(client: &Client, oids: &[u32], tables: &mut [Table]) -> 
         tables[i].columns.push(Column {
             name: row.get(1),
             type_name: row.get(2),
-            binary_safe: row.get(4),
+            binary_safe: row.get::<_, Option<String>>(4).is_none(),
+            binary_not_portable: row.get(4),
             extended: row.get(5),
         });
     }

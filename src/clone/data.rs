@@ -17,7 +17,6 @@ use tracing::{debug, info, warn};
 
 use super::{CloneOptions, Steps};
 use crate::catalog::{Catalog, PartitionedTable, Table};
-use crate::cli::CopyFormatArg;
 use crate::connections::{connect_target_worker, Endpoints};
 use crate::copy::{CopyFormat, CopyStats};
 use crate::foreign_keys::{add_foreign_key, ForeignKey};
@@ -31,6 +30,7 @@ use crate::sequences::reset_sequences;
 use crate::workdir::state::{State, Unit};
 
 mod blobs_phase;
+mod format;
 mod order;
 mod table_copy;
 
@@ -138,19 +138,7 @@ impl Shared {
         }
     }
     fn format_for(&self, table: &Table) -> CopyFormat {
-        // Binary COPY costs the target less to parse; it is exact when both
-        // servers share the major version and no type OID is embedded.
-        let safe = table.binary_safe() && !table.columns.is_empty();
-        let binary = match self.opts.copy_format {
-            CopyFormatArg::Text => false,
-            CopyFormatArg::Binary => safe,
-            CopyFormatArg::Auto => safe && self.same_major,
-        };
-        if binary {
-            CopyFormat::Binary
-        } else {
-            CopyFormat::Text
-        }
+        format::copy_format(self.opts.copy_format, self.same_major, table)
     }
     /// What follows a table's copy. `COPY ... FREEZE` on PostgreSQL 14+ leaves
     /// the pages frozen and all-visible, so VACUUM would only re-read them:
@@ -329,6 +317,10 @@ pub async fn copy_all(
     let mut skipped = 0;
     let mut items = Vec::new();
     let started_units = shared.state.started_units()?;
+    if steps.table_data {
+        let to_copy = catalog.tables.iter().filter(|t| t.copy_data);
+        format::warn_text_fallbacks(opts.copy_format, to_copy);
+    }
     for table in &catalog.tables {
         let table = Arc::new(table.clone());
         // exclude-table-data: no COPY, but indexes, constraints and analyze,

@@ -471,6 +471,7 @@ mod tests {
                     name: "id".into(),
                     type_name: "integer".into(),
                     binary_safe: true,
+                    binary_not_portable: None,
                     extended: false,
                 }],
                 only_generated_columns: false,
