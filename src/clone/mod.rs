@@ -224,6 +224,7 @@ pub async fn run_steps(
         }
         summary.tables = outcome.tables;
         summary.failures = outcome.failures;
+        summary.count_mismatches = outcome.count_mismatches;
         data_incomplete = outcome.data_incomplete;
     }
     summary.sequences = catalog.sequences.len();
@@ -281,6 +282,7 @@ pub async fn run_steps(
         )
         .await?;
         print!("{}", report.render());
+        summary.verified = report.is_equal();
         if !report.is_equal() {
             summary.failures.push(
                 "verification: the target differs from the source (see the comparison above)"
