@@ -142,6 +142,23 @@ fn copy_table_data_fills_a_target_partitioned_by_range_and_list() {
         "events was not split: {parts}"
     );
     assert_rows_routed(&src, &tgt);
+
+    // `copy data` onto the prepared target: the user's primary keys (named
+    // as the source's) are kept, and the partitions get their statistics.
+    tgt.psql("app", STALE_ROWS);
+    let data = workdir();
+    let d = data.path().to_str().unwrap();
+    run(&["copy", "data"], &src, &tgt, d, &["--not-consistent"]);
+    assert_rows_routed(&src, &tgt);
+    assert_eq!(
+        tgt.psql(
+            "app",
+            "SELECT count(*) FROM pg_stat_user_tables \
+              WHERE relname ~ '^(events|readings)_' AND last_analyze IS NULL"
+        ),
+        "0",
+        "partitions left without statistics"
+    );
 }
 
 #[test]

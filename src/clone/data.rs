@@ -233,9 +233,11 @@ impl Shared {
     }
 
     /// CREATE INDEX IF NOT EXISTS when the index may already be there: on
-    /// resume, or when the data was copied by an earlier step.
+    /// resume, when the data was copied by an earlier step, or on a target
+    /// schema prepared by the user (`copy data`: a clone refuses existing
+    /// tables).
     fn index_if_not_exists(&self) -> bool {
-        self.opts.resume || !self.steps.table_data
+        self.opts.resume || !self.steps.table_data || !self.steps.whole_run
     }
 }
 
