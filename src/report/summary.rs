@@ -151,3 +151,39 @@ pub(crate) fn seconds(s: f64) -> String {
         format!("{:.0}ms", s * 1000.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copied(rows: u64) -> TableReport {
+        TableReport {
+            table: "public.t".into(),
+            rows,
+            copied: true,
+            ..TableReport::default()
+        }
+    }
+
+    #[test]
+    fn the_counts_line_says_what_was_checked() {
+        let mut s = Summary {
+            tables: vec![copied(7), copied(3)],
+            ..Summary::default()
+        };
+        assert!(s.render().contains(
+            "rows: 10 copied, source and target COPY row counts matched for every table (2); \
+             content not compared: --verify does that"
+        ));
+        s.verified = true;
+        assert!(s.render().contains("content verified equal by --verify"));
+        s.count_mismatches = 1;
+        assert!(s.render().contains("differed for 1 table(s) or part(s)"));
+        // Nothing copied (e.g. `copy indexes`): nothing to say.
+        let none = Summary {
+            tables: vec![TableReport::default()],
+            ..Summary::default()
+        };
+        assert!(!none.render().contains("rows: "));
+    }
+}
