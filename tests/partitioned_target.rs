@@ -210,3 +210,45 @@ fn step_by_step_migration_repartitions_tables_between_restore_and_copy() {
         "p\np"
     );
 }
+
+#[test]
+fn a_foreign_table_on_the_target_receives_its_rows_through_the_wrapper() {
+    let src = Cluster::start();
+    let tgt = Cluster::start();
+    src.create_db("app");
+    src.psql("app", SOURCE);
+    tgt.create_db("app");
+    tgt.create_db("shard");
+    tgt.psql(
+        "shard",
+        "CREATE TABLE notes (id int PRIMARY KEY, body text)",
+    );
+    tgt.psql("shard", "INSERT INTO notes VALUES (-1, 'stale')");
+    tgt.psql("app", PARTITIONED);
+    tgt.psql(
+        "app",
+        &format!(
+            "CREATE EXTENSION postgres_fdw;
+             CREATE SERVER shard FOREIGN DATA WRAPPER postgres_fdw
+               OPTIONS (host '{}', port '{}', dbname 'shard');
+             CREATE USER MAPPING FOR postgres SERVER shard;
+             CREATE FOREIGN TABLE notes (id int, body text) SERVER shard;",
+            tgt.socket_dir().display(),
+            tgt.port
+        ),
+    );
+    let dir = workdir();
+    let d = dir.path().to_str().unwrap();
+    run(
+        &["copy", "table-data"],
+        &src,
+        &tgt,
+        d,
+        &["--not-consistent"],
+    );
+    assert_rows_routed(&src, &tgt);
+    assert_eq!(
+        verify::table_fingerprint(&tgt, "shard", "public.notes"),
+        verify::table_fingerprint(&src, "app", "public.notes")
+    );
+}

@@ -163,11 +163,12 @@ impl Shared {
     /// the pages frozen and all-visible, so VACUUM would only re-read them:
     /// the statistics are what is missing.
     fn maintenance_command(&self, table: &Table) -> &'static str {
+        let relation = self.target_relation(table);
         // Parts are copied without FREEZE (no TRUNCATE in their transaction),
-        // and so is a table that is not a plain table on the target.
-        if self.target_major >= 14
-            && table.parts.is_empty()
-            && self.target_relation(table).freezes()
+        // and so is a table that is not a plain table on the target; a
+        // foreign table's rows are vacuumed where they are stored.
+        if relation == TargetRelation::Foreign
+            || (self.target_major >= 14 && table.parts.is_empty() && relation.freezes())
         {
             "ANALYZE"
         } else {
