@@ -252,3 +252,56 @@ fn a_foreign_table_on_the_target_receives_its_rows_through_the_wrapper() {
         verify::table_fingerprint(&src, "app", "public.notes")
     );
 }
+
+/// A part whose attempt failed is cleared before it is copied again; on a
+/// partitioned target that must reach the partitions (`DELETE FROM ONLY` a
+/// partitioned table deletes nothing).
+#[test]
+fn a_part_copied_again_is_cleared_in_the_partitions() {
+    let src = Cluster::start();
+    let tgt = Cluster::start();
+    src.create_db("app");
+    src.psql("app", SOURCE);
+    tgt.create_db("app");
+    tgt.psql("app", PARTITIONED);
+    tgt.psql("app", "CREATE TABLE notes (id int PRIMARY KEY, body text)");
+    // The last part of `events` fails: the target skips some of its rows.
+    tgt.psql(
+        "app",
+        "CREATE FUNCTION skip_last() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN IF NEW.id > 19990 THEN RETURN NULL; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER skip_last BEFORE INSERT ON events_2023
+           FOR EACH ROW EXECUTE FUNCTION skip_last();
+         CREATE TRIGGER skip_last BEFORE INSERT ON events_2024
+           FOR EACH ROW EXECUTE FUNCTION skip_last();
+         CREATE TRIGGER skip_last BEFORE INSERT ON events_other
+           FOR EACH ROW EXECUTE FUNCTION skip_last();",
+    );
+    let dir = workdir();
+    let d = dir.path().to_str().unwrap();
+    let split = ["--not-consistent", "--split-tables-larger-than", "200kB"];
+    let out = pgcopydb()
+        .args(["copy", "table-data", "--source", &src.uri("app")])
+        .args(["--target", &tgt.uri("app"), "--dir", d])
+        .args(split)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "the skipped rows went unnoticed:\n{text}"
+    );
+    assert!(text.contains("public.events (part "), "{text}");
+    // As if that attempt had committed rows of its range before it was cut.
+    tgt.psql(
+        "app",
+        "DROP TRIGGER skip_last ON events_2023; DROP TRIGGER skip_last ON events_2024;
+         DROP TRIGGER skip_last ON events_other;
+         INSERT INTO events SELECT i, 'eu', '1990-01-01', 'stale'
+           FROM generate_series(19995, 19999) i;",
+    );
+    let mut resume = split.to_vec();
+    resume.push("--resume");
+    run(&["copy", "table-data"], &src, &tgt, d, &resume);
+    assert_rows_routed(&src, &tgt);
+}
