@@ -115,6 +115,13 @@ fn copy_table_data_fills_a_target_partitioned_by_range_and_list() {
     let dir = workdir();
     let d = dir.path().to_str().unwrap();
 
+    // `clone` refuses a target that has the tables, and says what to run.
+    let clone = workdir();
+    let out = support::clone_between((&src, "app"), (&tgt, "app"), clone.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(stderr.contains("pgcopydb copy data"), "{stderr}");
+
     // Whole-table copies.
     run(
         &["copy", "table-data"],

@@ -415,7 +415,8 @@ async fn refuse_existing_tables(
     if !opts.drop_if_exists {
         return Err(Failure::target(format!(
             "the target database already has {} of the tables to copy (first: {}); \
-             use --drop-if-exists to replace them, or clone into an empty database",
+             use --drop-if-exists to replace them, clone into an empty database, or, to copy \
+             into a schema you prepared (re-partitioned tables...), run `pgcopydb copy data`",
             clashes.len(),
             clashes[0]
         ))
