@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 use super::{CloneOptions, Steps};
 use crate::catalog::{Catalog, PartitionedTable, Table};
 use crate::connections::{connect_target_worker, Endpoints};
-use crate::copy::{CopyFormat, CopyStats};
+use crate::copy::{target_relations, CopyFormat, CopyStats, TargetRelation};
 use crate::foreign_keys::{add_foreign_key, ForeignKey};
 use crate::indexes::memory::index_session_setting;
 use crate::indexes::{attach_constraints, build_index, build_parent_index, buildable};
@@ -47,6 +47,8 @@ pub struct DataOutcome {
     pub failures: Vec<String>,
     /// Some table's data is not in (its copy failed).
     pub data_incomplete: bool,
+    /// Copies that failed because the two sides' row counts differed.
+    pub count_mismatches: usize,
 }
 
 /// Shared state of the data phase.
@@ -62,6 +64,9 @@ pub(super) struct Shared {
     /// source has the setting (see `Catalog::toast_compression`).
     toast_compression: Option<String>,
     target_major: u32,
+    /// The tables that are not plain tables on the target (re-partitioned
+    /// there, or foreign), by oid.
+    target_relations: HashMap<u32, TargetRelation>,
     progress: Arc<Progress>,
     state: Arc<State>,
     done: HashSet<String>,
@@ -91,6 +96,8 @@ pub(super) struct Shared {
     server_lost: AtomicBool,
     /// Some table's data is not in.
     copy_failed: AtomicBool,
+    /// Copies whose source and target row counts differed.
+    count_mismatches: AtomicUsize,
     /// Work that follows a table's copy (indexes, constraints, foreign keys).
     after: Mutex<JoinSet<()>>,
     /// Tables whose data, indexes, constraints and statistics are all in.
@@ -144,12 +151,24 @@ impl Shared {
     /// the pages frozen and all-visible, so VACUUM would only re-read them:
     /// the statistics are what is missing.
     fn maintenance_command(&self, table: &Table) -> &'static str {
-        // Parts are copied without FREEZE (no TRUNCATE in their transaction).
-        if self.target_major >= 14 && table.parts.is_empty() {
+        let relation = self.target_relation(table);
+        // Parts are copied without FREEZE (no TRUNCATE in their transaction),
+        // and so is a table that is not a plain table on the target; a
+        // foreign table's rows are vacuumed where they are stored.
+        if relation == TargetRelation::Foreign
+            || (self.target_major >= 14 && table.parts.is_empty() && relation.freezes())
+        {
             "ANALYZE"
         } else {
             "VACUUM ANALYZE"
         }
+    }
+
+    fn target_relation(&self, table: &Table) -> TargetRelation {
+        self.target_relations
+            .get(&table.oid)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Where an item goes in the copy queue: its size, or more for a table
@@ -203,9 +222,11 @@ impl Shared {
     }
 
     /// CREATE INDEX IF NOT EXISTS when the index may already be there: on
-    /// resume, or when the data was copied by an earlier step.
+    /// resume, when the data was copied by an earlier step, or on a target
+    /// schema prepared by the user (`copy data`: a clone refuses existing
+    /// tables).
     fn index_if_not_exists(&self) -> bool {
-        self.opts.resume || !self.steps.table_data
+        self.opts.resume || !self.steps.table_data || !self.steps.whole_run
     }
 }
 
@@ -230,14 +251,20 @@ pub async fn copy_all(
         catalog.tables.iter().map(|t| buildable(t).count()).sum(),
         Ordering::Relaxed,
     );
+    let target = connect_target_worker(&endpoints.target).await?;
     let index_setup = if steps.indexes {
-        let target = connect_target_worker(&endpoints.target).await?;
         index_session_setting(&target, opts.index_jobs)
             .await
             .unwrap_or_default()
     } else {
         String::new()
     };
+    let target_relations = if steps.table_data || steps.analyze {
+        target_relations(&target, &catalog.tables).await?
+    } else {
+        HashMap::new()
+    };
+    drop(target);
     let parents = if steps.indexes && steps.constraints {
         parents_to_build(catalog)
     } else {
@@ -260,6 +287,7 @@ pub async fn copy_all(
                 )
             }),
         target_major,
+        target_relations,
         progress: progress.clone(),
         state,
         done,
@@ -283,6 +311,7 @@ pub async fn copy_all(
         copiers_running: AtomicUsize::new(opts.table_jobs),
         server_lost: AtomicBool::new(false),
         copy_failed: AtomicBool::new(false),
+        count_mismatches: AtomicUsize::new(0),
         after: Mutex::new(JoinSet::new()),
         complete: Mutex::new(HashSet::new()),
         foreign_keys: catalog.foreign_keys.clone(),
@@ -436,6 +465,7 @@ pub async fn copy_all(
         tables,
         failures,
         data_incomplete: shared.copy_failed.load(Ordering::Relaxed),
+        count_mismatches: shared.count_mismatches.load(Ordering::Relaxed),
     })
 }
 
@@ -463,7 +493,7 @@ async fn split_items(
     if start_over {
         let target = connect_target_worker(&shared.endpoints.target).await?;
         target
-            .batch_execute(&format!("TRUNCATE ONLY {}", table.qualified()))
+            .batch_execute(&shared.target_relation(&table).truncate_sql(&table))
             .await
             .with_context(|| format!("truncating {} on the target", table.label()))?;
         shared.state.done_quick(&truncate, &table.label(), 0)?;

@@ -224,6 +224,7 @@ pub async fn run_steps(
         }
         summary.tables = outcome.tables;
         summary.failures = outcome.failures;
+        summary.count_mismatches = outcome.count_mismatches;
         data_incomplete = outcome.data_incomplete;
     }
     summary.sequences = catalog.sequences.len();
@@ -281,6 +282,7 @@ pub async fn run_steps(
         )
         .await?;
         print!("{}", report.render());
+        summary.verified = report.is_equal();
         if !report.is_equal() {
             summary.failures.push(
                 "verification: the target differs from the source (see the comparison above)"
@@ -413,7 +415,8 @@ async fn refuse_existing_tables(
     if !opts.drop_if_exists {
         return Err(Failure::target(format!(
             "the target database already has {} of the tables to copy (first: {}); \
-             use --drop-if-exists to replace them, or clone into an empty database",
+             use --drop-if-exists to replace them, clone into an empty database, or, to copy \
+             into a schema you prepared (re-partitioned tables...), run `pgcopydb copy data`",
             clashes.len(),
             clashes[0]
         ))

@@ -1,7 +1,10 @@
 //! Table data: stream `COPY ... TO STDOUT` from the source straight into
 //! `COPY ... FROM STDIN` on the target, never holding a table in memory.
 
+pub mod counts;
 pub mod relay;
 mod stream;
+pub mod target;
 
 pub use stream::{copy_table, unit_label, CopyFormat, CopyHow, CopyStats, CopyUnit, Source};
+pub use target::{target_relations, TargetRelation};

@@ -26,6 +26,8 @@ use futures_util::SinkExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
+use super::counts::copy_tag_rows;
+
 /// A plain socket to the server.
 pub enum RawSocket {
     Tcp(TcpStream),
@@ -288,7 +290,8 @@ impl SourceError {
 
 /// Run `sql` (a `COPY ... TO STDOUT`) on the tapped source connection and
 /// send its data into `sink` in buffers of about `chunk` bytes, calling
-/// `sent` with each buffer's size. Returns the bytes relayed. The caller
+/// `sent` with each buffer's size. Returns the bytes relayed and the row
+/// count the source reported in its CommandComplete. The caller
 /// makes sure tokio-postgres has no request in flight on the connection
 /// (its answer would come first): see [`idle`].
 pub async fn copy_out<S>(
@@ -297,7 +300,7 @@ pub async fn copy_out<S>(
     chunk: usize,
     sink: &mut Pin<&mut S>,
     sent: impl Fn(u64),
-) -> anyhow::Result<u64>
+) -> anyhow::Result<(u64, u64)>
 where
     S: futures_util::Sink<bytes::Bytes, Error = tokio_postgres::Error>,
 {
@@ -314,6 +317,7 @@ where
     let mut output = BytesMut::with_capacity(chunk);
     let mut total = 0u64;
     let mut error: Option<SourceError> = None;
+    let mut rows: Option<u64> = None;
     'reply: loop {
         while input.len() >= 5 {
             let tag = input[0];
@@ -330,9 +334,11 @@ where
                 b'd' if error.is_none() => output.extend_from_slice(&input[5..end]),
                 b'E' => error = Some(SourceError::parse(&input[5..end])),
                 b'N' => tracing::debug!("source notice: {}", SourceError::parse(&input[5..end])),
-                // CopyOutResponse, CopyDone, CommandComplete, ParameterStatus,
+                // Once per COPY: "COPY n".
+                b'C' => rows = copy_tag_rows(&input[5..end]),
+                // CopyOutResponse, CopyDone, ParameterStatus,
                 // NotificationResponse, or rows after an error.
-                b'H' | b'c' | b'C' | b'S' | b'A' | b'd' => {}
+                b'H' | b'c' | b'S' | b'A' | b'd' => {}
                 b'Z' => {
                     input.advance(end);
                     break 'reply;
@@ -373,6 +379,9 @@ where
     if !input.is_empty() {
         anyhow::bail!("unexpected bytes from the source after its reply");
     }
+    let Some(rows) = rows else {
+        anyhow::bail!("the source's COPY did not report how many rows it sent");
+    };
     if !output.is_empty() {
         let n = output.len() as u64;
         sink.send(output.freeze())
@@ -381,7 +390,7 @@ where
         total += n;
         sent(n);
     }
-    Ok(total)
+    Ok((total, rows))
 }
 
 /// Wait until every request tokio-postgres has sent on `client` is answered:

@@ -1,5 +1,8 @@
 //! One table's COPY, inside one target transaction that truncates first so
-//! that `COPY ... FREEZE` applies (rows land frozen and all-visible).
+//! that `COPY ... FREEZE` applies (rows land frozen and all-visible), and
+//! that rolls back when the two sides' row counts differ (see [`counts`]).
+//!
+//! [`counts`]: super::counts
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -9,7 +12,9 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{pin_mut, SinkExt, StreamExt};
 use tokio_postgres::Client;
 
+use super::counts::RowCountMismatch;
 use super::relay::{self, TapHandle};
+use super::target::TargetRelation;
 use crate::catalog::parts::Part;
 use crate::catalog::{set_storage_sql, Table};
 
@@ -34,7 +39,8 @@ const CHUNK: usize = 64 * 1024;
 /// What one COPY moves: a whole table, or one part of a split table.
 #[derive(Debug, Clone, Copy)]
 pub enum CopyUnit<'a> {
-    /// Truncate and copy with FREEZE, in one target transaction.
+    /// Truncate and copy (with FREEZE into a plain table), in one target
+    /// transaction.
     Whole,
     /// The rows matching the part's predicate. The table was truncated once
     /// before its parts started; `clear_first` deletes the part's rows first
@@ -59,6 +65,8 @@ pub struct CopyHow<'a> {
     /// values is compressed on the source (see
     /// [`crate::catalog::uncompressed_columns`]).
     pub uncompressed: &'a [String],
+    /// What the table is on the target.
+    pub target: TargetRelation,
 }
 
 /// Copy one table or part. `source` must be a reader inside the snapshot;
@@ -76,7 +84,12 @@ pub async fn copy_table(
     let CopyHow {
         format,
         uncompressed,
+        target: relation,
     } = how;
+    // FREEZE, and the storage switch that pays only with it, apply to a
+    // plain target table.
+    let freeze = relation.freezes();
+    let uncompressed = if freeze { uncompressed } else { &[] };
     let started = Instant::now();
     let qualified = table.qualified();
     let columns = table.column_list();
@@ -87,11 +100,12 @@ pub async fn copy_table(
             // COPY table TO reads only this table, never inheritance children.
             format!("COPY {qualified} {columns} TO STDOUT{out_with}"),
             // TRUNCATE in the same transaction is what lets COPY FREEZE apply.
-            Some(format!("TRUNCATE ONLY {qualified}")),
-            if binary {
-                " (FREEZE, FORMAT binary)"
-            } else {
-                " (FREEZE)"
+            Some(relation.truncate_sql(table)),
+            match (freeze, binary) {
+                (true, true) => " (FREEZE, FORMAT binary)",
+                (true, false) => " (FREEZE)",
+                (false, true) => " (FORMAT binary)",
+                (false, false) => "",
             },
         ),
         CopyUnit::Part { part, clear_first } => {
@@ -106,7 +120,7 @@ pub async fn copy_table(
             };
             (
                 format!("COPY (SELECT {select} FROM ONLY {qualified} WHERE {predicate}) TO STDOUT{out_with}"),
-                clear_first.then(|| format!("DELETE FROM ONLY {qualified} WHERE {predicate}")),
+                clear_first.then(|| relation.delete_sql(table, &predicate)),
                 if binary { " (FORMAT binary)" } else { "" },
             )
         }
@@ -127,7 +141,22 @@ pub async fn copy_table(
                 .await
                 .with_context(|| format!("preparing {} on the target", table.label()))?;
         }
-        let moved = stream(source, target, &copy_out, &copy_in, &[counted, progress]).await?;
+        let moved = stream(
+            source,
+            target,
+            (&copy_out, &copy_in),
+            binary,
+            &[counted, progress],
+        )
+        .await?;
+        if moved.source_rows != moved.target_rows {
+            return Err(RowCountMismatch {
+                label: unit_label(table, unit),
+                source_rows: moved.source_rows,
+                target_rows: moved.target_rows,
+            }
+            .into());
+        }
         if external {
             if let Some(sql) = set_storage_sql(table, uncompressed, "EXTENDED") {
                 target.batch_execute(&sql).await.with_context(|| {
@@ -139,11 +168,11 @@ pub async fn copy_table(
     }
     .await;
     match result {
-        Ok((rows, bytes)) => {
+        Ok(moved) => {
             target.batch_execute("COMMIT").await?;
             Ok(CopyStats {
-                rows,
-                bytes,
+                rows: moved.target_rows,
+                bytes: moved.bytes,
                 duration: started.elapsed(),
             })
         }
@@ -193,14 +222,21 @@ pub fn unit_label(table: &Table, unit: CopyUnit<'_>) -> String {
     }
 }
 
+/// What one COPY moved, as each side reported it.
+struct Moved {
+    source_rows: u64,
+    target_rows: u64,
+    bytes: u64,
+}
+
 /// Pump the bytes from one COPY to the other, in `CHUNK`-sized buffers.
 async fn stream(
     source: Source<'_>,
     target: &Client,
-    copy_out: &str,
-    copy_in: &str,
+    (copy_out, copy_in): (&str, &str),
+    binary: bool,
     counters: &[&AtomicU64],
-) -> Result<(u64, u64)> {
+) -> Result<Moved> {
     let sink = target
         .copy_in::<_, Bytes>(copy_in)
         .await
@@ -215,14 +251,18 @@ async fn stream(
         relay::idle(source.client)
             .await
             .context("starting COPY TO on the source")?;
-        let total = relay::copy_out(tap, copy_out, CHUNK, &mut sink, sent)
+        let (bytes, source_rows) = relay::copy_out(tap, copy_out, CHUNK, &mut sink, sent)
             .await
             .context("copying from the source")?;
-        let rows = sink
+        let target_rows = sink
             .finish()
             .await
             .context("finishing COPY on the target")?;
-        return Ok((rows, total));
+        return Ok(Moved {
+            source_rows,
+            target_rows,
+            bytes,
+        });
     }
     let rows = source
         .client
@@ -233,11 +273,16 @@ async fn stream(
     pin_mut!(rows);
     let mut buffer = BytesMut::with_capacity(CHUNK);
     let mut total = 0u64;
+    // tokio-postgres does not hand out the source's CommandComplete; the
+    // protocol sends one CopyData message per row (plus, in binary format,
+    // one for the trailer), and this loop handles each message anyway.
+    let mut messages = 0u64;
     loop {
         let message = rows.next().await;
         let done = message.is_none();
         if let Some(message) = message {
             buffer.extend_from_slice(&message.context("reading from the source")?);
+            messages += 1;
         }
         if buffer.len() >= CHUNK || (done && !buffer.is_empty()) {
             let n = buffer.len() as u64;
@@ -253,9 +298,13 @@ async fn stream(
             break;
         }
     }
-    let rows = sink
+    let target_rows = sink
         .finish()
         .await
         .context("finishing COPY on the target")?;
-    Ok((rows, total))
+    Ok(Moved {
+        source_rows: messages.saturating_sub(u64::from(binary)),
+        target_rows,
+        bytes: total,
+    })
 }

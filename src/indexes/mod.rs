@@ -22,10 +22,15 @@ pub fn buildable(table: &Table) -> impl Iterator<Item = &Index> {
         .filter(|i| !matches!(&i.constraint, Some(c) if c.kind == 'x'))
 }
 
-/// Build one index. With `if_not_exists`, an index left by an earlier run is
-/// kept (resume).
+/// Build one index. With `if_not_exists`, an index the target already has
+/// (left by an earlier run, or the user's own on a table they redefined) is
+/// kept. It is looked up first: PostgreSQL checks a unique index against a
+/// partitioned table's key before it looks at IF NOT EXISTS.
 pub async fn build_index(target: &Client, index: &Index, if_not_exists: bool) -> Result<Duration> {
     let started = Instant::now();
+    if if_not_exists && index_exists(target, index).await? {
+        return Ok(started.elapsed());
+    }
     let sql = if if_not_exists {
         add_if_not_exists(&index.definition)
     } else {
@@ -35,6 +40,15 @@ pub async fn build_index(target: &Client, index: &Index, if_not_exists: bool) ->
         .await
         .with_context(|| format!("creating index {}", index.label()))?;
     Ok(started.elapsed())
+}
+
+async fn index_exists(target: &Client, index: &Index) -> Result<bool> {
+    let qualified = crate::sql::quote_qualified(&index.schema, &index.name);
+    let row = target
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified])
+        .await
+        .with_context(|| format!("looking for index {} on the target", index.label()))?;
+    Ok(row.try_get(0)?)
 }
 
 fn add_if_not_exists(definition: &str) -> String {

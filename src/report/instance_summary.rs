@@ -22,6 +22,12 @@ pub struct DatabaseReport {
     pub seconds: f64,
     /// Failed units, or the error that stopped this database's run.
     pub failures: Vec<String>,
+    /// Tables copied by this run, with their row counts checked on both sides.
+    pub copied: usize,
+    /// Copies whose source and target row counts differed.
+    pub count_mismatches: usize,
+    /// `--verify` found the database equal.
+    pub verified: bool,
 }
 
 impl DatabaseReport {
@@ -36,6 +42,9 @@ impl DatabaseReport {
             large_objects: s.large_objects,
             seconds: s.total_seconds,
             failures: s.failures.clone(),
+            copied: s.tables.iter().filter(|t| t.copied).count(),
+            count_mismatches: s.count_mismatches,
+            verified: s.verified,
         }
     }
 
@@ -149,11 +158,46 @@ impl InstanceSummary {
             self.roles_created.len(),
             self.databases_created.len()
         ));
+        if let Some(line) = self.counts_line() {
+            out.push_str(&line);
+            out.push('\n');
+        }
         for r in &self.databases {
             for f in &r.failures {
                 out.push_str(&format!("FAILED in {}: {f}\n", r.database));
             }
         }
         out
+    }
+
+    /// What the row-count guard of the copies and `--verify` established
+    /// (see [`Summary`]'s own line).
+    fn counts_line(&self) -> Option<String> {
+        let d = &self.databases;
+        if d.iter().all(|r| r.copied == 0 && r.count_mismatches == 0) {
+            return None;
+        }
+        let differing: Vec<&str> = d
+            .iter()
+            .filter(|r| r.count_mismatches > 0)
+            .map(|r| r.database.as_str())
+            .collect();
+        let counts = if differing.is_empty() {
+            "source and target COPY row counts matched for every table".to_string()
+        } else {
+            format!(
+                "source and target COPY row counts differed in {}, see FAILED below",
+                differing.join(", ")
+            )
+        };
+        let content = if d.iter().all(|r| r.verified) {
+            "content verified equal by --verify"
+        } else {
+            "content not compared: --verify does that"
+        };
+        Some(format!(
+            "rows: {} copied, {counts}; {content}",
+            self.totals.rows
+        ))
     }
 }

@@ -23,6 +23,9 @@ pub struct TableReport {
     pub indexes: usize,
     pub index_seconds: f64,
     pub binary: bool,
+    /// Its rows were copied by this run (their counts checked on both sides).
+    #[serde(default)]
+    pub copied: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -36,6 +39,13 @@ pub struct Summary {
     pub large_objects: usize,
     pub failures: Vec<String>,
     pub total_seconds: f64,
+    /// Copies that failed because the source's and the target's COPY row
+    /// counts differed.
+    #[serde(default)]
+    pub count_mismatches: usize,
+    /// `--verify` compared the content of both sides and found them equal.
+    #[serde(default)]
+    pub verified: bool,
 }
 
 impl Summary {
@@ -94,10 +104,33 @@ impl Summary {
             self.large_objects,
             seconds(self.total_seconds)
         ));
+        if let Some(line) = self.counts_line(rows) {
+            out.push_str(&line);
+            out.push('\n');
+        }
         for f in &self.failures {
             out.push_str(&format!("FAILED: {f}\n"));
         }
         out
+    }
+
+    /// What the row-count guard of the copies (see [`crate::copy::counts`])
+    /// and `--verify` established, when this run copied tables.
+    fn counts_line(&self, rows: u64) -> Option<String> {
+        let copied = self.tables.iter().filter(|t| t.copied).count();
+        if copied == 0 && self.count_mismatches == 0 {
+            return None;
+        }
+        let counts = match self.count_mismatches {
+            0 => format!("source and target COPY row counts matched for every table ({copied})"),
+            n => format!("source and target COPY row counts differed for {n} table(s) or part(s), see FAILED below"),
+        };
+        let content = if self.verified {
+            "content verified equal by --verify"
+        } else {
+            "content not compared: --verify does that"
+        };
+        Some(format!("rows: {rows} copied, {counts}; {content}"))
     }
 }
 
@@ -116,5 +149,41 @@ pub(crate) fn seconds(s: f64) -> String {
         format!("{s:.1}s")
     } else {
         format!("{:.0}ms", s * 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copied(rows: u64) -> TableReport {
+        TableReport {
+            table: "public.t".into(),
+            rows,
+            copied: true,
+            ..TableReport::default()
+        }
+    }
+
+    #[test]
+    fn the_counts_line_says_what_was_checked() {
+        let mut s = Summary {
+            tables: vec![copied(7), copied(3)],
+            ..Summary::default()
+        };
+        assert!(s.render().contains(
+            "rows: 10 copied, source and target COPY row counts matched for every table (2); \
+             content not compared: --verify does that"
+        ));
+        s.verified = true;
+        assert!(s.render().contains("content verified equal by --verify"));
+        s.count_mismatches = 1;
+        assert!(s.render().contains("differed for 1 table(s) or part(s)"));
+        // Nothing copied (e.g. `copy indexes`): nothing to say.
+        let none = Summary {
+            tables: vec![TableReport::default()],
+            ..Summary::default()
+        };
+        assert!(!none.render().contains("rows: "));
     }
 }

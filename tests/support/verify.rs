@@ -560,3 +560,21 @@ fn split_dump(dump: &str) -> Map {
     flush(&key, &mut body, &mut map);
     map
 }
+
+/// Row count and order-independent checksum (as in [`differences`]) of every
+/// row of `table` (`schema.name`, quoted as needed by the caller), its
+/// partitions included: compares a table with one re-partitioned elsewhere.
+pub fn table_fingerprint(cluster: &Cluster, db: &str, table: &str) -> (String, String) {
+    let sql = format!(
+        "SELECT format('SELECT count(*)::text, \
+                coalesce(sum(hashtextextended(ROW(%s)::text, 0)::numeric), 0)::text \
+                FROM {table} AS __vr', \
+                (SELECT string_agg(format('__vr.%I', a.attname), ', ' ORDER BY a.attname) \
+                   FROM pg_attribute a \
+                  WHERE a.attrelid = '{table}'::regclass AND a.attnum > 0 \
+                    AND NOT a.attisdropped))"
+    );
+    let query = field(&cluster.query(db, &sql)[0], 0);
+    let row = &cluster.query(db, &query)[0];
+    (field(row, 0), field(row, 1))
+}

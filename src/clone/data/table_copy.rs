@@ -14,6 +14,7 @@ use tracing::{debug, warn};
 use super::{after_copy, spawn_after, Shared};
 use crate::catalog::{uncompressed_columns, Table};
 use crate::connections::connect_target_worker;
+use crate::copy::counts::RowCountMismatch;
 use crate::copy::relay::TapHandle;
 use crate::copy::{copy_table, unit_label, CopyHow, CopyStats, CopyUnit, Source};
 use crate::indexes::buildable;
@@ -167,6 +168,9 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
                     shared.server_lost.store(true, Ordering::Relaxed);
                 }
                 shared.copy_failed.store(true, Ordering::Relaxed);
+                if e.chain().any(|c| c.is::<RowCountMismatch>()) {
+                    shared.count_mismatches.fetch_add(1, Ordering::Relaxed);
+                }
                 shared.fail(Some(&unit), format!("{e:#}")).await
             }
         }
@@ -192,6 +196,7 @@ pub(super) fn table_copied(
         indexes: buildable(&table).count(),
         index_seconds: 0.0,
         binary: shared.format_for(&table) == crate::copy::CopyFormat::Binary,
+        copied: true,
     };
     let s = shared.clone();
     spawn_after(shared, async move { after_copy(s, table, report).await });
@@ -212,7 +217,9 @@ async fn copy_with_retries(
             }
             let c = conns.as_ref().expect("connections");
             let uncompressed = match item.copy_unit() {
-                CopyUnit::Whole if shared.check_compression => {
+                CopyUnit::Whole
+                    if shared.check_compression && shared.target_relation(table).freezes() =>
+                {
                     uncompressed_columns(&c.source, table).await?
                 }
                 _ => Vec::new(),
@@ -229,6 +236,7 @@ async fn copy_with_retries(
                 CopyHow {
                     format: shared.format_for(table),
                     uncompressed: &uncompressed,
+                    target: shared.target_relation(table),
                 },
                 &counted,
                 &shared.progress.bytes_done,
