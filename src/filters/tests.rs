@@ -169,6 +169,32 @@ fn owned_sequence_survives_when_a_kept_default_uses_it() {
     assert_eq!(c.kept_owned_sequences, BTreeSet::from([10]));
 }
 
+#[test]
+fn sequences_follow_the_tables_that_need_them() {
+    // seq 10: not owned, default 20 of excluded table 1 only -> goes.
+    // seq 11: named by the filters (a seed), owned by kept table 2 -> kept.
+    // seq 12: standalone, named -> goes; seq 13: standalone -> kept.
+    // seq 14: in excluded schema 50, default 21 of kept table 2 -> kept.
+    // seq 15: identity of excluded table 1 -> goes.
+    let edges = [
+        edge((PG_ATTRDEF, 20), (PG_CLASS, 10), 'n'),
+        edge((PG_ATTRDEF, 20), (PG_CLASS, 1), 'a'),
+        edge((PG_CLASS, 11), (PG_CLASS, 2), 'a'),
+        edge((PG_CLASS, 14), (2615, 50), 'n'),
+        edge((PG_ATTRDEF, 21), (PG_CLASS, 14), 'n'),
+        edge((PG_ATTRDEF, 21), (PG_CLASS, 2), 'a'),
+        edge((PG_CLASS, 15), (PG_CLASS, 1), 'i'),
+    ];
+    let seeds = BTreeSet::from([(PG_CLASS, 1), (PG_CLASS, 11), (PG_CLASS, 12), (2615, 50)]);
+    let c = closure(&edges, &seeds, &BTreeSet::from([10, 11, 12, 13, 14, 15]));
+    let gone: Vec<u32> = (10..=15)
+        .filter(|s| c.excluded.contains(&(PG_CLASS, *s)))
+        .collect();
+    assert_eq!(gone, [10, 12, 15]);
+    assert!(!c.excluded.contains(&(PG_ATTRDEF, 21)));
+    assert!(c.kept_owned_sequences.is_empty());
+}
+
 fn edge(dependent: (u32, u32), referenced: (u32, u32), deptype: char) -> Edge {
     Edge {
         dependent,
