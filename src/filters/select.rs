@@ -231,7 +231,7 @@ pub async fn resolve(filters: &Filters, client: &Client) -> Result<Selection> {
     if !cascaded.is_empty() {
         warn!(
             "also left out, as they depend on filtered objects: {}",
-            cascaded.join(", ")
+            super::cap(&cascaded.join(", "))
         );
     }
     for (oid, name) in &extensions {
@@ -287,8 +287,8 @@ fn keep_schemas_of_kept_sequences(
         warn!(
             "schemas {} are left out, but kept tables call their sequences {} in column \
              defaults: these schemas are created with those sequences only",
-            partial.join(", "),
-            kept.join(", ")
+            super::cap(&partial.join(", ")),
+            super::cap(&kept.join(", "))
         );
     }
 }
@@ -334,11 +334,16 @@ fn warn_unmatched(
             .collect(),
         extensions: extensions.iter().map(|(_, e)| e.clone()).collect(),
     };
-    let unmatched = filters.unmatched(&names);
-    if !unmatched.is_empty() {
+    const SHOWN: usize = 10;
+    let (shown, total) = filters.unmatched(&names, SHOWN);
+    if total > 0 {
+        let more = match total - shown.len() {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
         warn!(
-            "filter entries that match nothing on the source: {}",
-            unmatched.join("; ")
+            "filter entries that match nothing on the source: {}{more}",
+            super::cap(&shown.join("; "))
         );
     }
 }

@@ -28,7 +28,7 @@ fn keys_comments_and_values() {
     assert!(!f.table_excluded("public", "other", 'r'));
     assert_eq!(
         f.describe(),
-        "[exclude-schema] tmp [exclude-table] public.foo, Public.Bar, app.t"
+        "[exclude-schema] tmp [exclude-table] app.t, public.bar, public.foo"
     );
 }
 
@@ -140,8 +140,37 @@ fn unmatched_entries_are_reported() {
         extensions: vec![],
     };
     assert_eq!(
-        f.unmatched(&names),
-        vec!["[exclude-table] public.nope", "[exclude-extension] hstore"]
+        f.unmatched(&names, 10),
+        (
+            vec![
+                "[exclude-table] public.nope".to_string(),
+                "[exclude-extension] hstore".to_string()
+            ],
+            2
+        )
+    );
+    assert_eq!(f.unmatched(&names, 1).1, 2);
+}
+
+#[test]
+fn many_names_a_byte_order_mark_and_a_short_describe() {
+    let mut text = String::from("\u{feff}[exclude-table]\npublic.~/^tmp_/\n");
+    for i in 0..1000 {
+        text.push_str(&format!("app.\"T {i}\"\n"));
+    }
+    let f = parse_ok(&text);
+    assert!(f.table_excluded("app", "T 999", 'r'));
+    assert!(f.table_excluded("public", "tmp_x", 'r'));
+    assert!(!f.table_excluded("app", "t 999", 'r'));
+    let d = f.describe();
+    assert!(
+        d.starts_with("[exclude-table] 1001 entries, digest "),
+        "{d}"
+    );
+    assert_ne!(d, parse_ok(&text.replace("T 999", "T 9999")).describe());
+    assert_eq!(
+        cap(&"é".repeat(600)).len(),
+        1000 + "… (200 bytes cut)".len()
     );
 }
 
