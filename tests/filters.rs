@@ -503,3 +503,51 @@ fn list_parse_list_verify_and_compare_honour_filters() {
         );
     }
 }
+
+/// A UTF-8 byte order mark (as Windows editors write) is not part of the
+/// first line.
+#[test]
+fn filter_file_with_a_byte_order_mark_works() {
+    let src = source();
+    let dir = workdir();
+    let file = write_file(dir.path(), "bom.ini", "\u{feff}[exclude-schema]\napp\n");
+    let f = file.to_str().unwrap();
+    let tables = run_cmd(&["list", "tables", "--json", "--filters", f], &src, None);
+    assert_eq!(listed(&tables), ["scratch.t"]);
+}
+
+/// 200,000 names that match nothing: the command succeeds and its warning
+/// names a few of them and counts the rest, in a line of bounded length.
+#[test]
+fn huge_filter_file_gives_a_short_warning() {
+    let src = source();
+    let dir = workdir();
+    let mut text = String::from("[exclude-table]\napp.audit\n");
+    for i in 0..200_000 {
+        text.push_str(&format!("app.no_such_table_{i}\n"));
+    }
+    let file = write_file(dir.path(), "huge.ini", &text);
+    let out = run_cmd(
+        &[
+            "list",
+            "tables",
+            "--json",
+            "--filters",
+            file.to_str().unwrap(),
+        ],
+        &src,
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !listed(&out).contains(&"app.audit".to_string()),
+        "app.audit is excluded"
+    );
+    let longest = stderr.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 4096, "a stderr line of {longest} bytes");
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("match nothing"))
+        .unwrap_or_else(|| panic!("no warning:\n{stderr}"));
+    assert!(warning.contains("and 199990 more"), "{warning}");
+}

@@ -12,6 +12,7 @@ mod depends;
 mod parse;
 mod pattern;
 mod scope;
+mod section;
 mod select;
 mod toc;
 
@@ -22,6 +23,7 @@ use std::path::Path;
 
 pub use pattern::{Part, Pattern};
 pub use scope::FilterScope;
+pub use section::Section;
 pub use select::{resolve, RelName, Selection};
 
 use crate::error::Failure;
@@ -84,7 +86,7 @@ const TABLE_KINDS: &[char] = &['r', 'p', 'm', 'f'];
 /// A parsed filters file.
 #[derive(Debug, Clone, Default)]
 pub struct Filters {
-    entries: [Vec<Pattern>; 8],
+    entries: [Section; 8],
 }
 
 impl Filters {
@@ -103,22 +105,19 @@ impl Filters {
     }
 
     /// The entries of one section.
-    pub fn get(&self, kind: Kind) -> &[Pattern] {
+    pub fn get(&self, kind: Kind) -> &Section {
         &self.entries[kind as usize]
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.iter().all(Vec::is_empty)
+        self.entries.iter().all(Section::is_empty)
     }
 
     /// Everything in this schema is left out.
     pub fn schema_excluded(&self, schema: &str) -> bool {
         let only = self.get(Kind::IncludeOnlySchema);
-        (!only.is_empty() && !only.iter().any(|p| p.matches_one(schema)))
-            || self
-                .get(Kind::ExcludeSchema)
-                .iter()
-                .any(|p| p.matches_one(schema))
+        (!only.is_empty() && !only.matches(&[schema]))
+            || self.get(Kind::ExcludeSchema).matches(&[schema])
     }
 
     /// The relation (of `pg_class.relkind`) is left out entirely: its
@@ -128,78 +127,118 @@ impl Filters {
             return true;
         }
         let only = self.get(Kind::IncludeOnlyTable);
-        if !only.is_empty()
-            && TABLE_KINDS.contains(&relkind)
-            && !only.iter().any(|p| p.matches_two(schema, name))
-        {
+        if !only.is_empty() && TABLE_KINDS.contains(&relkind) && !only.matches(&[schema, name]) {
             return true;
         }
-        self.get(Kind::ExcludeTable)
-            .iter()
-            .any(|p| p.matches_two(schema, name))
+        self.get(Kind::ExcludeTable).matches(&[schema, name])
     }
 
     /// The table (or materialized view) is created, with its indexes and
     /// constraints, but its rows are not copied (a matview is not refreshed).
     pub fn table_data_excluded(&self, schema: &str, name: &str) -> bool {
-        self.get(Kind::ExcludeTableData)
-            .iter()
-            .any(|p| p.matches_two(schema, name))
+        self.get(Kind::ExcludeTableData).matches(&[schema, name])
     }
 
     /// The index (and the constraint it backs) is left out.
     pub fn index_excluded(&self, schema: &str, name: &str) -> bool {
-        self.get(Kind::ExcludeIndex)
-            .iter()
-            .any(|p| p.matches_two(schema, name))
+        self.get(Kind::ExcludeIndex).matches(&[schema, name])
     }
 
     /// The extension is not created (nor its `COMMENT ON EXTENSION`).
     pub fn extension_excluded(&self, name: &str) -> bool {
         let only = self.get(Kind::IncludeOnlyExtension);
-        (!only.is_empty() && !only.iter().any(|p| p.matches_one(name)))
-            || self
-                .get(Kind::ExcludeExtension)
-                .iter()
-                .any(|p| p.matches_one(name))
+        (!only.is_empty() && !only.matches(&[name]))
+            || self.get(Kind::ExcludeExtension).matches(&[name])
     }
 
     /// A canonical one-line form, recorded in the run's setup so that a
-    /// resume with other filters is refused. Empty when there are none.
+    /// resume with other filters is refused. Empty when there are none. A
+    /// section of many entries shows their count and a digest of them, so
+    /// that the line stays short.
     pub fn describe(&self) -> String {
         Kind::ALL
             .iter()
             .filter(|k| !self.get(**k).is_empty())
             .map(|k| {
-                let names: Vec<&str> = self.get(*k).iter().map(|p| p.text.as_str()).collect();
-                format!("[{}] {}", k.section(), names.join(", "))
+                let section = self.get(*k);
+                let shown = if section.len() <= LISTED {
+                    section.texts().collect::<Vec<_>>().join(", ")
+                } else {
+                    format!(
+                        "{} entries, digest {:016x}",
+                        section.len(),
+                        digest(section.texts())
+                    )
+                };
+                format!("[{}] {shown}", k.section())
             })
             .collect::<Vec<_>>()
             .join(" ")
     }
 
-    /// Entries that match nothing on the source, as `[section] entry`.
-    pub fn unmatched(&self, source: &SourceNames) -> Vec<String> {
-        let mut out = Vec::new();
+    /// Entries that match nothing on the source, as `[section] entry`: the
+    /// first `limit` of them, and how many there are in all.
+    pub fn unmatched(&self, source: &SourceNames, limit: usize) -> (Vec<String>, usize) {
+        let (schemas, extensions) = (one(&source.schemas), one(&source.extensions));
+        let (relations, indexes) = (two(&source.relations), two(&source.indexes));
+        let mut shown = Vec::new();
+        let mut total = 0;
         for kind in Kind::ALL {
-            for p in self.get(kind) {
-                let found = match kind {
-                    Kind::IncludeOnlySchema | Kind::ExcludeSchema => {
-                        source.schemas.iter().any(|s| p.matches_one(s))
-                    }
-                    Kind::IncludeOnlyExtension | Kind::ExcludeExtension => {
-                        source.extensions.iter().any(|e| p.matches_one(e))
-                    }
-                    Kind::ExcludeIndex => source.indexes.iter().any(|(s, n)| p.matches_two(s, n)),
-                    _ => source.relations.iter().any(|(s, n)| p.matches_two(s, n)),
-                };
-                if !found {
-                    out.push(format!("[{}] {}", kind.section(), p.text));
+            let names = match kind {
+                Kind::IncludeOnlySchema | Kind::ExcludeSchema => &schemas,
+                Kind::IncludeOnlyExtension | Kind::ExcludeExtension => &extensions,
+                Kind::ExcludeIndex => &indexes,
+                _ => &relations,
+            };
+            for text in self.get(kind).unmatched(names) {
+                if shown.len() < limit {
+                    shown.push(format!("[{}] {text}", kind.section()));
                 }
+                total += 1;
             }
         }
-        out
+        (shown, total)
     }
+}
+
+fn one(names: &[String]) -> Vec<Vec<&str>> {
+    names.iter().map(|s| vec![s.as_str()]).collect()
+}
+
+fn two(names: &[(String, String)]) -> Vec<Vec<&str>> {
+    names
+        .iter()
+        .map(|(s, n)| vec![s.as_str(), n.as_str()])
+        .collect()
+}
+
+/// `text`, cut to at most 1,000 bytes (at a character boundary) with a
+/// mark saying so: a warning stays one readable line whatever the names.
+pub fn cap(text: &str) -> String {
+    const MAX: usize = 1000;
+    if text.len() <= MAX {
+        return text.to_string();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes cut)", &text[..end], text.len() - end)
+}
+
+/// Sections of up to this many entries are listed in full by `describe`.
+const LISTED: usize = 20;
+
+/// FNV-1a over the entries: stable across builds, unlike `std`'s hasher.
+fn digest(texts: impl Iterator<Item = String>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for t in texts {
+        for b in t.bytes().chain([0]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
 }
 
 /// Names found on the source, to tell which filter entries match nothing.

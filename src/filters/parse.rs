@@ -11,6 +11,8 @@ use super::{Filters, Kind};
 pub fn parse(text: &str) -> Result<Filters, String> {
     let mut filters = Filters::default();
     let mut current: Option<Kind> = None;
+    // A byte order mark, as some editors write, is not part of the text.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
         let at = |msg: String| format!("line {}: {msg}", n + 1);

@@ -33,14 +33,9 @@ pub struct Pattern {
 }
 
 impl Pattern {
-    /// For one-part entries.
-    pub fn matches_one(&self, name: &str) -> bool {
-        self.parts.len() == 1 && self.parts[0].matches(name)
-    }
-
-    /// For two-part entries.
-    pub fn matches_two(&self, schema: &str, name: &str) -> bool {
-        self.parts.len() == 2 && self.parts[0].matches(schema) && self.parts[1].matches(name)
+    /// Whether the entry matches a name of as many parts.
+    pub fn matches(&self, parts: &[&str]) -> bool {
+        self.parts.len() == parts.len() && self.parts.iter().zip(parts).all(|(p, n)| p.matches(n))
     }
 }
 

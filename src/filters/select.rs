@@ -30,6 +30,11 @@ pub struct Selection {
     /// Every object left out, by `(classid, objid)`, dependents included.
     pub excluded: BTreeSet<Obj>,
     pub schemas: BTreeSet<String>,
+    /// Schemas left out by the filters but created all the same, holding
+    /// only the sequences that kept tables of other schemas call in their
+    /// column defaults: nothing else of theirs is restored.
+    #[serde(default)]
+    pub partial_schemas: BTreeSet<String>,
     pub extensions: BTreeSet<String>,
     /// Relations (and indexes) left out, for entries that carry names only.
     pub relations: BTreeSet<RelName>,
@@ -177,6 +182,9 @@ pub async fn resolve(filters: &Filters, client: &Client) -> Result<Selection> {
         let n = &r.name;
         let out = match r.kind {
             'i' | 'I' => filters.index_excluded(&n.schema, &n.name),
+            // Named like a table, but only a request: the closure keeps a
+            // sequence that a kept table owns or calls.
+            'S' => filters.table_excluded(&n.schema, &n.name, 'r'),
             _ => relation_excluded(filters, r, &by_oid),
         };
         if out || filters.schema_excluded(&n.schema) {
@@ -202,6 +210,7 @@ pub async fn resolve(filters: &Filters, client: &Client) -> Result<Selection> {
         .collect();
     let result = closure(&edges, &seeds, &sequences);
     sel.excluded = result.excluded;
+    keep_schemas_of_kept_sequences(&mut sel, &schemas, &relations);
 
     let mut cascaded = Vec::new();
     for r in &relations {
@@ -222,7 +231,7 @@ pub async fn resolve(filters: &Filters, client: &Client) -> Result<Selection> {
     if !cascaded.is_empty() {
         warn!(
             "also left out, as they depend on filtered objects: {}",
-            cascaded.join(", ")
+            super::cap(&cascaded.join(", "))
         );
     }
     for (oid, name) in &extensions {
@@ -248,6 +257,40 @@ pub async fn resolve(filters: &Filters, client: &Client) -> Result<Selection> {
         sel.no_data.len()
     );
     Ok(sel)
+}
+
+/// A sequence kept in a left-out schema (the default of a kept table of
+/// another schema calls it, inline in its `CREATE TABLE`): the schema is
+/// created for it, and only for it.
+fn keep_schemas_of_kept_sequences(
+    sel: &mut Selection,
+    schemas: &[(u32, String)],
+    relations: &[Relation],
+) {
+    let mut kept: Vec<String> = Vec::new();
+    for r in relations.iter().filter(|r| r.kind == 'S') {
+        let schema = &r.name.schema;
+        let left_out = sel.schemas.contains(schema) || sel.partial_schemas.contains(schema);
+        if !left_out || sel.is_excluded(PG_CLASS, r.oid) {
+            continue;
+        }
+        kept.push(format!("{schema}.{}", r.name.name));
+        if sel.schemas.remove(schema) {
+            sel.partial_schemas.insert(schema.clone());
+            if let Some((oid, _)) = schemas.iter().find(|(_, n)| n == schema) {
+                sel.excluded.remove(&(PG_NAMESPACE, *oid));
+            }
+        }
+    }
+    if !kept.is_empty() {
+        let partial: Vec<&str> = sel.partial_schemas.iter().map(String::as_str).collect();
+        warn!(
+            "schemas {} are left out, but kept tables call their sequences {} in column \
+             defaults: these schemas are created with those sequences only",
+            super::cap(&partial.join(", ")),
+            super::cap(&kept.join(", "))
+        );
+    }
 }
 
 /// Whether a relation is filtered by name. Under `include-only-table`, a
@@ -291,11 +334,16 @@ fn warn_unmatched(
             .collect(),
         extensions: extensions.iter().map(|(_, e)| e.clone()).collect(),
     };
-    let unmatched = filters.unmatched(&names);
-    if !unmatched.is_empty() {
+    const SHOWN: usize = 10;
+    let (shown, total) = filters.unmatched(&names, SHOWN);
+    if total > 0 {
+        let more = match total - shown.len() {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
         warn!(
-            "filter entries that match nothing on the source: {}",
-            unmatched.join("; ")
+            "filter entries that match nothing on the source: {}{more}",
+            super::cap(&shown.join("; "))
         );
     }
 }

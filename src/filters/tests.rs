@@ -28,7 +28,7 @@ fn keys_comments_and_values() {
     assert!(!f.table_excluded("public", "other", 'r'));
     assert_eq!(
         f.describe(),
-        "[exclude-schema] tmp [exclude-table] public.foo, Public.Bar, app.t"
+        "[exclude-schema] tmp [exclude-table] app.t, public.bar, public.foo"
     );
 }
 
@@ -140,8 +140,37 @@ fn unmatched_entries_are_reported() {
         extensions: vec![],
     };
     assert_eq!(
-        f.unmatched(&names),
-        vec!["[exclude-table] public.nope", "[exclude-extension] hstore"]
+        f.unmatched(&names, 10),
+        (
+            vec![
+                "[exclude-table] public.nope".to_string(),
+                "[exclude-extension] hstore".to_string()
+            ],
+            2
+        )
+    );
+    assert_eq!(f.unmatched(&names, 1).1, 2);
+}
+
+#[test]
+fn many_names_a_byte_order_mark_and_a_short_describe() {
+    let mut text = String::from("\u{feff}[exclude-table]\npublic.~/^tmp_/\n");
+    for i in 0..1000 {
+        text.push_str(&format!("app.\"T {i}\"\n"));
+    }
+    let f = parse_ok(&text);
+    assert!(f.table_excluded("app", "T 999", 'r'));
+    assert!(f.table_excluded("public", "tmp_x", 'r'));
+    assert!(!f.table_excluded("app", "t 999", 'r'));
+    let d = f.describe();
+    assert!(
+        d.starts_with("[exclude-table] 1001 entries, digest "),
+        "{d}"
+    );
+    assert_ne!(d, parse_ok(&text.replace("T 999", "T 9999")).describe());
+    assert_eq!(
+        cap(&"é".repeat(600)).len(),
+        1000 + "… (200 bytes cut)".len()
     );
 }
 
@@ -167,6 +196,32 @@ fn owned_sequence_survives_when_a_kept_default_uses_it() {
     assert!(!c.excluded.contains(&(PG_CLASS, 2)));
     assert!(c.excluded.contains(&(PG_CLASS, 30)), "the view goes too");
     assert_eq!(c.kept_owned_sequences, BTreeSet::from([10]));
+}
+
+#[test]
+fn sequences_follow_the_tables_that_need_them() {
+    // seq 10: not owned, default 20 of excluded table 1 only -> goes.
+    // seq 11: named by the filters (a seed), owned by kept table 2 -> kept.
+    // seq 12: standalone, named -> goes; seq 13: standalone -> kept.
+    // seq 14: in excluded schema 50, default 21 of kept table 2 -> kept.
+    // seq 15: identity of excluded table 1 -> goes.
+    let edges = [
+        edge((PG_ATTRDEF, 20), (PG_CLASS, 10), 'n'),
+        edge((PG_ATTRDEF, 20), (PG_CLASS, 1), 'a'),
+        edge((PG_CLASS, 11), (PG_CLASS, 2), 'a'),
+        edge((PG_CLASS, 14), (2615, 50), 'n'),
+        edge((PG_ATTRDEF, 21), (PG_CLASS, 14), 'n'),
+        edge((PG_ATTRDEF, 21), (PG_CLASS, 2), 'a'),
+        edge((PG_CLASS, 15), (PG_CLASS, 1), 'i'),
+    ];
+    let seeds = BTreeSet::from([(PG_CLASS, 1), (PG_CLASS, 11), (PG_CLASS, 12), (2615, 50)]);
+    let c = closure(&edges, &seeds, &BTreeSet::from([10, 11, 12, 13, 14, 15]));
+    let gone: Vec<u32> = (10..=15)
+        .filter(|s| c.excluded.contains(&(PG_CLASS, *s)))
+        .collect();
+    assert_eq!(gone, [10, 12, 15]);
+    assert!(!c.excluded.contains(&(PG_ATTRDEF, 21)));
+    assert!(c.kept_owned_sequences.is_empty());
 }
 
 fn edge(dependent: (u32, u32), referenced: (u32, u32), deptype: char) -> Edge {

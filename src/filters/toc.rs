@@ -70,6 +70,9 @@ impl TocFilter<'_> {
             return true;
         }
         let schema = e.schema.as_deref().unwrap_or("");
+        if sel.partial_schemas.contains(schema) && !is_sequence_entry(e) {
+            return true;
+        }
         match e.desc.as_str() {
             "MATERIALIZED VIEW DATA" if sel.no_data.contains(&e.obj_oid) => return true,
             "SCHEMA" if sel.schemas.contains(&e.name) => return true,
@@ -124,5 +127,14 @@ impl TocFilter<'_> {
             }
         }
         false
+    }
+}
+
+/// Entries of a sequence: its definition, value, ownership, comment, grants.
+fn is_sequence_entry(e: &TocEntry) -> bool {
+    match e.desc.as_str() {
+        "SEQUENCE" | "SEQUENCE SET" | "SEQUENCE OWNED BY" => true,
+        "COMMENT" | "ACL" | "SECURITY LABEL" => e.name.starts_with("SEQUENCE "),
+        _ => false,
     }
 }
