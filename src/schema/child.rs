@@ -19,10 +19,13 @@ pub(crate) fn command(program: &Path, env: &[(String, String)]) -> Command {
     // If pgcopydb itself is killed (SIGKILL leaves no chance to clean up),
     // the child must die too rather than go on restoring while a resumed run
     // redoes the same work.
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    // The files it writes (schema archive, lists) are private, whatever
+    // umask pgcopydb was started with.
+    // SAFETY: prctl and umask are async-signal-safe and touch no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            libc::umask(0o077);
             Ok(())
         });
     }
