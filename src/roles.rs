@@ -22,6 +22,10 @@ pub async fn dump_roles(
     can_read_passwords: bool,
     out: &Path,
 ) -> Result<()> {
+    // The dump holds password verifiers: a fresh 0600 file that pg_dumpall
+    // truncates and keeps the mode of (a link there replaced, not followed).
+    crate::workdir::private::open_private_file(out)
+        .with_context(|| format!("creating {}", out.display()))?;
     let program = tools.bindir.join("pg_dumpall");
     let mut cmd = child::command(&program, source.child_password())
         .map_err(|e| child::could_not_run(&program, e))?;
@@ -62,7 +66,7 @@ pub async fn copy_roles(
         tracing::info!("the source role cannot read pg_authid: copying roles without passwords");
     }
     if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
+        crate::workdir::private::create_private_dir(dir)?;
     }
     dump_roles(tools, source, passwords, file).await?;
     let script = std::fs::read_to_string(file)?;
@@ -156,10 +160,12 @@ pub async fn restore_roles(target: &Client, script: &str) -> Result<Vec<String>>
         if stmt.role.as_ref().is_some_and(|r| existing.contains(r)) {
             continue;
         }
-        target
-            .batch_execute(&stmt.sql)
-            .await
-            .with_context(|| format!("restoring roles: {}", first_line(&stmt.sql)))?;
+        target.batch_execute(&stmt.sql).await.with_context(|| {
+            format!(
+                "restoring roles: {}",
+                crate::report::secrets::mask(first_line(&stmt.sql))
+            )
+        })?;
         if stmt.sql.starts_with("CREATE ROLE ") {
             created.extend(stmt.role);
         }

@@ -144,18 +144,23 @@ fn work_directory_in_use_is_refused() {
     let c = Cluster::start();
     c.create_db("db");
     let dir = workdir();
-    // This test process is alive: its pid in the lock means "in use".
+    // This test process holds the lock as a running pgcopydb would.
+    let held = std::fs::File::create(dir.path().join("pgcopydb.pid")).unwrap();
     std::fs::write(
         dir.path().join("pgcopydb.pid"),
         format!("{}\n", std::process::id()),
     )
     .unwrap();
+    // SAFETY: flock on a file descriptor this test owns.
+    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&held), libc::LOCK_EX) };
+    assert_eq!(rc, 0);
     let out = run(&clone_args(
         &c.uri("db"),
         &c.uri("db"),
         dir.path().to_str().unwrap(),
     ));
     assert_fails(&out, 3, "in use by another pgcopydb");
+    drop(held);
 
     // A lock left by a dead process is taken over (pid 999999999 cannot exist).
     std::fs::write(dir.path().join("pgcopydb.pid"), "999999999\n").unwrap();
@@ -174,8 +179,16 @@ fn unfinished_run_needs_resume_or_restart() {
     let c = Cluster::start();
     c.create_db("db");
     let dir = workdir();
-    // An unfinished run: a recorded state without the completion marker.
-    std::fs::write(dir.path().join("pgcopydb.db"), b"").unwrap();
+    // A run that wrote to the target and did not finish: a recorded state
+    // saying so, without the completion marker.
+    let state = rusqlite::Connection::open(dir.path().join("pgcopydb.db")).unwrap();
+    state
+        .execute_batch(
+            "CREATE TABLE setup (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO setup VALUES ('target_written', 'yes');",
+        )
+        .unwrap();
+    drop(state);
     let out = run(&clone_args(
         &c.uri("db"),
         &c.uri("db"),

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use crate::cli::{ConnectionArgs, LogArgs};
@@ -139,7 +139,6 @@ fn finish(c: &CommonArgs, what: &str, json: &str, table: &str) -> Result<()> {
 
 fn save(dir: &Path, what: &str, json: &str) -> Result<()> {
     let path = dir.join(format!("compare-{what}.json"));
-    std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&path, json))
-        .with_context(|| format!("writing {}", path.display()))
+    crate::workdir::private::create_private_dir(dir)?;
+    crate::workdir::private::write_private_file(&path, json.as_bytes())
 }

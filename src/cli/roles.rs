@@ -57,7 +57,12 @@ pub async fn run(args: RolesArgs, step: RolesStep) -> Result<()> {
         if !passwords && !args.no_role_passwords {
             info!("the source role cannot read pg_authid: dumping roles without passwords");
         }
-        std::fs::create_dir_all(file.parent().expect("roles file has a parent"))?;
+        if let Some(schema) = file.parent() {
+            if let Some(root) = schema.parent() {
+                crate::workdir::private::create_private_dir(root)?;
+            }
+            crate::workdir::private::create_private_dir(schema)?;
+        }
         roles::dump_roles(&tools, &source, passwords, &file).await?;
         info!("roles dumped to {}", file.display());
     }

@@ -1,7 +1,6 @@
 //! `pgcopydb snapshot`: export a snapshot on the source and hold it until
 //! signalled, so that several commands (and a resumed run) share one view.
 
-use std::fs;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -9,7 +8,9 @@ use anyhow::Result;
 use crate::cli::LogArgs;
 use crate::conninfo::ConnInfo;
 use crate::error::Failure;
-use crate::workdir::{take_lock, WorkDir, SNAPSHOT_LOCK};
+use crate::workdir::contents::{refuse_foreign, SNAPSHOT_FILE};
+use crate::workdir::private::{create_private_dir, write_private_file};
+use crate::workdir::{Lock, WorkDir, SNAPSHOT_LOCK};
 
 #[derive(Debug, clap::Args)]
 pub struct SnapshotArgs {
@@ -32,19 +33,12 @@ pub async fn run(args: SnapshotArgs) -> Result<()> {
     let source = ConnInfo::resolve(source)
         .map_err(|e| Failure::args(format!("invalid source connection string: {e:#}")))?;
     let dir = args.dir.unwrap_or_else(WorkDir::default_path);
-    fs::create_dir_all(&dir)?;
-    let lock = dir.join(SNAPSHOT_LOCK);
-    take_lock(&lock)?;
-    let held = crate::snapshot::export(&source).await;
-    let held = match held {
-        Ok(h) => h,
-        Err(e) => {
-            let _ = fs::remove_file(&lock);
-            return Err(e);
-        }
-    };
-    let file = dir.join("snapshot");
-    fs::write(&file, &held.id)?;
+    create_private_dir(&dir)?;
+    refuse_foreign(&dir)?;
+    let lock = Lock::take(&dir.join(SNAPSHOT_LOCK))?;
+    let held = crate::snapshot::export(&source).await?;
+    let file = dir.join(SNAPSHOT_FILE);
+    write_private_file(&file, held.id.as_bytes())?;
     println!("{}", held.id);
     tracing::info!(
         "holding snapshot {} for {} until interrupted (Ctrl-C or SIGTERM)",
@@ -54,7 +48,7 @@ pub async fn run(args: SnapshotArgs) -> Result<()> {
     crate::interrupt::install_handlers();
     crate::interrupt::cancelled().await;
     drop(held);
-    let _ = fs::remove_file(&file);
-    let _ = fs::remove_file(&lock);
+    let _ = std::fs::remove_file(&file);
+    drop(lock);
     Ok(())
 }

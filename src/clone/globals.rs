@@ -27,7 +27,7 @@ pub async fn copy_roles(
         return Ok(());
     }
     let source = connect(Side::Source, &endpoints.source).await?;
-    let file = workdir.schema_dir().join("roles.sql");
+    let file = workdir.roles_file();
     let created = crate::roles::copy_roles(
         tools,
         &endpoints.source,

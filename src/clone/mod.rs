@@ -162,8 +162,19 @@ pub async fn run_steps(
     summary.step("catalog and schema dump", step.elapsed());
 
     let step = Instant::now();
-    if steps.pre_data && !opts.resume {
-        refuse_existing_tables(&target, &catalog, opts).await?;
+    let to_drop = if steps.pre_data && !opts.resume {
+        refuse_existing_tables(&target, &catalog, opts).await?
+    } else {
+        false
+    };
+    // From here on the target changes: a run stopped before this point (a
+    // refusal above, a failed dump) is not one to resume, and a new run may
+    // start over in its directory.
+    if steps.touches_target() {
+        state.mark_target_written()?;
+    }
+    if to_drop {
+        schema_steps::drop_tables(&target, &catalog).await?;
     }
     if steps.pre_data {
         globals::copy_roles(&tools, endpoints, &target, &workdir, opts).await?;
@@ -330,7 +341,7 @@ async fn take_snapshot(
         }
         None => snapshot::export(&endpoints.source).await?,
     };
-    std::fs::write(workdir.snapshot_file(), &id.id)?;
+    crate::workdir::private::write_private_file(&workdir.snapshot_file(), id.id.as_bytes())?;
     info!("exported snapshot {}", id.id);
     let snapshot_id = id.id.clone();
     Ok((Some(id), Some(snapshot_id)))
@@ -395,12 +406,13 @@ async fn catalog_and_dump(
 }
 
 /// Never overwrite tables by accident: without --drop-if-exists, a target
-/// that already has any of the tables is refused.
+/// that already has any of the tables is refused. Returns whether some are
+/// there to drop.
 async fn refuse_existing_tables(
     target: &tokio_postgres::Client,
     catalog: &Catalog,
     opts: &CloneOptions,
-) -> Result<()> {
+) -> Result<bool> {
     let existing: std::collections::HashSet<String> =
         existing_target_tables(target).await?.into_iter().collect();
     let clashes: Vec<String> = catalog
@@ -410,7 +422,7 @@ async fn refuse_existing_tables(
         .filter(|l| existing.contains(l))
         .collect();
     if clashes.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     if !opts.drop_if_exists {
         return Err(Failure::target(format!(
@@ -422,7 +434,7 @@ async fn refuse_existing_tables(
         ))
         .into());
     }
-    schema_steps::drop_tables(target, catalog).await
+    Ok(true)
 }
 
 /// `restore parse-list`: the pre-data and post-data restore lists as the

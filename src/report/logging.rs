@@ -50,7 +50,7 @@ pub fn init(args: &LogArgs) {
 /// Print the error that ends the run: one line, the cause chain joined.
 pub fn print_fatal(err: &anyhow::Error) {
     let line = format!("{err:#}");
-    let line = line.replace('\n', " ");
+    let line = super::secrets::mask(&line).replace('\n', " ");
     match bars() {
         Some(b) => b.suspend(|| eprintln!("error: {line}")),
         None => eprintln!("error: {line}"),
@@ -82,8 +82,12 @@ impl Write for LineWriter {
 impl Drop for LineWriter {
     fn drop(&mut self) {
         let out = std::mem::take(&mut self.0);
+        // Every log line, at every level, of us or of a library (tokio-postgres
+        // logs each statement at debug), goes through here: mask secrets once.
+        let out = String::from_utf8_lossy(&out);
+        let out = super::secrets::mask(&out);
         let write = || {
-            let _ = io::stderr().write_all(&out);
+            let _ = io::stderr().write_all(out.as_bytes());
         };
         match bars() {
             Some(b) => b.suspend(write),

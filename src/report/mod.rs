@@ -3,4 +3,5 @@
 pub mod instance_summary;
 pub mod logging;
 pub mod progress;
+pub mod secrets;
 pub mod summary;

@@ -56,9 +56,10 @@ impl Summary {
         });
     }
 
-    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
-        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(path, text)
+    /// Saved 0600, replacing (never following) whatever is at `path`.
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(self)?;
+        crate::workdir::private::write_private_file(path, text.as_bytes())
     }
 
     /// The human-readable summary, for stdout.

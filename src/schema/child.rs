@@ -38,8 +38,10 @@ pub(crate) fn command(program: &Path, password: Option<&str>) -> std::io::Result
     // The closure owns the password file: it stays open until the command is
     // dropped, and is inherited by the child alone (close-on-exec is cleared
     // in the child, after the fork).
-    // SAFETY: prctl and fcntl are async-signal-safe and touch no memory of
-    // the parent.
+    // The files it writes (schema archive, lists) are private, whatever
+    // umask pgcopydb was started with.
+    // SAFETY: prctl, fcntl and umask are async-signal-safe and touch no
+    // memory of the parent.
     unsafe {
         cmd.pre_exec(move || {
             // If pgcopydb itself is killed (SIGKILL leaves no chance to clean
@@ -51,6 +53,7 @@ pub(crate) fn command(program: &Path, password: Option<&str>) -> std::io::Result
                     return Err(std::io::Error::last_os_error());
                 }
             }
+            libc::umask(0o077);
             Ok(())
         });
     }

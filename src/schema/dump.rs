@@ -18,6 +18,10 @@ pub async fn dump(
     snapshot: Option<&str>,
     out: &Path,
 ) -> anyhow::Result<()> {
+    // pg_dump truncates the file it is given and keeps its mode: a fresh
+    // 0600 file (a link there replaced, not followed) keeps the schema private.
+    crate::workdir::private::open_private_file(out)
+        .map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
     let program = tools.pg_dump();
     let mut cmd = command(&program, password).map_err(|e| could_not_run(&program, e))?;
     cmd.arg("--format=custom")

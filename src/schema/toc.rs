@@ -203,7 +203,7 @@ pub fn write_use_list(
     skip: &dyn Fn(&TocEntry) -> bool,
     path: &Path,
 ) -> std::io::Result<usize> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut out = std::io::BufWriter::new(crate::workdir::private::open_private_file(path)?);
     let mut kept = 0;
     for e in entries {
         if skip(e) {

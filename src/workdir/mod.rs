@@ -1,22 +1,31 @@
 //! The work directory: where the schema archive, restore lists, snapshot id
-//! and summary live, protected by a pid-file lock so that two pgcopydb runs
-//! never share it.
+//! and summary live, protected by a lock so that two pgcopydb runs never
+//! share it. It is private to the user running pgcopydb ([`private`]), and
+//! pgcopydb deletes nothing in it that it did not write ([`contents`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::error::Failure;
 
+pub mod contents;
+pub mod lock;
+pub mod private;
 pub mod state;
+
+pub use contents::SNAPSHOT_LOCK;
+use contents::{DONE_FILE, LOCK_FILE, SNAPSHOT_FILE, STATE_FILE};
+pub use lock::Lock;
 
 pub struct WorkDir {
     pub root: PathBuf,
-    lock: PathBuf,
     pub state: std::sync::Arc<state::State>,
     /// An earlier run recorded its progress here and this run continues it.
     pub resuming: bool,
+    // Last: released once everything above is closed.
+    _lock: Lock,
 }
 
 /// What to do with what a previous run left in the directory.
@@ -27,6 +36,21 @@ pub enum Reuse {
     Resume,
     /// A step of a step-by-step migration: continue whatever is there.
     Continue,
+}
+
+/// What a directory holds, as far as a new run is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunStatus {
+    /// No run recorded.
+    None,
+    /// A run that stopped before writing anything to the target (refused,
+    /// or failed while dumping): starting over loses nothing.
+    NotStarted,
+    /// A run that wrote to the target and did not finish.
+    Unfinished,
+    Finished,
+    /// A state file that cannot be read: the reason.
+    Unreadable(String),
 }
 
 impl WorkDir {
@@ -40,17 +64,14 @@ impl WorkDir {
 
     /// Create or reuse the directory and take its lock.
     pub fn open(root: &Path, reuse: Reuse) -> Result<WorkDir> {
-        fs::create_dir_all(root)
-            .with_context(|| format!("creating work directory {}", root.display()))?;
-        let lock = root.join("pgcopydb.pid");
-        take_lock(&lock)?;
-        let guard = LockGuard(lock.clone());
-        let unfinished = root.join(STATE_FILE).exists() && !root.join(DONE_FILE).exists();
-        let resuming =
-            matches!(reuse, Reuse::Resume | Reuse::Continue) && root.join(STATE_FILE).exists();
-        match reuse {
-            Reuse::Restart => clear(root, &lock)?,
-            Reuse::Fresh if unfinished => {
+        private::create_private_dir(root)?;
+        contents::refuse_foreign(root)?;
+        let lock = Lock::take(&root.join(LOCK_FILE))?;
+        let status = run_status(root);
+        let state_file = root.join(STATE_FILE);
+        match (reuse, &status) {
+            (Reuse::Restart, _) => clear(root)?,
+            (Reuse::Fresh, RunStatus::Unfinished) => {
                 return Err(Failure::state(format!(
                     "work directory {} holds an unfinished run: use --resume to continue it, \
                      or --restart to start over",
@@ -58,8 +79,11 @@ impl WorkDir {
                 ))
                 .into())
             }
-            Reuse::Fresh => clear(root, &lock)?,
-            Reuse::Resume if !root.join(STATE_FILE).exists() => {
+            (Reuse::Fresh, RunStatus::Unreadable(why)) => {
+                return Err(state::unreadable(&state_file, why, "--restart to start over").into())
+            }
+            (Reuse::Fresh, _) => clear(root)?,
+            (Reuse::Resume, RunStatus::None) => {
                 // Killed before it recorded anything: there is nothing to
                 // skip, so resuming is starting.
                 tracing::warn!(
@@ -67,28 +91,31 @@ impl WorkDir {
                     root.display()
                 );
             }
-            Reuse::Resume | Reuse::Continue => {}
+            (Reuse::Resume | Reuse::Continue, RunStatus::Unreadable(why)) => {
+                return Err(state::unreadable(
+                    &state_file,
+                    why,
+                    "--restart to start over (what the target already has stays there)",
+                )
+                .into())
+            }
+            (Reuse::Resume | Reuse::Continue, _) => {}
         }
+        let resuming = matches!(reuse, Reuse::Resume | Reuse::Continue) && state_file.exists();
         let _ = fs::remove_file(root.join(DONE_FILE));
-        fs::create_dir_all(root.join("schema"))?;
-        let state = std::sync::Arc::new(state::State::open(&root.join(STATE_FILE))?);
-        std::mem::forget(guard);
+        private::create_private_dir(&root.join(contents::SCHEMA_DIR))?;
+        let state = std::sync::Arc::new(state::State::open(&state_file)?);
         Ok(WorkDir {
             root: root.to_path_buf(),
-            lock,
             state,
             resuming,
+            _lock: lock,
         })
     }
 
     /// The snapshot held by a running `pgcopydb snapshot` on this directory.
     pub fn held_snapshot(&self) -> Option<String> {
-        let pid: i32 = fs::read_to_string(self.root.join(SNAPSHOT_LOCK))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        if !process_alive(pid) {
+        if !lock::is_held(&self.root.join(SNAPSHOT_LOCK)) {
             return None;
         }
         fs::read_to_string(self.snapshot_file())
@@ -97,7 +124,7 @@ impl WorkDir {
     }
 
     pub fn schema_dir(&self) -> PathBuf {
-        self.root.join("schema")
+        self.root.join(contents::SCHEMA_DIR)
     }
     pub fn archive(&self) -> PathBuf {
         self.schema_dir().join("schema.dump")
@@ -108,91 +135,59 @@ impl WorkDir {
     pub fn post_list(&self) -> PathBuf {
         self.schema_dir().join("post-filtered.list")
     }
+    pub fn roles_file(&self) -> PathBuf {
+        self.schema_dir().join(contents::ROLES_FILE)
+    }
     pub fn snapshot_file(&self) -> PathBuf {
-        self.root.join("snapshot")
+        self.root.join(SNAPSHOT_FILE)
     }
     pub fn summary_file(&self) -> PathBuf {
-        self.root.join("summary.json")
+        self.root.join(contents::SUMMARY_FILE)
     }
     pub fn mark_done(&self) -> Result<()> {
-        fs::write(self.root.join(DONE_FILE), b"")?;
-        Ok(())
+        private::write_private_file(&self.root.join(DONE_FILE), b"")
     }
 }
 
-/// Whether `root` holds a run that recorded progress and did not finish.
+/// What `root` holds: no run, a run that never wrote to the target, an
+/// unfinished or a finished run, or a state that cannot be read.
+pub fn run_status(root: &Path) -> RunStatus {
+    let path = root.join(STATE_FILE);
+    if !contents::holds_run(root) {
+        return RunStatus::None;
+    }
+    if root.join(DONE_FILE).exists() {
+        return RunStatus::Finished;
+    }
+    let read = state::State::open_readonly(&path).and_then(|s| {
+        s.check()?;
+        s.target_written()
+    });
+    match read {
+        Ok(true) => RunStatus::Unfinished,
+        Ok(false) => RunStatus::NotStarted,
+        Err(e) => RunStatus::Unreadable(state::reason(&path, &e)),
+    }
+}
+
+/// Whether `root` holds a run that must not be started over by accident.
 pub fn has_unfinished_run(root: &Path) -> bool {
-    root.join(STATE_FILE).exists() && !root.join(DONE_FILE).exists()
+    matches!(
+        run_status(root),
+        RunStatus::Unfinished | RunStatus::Unreadable(_)
+    )
 }
 
 /// Whether `root` holds a run that finished.
 pub fn has_finished_run(root: &Path) -> bool {
-    root.join(DONE_FILE).exists()
+    run_status(root) == RunStatus::Finished
 }
-
-const STATE_FILE: &str = "pgcopydb.db";
-const DONE_FILE: &str = "done";
-/// Lock of a `pgcopydb snapshot` process holding a snapshot for this directory.
-pub const SNAPSHOT_LOCK: &str = "pgcopydb.snapshot.pid";
 
 /// Remove what an earlier run left, but not our lock, nor the snapshot of a
 /// `pgcopydb snapshot` that is still holding it for us.
-fn clear(root: &Path, lock: &Path) -> Result<()> {
-    let snapshot_held = fs::read_to_string(root.join(SNAPSHOT_LOCK))
-        .ok()
-        .and_then(|s| s.trim().parse::<i32>().ok())
-        .is_some_and(process_alive);
-    for entry in fs::read_dir(root)? {
-        let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if path == lock || (snapshot_held && (name == "snapshot" || name == SNAPSHOT_LOCK)) {
-            continue;
-        }
-        if path.is_dir() {
-            fs::remove_dir_all(&path)?;
-        } else {
-            fs::remove_file(&path)?;
-        }
-    }
-    Ok(())
-}
-
-/// Removes the lock file if opening the directory fails half-way.
-struct LockGuard(PathBuf);
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.lock);
-    }
-}
-
-/// Write our pid into the lock file, refusing when a live process holds it.
-pub fn take_lock(lock: &Path) -> Result<()> {
-    if let Ok(text) = fs::read_to_string(lock) {
-        if let Ok(pid) = text.trim().parse::<i32>() {
-            if pid != std::process::id() as i32 && process_alive(pid) {
-                return Err(Failure::state(format!(
-                    "work directory {} is in use by another pgcopydb (pid {pid}); \
-                     wait for it to finish or use another --dir",
-                    lock.parent().unwrap_or(lock).display()
-                ))
-                .into());
-            }
-            tracing::warn!("taking over the lock of a pgcopydb that is gone (pid {pid})");
-        }
-    }
-    fs::write(lock, format!("{}\n", std::process::id()))
-        .with_context(|| format!("writing {}", lock.display()))
-}
-
-pub fn process_alive(pid: i32) -> bool {
-    // Signal 0 checks existence; EPERM means it exists but is not ours.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+fn clear(root: &Path) -> Result<()> {
+    let snapshot_held = lock::is_held(&root.join(SNAPSHOT_LOCK));
+    contents::clear_run(root, &|name| {
+        name == LOCK_FILE || (snapshot_held && (name == SNAPSHOT_FILE || name == SNAPSHOT_LOCK))
+    })
 }

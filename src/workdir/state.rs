@@ -115,13 +115,39 @@ fn now() -> f64 {
 }
 
 impl State {
+    /// Open (creating it 0600 when missing) the state of a run. A state file
+    /// that SQLite cannot read — truncated, overwritten, empty — is a
+    /// [`Failure::state`] saying so, never a half-read plan.
     pub fn open(path: &Path) -> Result<State> {
-        let conn = Connection::open(path)
-            .with_context(|| format!("opening the run state {}", path.display()))?;
-        conn.pragma_update(None, "journal_mode", "wal")?;
-        conn.pragma_update(None, "synchronous", "normal")?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.execute_batch(SCHEMA)?;
+        let existed = path.exists();
+        if !existed {
+            // SQLite gives its -wal and -shm files the mode of this one.
+            crate::workdir::private::create_new_private(path)
+                .with_context(|| format!("creating the run state {}", path.display()))?;
+        } else if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+            return Err(unreadable(path, "it is empty", "--restart to start over").into());
+        }
+        let open = || -> rusqlite::Result<Connection> {
+            let conn = Connection::open(path)?;
+            conn.pragma_update(None, "journal_mode", "wal")?;
+            conn.pragma_update(None, "synchronous", "normal")?;
+            conn.busy_timeout(std::time::Duration::from_secs(30))?;
+            if existed {
+                let verdict: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+                if verdict != "ok" {
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                        Some(verdict),
+                    ));
+                }
+            }
+            conn.execute_batch(SCHEMA)?;
+            Ok(conn)
+        };
+        let conn = open().map_err(|e| {
+            let why = reason(path, &e.into());
+            unreadable(path, &why, "--restart to start over")
+        })?;
         Ok(State {
             conn: Mutex::new(conn),
         })
@@ -135,6 +161,36 @@ impl State {
         Ok(State {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// Fail when SQLite finds the file damaged (a truncated file can open
+    /// and answer small queries from its first pages).
+    pub fn check(&self) -> Result<()> {
+        let verdict: String = self.with(|c| c.query_row("PRAGMA quick_check", [], |r| r.get(0)))?;
+        if verdict != "ok" {
+            anyhow::bail!(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                Some(verdict),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the run wrote (or was about to write) to the target: until
+    /// then, starting it over loses nothing.
+    pub fn target_written(&self) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT count(*) > 0 FROM setup WHERE key = 'target_written'",
+                [],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    /// Record that the run is about to write to the target.
+    pub fn mark_target_written(&self) -> Result<()> {
+        self.put_setup(&[("target_written", "yes".to_string())])
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
@@ -438,6 +494,37 @@ impl State {
             rows.collect()
         })
     }
+}
+
+/// Why the state file at `path` cannot be read, in words.
+pub fn reason(path: &Path, err: &anyhow::Error) -> String {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        return "it is empty".into();
+    }
+    match err
+        .chain()
+        .find_map(|e| e.downcast_ref::<rusqlite::Error>())
+    {
+        Some(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+            ) =>
+        {
+            "it is damaged (truncated or overwritten)".into()
+        }
+        _ => format!("{err:#}"),
+    }
+}
+
+/// The failure for a state file that cannot be read: exit 3, what is wrong
+/// and what to do.
+pub fn unreadable(path: &Path, why: &str, what_to_do: &str) -> crate::error::Failure {
+    crate::error::Failure::state(format!(
+        "the run state {} cannot be read ({why}): nothing of that run can be resumed; \
+         use {what_to_do}, or give another --dir",
+        path.display()
+    ))
 }
 
 fn to_json<T: Serialize>(v: &T) -> String {

@@ -664,7 +664,7 @@ pub fn workdir() -> tempfile::TempDir {
         .prefix("pgcopydb-test-work-")
         .tempdir()
         .expect("create work dir");
-    hand_to_postgres(dir.path());
+    // Ours, 0700: pgcopydb refuses a work directory of another user.
     dir
 }
 

@@ -37,9 +37,13 @@ pub fn run(args: ProgressArgs) -> Result<()> {
         ))
         .into());
     }
-    let state = State::open_readonly(&path)?;
-    let rows = state.progress()?;
-    let totals = Totals::of(&rows, state.planned_tables()?);
+    let unreadable = |e: anyhow::Error| {
+        let why = crate::workdir::state::reason(&path, &e);
+        crate::workdir::state::unreadable(&path, &why, "--restart on the run")
+    };
+    let state = State::open_readonly(&path).map_err(unreadable)?;
+    let rows = state.progress().map_err(unreadable)?;
+    let totals = Totals::of(&rows, state.planned_tables().map_err(unreadable)?);
     if args.json {
         let doc = serde_json::json!({ "totals": totals.json(), "units": rows });
         println!("{}", serde_json::to_string_pretty(&doc)?);

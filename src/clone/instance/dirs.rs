@@ -2,41 +2,43 @@
 //! roles dump, the consolidated summary, and one ordinary work directory
 //! per database, `<dir>/<datname>/`, so that each database resumes on its own.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
 use crate::error::Failure;
-use crate::workdir::{has_unfinished_run, take_lock};
+use crate::workdir::contents::{self, LOCK_FILE, ROLES_FILE, SUMMARY_FILE};
+use crate::workdir::private::{create_private_dir, TEMP_PREFIX};
+use crate::workdir::{has_unfinished_run, Lock};
 
 /// The instance directory, locked against a second run for as long as it lives.
 pub struct InstanceDir {
     pub root: PathBuf,
-    lock: PathBuf,
+    _lock: Lock,
 }
 
 impl InstanceDir {
-    /// Create and lock the directory. `--restart` empties it; a fresh run
-    /// refuses a directory where any database has an unfinished run.
+    /// Create and lock the directory. `--restart` empties it of what runs
+    /// wrote; a fresh run refuses a directory where any database has an
+    /// unfinished run, and any run one that holds something not of ours.
     pub fn open(root: &Path, restart: bool, resume: bool, databases: &[String]) -> Result<Self> {
-        fs::create_dir_all(root)?;
-        let lock = root.join("pgcopydb.pid");
-        take_lock(&lock)?;
+        create_private_dir(root)?;
+        if let Some(entry) = first_foreign_entry(root)? {
+            return Err(contents::foreign(root, &entry).into());
+        }
         let dir = InstanceDir {
             root: root.to_path_buf(),
-            lock,
+            _lock: Lock::take(&root.join(LOCK_FILE))?,
         };
         if restart {
-            for entry in fs::read_dir(root)? {
-                let path = entry?.path();
-                if path == dir.lock {
-                    continue;
-                }
-                if path.is_dir() {
-                    fs::remove_dir_all(&path)?;
-                } else {
-                    fs::remove_file(&path)?;
+            for (name, is_dir) in contents::entries(root)? {
+                let path = root.join(&name);
+                if is_dir {
+                    contents::clear_run(&path, &|_| false)?;
+                    // Left in place when it holds something of the user's.
+                    let _ = std::fs::remove_dir(&path);
+                } else if is_instance_file(&name) && name != LOCK_FILE {
+                    std::fs::remove_file(&path)?;
                 }
             }
         } else if !resume {
@@ -63,18 +65,37 @@ impl InstanceDir {
     }
 
     pub fn roles_file(&self) -> PathBuf {
-        self.root.join("roles.sql")
+        self.root.join(ROLES_FILE)
     }
 
     pub fn summary_file(&self) -> PathBuf {
-        self.root.join("summary.json")
+        self.root.join(SUMMARY_FILE)
     }
 }
 
-impl Drop for InstanceDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.lock);
+/// The files the instance run writes at the top of its directory.
+fn is_instance_file(name: &str) -> bool {
+    [LOCK_FILE, ROLES_FILE, SUMMARY_FILE].contains(&name) || name.starts_with(TEMP_PREFIX)
+}
+
+/// The first entry of the instance directory that is neither one of its
+/// files nor a database's work directory (one that holds a run, or only
+/// what runs write).
+fn first_foreign_entry(root: &Path) -> Result<Option<String>> {
+    for (name, is_dir) in contents::entries(root)? {
+        if is_dir {
+            let sub = root.join(&name);
+            if contents::holds_run(&sub) {
+                continue;
+            }
+            if let Some(inner) = contents::first_foreign_entry(&sub)? {
+                return Ok(Some(format!("{name}/{inner}")));
+            }
+        } else if !is_instance_file(&name) {
+            return Ok(Some(name));
+        }
     }
+    Ok(None)
 }
 
 /// A database name as a directory name: a name may hold any character but
