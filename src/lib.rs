@@ -33,6 +33,7 @@ pub mod indexes;
 pub mod interrupt;
 pub mod pool;
 pub mod report;
+pub mod retry;
 pub mod roles;
 pub mod schema;
 pub mod sequences;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use futures_util::future::try_join_all;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -77,8 +78,9 @@ pub(super) struct Shared {
     parts_left: Mutex<HashMap<u32, (usize, CopyStats)>>,
     reports: Mutex<Vec<TableReport>>,
     failures: Mutex<Vec<String>>,
+    /// Index builds, and the ANALYZE that follows them: together at most
+    /// `--index-jobs` target connections (see README, Connections per side).
     index_pool: Arc<Pool>,
-    vacuum_pool: Arc<Pool>,
     /// For DDL that only writes the catalog: attaching built indexes as
     /// PRIMARY KEY / UNIQUE constraints, and the indexes of partitioned tables
     /// (each partition's index is built by then, and is attached). It must
@@ -90,6 +92,11 @@ pub(super) struct Shared {
     last_index: Mutex<Duration>,
     /// Copy workers still taking tables from the queue.
     copiers_running: AtomicUsize,
+    /// `--table-jobs` slots, each one source and one target connection:
+    /// held by the copy workers, then by the large-object workers as the
+    /// copy workers run out of tables, so that together they never open
+    /// more connections than `--table-jobs` per side.
+    copy_slots: Arc<Semaphore>,
     /// A copy failed on a connection error after all its retries: no more
     /// tables are started (they would each retry against a server that is
     /// gone); the run ends with what is done, for `--resume`.
@@ -303,12 +310,12 @@ pub async fn copy_all(
             index_setup,
             opts.limits.as_ref().map(|l| l.indexes.clone()),
         ),
-        vacuum_pool: Pool::new(endpoints.target.clone(), opts.table_jobs, String::new()),
         ddl_pool: Pool::new(endpoints.target.clone(), 1, String::new()),
         started: Instant::now(),
         last_copy: Mutex::new(Duration::ZERO),
         last_index: Mutex::new(Duration::ZERO),
         copiers_running: AtomicUsize::new(opts.table_jobs),
+        copy_slots: Arc::new(Semaphore::new(opts.table_jobs.max(1))),
         server_lost: AtomicBool::new(false),
         copy_failed: AtomicBool::new(false),
         count_mismatches: AtomicUsize::new(0),
@@ -406,7 +413,7 @@ pub async fn copy_all(
         side_tasks.spawn(async move {
             let started = Instant::now();
             let result = async {
-                let target = connect_target_worker(&seq_shared.endpoints.target).await?;
+                let target = seq_shared.ddl_pool.get().await?;
                 reset_sequences(&target, &sequences).await
             }
             .await;
@@ -427,7 +434,18 @@ pub async fn copy_all(
         });
     }
 
-    let copiers = (0..opts.table_jobs).map(|_| table_copy::copy_worker(shared.clone()));
+    // The copy workers take their slots before any large-object worker can.
+    let copiers: Vec<_> = (0..opts.table_jobs)
+        .filter_map(|_| shared.copy_slots.clone().try_acquire_owned().ok())
+        .map(|slot| {
+            let shared = shared.clone();
+            async move {
+                let result = table_copy::copy_worker(shared).await;
+                drop(slot);
+                result
+            }
+        })
+        .collect();
     if let Err(e) = try_join_all(copiers).await {
         shared.fail(None, format!("{e:#}")).await;
     }
@@ -572,7 +590,7 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
     let vacuum = Unit::Vacuum(table.oid);
     if ok && shared.steps.analyze && !shared.opts.skip_vacuum && !shared.is_done(&vacuum) {
         let result = async {
-            let conn = shared.vacuum_pool.get().await?;
+            let conn = shared.index_pool.get().await?;
             shared.state.start(&vacuum, &table.label(), 0)?;
             let sql = format!(
                 "{} {}",

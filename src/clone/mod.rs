@@ -6,6 +6,7 @@
 //! Every step and every unit of work is recorded in the work directory's
 //! state, so that `--resume` skips what is done and redoes what was cut.
 
+pub mod budget;
 mod data;
 mod globals;
 pub mod instance;
@@ -91,6 +92,8 @@ pub async fn run_steps(
     if let Some(w) = &tools.warning {
         tracing::warn!("{w}");
     }
+    let fitted_opts = budget::fit_options(&source, &target, opts).await?;
+    let opts = &fitted_opts;
     drop(source);
 
     // A whole run owns its directory; the steps of a step-by-step migration

@@ -23,6 +23,9 @@ pub enum ConnectErrorKind {
     NoDatabase,
     /// TLS could not be set up as sslmode demands.
     Tls,
+    /// The server, the database or the role has no connection slot left
+    /// (SQLSTATE 53300): worth waiting for one.
+    NoSlot,
     Other,
 }
 
@@ -55,6 +58,10 @@ impl ConnInfo {
     /// Connects to the first host that accepts us, spawns the connection task
     /// and returns the client. Must run inside a tokio runtime.
     pub async fn connect(&self) -> Result<Client, ConnectError> {
+        retry_when_full(|| self.connect_attempt()).await
+    }
+
+    async fn connect_attempt(&self) -> Result<Client, ConnectError> {
         let tls = self
             .tls()
             .map_err(|e| ConnectError::new(ConnectErrorKind::Tls, format!("{e:#}")))?;
@@ -182,6 +189,8 @@ pub(super) fn classify(
             Auth
         } else if *code == SqlState::INVALID_CATALOG_NAME {
             NoDatabase
+        } else if *code == SqlState::TOO_MANY_CONNECTIONS {
+            NoSlot
         } else {
             Other
         };
@@ -227,6 +236,30 @@ pub(super) fn classify(
         }
     };
     ConnectError::new(kind, scrub(message, password))
+}
+
+/// Connection slots free up as other sessions end (ours among them, when a
+/// pool hands a connection back to the server): a refusal for lack of one is
+/// waited out like a broken link, with a doubling delay, before giving up.
+pub(super) async fn retry_when_full<T, F, Fut>(mut attempt: F) -> Result<T, ConnectError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ConnectError>>,
+{
+    const ATTEMPTS: u32 = 8;
+    let mut delay = crate::retry::base_delay();
+    let mut left = ATTEMPTS;
+    loop {
+        left -= 1;
+        match attempt().await {
+            Err(e) if e.kind() == ConnectErrorKind::NoSlot && left > 0 => {
+                tracing::warn!("{e}: retrying in {delay:?} ({left} more attempts)");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(30));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Belt and braces: no server or library message should echo the password,

@@ -46,6 +46,12 @@ impl ConnInfo {
     pub async fn connect_tapped(
         &self,
     ) -> Result<Option<(Client, TapHandle, Endpoint)>, ConnectError> {
+        super::connect::retry_when_full(|| self.connect_tapped_attempt()).await
+    }
+
+    async fn connect_tapped_attempt(
+        &self,
+    ) -> Result<Option<(Client, TapHandle, Endpoint)>, ConnectError> {
         let targets = config::try_targets(self)
             .map_err(|e| ConnectError::new(ConnectErrorKind::Other, format!("{e:#}")))?;
         let [target] = targets.as_slice() else {

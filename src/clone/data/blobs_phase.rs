@@ -1,5 +1,6 @@
-//! Large objects, copied by `--large-objects-jobs` workers; each one done is
-//! recorded so that a resumed run skips it.
+//! Large objects, copied by `--large-objects-jobs` workers, each in the slot
+//! of a copy worker that ran out of tables; each one done is recorded so that
+//! a resumed run skips it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,11 @@ pub(super) async fn copy_large_objects(shared: Arc<Shared>, oids: Vec<u32>) {
 }
 
 async fn worker(shared: Arc<Shared>, queue: Arc<Mutex<VecDeque<u32>>>) -> Result<()> {
+    // A copy worker's slot, once it has no table left to copy.
+    let _slot = shared.copy_slots.clone().acquire_owned().await?;
+    if queue.lock().expect("large objects").is_empty() {
+        return Ok(());
+    }
     let source = open_reader(&shared.endpoints.source, shared.snapshot.as_deref()).await?;
     let target = connect_target_worker(&shared.endpoints.target).await?;
     loop {

@@ -267,7 +267,7 @@ async fn copy_with_retries(
                 if attempt < RETRIES && is_connection_error(&e) && !interrupt::is_cancelled() =>
             {
                 attempt += 1;
-                let wait = retry_delay() * (1 << attempt.min(3));
+                let wait = crate::retry::base_delay() * (1 << attempt.min(3));
                 warn!(
                     "copying {} failed on a broken connection ({e:#}); retry {attempt}/{RETRIES} in {:.1}s",
                     unit_label(table, item.copy_unit()),
@@ -282,16 +282,6 @@ async fn copy_with_retries(
             Err(e) => return Err(e),
         }
     }
-}
-
-/// Base delay between retries, doubled each time (PGCOPYDB_RETRY_DELAY_MS,
-/// default one second; tests shorten it).
-fn retry_delay() -> Duration {
-    let ms = std::env::var("PGCOPYDB_RETRY_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    Duration::from_millis(ms)
 }
 
 /// Errors worth a retry: the link to a server broke or the server restarted,
