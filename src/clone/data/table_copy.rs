@@ -13,7 +13,7 @@ use tracing::{debug, warn};
 
 use super::{after_copy, spawn_after, Shared};
 use crate::catalog::{uncompressed_columns, Table};
-use crate::connections::connect_target_worker;
+use crate::connections::{connect, connect_target_worker, Side};
 use crate::copy::relay::TapHandle;
 use crate::copy::{copy_table, unit_label, CopyHow, CopyStats, CopyUnit, Source};
 use crate::indexes::buildable;
@@ -163,9 +163,15 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
             Err(e) => {
                 // Retries are spent and a server is still out of reach: the
                 // next tables would only go through the same retries.
-                if is_connection_error(&e) {
+                let e = if is_connection_error(&e) {
                     shared.server_lost.store(true, Ordering::Relaxed);
-                }
+                    e
+                } else {
+                    // The source reader's transaction is aborted: the next
+                    // tables need a new one.
+                    conns = None;
+                    explain_vanished(shared, &item.table, e).await
+                };
                 shared.copy_failed.store(true, Ordering::Relaxed);
                 shared.fail(Some(&unit), format!("{e:#}")).await
             }
@@ -274,6 +280,39 @@ async fn copy_with_retries(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// A copy failed: when the table is no longer on the source under the name
+/// the catalog read gave (dropped or renamed on the live source since), say
+/// so, naming it. Any other failure, or no answer, keeps its own message.
+async fn explain_vanished(shared: &Shared, table: &Table, err: anyhow::Error) -> anyhow::Error {
+    let Ok(source) = connect(Side::Source, &shared.endpoints.source).await else {
+        return err;
+    };
+    // Outside any snapshot: the catalog as it is now.
+    let now = source
+        .query_opt(
+            "SELECT n.nspname::text, c.relname::text \
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+              WHERE c.oid = $1",
+            &[&table.oid],
+        )
+        .await;
+    let what = match now {
+        Ok(None) => "dropped".to_string(),
+        Ok(Some(row)) => match (row.try_get::<_, String>(0), row.try_get::<_, String>(1)) {
+            (Ok(schema), Ok(name)) if (&schema, &name) != (&table.schema, &table.name) => {
+                format!("renamed to {schema}.{name}")
+            }
+            _ => return err,
+        },
+        Err(_) => return err,
+    };
+    anyhow::anyhow!(
+        "{} is no longer on the source ({what} after the clone started): its data is not \
+         copied; run again with --restart to clone the source as it is now ({err:#})",
+        table.label()
+    )
 }
 
 /// Base delay between retries, doubled each time (PGCOPYDB_RETRY_DELAY_MS,
