@@ -128,7 +128,10 @@ pub async fn read_partitioned(client: &Client) -> Result<Vec<PartitionedTable>> 
             .zip(child_names)
             .map(|((oid, schema), name)| ChildIndex { oid, schema, name })
             .collect();
-        tables[t].indexes.push(ParentIndex {
+        let Some(table) = tables.get_mut(t) else {
+            continue;
+        };
+        table.indexes.push(ParentIndex {
             index: Index {
                 oid: row.try_get(0)?,
                 schema: row.try_get(1)?,

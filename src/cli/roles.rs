@@ -57,7 +57,9 @@ pub async fn run(args: RolesArgs, step: RolesStep) -> Result<()> {
         if !passwords && !args.no_role_passwords {
             info!("the source role cannot read pg_authid: dumping roles without passwords");
         }
-        std::fs::create_dir_all(file.parent().expect("roles file has a parent"))?;
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
         roles::dump_roles(&tools, &source, passwords, &file).await?;
         info!("roles dumped to {}", file.display());
     }

@@ -415,7 +415,7 @@ async fn refuse_existing_tables(
             "the target database already has {} of the tables to copy (first: {}); \
              use --drop-if-exists to replace them, or clone into an empty database",
             clashes.len(),
-            clashes[0]
+            clashes.first().map_or("", String::as_str)
         ))
         .into());
     }

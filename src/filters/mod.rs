@@ -104,7 +104,7 @@ impl Filters {
 
     /// The entries of one section.
     pub fn get(&self, kind: Kind) -> &[Pattern] {
-        &self.entries[kind as usize]
+        self.entries.get(kind as usize).map_or(&[], Vec::as_slice)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -35,12 +35,12 @@ pub struct Pattern {
 impl Pattern {
     /// For one-part entries.
     pub fn matches_one(&self, name: &str) -> bool {
-        self.parts.len() == 1 && self.parts[0].matches(name)
+        matches!(self.parts.as_slice(), [one] if one.matches(name))
     }
 
     /// For two-part entries.
     pub fn matches_two(&self, schema: &str, name: &str) -> bool {
-        self.parts.len() == 2 && self.parts[0].matches(schema) && self.parts[1].matches(name)
+        matches!(self.parts.as_slice(), [s, n] if s.matches(schema) && n.matches(name))
     }
 }
 

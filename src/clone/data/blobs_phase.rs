@@ -35,7 +35,7 @@ async fn worker(shared: Arc<Shared>, queue: Arc<Mutex<VecDeque<u32>>>) -> Result
         if shared.stopping() {
             return Ok(());
         }
-        let Some(oid) = queue.lock().expect("large objects").pop_front() else {
+        let Some(oid) = crate::sync::lock(&queue).pop_front() else {
             return Ok(());
         };
         let bytes = copy_large_object(&source, &target, oid).await?;

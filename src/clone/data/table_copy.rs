@@ -43,12 +43,15 @@ impl WorkItem {
             Some(_) => self.table.bytes / self.table.parts.len().max(1) as i64,
         }
     }
+    // `part` indexes `table.parts`: items are made by enumerating them.
+    #[allow(clippy::indexing_slicing)]
     fn unit(&self) -> Unit {
         match self.part {
             None => Unit::Table(self.table.oid),
             Some(i) => Unit::Part(self.table.oid, self.table.parts[i].number),
         }
     }
+    #[allow(clippy::indexing_slicing)]
     fn copy_unit(&self) -> CopyUnit<'_> {
         match self.part {
             None => CopyUnit::Whole,
@@ -118,7 +121,7 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
         if shared.stopping() {
             return Ok(());
         }
-        let Some(item) = shared.queue.lock().expect("queue").pop_front() else {
+        let Some(item) = crate::sync::lock(&shared.queue).pop_front() else {
             return Ok(());
         };
         // With --all-databases, wait for an instance-wide slot, given to the
@@ -213,10 +216,13 @@ async fn copy_with_retries(
     let mut attempt = 0;
     loop {
         let outcome = async {
-            if conns.as_ref().is_none_or(Connections::is_closed) {
-                *conns = Some(open(shared).await?);
+            if conns.as_ref().is_some_and(Connections::is_closed) {
+                *conns = None;
             }
-            let c = conns.as_ref().expect("connections");
+            let c: &Connections = match conns {
+                Some(c) => c,
+                None => conns.insert(open(shared).await?),
+            };
             let uncompressed = match item.copy_unit() {
                 CopyUnit::Whole if shared.check_compression => {
                     uncompressed_columns(&c.source, table).await?
