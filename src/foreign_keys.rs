@@ -61,13 +61,17 @@ pub async fn read_foreign_keys(
         .await?;
     rows.iter()
         .map(|r| -> Result<_> {
+            let (name, table): (String, String) = (r.try_get(1)?, r.try_get(3)?);
+            let definition = crate::catalog::queries::definition_of(r, 5, || {
+                format!("foreign key {name} on {table}")
+            })?;
             Ok(ForeignKey {
                 oid: r.try_get(0)?,
-                name: r.try_get(1)?,
+                name,
                 table_oid: r.try_get(2)?,
-                table: r.try_get(3)?,
+                table,
                 referenced_oid: r.try_get(4)?,
-                definition: r.try_get(5)?,
+                definition,
                 validated: r.try_get(6)?,
                 references_partitioned: r.try_get(7)?,
                 on_partitioned: r.try_get(8)?,

@@ -190,3 +190,49 @@ fn a_table_renamed_or_a_column_dropped_mid_run_fails_naming_it() {
     tgt.psql("dst", RELEASE_BIG);
     assert_eq!(tgt.psql("dst", "SELECT count(*) FROM big"), "20000");
 }
+
+/// The catalog is read under the snapshot, but `pg_get_indexdef` reads the
+/// current catalog: an index dropped after the snapshot was exported has no
+/// definition. The run fails naming it (no panic).
+#[test]
+fn an_index_dropped_after_the_snapshot_is_named() {
+    let src = Cluster::start();
+    let tgt = Cluster::start();
+    src.create_db("src");
+    src.psql("src", SOURCE);
+    src.psql("src", "CREATE INDEX big_v ON big (v)");
+    tgt.create_db("dst");
+    // The test's own session exports the snapshot and holds it.
+    let mut holder = src
+        .client("psql")
+        .args(["-X", "-q", "-A", "-t", "-d", "src"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start psql");
+    let stdin = holder.stdin.as_mut().expect("psql stdin");
+    writeln!(
+        stdin,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_export_snapshot();"
+    )
+    .expect("write to psql");
+    stdin.flush().expect("flush psql");
+    let mut line = String::new();
+    let stdout = holder.stdout.as_mut().expect("psql stdout");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .expect("read the snapshot id");
+    let snapshot = line.trim().to_string();
+    assert!(!snapshot.is_empty(), "no snapshot exported");
+
+    src.psql("src", "DROP INDEX big_v");
+    let dir = workdir();
+    let out = support::clone_between(
+        (&src, "src"),
+        (&tgt, "dst"),
+        dir.path(),
+        &["--snapshot", &snapshot],
+    );
+    drop(holder.stdin.take());
+    let _ = holder.wait();
+    assert_failed_naming(&out, "big_v", "clone");
+}

@@ -131,13 +131,16 @@ pub async fn read_partitioned(client: &Client) -> Result<Vec<PartitionedTable>> 
         let Some(table) = tables.get_mut(t) else {
             continue;
         };
+        let (schema, name): (String, String) = (row.try_get(1)?, row.try_get(2)?);
+        let definition =
+            super::queries::definition_of(&row, 4, || format!("index {schema}.{name}"))?;
         table.indexes.push(ParentIndex {
             index: Index {
                 oid: row.try_get(0)?,
-                schema: row.try_get(1)?,
-                name: row.try_get(2)?,
+                schema,
+                name,
                 table_oid,
-                definition: row.try_get(4)?,
+                definition,
                 constraint,
                 clustered: false,
                 replica_identity: row.try_get(11)?,

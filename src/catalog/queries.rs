@@ -236,10 +236,7 @@ async fn attach_indexes(client: &Client, oids: &[u32], tables: &mut [Table]) -> 
         };
         let constraint = index_constraint(&row, 5)?;
         let (schema, name): (String, String) = (row.try_get(1)?, row.try_get(2)?);
-        // NULL when the index was dropped on the source since the snapshot.
-        let definition = row.try_get(4).with_context(|| {
-            format!("reading the definition of index {schema}.{name} (dropped on the source?)")
-        })?;
+        let definition = definition_of(&row, 4, || format!("index {schema}.{name}"))?;
         let Some(table) = tables.get_mut(i) else {
             continue;
         };
@@ -301,6 +298,21 @@ pub async fn existing_target_tables(target: &Client) -> Result<Vec<String>> {
         .collect()
 }
 
+/// A `pg_get_indexdef`/`pg_get_constraintdef` column: these read the current
+/// catalog, not the snapshot, and give NULL for an object dropped since.
+pub(crate) fn definition_of(
+    row: &tokio_postgres::Row,
+    at: usize,
+    object: impl FnOnce() -> String,
+) -> Result<String> {
+    row.try_get::<_, Option<String>>(at)?.with_context(|| {
+        format!(
+            "{} was dropped on the source while its catalog was read; run again",
+            object()
+        )
+    })
+}
+
 /// The PRIMARY KEY / UNIQUE / EXCLUDE constraint columns of an index query
 /// row, starting at column `at`: oid, name, kind, deferrable, deferred,
 /// definition (all NULL when the index backs no constraint).
@@ -311,9 +323,11 @@ pub(crate) fn index_constraint(
     let Some(oid) = row.try_get::<_, Option<u32>>(at)? else {
         return Ok(None);
     };
+    let name: String = row.try_get(at + 1)?;
+    let definition = definition_of(row, at + 5, || format!("constraint {name}"))?;
     Ok(Some(IndexConstraint {
         oid,
-        name: row.try_get(at + 1)?,
+        name,
         kind: row
             .try_get::<_, String>(at + 2)?
             .chars()
@@ -321,7 +335,7 @@ pub(crate) fn index_constraint(
             .unwrap_or('u'),
         deferrable: row.try_get(at + 3)?,
         deferred: row.try_get(at + 4)?,
-        definition: row.try_get(at + 5)?,
+        definition,
     }))
 }
 
