@@ -41,7 +41,7 @@ pub async fn copy_large_object(source: &Client, target: &Client, oid: u32) -> Re
                     &[&oid, &offset, &CHUNK],
                 )
                 .await?
-                .get(0);
+                .try_get(0)?;
             if chunk.is_empty() {
                 break;
             }

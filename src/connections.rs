@@ -135,14 +135,14 @@ pub async fn server_major(client: &Client) -> Result<u32> {
     let row = client
         .query_one("SELECT current_setting('server_version_num')::int", &[])
         .await?;
-    let num: i32 = row.get(0);
+    let num: i32 = row.try_get(0)?;
     Ok((num / 10000) as u32)
 }
 
 /// Full server version string, as `SHOW server_version` prints it.
 pub async fn server_version(client: &Client) -> Result<String> {
     let row = client.query_one("SHOW server_version", &[]).await?;
-    Ok(row.get(0))
+    Ok(row.try_get(0)?)
 }
 
 /// The server's message for a database error (without the "db error:" prefix

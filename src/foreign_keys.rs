@@ -59,20 +59,25 @@ pub async fn read_foreign_keys(
     let rows = source
         .query(FOREIGN_KEYS_SQL, &[&table_oids, &partitioned_oids])
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| ForeignKey {
-            oid: r.get(0),
-            name: r.get(1),
-            table_oid: r.get(2),
-            table: r.get(3),
-            referenced_oid: r.get(4),
-            definition: r.get(5),
-            validated: r.get(6),
-            references_partitioned: r.get(7),
-            on_partitioned: r.get(8),
+    rows.iter()
+        .map(|r| -> Result<_> {
+            let (name, table): (String, String) = (r.try_get(1)?, r.try_get(3)?);
+            let definition = crate::catalog::queries::definition_of(r, 5, || {
+                format!("foreign key {name} on {table}")
+            })?;
+            Ok(ForeignKey {
+                oid: r.try_get(0)?,
+                name,
+                table_oid: r.try_get(2)?,
+                table,
+                referenced_oid: r.try_get(4)?,
+                definition,
+                validated: r.try_get(6)?,
+                references_partitioned: r.try_get(7)?,
+                on_partitioned: r.try_get(8)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 impl ForeignKey {
@@ -105,7 +110,7 @@ pub async fn add_foreign_key(target: &Client, fk: &ForeignKey) -> Result<()> {
         .await?;
     let name = quote_ident(&fk.name);
     let validated = match existing {
-        Some(row) => row.get::<_, bool>(0),
+        Some(row) => row.try_get::<_, bool>(0)?,
         // VALIDATE CONSTRAINT leaves the key's clones on the referenced
         // partitions NOT VALID (seen on PostgreSQL 15), where the source's
         // are valid: add such a key as the source has it, in one statement.

@@ -27,14 +27,14 @@ fn notify() -> &'static Notify {
 
 /// Remember how to cancel this connection's queries.
 pub fn register(client: &Client, tls: MakeRustlsConnect) {
-    let mut tokens = TOKENS.lock().expect("cancel tokens");
+    let mut tokens = crate::sync::lock(&TOKENS);
     tokens.push((client.cancel_token(), tls, None));
 }
 
 /// Remember how to cancel the queries of a connection opened over our own
 /// socket (its token cannot open a socket by itself).
 pub fn register_tapped(client: &Client, tls: MakeRustlsConnect, endpoint: Endpoint) {
-    let mut tokens = TOKENS.lock().expect("cancel tokens");
+    let mut tokens = crate::sync::lock(&TOKENS);
     tokens.push((client.cancel_token(), tls, Some(endpoint)));
 }
 
@@ -55,7 +55,7 @@ pub async fn cancelled() {
 
 /// Cancel every query in flight on every connection we opened.
 pub async fn cancel_all() {
-    let tokens: Vec<_> = TOKENS.lock().expect("cancel tokens").clone();
+    let tokens: Vec<_> = crate::sync::lock(&TOKENS).clone();
     let requests = tokens.into_iter().map(|(token, tls, endpoint)| async move {
         match endpoint {
             Some(e) => e.cancel(&token, &tls).await,

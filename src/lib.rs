@@ -17,6 +17,13 @@
 //! - [`workdir`]: the work directory and its lock.
 //! - [`report`]: logging, live progress and the final summary.
 
+// No code path may panic on what a server, a file or the user hands us
+// (tests are exempt). `clippy.toml` also disallows `tokio_postgres::Row::get`.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 pub mod blobs;
 pub mod catalog;
 pub mod cli;
@@ -39,5 +46,6 @@ pub mod schema;
 pub mod sequences;
 pub mod snapshot;
 pub mod sql;
+pub mod sync;
 pub mod tools;
 pub mod workdir;

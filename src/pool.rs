@@ -51,7 +51,7 @@ impl Pool {
             Some(s) => Some(s.clone().acquire_owned().await?),
             None => None,
         };
-        let reused = self.idle.lock().expect("pool lock").pop();
+        let reused = crate::sync::lock(&self.idle).pop();
         let client = match reused {
             Some(c) if !c.is_closed() => c,
             _ => {
@@ -81,6 +81,8 @@ pub struct Pooled {
 
 impl Deref for Pooled {
     type Target = Client;
+    // `client` is only taken by `drop`, after which nothing derefs.
+    #[allow(clippy::expect_used)]
     fn deref(&self) -> &Client {
         self.client.as_ref().expect("pooled client")
     }
@@ -90,7 +92,7 @@ impl Drop for Pooled {
     fn drop(&mut self) {
         if let Some(c) = self.client.take() {
             if !c.is_closed() {
-                self.pool.idle.lock().expect("pool lock").push(c);
+                crate::sync::lock(&self.pool.idle).push(c);
             }
         }
     }

@@ -81,7 +81,7 @@ pub async fn can_read_passwords(source: &Client) -> Result<bool> {
             &[],
         )
         .await?
-        .get(0))
+        .try_get(0)?)
 }
 
 /// One statement of a roles dump and the role it is about.
@@ -153,8 +153,8 @@ pub async fn restore_roles(target: &Client, script: &str) -> Result<Vec<String>>
         .query("SELECT rolname FROM pg_roles", &[])
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
     let mut created = Vec::new();
     for stmt in parse_roles_script(script) {
         if stmt.role.as_ref().is_some_and(|r| existing.contains(r)) {

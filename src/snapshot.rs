@@ -28,7 +28,7 @@ pub async fn export_on(side: Side, info: &ConnInfo) -> Result<SnapshotHolder> {
         .query_one("SELECT pg_export_snapshot()", &[])
         .await
         .with_context(|| format!("exporting a snapshot on the {}", side.name()))?
-        .get(0);
+        .try_get(0)?;
     Ok(SnapshotHolder {
         _client: client,
         id,

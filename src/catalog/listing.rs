@@ -72,18 +72,19 @@ pub async fn databases(client: &Client) -> Result<Vec<DatabaseRow>> {
                     THEN pg_database_size(d.oid) END \
           FROM pg_database d WHERE NOT d.datistemplate ORDER BY d.datname";
     let rows = client.query(SQL, &[]).await.context("listing databases")?;
-    Ok(rows
-        .iter()
-        .map(|r| DatabaseRow {
-            oid: r.get(0),
-            name: r.get(1),
-            owner: r.get(2),
-            encoding: r.get(3),
-            collate: r.get(4),
-            ctype: r.get(5),
-            bytes: r.get(6),
+    rows.iter()
+        .map(|r| -> Result<_> {
+            Ok(DatabaseRow {
+                oid: r.try_get(0)?,
+                name: r.try_get(1)?,
+                owner: r.try_get(2)?,
+                encoding: r.try_get(3)?,
+                collate: r.try_get(4)?,
+                ctype: r.try_get(5)?,
+                bytes: r.try_get(6)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -104,18 +105,19 @@ pub async fn extensions(client: &Client, scope: &dyn ListScope) -> Result<Vec<Ex
           FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
          ORDER BY e.extname";
     let rows = client.query(SQL, &[]).await.context("listing extensions")?;
-    Ok(rows
-        .iter()
-        .map(|r| ExtensionRow {
-            oid: r.get(0),
-            name: r.get(1),
-            schema: r.get(2),
-            version: r.get(3),
-            relocatable: r.get(4),
-            config_tables: r.get(5),
+    rows.iter()
+        .map(|r| -> Result<_> {
+            Ok(ExtensionRow {
+                oid: r.try_get(0)?,
+                name: r.try_get(1)?,
+                schema: r.try_get(2)?,
+                version: r.try_get(3)?,
+                relocatable: r.try_get(4)?,
+                config_tables: r.try_get(5)?,
+            })
         })
-        .filter(|e| scope.extension(&e.name))
-        .collect())
+        .filter(|e| e.as_ref().map_or(true, |e| scope.extension(&e.name)))
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -142,21 +144,20 @@ pub async fn available_extensions(
         .query(SQL, &[])
         .await
         .context("listing available extensions")?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let mut versions: Vec<String> = r.get(4);
+    rows.iter()
+        .map(|r| -> Result<_> {
+            let mut versions: Vec<String> = r.try_get(4)?;
             versions.sort_by_cached_key(|v| version_key(v));
-            AvailableExtension {
-                name: r.get(0),
-                default_version: r.get(1),
-                installed_version: r.get(2),
+            Ok(AvailableExtension {
+                name: r.try_get(0)?,
+                default_version: r.try_get(1)?,
+                installed_version: r.try_get(2)?,
                 versions,
-                comment: r.get(3),
-            }
+                comment: r.try_get(3)?,
+            })
         })
-        .filter(|e| scope.extension(&e.name))
-        .collect())
+        .filter(|e| e.as_ref().map_or(true, |e| scope.extension(&e.name)))
+        .collect()
 }
 
 /// Sort key putting `1.10` after `1.9`: numeric chunks compare as numbers.
@@ -215,19 +216,20 @@ pub async fn collations(client: &Client) -> Result<Vec<CollationRow>> {
         .query(&sql, &[])
         .await
         .context("listing collations")?;
-    Ok(rows
-        .iter()
-        .map(|r| CollationRow {
-            oid: r.get(0),
-            schema: r.get(1),
-            name: r.get(2),
-            provider: r.get(3),
-            locale: r.get(4),
-            ctype: r.get(5),
-            deterministic: r.get(6),
-            user_defined: r.get(7),
+    rows.iter()
+        .map(|r| -> Result<_> {
+            Ok(CollationRow {
+                oid: r.try_get(0)?,
+                schema: r.try_get(1)?,
+                name: r.try_get(2)?,
+                provider: r.try_get(3)?,
+                locale: r.try_get(4)?,
+                ctype: r.try_get(5)?,
+                deterministic: r.try_get(6)?,
+                user_defined: r.try_get(7)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 mod relations;

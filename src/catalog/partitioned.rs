@@ -98,45 +98,53 @@ pub async fn read_partitioned(client: &Client) -> Result<Vec<PartitionedTable>> 
         .query(&partitioned_sql(), &[])
         .await?
         .iter()
-        .map(|r| PartitionedTable {
-            oid: r.get(0),
-            schema: r.get(1),
-            name: r.get(2),
-            partitions: r.get(3),
-            indexes: Vec::new(),
+        .map(|r| -> Result<_> {
+            Ok(PartitionedTable {
+                oid: r.try_get(0)?,
+                schema: r.try_get(1)?,
+                name: r.try_get(2)?,
+                partitions: r.try_get(3)?,
+                indexes: Vec::new(),
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     if tables.is_empty() {
         return Ok(tables);
     }
     let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
     let by_oid: HashMap<u32, usize> = tables.iter().enumerate().map(|(i, t)| (t.oid, i)).collect();
     for row in client.query(PARENT_INDEXES_SQL, &[&oids]).await? {
-        let table_oid: u32 = row.get(3);
+        let table_oid: u32 = row.try_get(3)?;
         let Some(&t) = by_oid.get(&table_oid) else {
             continue;
         };
-        let constraint = super::queries::index_constraint(&row, 5);
-        let child_oids: Vec<u32> = row.get(13);
-        let child_schemas: Vec<String> = row.get(14);
-        let child_names: Vec<String> = row.get(15);
+        let constraint = super::queries::index_constraint(&row, 5)?;
+        let child_oids: Vec<u32> = row.try_get(13)?;
+        let child_schemas: Vec<String> = row.try_get(14)?;
+        let child_names: Vec<String> = row.try_get(15)?;
         let children = child_oids
             .into_iter()
             .zip(child_schemas)
             .zip(child_names)
             .map(|((oid, schema), name)| ChildIndex { oid, schema, name })
             .collect();
-        tables[t].indexes.push(ParentIndex {
+        let Some(table) = tables.get_mut(t) else {
+            continue;
+        };
+        let (schema, name): (String, String) = (row.try_get(1)?, row.try_get(2)?);
+        let definition =
+            super::queries::definition_of(&row, 4, || format!("index {schema}.{name}"))?;
+        table.indexes.push(ParentIndex {
             index: Index {
-                oid: row.get(0),
-                schema: row.get(1),
-                name: row.get(2),
+                oid: row.try_get(0)?,
+                schema,
+                name,
                 table_oid,
-                definition: row.get(4),
+                definition,
                 constraint,
                 clustered: false,
-                replica_identity: row.get(11),
-                column_statistics: super::queries::column_statistics(&row, 12),
+                replica_identity: row.try_get(11)?,
+                column_statistics: super::queries::column_statistics(&row, 12)?,
             },
             children,
         });

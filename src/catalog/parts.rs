@@ -173,7 +173,7 @@ fn key_ranges(key: &SplitKey, wanted: u128, cap: u128) -> Vec<PartRange> {
     for i in 0..n as usize {
         out.push(PartRange::Key {
             column: key.column.clone(),
-            from: if i == 0 { None } else { Some(bounds[i - 1]) },
+            from: i.checked_sub(1).and_then(|b| bounds.get(b)).copied(),
             to: bounds.get(i).copied(),
         });
     }

@@ -48,7 +48,8 @@ impl TableSizes {
     /// aliased `c`.
     pub(crate) fn sql(self) -> &'static str {
         match self {
-            TableSizes::Exact => "pg_table_size(c.oid)",
+            // NULL for a table dropped since the snapshot: its copy says so.
+            TableSizes::Exact => "coalesce(pg_table_size(c.oid), 0)",
             TableSizes::Estimated => {
                 "((c.relpages::int8 + coalesce((SELECT toast.relpages::int8 FROM pg_class toast \
                                                 WHERE toast.oid = c.reltoastrelid), 0)) \
@@ -131,8 +132,8 @@ pub async fn read_catalog(
             .await
             .context("listing source large objects")?
             .iter()
-            .map(|r| r.get::<_, u32>(0))
-            .collect()
+            .map(|r| r.try_get::<_, u32>(0))
+            .collect::<Result<_, _>>()?
     } else {
         Vec::new()
     };
@@ -142,14 +143,14 @@ pub async fn read_catalog(
             &[],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     let toast_compression: Option<String> = client
         .query_one(
             "SELECT current_setting('default_toast_compression', true)",
             &[],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     Ok(Catalog {
         tables,
         sequences,
@@ -164,22 +165,23 @@ pub async fn read_catalog(
 
 async fn read_tables(client: &Client, sizes: TableSizes) -> Result<Vec<Table>> {
     let rows = client.query(&tables_sql(sizes), &[]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| Table {
-            oid: r.get(0),
-            schema: r.get(1),
-            name: r.get(2),
-            persistence: r.get::<_, String>(3).chars().next().unwrap_or('p'),
-            bytes: r.get(4),
-            estimated_rows: r.get(5),
-            columns: Vec::new(),
-            only_generated_columns: false,
-            indexes: Vec::new(),
-            parts: Vec::new(),
-            copy_data: true,
+    rows.iter()
+        .map(|r| -> Result<_> {
+            Ok(Table {
+                oid: r.try_get(0)?,
+                schema: r.try_get(1)?,
+                name: r.try_get(2)?,
+                persistence: r.try_get::<_, String>(3)?.chars().next().unwrap_or('p'),
+                bytes: r.try_get(4)?,
+                estimated_rows: r.try_get(5)?,
+                columns: Vec::new(),
+                only_generated_columns: false,
+                indexes: Vec::new(),
+                parts: Vec::new(),
+                copy_data: true,
+            })
         })
-        .collect())
+        .collect()
 }
 
 async fn attach_columns(client: &Client, oids: &[u32], tables: &mut [Table]) -> Result<()> {
@@ -187,18 +189,22 @@ async fn attach_columns(client: &Client, oids: &[u32], tables: &mut [Table]) -> 
     let mut generated_count: HashMap<u32, usize> = HashMap::new();
     let major = crate::connections::server_major(client).await?;
     for row in client.query(&columns_sql(major), &[&oids]).await? {
-        let oid: u32 = row.get(0);
+        let oid: u32 = row.try_get(0)?;
         let Some(&i) = by_oid.get(&oid) else { continue };
-        if row.get::<_, bool>(3) {
+        if row.try_get::<_, bool>(3)? {
             *generated_count.entry(oid).or_default() += 1;
             continue;
         }
-        tables[i].columns.push(Column {
-            name: row.get(1),
-            type_name: row.get(2),
-            binary_safe: row.get::<_, Option<String>>(4).is_none(),
-            binary_not_portable: row.get(4),
-            extended: row.get(5),
+        let Some(table) = tables.get_mut(i) else {
+            continue;
+        };
+        let binary_not_portable: Option<String> = row.try_get(4)?;
+        table.columns.push(Column {
+            name: row.try_get(1)?,
+            type_name: row.try_get(2)?,
+            binary_safe: binary_not_portable.is_none(),
+            binary_not_portable,
+            extended: row.try_get(5)?,
         });
     }
     for t in tables.iter_mut() {
@@ -210,21 +216,26 @@ async fn attach_columns(client: &Client, oids: &[u32], tables: &mut [Table]) -> 
 async fn attach_indexes(client: &Client, oids: &[u32], tables: &mut [Table]) -> Result<()> {
     let by_oid: HashMap<u32, usize> = tables.iter().enumerate().map(|(i, t)| (t.oid, i)).collect();
     for row in client.query(INDEXES_SQL, &[&oids]).await? {
-        let table_oid: u32 = row.get(3);
+        let table_oid: u32 = row.try_get(3)?;
         let Some(&i) = by_oid.get(&table_oid) else {
             continue;
         };
-        let constraint = index_constraint(&row, 5);
-        tables[i].indexes.push(Index {
-            oid: row.get(0),
-            schema: row.get(1),
-            name: row.get(2),
+        let constraint = index_constraint(&row, 5)?;
+        let (schema, name): (String, String) = (row.try_get(1)?, row.try_get(2)?);
+        let definition = definition_of(&row, 4, || format!("index {schema}.{name}"))?;
+        let Some(table) = tables.get_mut(i) else {
+            continue;
+        };
+        table.indexes.push(Index {
+            oid: row.try_get(0)?,
+            schema,
+            name,
             table_oid,
-            definition: row.get(4),
+            definition,
             constraint,
-            clustered: row.get(11),
-            replica_identity: row.get(12),
-            column_statistics: column_statistics(&row, 13),
+            clustered: row.try_get(11)?,
+            replica_identity: row.try_get(12)?,
+            column_statistics: column_statistics(&row, 13)?,
         });
     }
     Ok(())
@@ -234,14 +245,16 @@ async fn read_sequences(client: &Client) -> Result<Vec<Sequence>> {
     let rows = client.query(&sequences_sql(), &[]).await?;
     let mut sequences: Vec<Sequence> = rows
         .iter()
-        .map(|r| Sequence {
-            oid: r.get(0),
-            schema: r.get(1),
-            name: r.get(2),
-            last_value: 0,
-            is_called: false,
+        .map(|r| -> Result<_> {
+            Ok(Sequence {
+                oid: r.try_get(0)?,
+                schema: r.try_get(1)?,
+                name: r.try_get(2)?,
+                last_value: 0,
+                is_called: false,
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     // One query per sequence, pipelined on the one connection.
     let queries = sequences.iter().map(|s| {
         let sql = format!("SELECT last_value, is_called FROM {}", s.qualified());
@@ -249,8 +262,8 @@ async fn read_sequences(client: &Client) -> Result<Vec<Sequence>> {
     });
     let values = try_join_all(queries).await?;
     for (s, row) in sequences.iter_mut().zip(values) {
-        s.last_value = row.get(0);
-        s.is_called = row.get(1);
+        s.last_value = row.try_get(0)?;
+        s.is_called = row.try_get(1)?;
     }
     Ok(sequences)
 }
@@ -263,36 +276,64 @@ pub async fn existing_target_tables(target: &Client) -> Result<Vec<String>> {
            JOIN pg_namespace n ON n.oid = c.relnamespace \
           WHERE c.relkind IN ('r', 'p') AND {SYSTEM_SCHEMAS} AND {NOT_EXTENSION_MEMBER}"
     );
-    Ok(target
+    target
         .query(&sql, &[])
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect())
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
+}
+
+/// A `pg_get_indexdef`/`pg_get_constraintdef` column: these read the current
+/// catalog, not the snapshot, and give NULL for an object dropped since.
+pub(crate) fn definition_of(
+    row: &tokio_postgres::Row,
+    at: usize,
+    object: impl FnOnce() -> String,
+) -> Result<String> {
+    row.try_get::<_, Option<String>>(at)?.with_context(|| {
+        format!(
+            "{} was dropped on the source while its catalog was read; run again",
+            object()
+        )
+    })
 }
 
 /// The PRIMARY KEY / UNIQUE / EXCLUDE constraint columns of an index query
 /// row, starting at column `at`: oid, name, kind, deferrable, deferred,
 /// definition (all NULL when the index backs no constraint).
-pub(crate) fn index_constraint(row: &tokio_postgres::Row, at: usize) -> Option<IndexConstraint> {
-    row.get::<_, Option<u32>>(at).map(|oid| IndexConstraint {
+pub(crate) fn index_constraint(
+    row: &tokio_postgres::Row,
+    at: usize,
+) -> Result<Option<IndexConstraint>> {
+    let Some(oid) = row.try_get::<_, Option<u32>>(at)? else {
+        return Ok(None);
+    };
+    let name: String = row.try_get(at + 1)?;
+    let definition = definition_of(row, at + 5, || format!("constraint {name}"))?;
+    Ok(Some(IndexConstraint {
         oid,
-        name: row.get(at + 1),
-        kind: row.get::<_, String>(at + 2).chars().next().unwrap_or('u'),
-        deferrable: row.get(at + 3),
-        deferred: row.get(at + 4),
-        definition: row.get(at + 5),
-    })
+        name,
+        kind: row
+            .try_get::<_, String>(at + 2)?
+            .chars()
+            .next()
+            .unwrap_or('u'),
+        deferrable: row.try_get(at + 3)?,
+        deferred: row.try_get(at + 4)?,
+        definition,
+    }))
 }
 
 /// Per-column statistics targets of an index, read as `'attnum target'`
 /// strings from column `at`.
-pub(crate) fn column_statistics(row: &tokio_postgres::Row, at: usize) -> Vec<(i16, i32)> {
-    row.get::<_, Vec<String>>(at)
+pub(crate) fn column_statistics(row: &tokio_postgres::Row, at: usize) -> Result<Vec<(i16, i32)>> {
+    Ok(row
+        .try_get::<_, Vec<String>>(at)?
         .iter()
         .filter_map(|s| {
             let (n, v) = s.split_once(' ')?;
             Some((n.parse().ok()?, v.parse().ok()?))
         })
-        .collect()
+        .collect())
 }

@@ -21,7 +21,7 @@ const SPLIT_KEY_SQL: &str = "\
      LIMIT 1";
 
 const SHAPE_SQL: &str = "\
-    SELECT pg_relation_size(c.oid) / current_setting('block_size')::int8, \
+    SELECT coalesce(pg_relation_size(c.oid), 0) / current_setting('block_size')::int8, \
            coalesce(am.amname = 'heap', false) \
       FROM pg_class c LEFT JOIN pg_am am ON am.oid = c.relam \
      WHERE c.oid = $1";
@@ -42,7 +42,7 @@ pub async fn plan_splits(
         let shape_row = source.query_one(SHAPE_SQL, &[&table.oid]).await?;
         let key = match source.query_opt(SPLIT_KEY_SQL, &[&table.oid]).await? {
             Some(row) => {
-                let column: String = row.get(0);
+                let column: String = row.try_get(0)?;
                 let bounds = source
                     .query_one(
                         &format!(
@@ -56,18 +56,18 @@ pub async fn plan_splits(
                     .with_context(|| format!("reading the key range of {}", table.label()))?;
                 Some(SplitKey {
                     column,
-                    nullable: row.get(1),
-                    min: bounds.get(0),
-                    max: bounds.get(1),
+                    nullable: row.try_get(1)?,
+                    min: bounds.try_get(0)?,
+                    max: bounds.try_get(1)?,
                 })
             }
             None => None,
         };
         let shape = TableShape {
             bytes: table.bytes,
-            heap_pages: shape_row.get(0),
+            heap_pages: shape_row.try_get(0)?,
             key,
-            ctid_split: ctid_ok && shape_row.get::<_, bool>(1),
+            ctid_split: ctid_ok && shape_row.try_get::<_, bool>(1)?,
         };
         let parts = plan_parts(&shape, settings);
         if parts.len() > 1 {

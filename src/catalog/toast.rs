@@ -42,7 +42,15 @@ pub async fn uncompressed_columns(source: &Client, table: &Table) -> Result<Vec<
     let Some(sizes) = source.query_opt(SIZES_SQL, &[&table.oid]).await? else {
         return Ok(found);
     };
-    let (heap, toast): (i64, i64) = (sizes.get(0), sizes.get(1));
+    // NULL when the table or its TOAST relation is gone from the source
+    // since the snapshot (dropped, or rewritten with a new TOAST): the check
+    // is only an optimisation, the copy says what became of the table.
+    let (Some(heap), Some(toast)) = (
+        sizes.try_get::<_, Option<i64>>(0)?,
+        sizes.try_get::<_, Option<i64>>(1)?,
+    ) else {
+        return Ok(found);
+    };
     if toast == 0 || heap > HEAP_PER_TOAST * toast {
         return Ok(found);
     }
@@ -73,7 +81,7 @@ pub async fn uncompressed_columns(source: &Client, table: &Table) -> Result<Vec<
         .await
         .with_context(|| format!("reading the compression of {}", table.label()))?;
     for (i, column) in extended.iter().enumerate() {
-        if !row.get::<_, Option<bool>>(i).unwrap_or(false) {
+        if !row.try_get::<_, Option<bool>>(i)?.unwrap_or(false) {
             found.push(column.to_string());
         }
     }

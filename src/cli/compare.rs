@@ -75,7 +75,7 @@ pub async fn run(command: CompareCommand) -> Result<()> {
             let jobs = args.table_jobs as usize;
             if args.all_databases {
                 let report = compare_all_data(&endpoints, jobs).await?;
-                finish(c, "data", &report.to_json(), &report.render())?;
+                finish(c, "data", &report.to_json()?, &report.render())?;
                 return if report.is_equal() {
                     Ok(())
                 } else {
@@ -83,7 +83,7 @@ pub async fn run(command: CompareCommand) -> Result<()> {
                 };
             }
             let report = compare_data(&endpoints, c.snapshot.as_deref(), jobs, &filters).await?;
-            let json = report.to_json();
+            let json = report.to_json()?;
             finish(c, "data", &json, &report.render())?;
             if report.is_equal() {
                 Ok(())
@@ -100,7 +100,7 @@ pub async fn run(command: CompareCommand) -> Result<()> {
                 filters: filters(c)?,
             };
             let report = compare_schema(&endpoints, c.snapshot.as_deref(), &options).await?;
-            finish(c, "schema", &report.to_json(), &report.render())?;
+            finish(c, "schema", &report.to_json()?, &report.render())?;
             if report.is_equal() {
                 Ok(())
             } else {

@@ -29,7 +29,10 @@ pub async fn run(args: PingArgs) -> anyhow::Result<()> {
             info.safe_display()
         );
     }
-    let chosen = tools::choose(&tools::discover(), majors[0], majors[1])?;
+    let &[source_major, target_major] = majors.as_slice() else {
+        anyhow::bail!("expected the versions of two servers, got {}", majors.len());
+    };
+    let chosen = tools::choose(&tools::discover(), source_major, target_major)?;
     println!(
         "tools   pg_dump/pg_restore {} in {}",
         chosen.version,

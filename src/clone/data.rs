@@ -132,7 +132,7 @@ impl Shared {
         if let Some(unit) = unit {
             let _ = self.state.failed(unit, &what);
         }
-        self.failures.lock().expect("failures").push(what);
+        crate::sync::lock(&self.failures).push(what);
         if self.opts.fail_fast {
             interrupt::cancel_all().await;
         }
@@ -140,13 +140,13 @@ impl Shared {
     fn stopping(&self) -> bool {
         interrupt::is_cancelled()
             || self.server_lost.load(Ordering::Relaxed)
-            || (self.opts.fail_fast && !self.failures.lock().expect("failures").is_empty())
+            || (self.opts.fail_fast && !crate::sync::lock(&self.failures).is_empty())
     }
     fn is_done(&self, unit: &Unit) -> bool {
         self.done.contains(&unit.key())
     }
     fn mark(slot: &Mutex<Duration>, at: Duration) {
-        let mut v = slot.lock().expect("timing");
+        let mut v = crate::sync::lock(slot);
         if at > *v {
             *v = at;
         }
@@ -219,7 +219,7 @@ impl Shared {
         if table.parts.is_empty() {
             return Some(stats.clone());
         }
-        let mut left = self.parts_left.lock().expect("parts");
+        let mut left = crate::sync::lock(&self.parts_left);
         let entry = left.get_mut(&table.oid)?;
         entry.0 -= 1;
         entry.1.rows += stats.rows;
@@ -395,7 +395,7 @@ pub async fn copy_all(
         }
     }
     items.sort_by_key(|i| std::cmp::Reverse(shared.priority(i)));
-    shared.queue.lock().expect("queue").extend(items);
+    crate::sync::lock(&shared.queue).extend(items);
     if skipped > 0 && steps.table_data {
         info!("{skipped} tables were copied by an earlier run");
     }
@@ -452,7 +452,7 @@ pub async fn copy_all(
     // Drain what follows the copies; that work adds more (foreign keys), so
     // take batches until none is left.
     loop {
-        let mut pending = std::mem::take(&mut *shared.after.lock().expect("after"));
+        let mut pending = std::mem::take(&mut *crate::sync::lock(&shared.after));
         if pending.is_empty() {
             break;
         }
@@ -462,11 +462,11 @@ pub async fn copy_all(
     let mut steps = vec![
         (
             "copy data".to_string(),
-            *shared.last_copy.lock().expect("timing"),
+            *crate::sync::lock(&shared.last_copy),
         ),
         (
             "indexes, constraints, vacuum".to_string(),
-            *shared.last_index.lock().expect("timing"),
+            *crate::sync::lock(&shared.last_index),
         ),
     ];
     while let Some(done) = side_tasks.join_next().await {
@@ -475,9 +475,9 @@ pub async fn copy_all(
     }
     reporter.stop();
 
-    let mut tables = std::mem::take(&mut *shared.reports.lock().expect("reports"));
+    let mut tables = std::mem::take(&mut *crate::sync::lock(&shared.reports));
     tables.sort_by_key(|t| std::cmp::Reverse(t.bytes));
-    let failures = std::mem::take(&mut *shared.failures.lock().expect("failures"));
+    let failures = std::mem::take(&mut *crate::sync::lock(&shared.failures));
     Ok(DataOutcome {
         steps,
         tables,
@@ -516,19 +516,17 @@ async fn split_items(
             .with_context(|| format!("truncating {} on the target", table.label()))?;
         shared.state.done_quick(&truncate, &table.label(), 0)?;
     }
-    let items: Vec<table_copy::WorkItem> = (0..table.parts.len())
-        .filter(|&i| start_over || !shared.is_done(&part_units[i]))
-        .map(|i| table_copy::WorkItem {
+    let items: Vec<table_copy::WorkItem> = part_units
+        .iter()
+        .enumerate()
+        .filter(|(_, unit)| start_over || !shared.is_done(unit))
+        .map(|(i, unit)| table_copy::WorkItem {
             table: table.clone(),
             part: Some(i),
-            clear_first: !start_over && cut_short(&part_units[i]),
+            clear_first: !start_over && cut_short(unit),
         })
         .collect();
-    shared
-        .parts_left
-        .lock()
-        .expect("parts")
-        .insert(table.oid, (items.len(), CopyStats::default()));
+    crate::sync::lock(&shared.parts_left).insert(table.oid, (items.len(), CopyStats::default()));
     Ok(items)
 }
 
@@ -608,7 +606,7 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
         }
         Shared::mark(&shared.last_index, shared.started.elapsed());
     }
-    shared.reports.lock().expect("reports").push(report);
+    crate::sync::lock(&shared.reports).push(report);
     // A table whose indexes or constraints failed never becomes complete:
     // its foreign keys are not attempted (the failure is already reported).
     if ok {
@@ -621,7 +619,7 @@ pub(super) fn spawn_after(
     shared: &Shared,
     work: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    shared.after.lock().expect("after").spawn(work);
+    crate::sync::lock(&shared.after).spawn(work);
 }
 
 fn foreign_keys_by_table(keys: &[ForeignKey]) -> HashMap<u32, Vec<usize>> {
@@ -707,29 +705,29 @@ async fn build_parent(shared: Arc<Shared>, parent: Arc<PartitionedTable>) {
 fn table_complete(shared: &Arc<Shared>, oid: u32) {
     if let Some(&parent) = shared.parent_of.get(&oid) {
         let last = {
-            let mut left = shared.partitions_left.lock().expect("partitions");
-            let n = left.get_mut(&parent).expect("parent counted");
-            *n -= 1;
-            *n == 0
+            let mut left = crate::sync::lock(&shared.partitions_left);
+            left.get_mut(&parent).is_some_and(|n| {
+                *n -= 1;
+                *n == 0
+            })
         };
-        if last {
-            let p = shared.parents[&parent].clone();
-            spawn_after(shared, build_parent(shared.clone(), p));
+        if let Some(p) = shared.parents.get(&parent).filter(|_| last) {
+            spawn_after(shared, build_parent(shared.clone(), p.clone()));
         }
     }
     if !shared.steps.foreign_keys {
         return;
     }
     let ready: Vec<ForeignKey> = {
-        let mut complete = shared.complete.lock().expect("complete");
+        let mut complete = crate::sync::lock(&shared.complete);
         complete.insert(oid);
-        let mut started = shared.fk_started.lock().expect("fk started");
+        let mut started = crate::sync::lock(&shared.fk_started);
         shared
             .fk_by_table
             .get(&oid)
             .into_iter()
             .flatten()
-            .map(|&i| &shared.foreign_keys[i])
+            .filter_map(|&i| shared.foreign_keys.get(i))
             .filter(|k| complete.contains(&k.table_oid) && complete.contains(&k.referenced_oid))
             .filter(|k| started.insert(k.oid))
             .cloned()

@@ -105,13 +105,13 @@ impl PriorityGate {
     }
 
     fn free(&self) -> usize {
-        self.state.lock().expect("gate").free
+        crate::sync::lock(&self.state).free
     }
 
     /// Wait for a slot; held until the permit is dropped.
     pub async fn acquire(self: &Arc<Self>, priority: i64) -> GatePermit {
         let wait = {
-            let mut st = self.state.lock().expect("gate");
+            let mut st = crate::sync::lock(&self.state);
             if st.free > 0 && st.waiting.is_empty() {
                 st.free -= 1;
                 None
@@ -131,9 +131,10 @@ impl PriorityGate {
             }
         };
         if let Some(mut pending) = wait {
-            let woken = pending.woken.as_mut().expect("pending receiver");
             // The sender lives in the heap until a slot is handed over.
-            let _ = woken.await;
+            if let Some(woken) = pending.woken.as_mut() {
+                let _ = woken.await;
+            }
             pending.woken = None;
         }
         GatePermit { gate: self.clone() }
@@ -141,7 +142,7 @@ impl PriorityGate {
 
     /// Hand the slot to the best waiter still waiting, or free it.
     fn release(&self) {
-        let mut st = self.state.lock().expect("gate");
+        let mut st = crate::sync::lock(&self.state);
         while let Some(w) = st.waiting.pop() {
             if w.wake.send(()).is_ok() {
                 return;

@@ -433,7 +433,7 @@ async fn refuse_existing_tables(
              use --drop-if-exists to replace them, clone into an empty database, or, to copy \
              into a schema you prepared (re-partitioned tables...), run `pgcopydb copy data`",
             clashes.len(),
-            clashes[0]
+            clashes.first().map_or("", String::as_str)
         ))
         .into());
     }

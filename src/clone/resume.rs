@@ -84,14 +84,14 @@ pub async fn existing_post_data(
         )
         .await?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
     let present: std::collections::HashSet<String> = target
         .query(&format!("SELECT key FROM ({OBJECT_KEYS}) k"), &[])
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
     Ok(entries
         .iter()
         .filter(|e| named.get(&e.obj_oid).is_some_and(|k| present.contains(k)))
@@ -136,8 +136,8 @@ pub async fn stop_leftover_queries(
         .query(LEFTOVERS, &[&application_name])
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
     if pids.is_empty() {
         return Ok(());
     }
@@ -158,7 +158,7 @@ pub async fn stop_leftover_queries(
                 &[&pids],
             )
             .await?
-            .get::<_, i64>(0);
+            .try_get::<_, i64>(0)?;
         if left == 0 {
             return Ok(());
         }

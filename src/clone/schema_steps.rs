@@ -71,8 +71,8 @@ pub async fn write_pre_list(
         .query("SELECT nspname FROM pg_namespace", &[])
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
     let entries = schema::list(tools, &workdir.archive(), Section::PreData).await?;
     let filtered = selection.toc_filter();
     let keep_public = tools.major >= 11;

@@ -46,7 +46,7 @@ impl TocSkips {
                 )
                 .await?
             {
-                extension_schemas.insert(r.get(0));
+                extension_schemas.insert(r.try_get(0)?);
             }
         }
         Ok(TocSkips {

@@ -34,9 +34,9 @@ pub async fn table_columns(client: &Client) -> Result<HashMap<RelName, Vec<Strin
         .context("listing table columns")?;
     let mut map: HashMap<RelName, Vec<String>> = HashMap::new();
     for r in rows {
-        let cols = map.entry((r.get(0), r.get(1))).or_default();
+        let cols = map.entry((r.try_get(0)?, r.try_get(1)?)).or_default();
         // A zero-column table comes back as one row with a NULL column name.
-        if let Some(name) = r.get::<_, Option<String>>(2) {
+        if let Some(name) = r.try_get::<_, Option<String>>(2)? {
             cols.push(name);
         }
     }
@@ -73,8 +73,8 @@ pub fn checksum_sql(schema: &str, table: &str, columns: &[String]) -> String {
 pub async fn table_sum(client: &Client, sql: &str) -> Result<TableSum> {
     let row = client.query_one(sql, &[]).await?;
     Ok(TableSum {
-        rows: row.get(0),
-        checksum: row.get(1),
+        rows: row.try_get(0)?,
+        checksum: row.try_get(1)?,
     })
 }
 
@@ -93,8 +93,8 @@ pub async fn sequence_values(client: &Client) -> Result<BTreeMap<RelName, (i64, 
         .await
         .context("listing sequences")?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
     // One query per sequence, pipelined on the one connection.
     let reads = names.iter().map(|(s, n)| {
         let sql = format!(
@@ -106,11 +106,11 @@ pub async fn sequence_values(client: &Client) -> Result<BTreeMap<RelName, (i64, 
     let rows = try_join_all(reads)
         .await
         .context("reading sequence values")?;
-    Ok(names
+    names
         .into_iter()
         .zip(rows)
-        .map(|(name, r)| (name, (r.get(0), r.get(1))))
-        .collect())
+        .map(|(name, r)| -> Result<_> { Ok((name, (r.try_get(0)?, r.try_get(1)?))) })
+        .collect()
 }
 
 /// The sha256 of every large object's contents, by OID (large objects keep
@@ -124,7 +124,9 @@ pub async fn large_object_digests(client: &Client) -> Result<BTreeMap<u32, Strin
         )
         .await
         .context("reading large objects")?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
 }
 
 /// One order-independent summary of a set of large-object digests, for

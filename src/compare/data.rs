@@ -232,7 +232,7 @@ impl Shared<'_> {
         )?;
         let mut checks = Vec::new();
         loop {
-            let next = self.queue.lock().expect("queue lock").pop_front();
+            let next = crate::sync::lock(self.queue).pop_front();
             let Some(table) = next else { break };
             let check = self
                 .check_table(&source, &target, table)

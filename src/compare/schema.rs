@@ -132,13 +132,13 @@ async fn read_facts(client: &Client, options: &SchemaOptions) -> Result<Facts> {
             .await
             .with_context(|| format!("reading {name}"))?;
         for r in rows {
-            let (kind, object): (String, String) = (r.get(0), r.get(1));
-            let attribute: String = r.get(2);
-            let value: Option<String> = r.get(3);
+            let (kind, object): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+            let attribute: String = r.try_get(2)?;
+            let value: Option<String> = r.try_get(3)?;
             let skip = (options.no_owner && attribute == "owner")
                 || (options.no_acl && attribute == "acl");
             let entry = facts.entry((kind, object)).or_default();
-            entry.parent = r.get(4);
+            entry.parent = r.try_get(4)?;
             let Some(value) = value.filter(|_| !skip) else {
                 continue;
             };

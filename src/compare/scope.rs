@@ -112,7 +112,7 @@ impl ExcludedNames {
             .context("naming the objects --filters leaves out")?;
         let mut names = ExcludedNames::default();
         for r in rows {
-            let (kind, name): (&str, String) = (r.get(0), r.get(1));
+            let (kind, name): (&str, String) = (r.try_get(0)?, r.try_get(1)?);
             match kind {
                 "schema" => names.schemas.insert(name),
                 "extension" => names.extensions.insert(name),

@@ -61,8 +61,10 @@ pub(crate) fn apply_defaults(params: &mut Params, env: &dyn Fn(&str) -> Option<S
         );
     }
     if !has(params, "dbname") {
-        let user = params.iter().find(|(k, _)| k == "user").unwrap().1.clone();
-        set(params, "dbname", user);
+        if let Some((_, user)) = params.iter().find(|(k, _)| k == "user") {
+            let user = user.clone();
+            set(params, "dbname", user);
+        }
     }
     // With only hostaddr given, libpq connects there and never uses the socket.
     if !has(params, "host") && !has(params, "hostaddr") {

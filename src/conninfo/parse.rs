@@ -153,8 +153,8 @@ fn decode(s: &str) -> Result<String> {
     let bytes = s.as_bytes();
     for (i, _) in s.match_indices('%') {
         let ok = bytes.len() > i + 2
-            && bytes[i + 1].is_ascii_hexdigit()
-            && bytes[i + 2].is_ascii_hexdigit();
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
         if !ok {
             bail!("invalid percent-encoded token \"{s}\"");
         }

@@ -48,16 +48,15 @@ pub(crate) fn find(text: &str, want: &Lookup<'_>) -> Option<String> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .find_map(|line| {
             let fields = split(line);
-            if fields.len() < 5 {
+            let [host, port, dbname, user, password, ..] = fields.as_slice() else {
                 return None;
-            }
-            let host_ok =
-                matches(&fields[0], want.host) || (socket && fields[0].text == "localhost");
+            };
+            let host_ok = matches(host, want.host) || (socket && host.text == "localhost");
             let ok = host_ok
-                && matches(&fields[1], want.port)
-                && matches(&fields[2], want.dbname)
-                && matches(&fields[3], want.user);
-            ok.then(|| fields[4].text.clone())
+                && matches(port, want.port)
+                && matches(dbname, want.dbname)
+                && matches(user, want.user);
+            ok.then(|| password.text.clone())
         })
 }
 

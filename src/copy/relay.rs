@@ -131,11 +131,11 @@ impl AsyncWrite for Tap {
             .for_tokio_postgres(cx, |socket, cx| Pin::new(socket).poll_write(cx, buf))
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut socket = self.0.socket.lock().expect("tap socket");
+        let mut socket = crate::sync::lock(&self.0.socket);
         Pin::new(&mut *socket).poll_flush(cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut socket = self.0.socket.lock().expect("tap socket");
+        let mut socket = crate::sync::lock(&self.0.socket);
         Pin::new(&mut *socket).poll_shutdown(cx)
     }
 }
@@ -154,7 +154,7 @@ impl TapState {
         if self.broken.load(Ordering::SeqCst) {
             return Poll::Ready(Err(abandoned()));
         }
-        let mut socket = self.socket.lock().expect("tap socket");
+        let mut socket = crate::sync::lock(&self.socket);
         if self.diverted.load(Ordering::SeqCst) {
             self.park(cx);
             return Poll::Pending;
@@ -163,7 +163,7 @@ impl TapState {
     }
 
     fn park(&self, cx: &Context<'_>) {
-        let mut parked = self.parked.lock().expect("tap wakers");
+        let mut parked = crate::sync::lock(&self.parked);
         if !parked.iter().any(|w| w.will_wake(cx.waker())) {
             parked.push(cx.waker().clone());
         }
@@ -189,17 +189,17 @@ impl TapHandle {
     async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
             let n = poll_fn(|cx| {
-                let mut socket = self.0.socket.lock().expect("tap socket");
+                let mut socket = crate::sync::lock(&self.0.socket);
                 Pin::new(&mut *socket).poll_write(cx, data)
             })
             .await?;
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            data = &data[n..];
+            data = data.get(n..).unwrap_or_default();
         }
         poll_fn(|cx| {
-            let mut socket = self.0.socket.lock().expect("tap socket");
+            let mut socket = crate::sync::lock(&self.0.socket);
             Pin::new(&mut *socket).poll_flush(cx)
         })
         .await
@@ -208,7 +208,7 @@ impl TapHandle {
     /// Read what the server has sent into `buf`; 0 at end of stream.
     async fn read_into(&self, buf: &mut BytesMut) -> io::Result<usize> {
         poll_fn(|cx| {
-            let mut socket = self.0.socket.lock().expect("tap socket");
+            let mut socket = crate::sync::lock(&self.0.socket);
             tokio_util::io::poll_read_buf(Pin::new(&mut *socket), cx, buf)
         })
         .await
@@ -240,7 +240,7 @@ impl Drop for Diversion<'_> {
             state.broken.store(true, Ordering::SeqCst);
         }
         state.diverted.store(false, Ordering::SeqCst);
-        for waker in state.parked.lock().expect("tap wakers").drain(..) {
+        for waker in crate::sync::lock(&state.parked).drain(..) {
             waker.wake();
         }
     }
@@ -267,7 +267,7 @@ impl SourceError {
                 break;
             }
             let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
-            let value = String::from_utf8_lossy(&tail[..end]).into_owned();
+            let value = String::from_utf8_lossy(tail.get(..end).unwrap_or_default()).into_owned();
             match kind {
                 b'C' => code = value,
                 b'M' => message = value,
@@ -319,9 +319,9 @@ where
     let mut error: Option<SourceError> = None;
     let mut rows: Option<u64> = None;
     'reply: loop {
-        while input.len() >= 5 {
-            let tag = input[0];
-            let len = i32::from_be_bytes([input[1], input[2], input[3], input[4]]);
+        // Each message: a tag, then its length (itself included) in 4 bytes.
+        while let Some(&[tag, l0, l1, l2, l3]) = input.get(..5) {
+            let len = i32::from_be_bytes([l0, l1, l2, l3]);
             if len < 4 {
                 anyhow::bail!("invalid message from the source (length {len})");
             }
@@ -330,12 +330,13 @@ where
                 input.reserve(end - input.len());
                 break;
             }
+            let body = input.get(5..end).unwrap_or_default();
             match tag {
-                b'd' if error.is_none() => output.extend_from_slice(&input[5..end]),
-                b'E' => error = Some(SourceError::parse(&input[5..end])),
-                b'N' => tracing::debug!("source notice: {}", SourceError::parse(&input[5..end])),
+                b'd' if error.is_none() => output.extend_from_slice(body),
+                b'E' => error = Some(SourceError::parse(body)),
+                b'N' => tracing::debug!("source notice: {}", SourceError::parse(body)),
                 // Once per COPY: "COPY n".
-                b'C' => rows = copy_tag_rows(&input[5..end]),
+                b'C' => rows = copy_tag_rows(body),
                 // CopyOutResponse, CopyDone, ParameterStatus,
                 // NotificationResponse, or rows after an error.
                 b'H' | b'c' | b'S' | b'A' | b'd' => {}

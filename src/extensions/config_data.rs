@@ -46,19 +46,21 @@ pub async fn config_relations(
         .await
         .context("listing extension configuration tables")?
         .iter()
-        .map(|r| ConfigRelation {
-            extension: r.get(0),
-            oid: r.get(1),
-            schema: r.get(2),
-            name: r.get(3),
-            relkind: r.get::<_, String>(4).chars().next().unwrap_or('r'),
-            condition: r.get(5),
+        .map(|r| -> Result<_> {
+            Ok(ConfigRelation {
+                extension: r.try_get(0)?,
+                oid: r.try_get(1)?,
+                schema: r.try_get(2)?,
+                name: r.try_get(3)?,
+                relkind: r.try_get::<_, String>(4)?.chars().next().unwrap_or('r'),
+                condition: r.try_get(5)?,
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let rel_oids: Vec<u32> = relations.iter().map(|r| r.oid).collect();
     let mut deps: HashMap<u32, Vec<u32>> = HashMap::new();
     for r in source.query(FK_SQL, &[&rel_oids]).await? {
-        deps.entry(r.get(0)).or_default().push(r.get(1));
+        deps.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
     }
     Ok(dependencies_first(relations, |r| r.oid, &deps))
 }
@@ -141,8 +143,8 @@ async fn copy_rows(source: &Client, target: &Client, r: &ConfigRelation) -> Resu
         )
         .await?
         .iter()
-        .map(|row| quote_ident(row.get(0)))
-        .collect();
+        .map(|row| Ok(quote_ident(row.try_get(0)?)))
+        .collect::<Result<_>>()?;
     let list = columns.join(", ");
     let out = source
         .copy_out(&format!(
@@ -170,7 +172,7 @@ async fn copy_sequence(source: &Client, target: &Client, r: &ConfigRelation) -> 
         )
         .await
         .with_context(|| format!("reading sequence {}", r.qualified()))?;
-    let (value, called): (i64, bool) = (row.get(0), row.get(1));
+    let (value, called): (i64, bool) = (row.try_get(0)?, row.try_get(1)?);
     target
         .execute(
             "SELECT pg_catalog.setval($1::text::regclass, $2, $3)",

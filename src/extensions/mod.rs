@@ -69,14 +69,18 @@ pub async fn read_extensions(source: &Client, filters: &Filters) -> Result<Vec<E
         .context("listing source extensions")?;
     let all: Vec<Extension> = rows
         .iter()
-        .map(|r| Extension {
-            oid: r.get(0),
-            name: r.get(1),
-            schema: r.get(2),
-            schema_owner: r.get(3),
-            version: r.get(4),
-            requires: r.get(5),
+        .map(|r| -> Result<_> {
+            Ok(Extension {
+                oid: r.try_get(0)?,
+                name: r.try_get(1)?,
+                schema: r.try_get(2)?,
+                schema_owner: r.try_get(3)?,
+                version: r.try_get(4)?,
+                requires: r.try_get(5)?,
+            })
         })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
         .filter(|e| e.name != "plpgsql" && !filters.extension_excluded(&e.name))
         .collect();
     let deps: HashMap<u32, Vec<u32>> = all.iter().map(|e| (e.oid, e.requires.clone())).collect();
@@ -95,8 +99,8 @@ pub async fn create_extensions(target: &Client, extensions: &[Extension]) -> Res
         .query("SELECT extname::text, extversion FROM pg_extension", &[])
         .await?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
     let available: HashSet<(String, String)> = target
         .query(
             "SELECT name::text, version FROM pg_available_extension_versions",
@@ -104,14 +108,14 @@ pub async fn create_extensions(target: &Client, extensions: &[Extension]) -> Res
         )
         .await?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
     let roles: HashSet<String> = target
         .query("SELECT rolname::text FROM pg_roles", &[])
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
     let mut created = Vec::new();
     for e in extensions {
         if let Some(v) = existing.get(&e.name) {
@@ -130,7 +134,7 @@ pub async fn create_extensions(target: &Client, extensions: &[Extension]) -> Res
                 &[&e.schema],
             )
             .await?
-            .get(0);
+            .try_get(0)?;
         if fresh_schema {
             let owner = if roles.contains(&e.schema_owner) {
                 format!(" AUTHORIZATION {}", quote_ident(&e.schema_owner))

@@ -57,8 +57,15 @@ pub fn parse(text: &str) -> Result<Filters, String> {
             };
             return Err(at(format!("{line:?}: [{}] takes {shape}", kind.section())));
         }
-        let text = line[..line.len() - rest.len()].trim_end().to_string();
-        filters.entries[kind as usize].push(Pattern { text, parts });
+        // `rest` is what is left of `line` after the name.
+        let text = line
+            .get(..line.len() - rest.len())
+            .unwrap_or(line)
+            .trim_end()
+            .to_string();
+        if let Some(section) = filters.entries.get_mut(kind as usize) {
+            section.push(Pattern { text, parts });
+        }
     }
     check_combinations(&filters)?;
     Ok(filters)

@@ -141,31 +141,33 @@ pub async fn resolve(filters: &Filters, client: &Client) -> Result<Selection> {
         .await
         .context("listing source schemas")?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
     let relations: Vec<Relation> = client
         .query(&relations_sql(), &[])
         .await
         .context("listing source relations")?
         .iter()
-        .map(|r| Relation {
-            oid: r.get(0),
-            name: RelName {
-                schema: r.get(1),
-                name: r.get(2),
-                quoted: r.get(3),
-            },
-            kind: r.get::<_, String>(4).chars().next().unwrap_or('r'),
-            parent: r.get(5),
+        .map(|r| -> Result<_> {
+            Ok(Relation {
+                oid: r.try_get(0)?,
+                name: RelName {
+                    schema: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                    quoted: r.try_get(3)?,
+                },
+                kind: r.try_get::<_, String>(4)?.chars().next().unwrap_or('r'),
+                parent: r.try_get(5)?,
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let extensions: Vec<(u32, String)> = client
         .query("SELECT oid, extname FROM pg_extension", &[])
         .await
         .context("listing source extensions")?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
 
     warn_unmatched(filters, &schemas, &relations, &extensions);
 
@@ -197,12 +199,14 @@ pub async fn resolve(filters: &Filters, client: &Client) -> Result<Selection> {
         .await
         .context("reading source dependencies")?
         .iter()
-        .map(|r| Edge {
-            dependent: (r.get(0), r.get(1)),
-            referenced: (r.get(2), r.get(3)),
-            deptype: r.get::<_, String>(4).chars().next().unwrap_or('n'),
+        .map(|r| -> Result<_> {
+            Ok(Edge {
+                dependent: (r.try_get(0)?, r.try_get(1)?),
+                referenced: (r.try_get(2)?, r.try_get(3)?),
+                deptype: r.try_get::<_, String>(4)?.chars().next().unwrap_or('n'),
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let sequences: BTreeSet<u32> = relations
         .iter()
         .filter(|r| r.kind == 'S')
@@ -247,7 +251,7 @@ pub async fn resolve(filters: &Filters, client: &Client) -> Result<Selection> {
         .map(|(_, o)| *o)
         .collect();
     for row in client.query(TAGS_SQL, &[&others]).await? {
-        sel.tags.insert((row.get(0), row.get(1)));
+        sel.tags.insert((row.try_get(0)?, row.try_get(1)?));
     }
     info!(
         "filters leave out {} schemas, {} relations, {} extensions; data of {} tables",

@@ -31,7 +31,7 @@ pub async fn index_session_setting(target: &Client, index_jobs: usize) -> Option
         .await
         .ok()
         .flatten()
-        .is_some_and(|r| r.get::<_, bool>(0));
+        .is_some_and(|r| r.try_get::<_, bool>(0).unwrap_or(false));
     if configured {
         debug!("keeping the target's configured maintenance_work_mem");
         return None;
@@ -65,7 +65,8 @@ async fn available_memory(target: &Client) -> Option<u64> {
         .query_one("SELECT pg_has_role('pg_read_server_files', 'MEMBER')", &[])
         .await
         .ok()?
-        .get::<_, bool>(0);
+        .try_get::<_, bool>(0)
+        .ok()?;
     if !readable {
         return None;
     }
@@ -73,7 +74,8 @@ async fn available_memory(target: &Client) -> Option<u64> {
         .query_one("SELECT pg_read_file('/proc/meminfo')", &[])
         .await
         .ok()?
-        .get(0);
+        .try_get(0)
+        .ok()?;
     parse_mem_available(&meminfo)
 }
 

@@ -142,8 +142,8 @@ pub async fn attach_constraints(target: &Client, table: &Table) -> Result<Durati
         )
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
     if let Some(sql) = constraints_statement(table, &existing) {
         crate::connections::ddl(target, &sql)
             .await

@@ -24,17 +24,14 @@ pub struct Progress {
 
 impl Progress {
     pub fn start_table(&self, label: &str) {
-        self.in_flight
-            .lock()
-            .expect("progress")
-            .insert(label.to_string());
+        crate::sync::lock(&self.in_flight).insert(label.to_string());
     }
     pub fn finish_table(&self, label: &str) {
-        self.in_flight.lock().expect("progress").remove(label);
+        crate::sync::lock(&self.in_flight).remove(label);
         self.tables_done.fetch_add(1, Ordering::Relaxed);
     }
     fn in_flight(&self) -> String {
-        let set = self.in_flight.lock().expect("progress");
+        let set = crate::sync::lock(&self.in_flight);
         set.iter().cloned().collect::<Vec<_>>().join(", ")
     }
 }
@@ -48,16 +45,19 @@ pub fn spawn_reporter(progress: Arc<Progress>) -> Reporter {
                 ProgressStyle::with_template(
                     "data    [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
                 )
-                .expect("template")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
             );
             let tables = multi.add(ProgressBar::new(0));
             tables.set_style(
                 ProgressStyle::with_template("tables  {pos}/{len}  indexes {msg}")
-                    .expect("template"),
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             let flight = multi.add(ProgressBar::new(0));
-            flight.set_style(ProgressStyle::with_template("copying {msg}").expect("template"));
+            flight.set_style(
+                ProgressStyle::with_template("copying {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
             let bars = vec![bytes.clone(), tables.clone(), flight.clone()];
             let handle = tokio::spawn(async move {
                 loop {

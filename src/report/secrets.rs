@@ -58,8 +58,8 @@ fn mask_password_literals(text: &str) -> String {
 fn literal_end(text: &str, start: usize) -> usize {
     let bytes = text.as_bytes();
     let mut i = start;
-    while i < bytes.len() {
-        match bytes[i] {
+    while let Some(&byte) = bytes.get(i) {
+        match byte {
             b'\\' => i += 2,
             b'\'' if bytes.get(i + 1) == Some(&b'\'') => i += 2,
             b'\'' => return i + 1,

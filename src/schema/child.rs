@@ -114,7 +114,7 @@ pub(crate) fn error_excerpt(stderr: &str) -> String {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     let start = lines.iter().position(|l| l.contains("error:")).unwrap_or(0);
     let end = lines.len().min(start + MAX_LINES);
-    let mut excerpt = lines[start..end].join("\n");
+    let mut excerpt = lines.get(start..end).unwrap_or_default().join("\n");
     if lines.len() > end {
         excerpt.push_str(&format!("\n… ({} more lines)", lines.len() - end));
     }

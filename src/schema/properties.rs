@@ -37,13 +37,13 @@ pub async fn copy_db_properties(source: &Client, target: &Client) -> anyhow::Res
     let target_db: String = target
         .query_one("SELECT current_database()::text", &[])
         .await?
-        .get(0);
+        .try_get(0)?;
 
     let mut applied = 0;
     for row in rows {
-        let db_wide: bool = row.get(0);
-        let role: Option<String> = row.get(1);
-        let config: Vec<String> = row.get(2);
+        let db_wide: bool = row.try_get(0)?;
+        let role: Option<String> = row.try_get(1)?;
+        let config: Vec<String> = row.try_get(2)?;
 
         let prefix = match (db_wide, role) {
             (true, _) => format!("ALTER DATABASE {}", quote_ident(&target_db)),

@@ -194,7 +194,7 @@ impl State {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let mut conn = self.conn.lock().expect("state lock");
+        let mut conn = crate::sync::lock(&self.conn);
         Ok(f(&mut conn)?)
     }
 
@@ -244,9 +244,9 @@ impl State {
                 for (pos, t) in catalog.tables.iter().enumerate() {
                     let mut bare = t.clone();
                     bare.indexes.clear();
-                    table.execute(params![t.oid, t.schema, t.name, t.bytes, pos as i64, to_json(&bare)])?;
+                    table.execute(params![t.oid, t.schema, t.name, t.bytes, pos as i64, to_json(&bare)?])?;
                     for i in &t.indexes {
-                        index.execute(params![i.oid, i.table_oid, i.schema, i.name, to_json(i)])?;
+                        index.execute(params![i.oid, i.table_oid, i.schema, i.name, to_json(i)?])?;
                     }
                 }
                 let mut seq = tx.prepare(
@@ -261,11 +261,11 @@ impl State {
                 }
                 let mut fk = tx.prepare("INSERT INTO s_foreign_key (oid, json) VALUES (?1, ?2)")?;
                 for k in &catalog.foreign_keys {
-                    fk.execute(params![k.oid, to_json(k)])?;
+                    fk.execute(params![k.oid, to_json(k)?])?;
                 }
                 let mut part = tx.prepare("INSERT INTO s_partitioned (oid, json) VALUES (?1, ?2)")?;
                 for p in &catalog.partitioned {
-                    part.execute(params![p.oid, to_json(p)])?;
+                    part.execute(params![p.oid, to_json(p)?])?;
                 }
             }
             tx.execute(
@@ -285,7 +285,7 @@ impl State {
             tx.execute(
                 "INSERT INTO setup (key, value) VALUES ('selection', ?1) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![to_json(&catalog.selection)],
+                params![to_json(&catalog.selection)?],
             )?;
             tx.commit()
         })
@@ -527,8 +527,8 @@ pub fn unreadable(path: &Path, why: &str, what_to_do: &str) -> crate::error::Fai
     ))
 }
 
-fn to_json<T: Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("catalog rows serialise")
+fn to_json<T: Serialize>(v: &T) -> rusqlite::Result<String> {
+    serde_json::to_string(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {

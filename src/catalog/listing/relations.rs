@@ -80,7 +80,7 @@ pub async fn tables(
     let sql = format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, \
                 {size}, \
-                pg_relation_size(c.oid, 'main') / current_setting('block_size')::int8, \
+                coalesce(pg_relation_size(c.oid, 'main'), 0) / current_setting('block_size')::int8, \
                 c.reltuples::float8, \
                 EXISTS (SELECT 1 FROM pg_constraint k \
                          WHERE k.conrelid = c.oid AND k.contype = 'p'), \
@@ -94,32 +94,31 @@ pub async fn tables(
         user = user_schema("n"),
     );
     let rows = client.query(&sql, &[]).await.context("listing tables")?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let schema: String = r.get(1);
-            let name: String = r.get(2);
-            let relkind: String = r.get(3);
-            let extension: Option<String> = r.get(9);
+    rows.iter()
+        .map(|r| -> Result<_> {
+            let schema: String = r.try_get(1)?;
+            let name: String = r.try_get(2)?;
+            let relkind: String = r.try_get(3)?;
+            let extension: Option<String> = r.try_get(9)?;
             let in_scope = scope.table(&schema, &name);
             let data_in_scope = scope.table_data(&schema, &name);
-            let reltuples: f64 = r.get(6);
-            TableRow {
-                oid: r.get(0),
+            let reltuples: f64 = r.try_get(6)?;
+            Ok(TableRow {
+                oid: r.try_get(0)?,
                 skipped: skip_reason(&relkind, extension.as_deref(), in_scope, data_in_scope),
                 schema,
                 name,
                 relkind,
-                bytes: r.get(4),
-                heap_pages: r.get(5),
+                bytes: r.try_get(4)?,
+                heap_pages: r.try_get(5)?,
                 // -1 means "never analyzed" since PostgreSQL 14; 13 says 0.
                 estimated_rows: (reltuples >= 0.0).then_some(reltuples as i64),
-                has_pkey: r.get(7),
-                access_method: r.get(8),
+                has_pkey: r.try_get(7)?,
+                access_method: r.try_get(8)?,
                 extension,
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,18 +153,22 @@ pub async fn sequences(client: &Client, scope: &dyn ListScope) -> Result<Vec<Seq
         user = user_schema("n"),
     );
     let rows = client.query(&sql, &[]).await.context("listing sequences")?;
-    Ok(rows
-        .iter()
-        .map(|r| SequenceRow {
-            oid: r.get(0),
-            schema: r.get(1),
-            name: r.get(2),
-            data_type: r.get(3),
-            last_value: r.get(4),
-            owned_by: r.get(5),
+    rows.iter()
+        .map(|r| -> Result<_> {
+            Ok(SequenceRow {
+                oid: r.try_get(0)?,
+                schema: r.try_get(1)?,
+                name: r.try_get(2)?,
+                data_type: r.try_get(3)?,
+                last_value: r.try_get(4)?,
+                owned_by: r.try_get(5)?,
+            })
         })
-        .filter(|s| scope.sequence(&s.schema, &s.name))
-        .collect())
+        .filter(|s| {
+            s.as_ref()
+                .map_or(true, |s| scope.sequence(&s.schema, &s.name))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -188,7 +191,7 @@ pub async fn indexes(client: &Client, scope: &dyn ListScope) -> Result<Vec<Index
     let sql = format!(
         "SELECT i.indexrelid, n.nspname::text, ic.relname::text, tn.nspname::text, \
                 t.relname::text, i.indisprimary, i.indisunique, con.conname::text, \
-                pg_relation_size(i.indexrelid), pg_get_indexdef(i.indexrelid) \
+                coalesce(pg_relation_size(i.indexrelid), 0), pg_get_indexdef(i.indexrelid) \
            FROM pg_index i \
            JOIN pg_class ic ON ic.oid = i.indexrelid \
            JOIN pg_namespace n ON n.oid = ic.relnamespace \
@@ -203,22 +206,27 @@ pub async fn indexes(client: &Client, scope: &dyn ListScope) -> Result<Vec<Index
         user = user_schema("tn"),
     );
     let rows = client.query(&sql, &[]).await.context("listing indexes")?;
-    Ok(rows
-        .iter()
-        .map(|r| IndexRow {
-            oid: r.get(0),
-            schema: r.get(1),
-            name: r.get(2),
-            table_schema: r.get(3),
-            table_name: r.get(4),
-            primary: r.get(5),
-            unique: r.get(6),
-            constraint: r.get(7),
-            bytes: r.get(8),
-            definition: r.get(9),
+    rows.iter()
+        .map(|r| -> Result<_> {
+            Ok(IndexRow {
+                oid: r.try_get(0)?,
+                schema: r.try_get(1)?,
+                name: r.try_get(2)?,
+                table_schema: r.try_get(3)?,
+                table_name: r.try_get(4)?,
+                primary: r.try_get(5)?,
+                unique: r.try_get(6)?,
+                constraint: r.try_get(7)?,
+                bytes: r.try_get(8)?,
+                definition: r.try_get(9)?,
+            })
         })
-        .filter(|i| scope.table(&i.table_schema, &i.table_name) && scope.index(&i.schema, &i.name))
-        .collect())
+        .filter(|i| {
+            i.as_ref().map_or(true, |i| {
+                scope.table(&i.table_schema, &i.table_name) && scope.index(&i.schema, &i.name)
+            })
+        })
+        .collect()
 }
 
 /// The split key of each table in `tables` that has one: the first
@@ -242,11 +250,11 @@ pub async fn split_keys(client: &Client, tables: &[&TableRow]) -> Result<HashMap
         .await
         .context("finding split keys")?
     {
-        let oid: u32 = row.get(0);
+        let oid: u32 = row.try_get(0)?;
         let Some(table) = tables.iter().find(|t| t.oid == oid) else {
             continue;
         };
-        let column: String = row.get(1);
+        let column: String = row.try_get(1)?;
         let bounds = format!(
             "SELECT min({c})::int8, max({c})::int8 FROM {t}",
             c = quote_ident(&column),
@@ -260,9 +268,9 @@ pub async fn split_keys(client: &Client, tables: &[&TableRow]) -> Result<HashMap
             oid,
             SplitKey {
                 column,
-                nullable: row.get(2),
-                min: b.get(0),
-                max: b.get(1),
+                nullable: row.try_get(2)?,
+                min: b.try_get(0)?,
+                max: b.try_get(1)?,
             },
         );
     }
@@ -326,11 +334,11 @@ pub async fn dependents(client: &Client) -> Result<HashMap<u32, Vec<Dependent>>>
         .await
         .context("listing dependencies")?
     {
-        by_table.entry(r.get(0)).or_default().push(Dependent {
-            kind: r.get(1),
-            schema: r.get(2),
-            name: r.get(3),
-            detail: r.get(4),
+        by_table.entry(r.try_get(0)?).or_default().push(Dependent {
+            kind: r.try_get(1)?,
+            schema: r.try_get(2)?,
+            name: r.try_get(3)?,
+            detail: r.try_get(4)?,
         });
     }
     Ok(by_table)

@@ -92,10 +92,10 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
                 ctid_split: !args.skip_split_by_ctid && t.access_method.as_deref() == Some("heap"),
             };
             let parts = plan_parts(&shape, &settings);
-            let method = match parts[0].range {
-                PartRange::Key { .. } | PartRange::KeyIsNull { .. } => "key",
-                PartRange::Pages { .. } => "ctid",
-                PartRange::Whole => "none",
+            let method = match parts.first().map(|p| &p.range) {
+                Some(PartRange::Key { .. } | PartRange::KeyIsNull { .. }) => "key",
+                Some(PartRange::Pages { .. }) => "ctid",
+                Some(PartRange::Whole) | None => "none",
             };
             TablePlan {
                 schema: t.schema.clone(),

@@ -127,13 +127,13 @@ pub async fn schema(args: SourceArgs) -> Result<()> {
     let listed = listing::tables(&client, &*scope, TableSizes::Exact).await?;
     let skipped: Vec<_> = listed.iter().filter(|t| !t.copied()).collect();
     let doc = serde_json::json!({
-        "database": head.get::<_, String>(0),
-        "server_version": head.get::<_, String>(1),
+        "database": head.try_get::<_, String>(0)?,
+        "server_version": head.try_get::<_, String>(1)?,
         "encoding": catalog.encoding,
         "tables": catalog.tables,
         "skipped_tables": skipped,
         "sequences": catalog.sequences,
-        "large_objects": head.get::<_, i64>(2),
+        "large_objects": head.try_get::<_, i64>(2)?,
         "extensions": listing::extensions(&client, &*scope).await?,
         "collations": listing::collations(&client).await?,
         "depends": super::relations::dependency_doc(&client, &listed).await?,

@@ -32,7 +32,7 @@ pub(super) async fn copy_large_objects(shared: Arc<Shared>, oids: Vec<u32>) {
 async fn worker(shared: Arc<Shared>, queue: Arc<Mutex<VecDeque<u32>>>) -> Result<()> {
     // A copy worker's slot, once it has no table left to copy.
     let _slot = shared.copy_slots.clone().acquire_owned().await?;
-    if queue.lock().expect("large objects").is_empty() {
+    if crate::sync::lock(&queue).is_empty() {
         return Ok(());
     }
     let source = open_reader(&shared.endpoints.source, shared.snapshot.as_deref()).await?;
@@ -41,7 +41,7 @@ async fn worker(shared: Arc<Shared>, queue: Arc<Mutex<VecDeque<u32>>>) -> Result
         if shared.stopping() {
             return Ok(());
         }
-        let Some(oid) = queue.lock().expect("large objects").pop_front() else {
+        let Some(oid) = crate::sync::lock(&queue).pop_front() else {
             return Ok(());
         };
         let bytes = copy_large_object(&source, &target, oid).await?;

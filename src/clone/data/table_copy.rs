@@ -13,7 +13,7 @@ use tracing::{debug, warn};
 
 use super::{after_copy, spawn_after, Shared};
 use crate::catalog::{uncompressed_columns, Table};
-use crate::connections::connect_target_worker;
+use crate::connections::{connect, connect_target_worker, Side};
 use crate::copy::counts::RowCountMismatch;
 use crate::copy::relay::TapHandle;
 use crate::copy::{copy_table, unit_label, CopyHow, CopyStats, CopyUnit, Source};
@@ -44,12 +44,15 @@ impl WorkItem {
             Some(_) => self.table.bytes / self.table.parts.len().max(1) as i64,
         }
     }
+    // `part` indexes `table.parts`: items are made by enumerating them.
+    #[allow(clippy::indexing_slicing)]
     fn unit(&self) -> Unit {
         match self.part {
             None => Unit::Table(self.table.oid),
             Some(i) => Unit::Part(self.table.oid, self.table.parts[i].number),
         }
     }
+    #[allow(clippy::indexing_slicing)]
     fn copy_unit(&self) -> CopyUnit<'_> {
         match self.part {
             None => CopyUnit::Whole,
@@ -119,7 +122,7 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
         if shared.stopping() {
             return Ok(());
         }
-        let Some(item) = shared.queue.lock().expect("queue").pop_front() else {
+        let Some(item) = crate::sync::lock(&shared.queue).pop_front() else {
             return Ok(());
         };
         // With --all-databases, wait for an instance-wide slot, given to the
@@ -164,9 +167,15 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
             Err(e) => {
                 // Retries are spent and a server is still out of reach: the
                 // next tables would only go through the same retries.
-                if is_connection_error(&e) {
+                let e = if is_connection_error(&e) {
                     shared.server_lost.store(true, Ordering::Relaxed);
-                }
+                    e
+                } else {
+                    // The source reader's transaction is aborted: the next
+                    // tables need a new one.
+                    conns = None;
+                    explain_vanished(shared, &item.table, e).await
+                };
                 shared.copy_failed.store(true, Ordering::Relaxed);
                 if e.chain().any(|c| c.is::<RowCountMismatch>()) {
                     shared.count_mismatches.fetch_add(1, Ordering::Relaxed);
@@ -212,10 +221,13 @@ async fn copy_with_retries(
     let mut attempt = 0;
     loop {
         let outcome = async {
-            if conns.as_ref().is_none_or(Connections::is_closed) {
-                *conns = Some(open(shared).await?);
+            if conns.as_ref().is_some_and(Connections::is_closed) {
+                *conns = None;
             }
-            let c = conns.as_ref().expect("connections");
+            let c: &Connections = match conns {
+                Some(c) => c,
+                None => conns.insert(open(shared).await?),
+            };
             let uncompressed = match item.copy_unit() {
                 CopyUnit::Whole
                     if shared.check_compression && shared.target_relation(table).freezes() =>
@@ -282,6 +294,39 @@ async fn copy_with_retries(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// A copy failed: when the table is no longer on the source under the name
+/// the catalog read gave (dropped or renamed on the live source since), say
+/// so, naming it. Any other failure, or no answer, keeps its own message.
+async fn explain_vanished(shared: &Shared, table: &Table, err: anyhow::Error) -> anyhow::Error {
+    let Ok(source) = connect(Side::Source, &shared.endpoints.source).await else {
+        return err;
+    };
+    // Outside any snapshot: the catalog as it is now.
+    let now = source
+        .query_opt(
+            "SELECT n.nspname::text, c.relname::text \
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+              WHERE c.oid = $1",
+            &[&table.oid],
+        )
+        .await;
+    let what = match now {
+        Ok(None) => "dropped".to_string(),
+        Ok(Some(row)) => match (row.try_get::<_, String>(0), row.try_get::<_, String>(1)) {
+            (Ok(schema), Ok(name)) if (&schema, &name) != (&table.schema, &table.name) => {
+                format!("renamed to {schema}.{name}")
+            }
+            _ => return err,
+        },
+        Err(_) => return err,
+    };
+    anyhow::anyhow!(
+        "{} is no longer on the source ({what} after the clone started): its data is not \
+         copied; run again with --restart to clone the source as it is now ({err:#})",
+        table.label()
+    )
 }
 
 /// Errors worth a retry: the link to a server broke or the server restarted,

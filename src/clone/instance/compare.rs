@@ -38,8 +38,8 @@ impl InstanceComparison {
     pub fn is_equal(&self) -> bool {
         self.differences() == 0
     }
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("report serialises")
+    pub fn to_json(&self) -> anyhow::Result<String> {
+        Ok(serde_json::to_string_pretty(self)?)
     }
     pub fn render(&self) -> String {
         let mut out = String::new();

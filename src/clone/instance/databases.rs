@@ -48,20 +48,21 @@ pub async fn list_source(source: &Client) -> Result<Vec<SourceDatabase>> {
         .query(SQL, &[])
         .await
         .context("listing the source databases")?;
-    Ok(rows
-        .iter()
-        .map(|r| SourceDatabase {
-            name: r.get(0),
-            owner: r.get(1),
-            encoding: r.get(2),
-            collate: r.get(3),
-            ctype: r.get(4),
-            provider: r.get(5),
-            locale: r.get(6),
-            icu_rules: r.get(7),
-            bytes: r.get(8),
+    rows.iter()
+        .map(|r| -> Result<_> {
+            Ok(SourceDatabase {
+                name: r.try_get(0)?,
+                owner: r.try_get(1)?,
+                encoding: r.try_get(2)?,
+                collate: r.try_get(3)?,
+                ctype: r.try_get(4)?,
+                provider: r.try_get(5)?,
+                locale: r.try_get(6)?,
+                icu_rules: r.try_get(7)?,
+                bytes: r.try_get(8)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The `CREATE DATABASE` that gives the target the source's encoding and
@@ -117,8 +118,8 @@ pub async fn create_missing(
         .query("SELECT rolname FROM pg_roles", &[])
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| Ok(r.try_get(0)?))
+        .collect::<Result<_>>()?;
     let mut created = Vec::new();
     for db in databases.iter().filter(|d| !existing.contains(&d.name)) {
         let sql = create_statement(db, target_major, roles.contains(&db.owner));
@@ -140,8 +141,8 @@ pub async fn target_databases(target: &Client) -> Result<HashSet<String>> {
         .query("SELECT datname FROM pg_database", &[])
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect())
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Before anything is written: refuse (exit 7) when a target database

@@ -1,0 +1,238 @@
+//! Objects of a live source that vanish or change between the catalog read
+//! and their copy: the unit fails with a message naming the table, the rest
+//! of the clone goes on, the run exits non-zero (no panic), and `--resume`
+//! reports the table again.
+//!
+//! The moment is chosen by state, not time: on the target, a row trigger on
+//! `big` waits for an advisory lock the test holds, so the only copy worker
+//! (`--table-jobs 1`, `big` first as the largest) is held inside the COPY of
+//! `big` while the test changes the source; releasing the lock lets it go on.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{pgcopydb, verify, workdir, Cluster};
+
+const SOURCE: &str = "
+CREATE TABLE big (id int PRIMARY KEY, v text);
+INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
+CREATE TABLE small (id int PRIMARY KEY, v text);
+INSERT INTO small SELECT g, md5(g::text) FROM generate_series(1, 1000) g;
+CREATE TABLE other (id int PRIMARY KEY, v text, gone text);
+INSERT INTO other SELECT g, md5(g::text), 'x' FROM generate_series(1, 50) g;
+";
+
+/// On the target: once the restore creates `big`, give it a row trigger that
+/// waits for advisory lock 4242 (held by the test) before each row.
+const HOLD_BIG: &str = "
+CREATE FUNCTION wait_for_test() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_lock_shared(4242);
+  PERFORM pg_advisory_unlock_shared(4242);
+  RETURN NEW;
+END $$;
+CREATE FUNCTION hold_big() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands()
+              WHERE object_identity = 'public.big' AND command_tag = 'CREATE TABLE') THEN
+    CREATE TRIGGER wait_for_test BEFORE INSERT ON public.big
+      FOR EACH ROW EXECUTE FUNCTION public.wait_for_test();
+  END IF;
+END $$;
+CREATE EVENT TRIGGER hold_big ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
+  EXECUTE FUNCTION hold_big();
+";
+
+const RELEASE_BIG: &str = "
+DROP EVENT TRIGGER hold_big;
+DROP TRIGGER wait_for_test ON big;
+DROP FUNCTION hold_big(), wait_for_test();
+";
+
+/// A psql session on `tgt` holding advisory lock 4242 until it is dropped.
+struct HeldLock(Child);
+
+impl HeldLock {
+    fn take(tgt: &Cluster) -> HeldLock {
+        let mut psql = tgt
+            .client("psql")
+            .args(["-X", "-q", "-d", "dst"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start psql");
+        let stdin = psql.stdin.as_mut().expect("psql stdin");
+        writeln!(stdin, "SELECT pg_advisory_lock(4242);").expect("write to psql");
+        stdin.flush().expect("flush psql");
+        wait_for(tgt, "the test's advisory lock", || {
+            tgt.psql(
+                "dst",
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted",
+            ) == "1"
+        });
+        HeldLock(psql)
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        // psql ends with its stdin, and its session with the lock.
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+/// Poll `done` until it holds (a minute at most).
+fn wait_for(tgt: &Cluster, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never reached: {what} (target port {})",
+            tgt.port
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Run a clone held inside the COPY of `big`; `change` alters the source
+/// then; returns the clone's output once the lock is released.
+fn clone_changing_source(
+    src: &Cluster,
+    tgt: &Cluster,
+    dir: &std::path::Path,
+    change: &str,
+) -> std::process::Output {
+    let lock = HeldLock::take(tgt);
+    let child = pgcopydb()
+        .args(["clone", "--table-jobs", "1", "--source", &src.uri("src")])
+        .args(["--target", &tgt.uri("dst")])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pgcopydb");
+    wait_for(tgt, "the COPY into big waiting on the test's lock", || {
+        tgt.psql(
+            "dst",
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE query LIKE 'COPY public.big %FROM STDIN%' AND wait_event = 'advisory'",
+        ) == "1"
+    });
+    src.psql("src", change);
+    drop(lock);
+    child.wait_with_output().expect("wait for pgcopydb")
+}
+
+fn servers() -> (Cluster, Cluster) {
+    let src = Cluster::start();
+    let tgt = Cluster::start();
+    src.create_db("src");
+    src.psql("src", SOURCE);
+    tgt.create_db("dst");
+    tgt.psql("dst", HOLD_BIG);
+    (src, tgt)
+}
+
+/// The clone failed cleanly (not a panic), naming `table`.
+fn assert_failed_naming(out: &std::process::Output, table: &str, what: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{what} succeeded:\n{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{what} panicked:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{what} panicked:\n{stderr}");
+    assert!(stderr.contains(table), "{what} names {table}:\n{stderr}");
+}
+
+#[test]
+fn a_table_dropped_mid_run_fails_alone_and_resume_reports_it() {
+    let (src, tgt) = servers();
+    let dir = workdir();
+    let out = clone_changing_source(&src, &tgt, dir.path(), "DROP TABLE small");
+    assert_failed_naming(&out, "public.small", "clone");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no longer on the source"), "{stderr}");
+    // The worker went on with a new source reader after the failure.
+    assert_eq!(tgt.psql("dst", "SELECT count(*) FROM other"), "50");
+    tgt.psql("dst", RELEASE_BIG);
+
+    // The table is still missing: a resume says so again, and still fails.
+    let out = support::clone_between(
+        (&src, "src"),
+        (&tgt, "dst"),
+        dir.path(),
+        &["--resume", "--not-consistent"],
+    );
+    assert_failed_naming(&out, "public.small", "clone --resume");
+
+    // Every other table is in: without the target's leftover empty copy of
+    // the dropped table, both databases are equal.
+    tgt.psql("dst", "DROP TABLE small");
+    verify::assert_equal(&src, "src", &tgt, "dst");
+}
+
+#[test]
+fn a_table_renamed_or_a_column_dropped_mid_run_fails_naming_it() {
+    let (src, tgt) = servers();
+    let dir = workdir();
+    let out = clone_changing_source(
+        &src,
+        &tgt,
+        dir.path(),
+        "ALTER TABLE small RENAME TO smaller; ALTER TABLE other DROP COLUMN gone;",
+    );
+    assert_failed_naming(&out, "public.small", "clone");
+    assert_failed_naming(&out, "public.other", "clone");
+    // big, copied before the changes could touch it, is complete.
+    tgt.psql("dst", RELEASE_BIG);
+    assert_eq!(tgt.psql("dst", "SELECT count(*) FROM big"), "20000");
+}
+
+/// The catalog is read under the snapshot, but `pg_get_indexdef` reads the
+/// current catalog: an index dropped after the snapshot was exported has no
+/// definition. The run fails naming it (no panic).
+#[test]
+fn an_index_dropped_after_the_snapshot_is_named() {
+    let src = Cluster::start();
+    let tgt = Cluster::start();
+    src.create_db("src");
+    src.psql("src", SOURCE);
+    src.psql("src", "CREATE INDEX big_v ON big (v)");
+    tgt.create_db("dst");
+    // The test's own session exports the snapshot and holds it.
+    let mut holder = src
+        .client("psql")
+        .args(["-X", "-q", "-A", "-t", "-d", "src"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start psql");
+    let stdin = holder.stdin.as_mut().expect("psql stdin");
+    writeln!(
+        stdin,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_export_snapshot();"
+    )
+    .expect("write to psql");
+    stdin.flush().expect("flush psql");
+    let mut line = String::new();
+    let stdout = holder.stdout.as_mut().expect("psql stdout");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .expect("read the snapshot id");
+    let snapshot = line.trim().to_string();
+    assert!(!snapshot.is_empty(), "no snapshot exported");
+
+    src.psql("src", "DROP INDEX big_v");
+    let dir = workdir();
+    let out = support::clone_between(
+        (&src, "src"),
+        (&tgt, "dst"),
+        dir.path(),
+        &["--snapshot", &snapshot],
+    );
+    drop(holder.stdin.take());
+    let _ = holder.wait();
+    assert_failed_naming(&out, "big_v", "clone");
+}
