@@ -318,16 +318,40 @@ where
     let mut total = 0u64;
     let mut error: Option<SourceError> = None;
     let mut rows: Option<u64> = None;
+    // Bytes of a CopyData message still to come: its body is forwarded as
+    // it arrives, never held whole, so memory stays flat whatever the size
+    // of one row (COPY FROM reads a byte stream: rows may span messages).
+    let mut data_left = 0usize;
     'reply: loop {
+        if data_left > 0 {
+            let n = data_left.min(input.len());
+            if error.is_none() {
+                output.extend_from_slice(input.get(..n).unwrap_or_default());
+            }
+            input.advance(n);
+            data_left -= n;
+        }
         // Each message: a tag, then its length (itself included) in 4 bytes.
-        while let Some(&[tag, l0, l1, l2, l3]) = input.get(..5) {
+        while data_left == 0 {
+            let Some(&[tag, l0, l1, l2, l3]) = input.get(..5) else {
+                break;
+            };
             let len = i32::from_be_bytes([l0, l1, l2, l3]);
             if len < 4 {
                 anyhow::bail!("invalid message from the source (length {len})");
             }
             let end = 1 + len as usize;
             if input.len() < end {
-                input.reserve(end - input.len());
+                if tag == b'd' {
+                    // A row larger than what has arrived: pass on its start.
+                    if error.is_none() {
+                        output.extend_from_slice(input.get(5..).unwrap_or_default());
+                    }
+                    data_left = end - input.len();
+                    input.clear();
+                } else {
+                    input.reserve(end - input.len());
+                }
                 break;
             }
             let body = input.get(5..end).unwrap_or_default();
@@ -351,14 +375,19 @@ where
             }
             input.advance(end);
             if output.len() >= chunk {
-                let n = output.len() as u64;
-                sink.send(output.split().freeze())
-                    .await
-                    .context("writing to the target")?;
-                total += n;
-                sent(n);
-                output.reserve(chunk);
+                break;
             }
+        }
+        if output.len() >= chunk {
+            let n = output.len() as u64;
+            sink.send(output.split().freeze())
+                .await
+                .context("writing to the target")?;
+            total += n;
+            sent(n);
+            output.reserve(chunk);
+            // Messages may be waiting in the buffer already.
+            continue;
         }
         if input.capacity() - input.len() < 16 * 1024 {
             input.reserve(256 * 1024);
