@@ -103,12 +103,14 @@ fn invalid_option_values_are_usage_errors() {
 fn missing_pg_dump_is_reported() {
     let c = Cluster::start();
     c.create_db("db");
+    // Another database of the same server: one database into itself is refused.
+    c.create_db("copy");
     let empty = workdir();
     let dir = workdir();
     let out = pgcopydb()
         .args(clone_args(
             &c.uri("db"),
-            &c.uri("db"),
+            &c.uri("copy"),
             dir.path().to_str().unwrap(),
         ))
         .env("PGCOPYDB_PG_BINDIR", empty.path())
@@ -143,6 +145,8 @@ fn target_with_the_tables_is_refused_and_kept() {
 fn work_directory_in_use_is_refused() {
     let c = Cluster::start();
     c.create_db("db");
+    // Another database of the same server: one database into itself is refused.
+    c.create_db("copy");
     let dir = workdir();
     // This test process is alive: its pid in the lock means "in use".
     std::fs::write(
@@ -152,7 +156,7 @@ fn work_directory_in_use_is_refused() {
     .unwrap();
     let out = run(&clone_args(
         &c.uri("db"),
-        &c.uri("db"),
+        &c.uri("copy"),
         dir.path().to_str().unwrap(),
     ));
     assert_fails(&out, 3, "in use by another pgcopydb");
@@ -173,12 +177,14 @@ fn work_directory_in_use_is_refused() {
 fn unfinished_run_needs_resume_or_restart() {
     let c = Cluster::start();
     c.create_db("db");
+    // Another database of the same server: one database into itself is refused.
+    c.create_db("copy");
     let dir = workdir();
     // An unfinished run: a recorded state without the completion marker.
     std::fs::write(dir.path().join("pgcopydb.db"), b"").unwrap();
     let out = run(&clone_args(
         &c.uri("db"),
-        &c.uri("db"),
+        &c.uri("copy"),
         dir.path().to_str().unwrap(),
     ));
     assert_fails(&out, 3, "--resume");
