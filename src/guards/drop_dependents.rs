@@ -20,7 +20,8 @@ pub struct DroppedTables<'a> {
 /// part of one of them (their indexes, constraints, triggers, toast, row
 /// type, owned sequences): the objects whose loss would go unnoticed. A
 /// relation dropped whole stands for its own parts, an object for its
-/// internal parts (a foreign key for its triggers). pg_depend is walked the
+/// internal parts (a foreign key for its triggers, a table for its toast
+/// table and row type). pg_depend is walked the
 /// way DROP walks it: whatever depends on a dropped object goes, and an
 /// object another one is an internal part of (a view's rule) takes it along.
 const CASCADE_VICTIMS: &str = "\
@@ -29,23 +30,27 @@ tables AS (
     SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE (n.nspname::text, c.relname::text) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 ),
-edges AS (
-    SELECT refclassid AS from_class, refobjid AS from_obj, classid AS to_class, objid AS to_obj
-      FROM pg_depend WHERE deptype IN ('n', 'a', 'i')
-    UNION ALL
-    SELECT classid, objid, refclassid, refobjid FROM pg_depend WHERE deptype = 'i'
-),
 dropped(classid, objid) AS (
     SELECT 'pg_class'::regclass::oid, oid FROM tables
     UNION
-    SELECT e.to_class, e.to_obj FROM dropped x
-      JOIN edges e ON e.from_class = x.classid AND e.from_obj = x.objid
+    -- LATERAL: one index lookup per object, not a scan of pg_depend per step.
+    SELECT e.classid, e.objid FROM dropped x, LATERAL (
+        SELECT d.classid, d.objid FROM pg_depend d
+         WHERE d.refclassid = x.classid AND d.refobjid = x.objid AND d.deptype IN ('n', 'a', 'i')
+        UNION ALL
+        SELECT d.refclassid, d.refobjid FROM pg_depend d
+         WHERE d.classid = x.classid AND d.objid = x.objid AND d.deptype = 'i'
+    ) e
 ),
-owned AS (
+-- Objects that are an internal part of a dropped one (a foreign key's triggers).
+internal_parts AS MATERIALIZED (
+    SELECT d.classid, d.objid FROM dropped y
+      JOIN pg_depend d ON d.refclassid = y.classid AND d.refobjid = y.objid AND d.deptype = 'i'
+),
+owned AS MATERIALIZED (
     SELECT x.classid, x.objid, CASE x.classid
         WHEN 'pg_class'::regclass THEN coalesce(
             (SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = x.objid),
-            (SELECT c.oid FROM pg_class c WHERE c.reltoastrelid = x.objid),
             (SELECT d.refobjid FROM pg_depend d JOIN pg_class s ON s.oid = d.objid
               WHERE d.classid = 'pg_class'::regclass AND d.objid = x.objid AND s.relkind = 'S'
                 AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') LIMIT 1),
@@ -70,8 +75,7 @@ SELECT pg_describe_object(o.classid, o.objid, 0), a.type, a.object_names, a.obje
    AND NOT (o.relid IS NOT NULL AND o.relid <> o.objid
             AND o.relid IN (SELECT objid FROM dropped WHERE classid = 'pg_class'::regclass))
    AND NOT EXISTS (
-       SELECT FROM pg_depend d JOIN dropped y ON y.classid = d.refclassid AND y.objid = d.refobjid
-        WHERE d.classid = o.classid AND d.objid = o.objid AND d.deptype = 'i')
+       SELECT FROM internal_parts p WHERE p.classid = o.classid AND p.objid = o.objid)
  ORDER BY 1";
 
 /// A target object the drop would take along.
