@@ -15,6 +15,7 @@
 //! - [`clone`]: the orchestration that runs all of the above concurrently.
 //! - [`compare`]: proof that the target holds what the source holds.
 //! - [`workdir`]: the work directory and its lock.
+//! - [`guards`]: refusals checked before anything is written (same database, lost dependents).
 //! - [`report`]: logging, live progress and the final summary.
 
 // No code path may panic on what a server, a file or the user hands us
@@ -36,6 +37,7 @@ pub mod error;
 pub mod extensions;
 pub mod filters;
 pub mod foreign_keys;
+pub mod guards;
 pub mod indexes;
 pub mod interrupt;
 pub mod pool;

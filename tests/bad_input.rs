@@ -103,12 +103,14 @@ fn invalid_option_values_are_usage_errors() {
 fn missing_pg_dump_is_reported() {
     let c = Cluster::start();
     c.create_db("db");
+    // Another database of the same server: one database into itself is refused.
+    c.create_db("copy");
     let empty = workdir();
     let dir = workdir();
     let out = pgcopydb()
         .args(clone_args(
             &c.uri("db"),
-            &c.uri("db"),
+            &c.uri("copy"),
             dir.path().to_str().unwrap(),
         ))
         .env("PGCOPYDB_PG_BINDIR", empty.path())
@@ -143,6 +145,8 @@ fn target_with_the_tables_is_refused_and_kept() {
 fn work_directory_in_use_is_refused() {
     let c = Cluster::start();
     c.create_db("db");
+    // Another database of the same server: one database into itself is refused.
+    c.create_db("copy");
     let dir = workdir();
     // This test process holds the lock as a running pgcopydb would.
     let held = std::fs::File::create(dir.path().join("pgcopydb.pid")).unwrap();
@@ -156,7 +160,7 @@ fn work_directory_in_use_is_refused() {
     assert_eq!(rc, 0);
     let out = run(&clone_args(
         &c.uri("db"),
-        &c.uri("db"),
+        &c.uri("copy"),
         dir.path().to_str().unwrap(),
     ));
     assert_fails(&out, 3, "in use by another pgcopydb");
@@ -178,6 +182,8 @@ fn work_directory_in_use_is_refused() {
 fn unfinished_run_needs_resume_or_restart() {
     let c = Cluster::start();
     c.create_db("db");
+    // Another database of the same server: one database into itself is refused.
+    c.create_db("copy");
     let dir = workdir();
     // A run that wrote to the target and did not finish: a recorded state
     // saying so, without the completion marker.
@@ -191,7 +197,7 @@ fn unfinished_run_needs_resume_or_restart() {
     drop(state);
     let out = run(&clone_args(
         &c.uri("db"),
-        &c.uri("db"),
+        &c.uri("copy"),
         dir.path().to_str().unwrap(),
     ));
     assert_fails(&out, 3, "--resume");

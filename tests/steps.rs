@@ -103,6 +103,7 @@ fn steps_one_after_another_equal_a_clone() {
 fn restore_without_a_dump_says_what_to_run() {
     let c = Cluster::start();
     c.create_db("db");
+    c.create_db("copy");
     let dir = workdir();
     let out = pgcopydb()
         .args([
@@ -111,7 +112,7 @@ fn restore_without_a_dump_says_what_to_run() {
             "--source",
             &c.uri("db"),
             "--target",
-            &c.uri("db"),
+            &c.uri("copy"),
         ])
         .arg("--dir")
         .arg(dir.path())

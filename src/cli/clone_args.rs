@@ -111,6 +111,13 @@ pub struct CloneArgs {
           num_args = 0, default_missing_value = "true", default_value = "false")]
     pub drop_if_exists: bool,
 
+    /// With --drop-if-exists: also drop the target's own objects that depend on the
+    /// replaced tables (views, foreign keys, ... the source does not have); without it,
+    /// such a drop is refused with their list
+    #[arg(long, env = "PGCOPYDB_DROP_CASCADE", value_parser = BoolishValueParser::new(),
+          num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub drop_cascade: bool,
+
     /// Do not restore object ownership (pg_restore --no-owner)
     #[arg(long)]
     pub no_owner: bool,

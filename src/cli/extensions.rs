@@ -37,6 +37,7 @@ pub async fn run(args: ExtensionsArgs) -> Result<()> {
     let endpoints = Endpoints::from_args(&args.conn)?;
     let source = crate::snapshot::open_reader(&endpoints.source, args.snapshot.as_deref()).await?;
     let target = connect_target_worker(&endpoints.target).await?;
+    crate::guards::refuse_same_database(&source, &target, "copy extensions").await?;
     let list = extensions::read_extensions(&source, &filters).await?;
     let created = extensions::create_extensions(&target, &list).await?;
     info!(

@@ -51,6 +51,12 @@ pub async fn run(args: RolesArgs, step: RolesStep) -> Result<()> {
         let source = crate::conninfo::ConnInfo::resolve(source)
             .map_err(|e| Failure::args(format!("invalid source connection string: {e:#}")))?;
         let client = connect(Side::Source, &source).await?;
+        if step == RolesStep::Copy {
+            // Roles belong to the instance: into itself, it is the same roles.
+            let endpoints = Endpoints::from_args(&args.conn)?;
+            let target = connect(Side::Target, &endpoints.target).await?;
+            crate::guards::refuse_same_instance(&client, &target, "copy roles").await?;
+        }
         let major = server_major(&client).await?;
         let tools = tools::choose(&tools::discover(), major, major)?;
         let passwords = !args.no_role_passwords && roles::can_read_passwords(&client).await?;

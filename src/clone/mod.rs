@@ -30,6 +30,7 @@ use crate::catalog::{existing_target_tables, plan_splits, read_catalog, Catalog}
 use crate::cli::CloneArgs;
 use crate::connections::{connect, connect_target_worker, server_major, Endpoints, Side};
 use crate::error::{ExitCode, Failure};
+use crate::guards;
 use crate::interrupt;
 use crate::report::summary::Summary;
 use crate::snapshot::{self, SnapshotHolder};
@@ -82,6 +83,9 @@ pub async fn run_steps(
     // work directory records anything that would look like a run to resume.
     let source = connect(Side::Source, &endpoints.source).await?;
     let target = connect_target_worker(&endpoints.target).await?;
+    if steps.touches_target() {
+        guards::refuse_same_database(&source, &target, steps.name).await?;
+    }
     let (source_major, target_major) = (server_major(&source).await?, server_major(&target).await?);
     let tools = tools::choose(&tools::discover(), source_major, target_major)?;
     info!(
@@ -166,7 +170,7 @@ pub async fn run_steps(
 
     let step = Instant::now();
     let to_drop = if steps.pre_data && !opts.resume {
-        refuse_existing_tables(&target, &catalog, opts).await?
+        refuse_existing_tables(endpoints, &target, &catalog, opts).await?
     } else {
         false
     };
@@ -409,21 +413,23 @@ async fn catalog_and_dump(
 }
 
 /// Never overwrite tables by accident: without --drop-if-exists, a target
-/// that already has any of the tables is refused. Returns whether some are
-/// there to drop.
+/// that already has any of the tables is refused; with it, so is a drop
+/// that would cascade into target objects the run does not recreate
+/// (unless --drop-cascade). Returns whether some are there to drop.
 async fn refuse_existing_tables(
+    endpoints: &Endpoints,
     target: &tokio_postgres::Client,
     catalog: &Catalog,
     opts: &CloneOptions,
 ) -> Result<bool> {
     let existing: std::collections::HashSet<String> =
         existing_target_tables(target).await?.into_iter().collect();
-    let clashes: Vec<String> = catalog
+    let clashing: Vec<_> = catalog
         .tables
         .iter()
-        .map(|t| t.label())
-        .filter(|l| existing.contains(l))
+        .filter(|t| existing.contains(&t.label()))
         .collect();
+    let clashes: Vec<String> = clashing.iter().map(|t| t.label()).collect();
     if clashes.is_empty() {
         return Ok(false);
     }
@@ -437,6 +443,19 @@ async fn refuse_existing_tables(
         ))
         .into());
     }
+    let dropped = guards::DroppedTables {
+        schemas: clashing.iter().map(|t| t.schema.as_str()).collect(),
+        names: clashing.iter().map(|t| t.name.as_str()).collect(),
+    };
+    let source = connect(Side::Source, &endpoints.source).await?;
+    guards::refuse_lost_dependents(
+        &source,
+        target,
+        &dropped,
+        &catalog.selection,
+        opts.drop_cascade,
+    )
+    .await?;
     Ok(true)
 }
 

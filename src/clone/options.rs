@@ -23,6 +23,9 @@ pub struct CloneOptions {
     pub table_sizes: TableSizes,
     pub skip_split_by_ctid: bool,
     pub drop_if_exists: bool,
+    /// `--drop-cascade`: let `--drop-if-exists` drop the target's own
+    /// objects that depend on the replaced tables.
+    pub drop_cascade: bool,
     pub no_owner: bool,
     pub no_acl: bool,
     pub no_comments: bool,
@@ -76,6 +79,7 @@ impl CloneOptions {
             table_sizes: a.sizes.table_sizes(),
             skip_split_by_ctid: a.skip_split_by_ctid,
             drop_if_exists: a.drop_if_exists,
+            drop_cascade: a.drop_cascade,
             no_owner: a.no_owner,
             no_acl: a.no_acl,
             no_comments: a.no_comments,

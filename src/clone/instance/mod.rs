@@ -78,6 +78,7 @@ pub async fn run(
     let started = Instant::now();
     let source = connect(Side::Source, &endpoints.source).await?;
     let target = connect(Side::Target, &endpoints.target).await?;
+    crate::guards::refuse_same_instance(&source, &target, "clone --all-databases").await?;
     let (source_major, target_major) = (server_major(&source).await?, server_major(&target).await?);
     let tools = tools::choose(&tools::discover(), source_major, target_major)?;
     let databases = databases::list_source(&source).await?;
