@@ -9,6 +9,7 @@ mod extensions;
 mod list;
 mod ping;
 mod roles;
+mod settings;
 mod snapshot;
 mod steps;
 mod version;

@@ -34,7 +34,7 @@ pub enum RestoreCommand {
 
 /// Run one step command and print its summary.
 pub async fn run_step(mut args: CloneArgs, steps: Steps) -> Result<()> {
-    crate::report::logging::init(&args.log);
+    crate::report::logging::init(args.log.level());
     if args.all_databases {
         return Err(crate::error::Failure::args(format!(
             "{}: --all-databases is only supported by clone (and copy db)",

@@ -17,7 +17,7 @@ mod schema_steps;
 mod steps;
 mod toc_skips;
 
-pub use options::CloneOptions;
+pub use options::{CloneOptions, CopyFormatChoice};
 pub use steps::Steps;
 pub use toc_skips::SkipOptions;
 
@@ -38,7 +38,7 @@ use crate::workdir::state::Unit;
 use crate::workdir::{Reuse, WorkDir};
 
 pub async fn run_cli(args: CloneArgs) -> Result<()> {
-    crate::report::logging::init(&args.log);
+    crate::report::logging::init(args.log.level());
     let endpoints = Endpoints::from_args(&args.conn)?;
     let options = CloneOptions::from_args(&args)?;
     interrupt::install_handlers();
@@ -443,7 +443,7 @@ async fn refuse_existing_tables(
 /// `restore parse-list`: the pre-data and post-data restore lists as the
 /// restore would use them, skipped entries commented out with `;`.
 pub async fn print_restore_lists(args: CloneArgs) -> Result<()> {
-    crate::report::logging::init(&args.log);
+    crate::report::logging::init(args.log.level());
     let endpoints = Endpoints::from_args(&args.conn)?;
     let opts = CloneOptions::from_args(&args)?;
     let target = connect_target_worker(&endpoints.target).await?;

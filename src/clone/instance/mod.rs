@@ -36,7 +36,7 @@ use databases::SourceDatabase;
 use dirs::InstanceDir;
 
 pub async fn run_cli(args: CloneArgs) -> Result<()> {
-    crate::report::logging::init(&args.log);
+    crate::report::logging::init(args.log.level());
     let endpoints = Endpoints::from_args(&args.conn)?;
     let options = CloneOptions::from_args(&args)?;
     interrupt::install_handlers();
