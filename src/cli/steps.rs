@@ -65,3 +65,14 @@ pub async fn run_step(mut args: CloneArgs, steps: Steps) -> Result<()> {
     }
     Ok(())
 }
+
+/// `restore parse-list`: print the restore lists the restore would use.
+pub async fn print_restore_lists(args: CloneArgs) -> Result<()> {
+    crate::report::logging::init(args.log.level());
+    let endpoints = Endpoints::from_args(&args.conn)?;
+    let opts = CloneOptions::from_args(&args)?;
+    for path in crate::clone::write_restore_lists(&endpoints, &opts).await? {
+        print!("{}", std::fs::read_to_string(path)?);
+    }
+    Ok(())
+}
