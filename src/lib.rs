@@ -16,6 +16,9 @@
 //! - [`compare`]: proof that the target holds what the source holds.
 //! - [`workdir`]: the work directory and its lock.
 //! - [`report`]: logging, live progress and the final summary.
+//! - [`cli`]: the top layer, the only one that knows clap: it turns arguments into the
+//!   settings above (`CloneOptions`, `Endpoints`, a `LogLevel`) and calls them; no other
+//!   module refers to it (`cli::layering` checks).
 
 // No code path may panic on what a server, a file or the user hands us
 // (tests are exempt). `clippy.toml` also disallows `tokio_postgres::Row::get`.

@@ -15,6 +15,9 @@ mod snapshot;
 mod steps;
 mod version;
 
+#[cfg(test)]
+mod layering;
+
 pub use clone_args::{CloneArgs, ConnectionArgs, CopyFormatArg, EstimateSizesArg, LogArgs};
 
 use clap::{Parser, Subcommand};
