@@ -4,7 +4,6 @@
 use anyhow::Result;
 use tokio_postgres::Client;
 
-use crate::cli::ConnectionArgs;
 use crate::conninfo::ConnInfo;
 use crate::error::Failure;
 
@@ -53,10 +52,12 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    pub fn from_args(args: &ConnectionArgs) -> Result<Endpoints> {
+    /// Both connection strings resolved; a missing or invalid one is a usage
+    /// error naming its option.
+    pub fn new(source: Option<&str>, target: Option<&str>) -> Result<Endpoints> {
         Ok(Endpoints {
-            source: resolve(Side::Source, args.source.as_deref())?,
-            target: resolve(Side::Target, args.target.as_deref())?,
+            source: resolve(Side::Source, source)?,
+            target: resolve(Side::Target, target)?,
         })
     }
 }

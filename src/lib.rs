@@ -17,6 +17,9 @@
 //! - [`workdir`]: the work directory and its lock.
 //! - [`guards`]: refusals checked before anything is written (same database, lost dependents).
 //! - [`report`]: logging, live progress and the final summary.
+//! - [`cli`]: the top layer, the only one that knows clap: it turns arguments into the
+//!   settings above (`CloneOptions`, `Endpoints`, a `LogLevel`) and calls them; no other
+//!   module refers to it (`cli::layering` checks).
 
 // No code path may panic on what a server, a file or the user hands us
 // (tests are exempt). `clippy.toml` also disallows `tokio_postgres::Row::get`.

@@ -10,7 +10,6 @@ mod support;
 
 use std::process::Command;
 
-use pgcopydb::cli::ConnectionArgs;
 use pgcopydb::compare::{compare_data, Status};
 use pgcopydb::connections::Endpoints;
 use pgcopydb::filters::Filters;
@@ -192,11 +191,7 @@ $$",
 fn library_api_honours_the_snapshot(source: &Cluster, src: &str, dst: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let endpoints = Endpoints::from_args(&ConnectionArgs {
-            source: Some(src.to_string()),
-            target: Some(dst.to_string()),
-        })
-        .unwrap();
+        let endpoints = Endpoints::new(Some(src), Some(dst)).unwrap();
         let (holder, conn) = tokio_postgres::connect(src, tokio_postgres::NoTls)
             .await
             .unwrap();

@@ -120,7 +120,7 @@ fn filters(c: &CommonArgs) -> Result<Filters> {
 }
 
 fn start(c: &CommonArgs) -> Result<Endpoints> {
-    crate::report::logging::init(&c.log);
+    crate::report::logging::init(c.log.level());
     Endpoints::from_args(&c.conn)
 }
 

@@ -29,7 +29,7 @@ pub struct ExtensionsArgs {
 }
 
 pub async fn run(args: ExtensionsArgs) -> Result<()> {
-    crate::report::logging::init(&args.log);
+    crate::report::logging::init(args.log.level());
     let filters = match &args.filters {
         Some(path) => Filters::load(path)?,
         None => Filters::default(),

@@ -3,15 +3,20 @@
 //!
 //! This layer only turns arguments into settings and hands them to the engine.
 
+mod clone;
 mod clone_args;
 mod compare;
 mod extensions;
 mod list;
 mod ping;
 mod roles;
+mod settings;
 mod snapshot;
 mod steps;
 mod version;
+
+#[cfg(test)]
+mod layering;
 
 pub use clone_args::{CloneArgs, ConnectionArgs, CopyFormatArg, EstimateSizesArg, LogArgs};
 
@@ -118,9 +123,9 @@ pub fn run() -> i32 {
         match cli.command {
             Command::Clone(args) | Command::Copy(CopyCommand::Db(args)) => {
                 if args.all_databases {
-                    crate::clone::instance::run_cli(args).await
+                    clone::run_all_databases(args).await
                 } else {
-                    crate::clone::run_cli(args).await
+                    clone::run(args).await
                 }
             }
             Command::Copy(CopyCommand::Roles(args)) => {
@@ -157,7 +162,7 @@ pub fn run() -> i32 {
                     steps::run_step(a, Steps::RESTORE_POST_DATA).await
                 }
                 steps::RestoreCommand::Roles(a) => roles::run(a, roles::RolesStep::Restore).await,
-                steps::RestoreCommand::ParseList(a) => crate::clone::print_restore_lists(a).await,
+                steps::RestoreCommand::ParseList(a) => steps::print_restore_lists(a).await,
             },
             Command::Compare(command) => compare::run(command).await,
             Command::Ping(args) => ping::run(args).await,

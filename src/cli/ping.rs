@@ -13,7 +13,7 @@ pub struct PingArgs {
 }
 
 pub async fn run(args: PingArgs) -> anyhow::Result<()> {
-    crate::report::logging::init(&args.log);
+    crate::report::logging::init(args.log.level());
     let endpoints = Endpoints::from_args(&args.conn)?;
     let mut majors = Vec::new();
     for (side, info) in [

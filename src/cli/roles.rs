@@ -42,7 +42,7 @@ fn roles_file(args: &RolesArgs) -> PathBuf {
 }
 
 pub async fn run(args: RolesArgs, step: RolesStep) -> Result<()> {
-    crate::report::logging::init(&args.log);
+    crate::report::logging::init(args.log.level());
     let file = roles_file(&args);
     if step != RolesStep::Restore {
         let source = args.conn.source.as_deref().ok_or_else(|| {

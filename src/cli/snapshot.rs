@@ -25,7 +25,7 @@ pub struct SnapshotArgs {
 }
 
 pub async fn run(args: SnapshotArgs) -> Result<()> {
-    crate::report::logging::init(&args.log);
+    crate::report::logging::init(args.log.level());
     let source = args
         .source
         .as_deref()

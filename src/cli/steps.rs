@@ -34,7 +34,7 @@ pub enum RestoreCommand {
 
 /// Run one step command and print its summary.
 pub async fn run_step(mut args: CloneArgs, steps: Steps) -> Result<()> {
-    crate::report::logging::init(&args.log);
+    crate::report::logging::init(args.log.level());
     if args.all_databases {
         return Err(crate::error::Failure::args(format!(
             "{}: --all-databases is only supported by clone (and copy db)",
@@ -62,6 +62,17 @@ pub async fn run_step(mut args: CloneArgs, steps: Steps) -> Result<()> {
             ),
         )
         .into());
+    }
+    Ok(())
+}
+
+/// `restore parse-list`: print the restore lists the restore would use.
+pub async fn print_restore_lists(args: CloneArgs) -> Result<()> {
+    crate::report::logging::init(args.log.level());
+    let endpoints = Endpoints::from_args(&args.conn)?;
+    let opts = CloneOptions::from_args(&args)?;
+    for path in crate::clone::write_restore_lists(&endpoints, &opts).await? {
+        print!("{}", std::fs::read_to_string(path)?);
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ mod schema_steps;
 mod steps;
 mod toc_skips;
 
-pub use options::CloneOptions;
+pub use options::{CloneOptions, CopyFormatChoice};
 pub use steps::Steps;
 pub use toc_skips::SkipOptions;
 
@@ -27,9 +27,8 @@ use anyhow::{Context, Result};
 use tracing::{info, warn};
 
 use crate::catalog::{existing_target_tables, plan_splits, read_catalog, Catalog};
-use crate::cli::CloneArgs;
 use crate::connections::{connect, connect_target_worker, server_major, Endpoints, Side};
-use crate::error::{ExitCode, Failure};
+use crate::error::Failure;
 use crate::guards;
 use crate::interrupt;
 use crate::report::summary::Summary;
@@ -37,34 +36,6 @@ use crate::snapshot::{self, SnapshotHolder};
 use crate::tools::{self, PgTools};
 use crate::workdir::state::Unit;
 use crate::workdir::{Reuse, WorkDir};
-
-pub async fn run_cli(args: CloneArgs) -> Result<()> {
-    crate::report::logging::init(&args.log);
-    let endpoints = Endpoints::from_args(&args.conn)?;
-    let options = CloneOptions::from_args(&args)?;
-    interrupt::install_handlers();
-    let summary = interrupt::unless_interrupted(
-        run(&endpoints, &options),
-        format!(
-            "nothing half-copied was recorded as done; continue with `pgcopydb clone --resume \
-             --dir {}` (and --not-consistent unless the snapshot is still held)",
-            options.dir.display()
-        ),
-    )
-    .await?;
-    print!("{}", summary.render());
-    if !summary.failures.is_empty() {
-        return Err(Failure::new(
-            ExitCode::Internal,
-            format!(
-                "{} unit(s) failed, see above; fix the cause and run again with --resume",
-                summary.failures.len()
-            ),
-        )
-        .into());
-    }
-    Ok(())
-}
 
 /// Run a clone and return its summary (also written to the work directory).
 pub async fn run(endpoints: &Endpoints, opts: &CloneOptions) -> Result<Summary> {
@@ -459,12 +430,13 @@ async fn refuse_existing_tables(
     Ok(true)
 }
 
-/// `restore parse-list`: the pre-data and post-data restore lists as the
-/// restore would use them, skipped entries commented out with `;`.
-pub async fn print_restore_lists(args: CloneArgs) -> Result<()> {
-    crate::report::logging::init(&args.log);
-    let endpoints = Endpoints::from_args(&args.conn)?;
-    let opts = CloneOptions::from_args(&args)?;
+/// `restore parse-list`: write the pre-data and post-data restore lists as
+/// the restore would use them, skipped entries commented out with `;`, into
+/// the work directory; returns their paths, pre-data first.
+pub async fn write_restore_lists(
+    endpoints: &Endpoints,
+    opts: &CloneOptions,
+) -> Result<[std::path::PathBuf; 2]> {
     let target = connect_target_worker(&endpoints.target).await?;
     let source = connect(Side::Source, &endpoints.source).await?;
     let tools = tools::choose(
@@ -486,10 +458,7 @@ pub async fn print_restore_lists(args: CloneArgs) -> Result<()> {
         schema_steps::write_pre_list(&tools, &target, &workdir, &catalog.selection, opts.skips)
             .await?;
     let post =
-        schema_steps::write_post_list(&tools, &endpoints, &workdir, &catalog, opts.skips, false)
+        schema_steps::write_post_list(&tools, endpoints, &workdir, &catalog, opts.skips, false)
             .await?;
-    for path in [pre, post] {
-        print!("{}", std::fs::read_to_string(path)?);
-    }
-    Ok(())
+    Ok([pre, post])
 }

@@ -1,15 +1,23 @@
-//! The settings a clone runs with, derived from the command line.
+//! The settings a clone runs with (`cli` builds them from the command line).
 
 use std::path::PathBuf;
 
 use super::toc_skips::SkipOptions;
 use crate::catalog::parts::SplitSettings;
 use crate::catalog::TableSizes;
-use crate::cli::{CloneArgs, CopyFormatArg};
-use crate::error::Failure;
-use crate::filters::{Filters, Kind};
+use crate::filters::Filters;
 use crate::schema::RestoreOptions;
-use crate::workdir::{Reuse, WorkDir};
+use crate::workdir::Reuse;
+
+/// `--copy-format`: which tables are copied in binary (see `data::format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyFormatChoice {
+    /// Binary where safe, when both servers share the major version.
+    Auto,
+    Text,
+    /// Binary wherever safe.
+    Binary,
+}
 
 #[derive(Debug, Clone)]
 pub struct CloneOptions {
@@ -34,7 +42,7 @@ pub struct CloneOptions {
     pub skip_vacuum: bool,
     pub skip_db_properties: bool,
     /// `--use-copy-binary` is `--copy-format binary`.
-    pub copy_format: CopyFormatArg,
+    pub copy_format: CopyFormatChoice,
     pub snapshot: Option<String>,
     pub not_consistent: bool,
     pub fail_fast: bool,
@@ -53,63 +61,6 @@ pub struct CloneOptions {
 }
 
 impl CloneOptions {
-    /// Fails (exit 2) on a filters file that cannot be read or parsed,
-    /// before anything is connected to or written.
-    pub fn from_args(a: &CloneArgs) -> Result<CloneOptions, Failure> {
-        let filters = match &a.filters {
-            Some(path) => Filters::load(path)?,
-            None => Filters::default(),
-        };
-        if a.skip_extensions && !filters.get(Kind::IncludeOnlyExtension).is_empty() {
-            return Err(Failure::config(
-                "--skip-extensions cannot be combined with an [include-only-extension] filter: \
-                 the one creates no extension, the other asks for some",
-            ));
-        }
-        Ok(CloneOptions {
-            dir: a.dir.clone().unwrap_or_else(WorkDir::default_path),
-            table_jobs: a.table_jobs as usize,
-            index_jobs: a.index_jobs as usize,
-            restore_jobs: a.restore_jobs.unwrap_or(a.index_jobs) as usize,
-            large_objects_jobs: a.large_objects_jobs as usize,
-            split: SplitSettings {
-                threshold: a.split_tables_larger_than,
-                max_parts: a.split_max_parts,
-            },
-            table_sizes: a.sizes.table_sizes(),
-            skip_split_by_ctid: a.skip_split_by_ctid,
-            drop_if_exists: a.drop_if_exists,
-            drop_cascade: a.drop_cascade,
-            no_owner: a.no_owner,
-            no_acl: a.no_acl,
-            no_comments: a.no_comments,
-            no_tablespaces: a.no_tablespaces,
-            skip_large_objects: a.skip_large_objects,
-            skip_vacuum: a.skip_vacuum,
-            skip_db_properties: a.skip_db_properties,
-            copy_format: if a.use_copy_binary {
-                CopyFormatArg::Binary
-            } else {
-                a.copy_format
-            },
-            snapshot: a.snapshot.clone(),
-            not_consistent: a.not_consistent,
-            fail_fast: a.fail_fast,
-            verify: a.verify,
-            restart: a.restart,
-            resume: a.resume,
-            filters,
-            limits: None,
-            roles: a.roles,
-            no_role_passwords: a.no_role_passwords,
-            skips: SkipOptions {
-                extensions: a.skip_extensions,
-                ext_comments: a.skip_ext_comments || a.skip_extensions,
-                collations: a.skip_collations,
-            },
-        })
-    }
-
     pub fn reuse(&self) -> Reuse {
         if self.restart {
             Reuse::Restart

@@ -8,8 +8,6 @@ use indicatif::MultiProgress;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogArgs;
-
 /// The progress bars, when stderr is a terminal. Log lines go through it.
 static BARS: OnceLock<MultiProgress> = OnceLock::new();
 
@@ -18,20 +16,30 @@ pub fn bars() -> Option<&'static MultiProgress> {
     BARS.get()
 }
 
+/// How much a run logs, from least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Only warnings and errors.
+    Quiet,
+    Info,
+    /// Our debug messages.
+    Verbose,
+    /// Everyone's debug messages.
+    Debug,
+    /// Our trace messages, and the SQL text of the queries.
+    Trace,
+}
+
 /// Set up logging once for the process. Later calls are ignored.
-pub fn init(args: &LogArgs) {
+pub fn init(level: LogLevel) {
     // The tokio-postgres crate logs every statement at debug: noise for users,
     // wanted only at the most verbose level (the original logs SQL at TRACE).
-    let level = if args.quiet {
-        "warn"
-    } else if args.trace || args.verbose >= 3 {
-        "debug,pgcopydb=trace"
-    } else if args.debug || args.verbose >= 2 {
-        "debug,tokio_postgres=warn"
-    } else if args.verbose == 1 {
-        "info,pgcopydb=debug,tokio_postgres=warn"
-    } else {
-        "info,tokio_postgres=warn"
+    let level = match level {
+        LogLevel::Quiet => "warn",
+        LogLevel::Trace => "debug,pgcopydb=trace",
+        LogLevel::Debug => "debug,tokio_postgres=warn",
+        LogLevel::Verbose => "info,pgcopydb=debug,tokio_postgres=warn",
+        LogLevel::Info => "info,tokio_postgres=warn",
     };
     // PGCOPYDB_LOG lets a developer pick modules.
     let filter = EnvFilter::try_from_env("PGCOPYDB_LOG").unwrap_or_else(|_| EnvFilter::new(level));

@@ -68,7 +68,7 @@ impl SourceArgs {
     /// Set up logging and open the read-only source transaction. A bad
     /// filters file fails here, before anything is read.
     async fn open(&self) -> Result<Client> {
-        crate::report::logging::init(&self.log);
+        crate::report::logging::init(self.log.level());
         if let Some(path) = &self.filters {
             Filters::load(path)?;
         }

@@ -27,7 +27,7 @@ pub struct ProgressArgs {
 }
 
 pub fn run(args: ProgressArgs) -> Result<()> {
-    crate::report::logging::init(&args.log);
+    crate::report::logging::init(args.log.level());
     let dir = args.dir.unwrap_or_else(WorkDir::default_path);
     let path = dir.join("pgcopydb.db");
     if !path.exists() {

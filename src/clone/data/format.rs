@@ -3,7 +3,7 @@
 use tracing::warn;
 
 use crate::catalog::Table;
-use crate::cli::CopyFormatArg;
+use crate::clone::CopyFormatChoice;
 use crate::copy::CopyFormat;
 
 /// Binary COPY costs the target less to parse. It is used only for tables
@@ -11,12 +11,12 @@ use crate::copy::CopyFormat;
 /// `catalog::columns`): asked for with `binary`, or chosen by `auto` when both
 /// servers share the major version. Anything else copies as text, whose form
 /// is resolved again on the target (a reg* value by its name).
-pub(super) fn copy_format(arg: CopyFormatArg, same_major: bool, table: &Table) -> CopyFormat {
+pub(super) fn copy_format(arg: CopyFormatChoice, same_major: bool, table: &Table) -> CopyFormat {
     let portable = table.binary_safe() && !table.columns.is_empty();
     let binary = match arg {
-        CopyFormatArg::Text => false,
-        CopyFormatArg::Binary => portable,
-        CopyFormatArg::Auto => portable && same_major,
+        CopyFormatChoice::Text => false,
+        CopyFormatChoice::Binary => portable,
+        CopyFormatChoice::Auto => portable && same_major,
     };
     if binary {
         CopyFormat::Binary
@@ -27,8 +27,11 @@ pub(super) fn copy_format(arg: CopyFormatArg, same_major: bool, table: &Table) -
 
 /// With `--copy-format binary`, one warning for each table that is copied in
 /// text all the same, naming the columns and why.
-pub(super) fn warn_text_fallbacks<'a>(arg: CopyFormatArg, tables: impl Iterator<Item = &'a Table>) {
-    if arg != CopyFormatArg::Binary {
+pub(super) fn warn_text_fallbacks<'a>(
+    arg: CopyFormatChoice,
+    tables: impl Iterator<Item = &'a Table>,
+) {
+    if arg != CopyFormatChoice::Binary {
         return;
     }
     for table in tables {
@@ -89,12 +92,12 @@ mod tests {
         let plain = table(&[("id", None)]);
         let reg = table(&[("id", None), ("cfg", Some("an OID"))]);
         let cases = [
-            (CopyFormatArg::Auto, true, &plain, CopyFormat::Binary),
-            (CopyFormatArg::Auto, false, &plain, CopyFormat::Text),
-            (CopyFormatArg::Binary, false, &plain, CopyFormat::Binary),
-            (CopyFormatArg::Text, true, &plain, CopyFormat::Text),
-            (CopyFormatArg::Auto, true, &reg, CopyFormat::Text),
-            (CopyFormatArg::Binary, true, &reg, CopyFormat::Text),
+            (CopyFormatChoice::Auto, true, &plain, CopyFormat::Binary),
+            (CopyFormatChoice::Auto, false, &plain, CopyFormat::Text),
+            (CopyFormatChoice::Binary, false, &plain, CopyFormat::Binary),
+            (CopyFormatChoice::Text, true, &plain, CopyFormat::Text),
+            (CopyFormatChoice::Auto, true, &reg, CopyFormat::Text),
+            (CopyFormatChoice::Binary, true, &reg, CopyFormat::Text),
         ];
         for (arg, same_major, t, want) in cases {
             assert_eq!(
@@ -104,7 +107,7 @@ mod tests {
             );
         }
         assert_eq!(
-            copy_format(CopyFormatArg::Binary, true, &table(&[])),
+            copy_format(CopyFormatChoice::Binary, true, &table(&[])),
             CopyFormat::Text,
             "a table without columns"
         );

@@ -21,9 +21,8 @@ use tracing::{info, warn, Instrument};
 
 use super::limits::JobLimits;
 use super::{CloneOptions, Steps};
-use crate::cli::CloneArgs;
 use crate::connections::{connect, server_major, Endpoints, Side};
-use crate::error::{exit_code_of, ExitCode, Failure};
+use crate::error::{exit_code_of, ExitCode};
 use crate::interrupt;
 use crate::report::instance_summary::{DatabaseReport, InstanceSummary};
 use crate::report::summary::Summary;
@@ -34,39 +33,6 @@ use crate::workdir::has_finished_run;
 
 use databases::SourceDatabase;
 use dirs::InstanceDir;
-
-pub async fn run_cli(args: CloneArgs) -> Result<()> {
-    crate::report::logging::init(&args.log);
-    let endpoints = Endpoints::from_args(&args.conn)?;
-    let options = CloneOptions::from_args(&args)?;
-    interrupt::install_handlers();
-    let (summary, exit) = interrupt::unless_interrupted(
-        run(&endpoints, &options),
-        format!(
-            "continue with `pgcopydb clone --all-databases --resume --not-consistent --dir {}`",
-            options.dir.display()
-        ),
-    )
-    .await?;
-    print!("{}", summary.render());
-    if summary.failed_databases.is_empty() {
-        return Ok(());
-    }
-    let names: Vec<String> = summary
-        .failed_databases
-        .iter()
-        .map(|n| quote_ident(n))
-        .collect();
-    Err(Failure::new(
-        exit,
-        format!(
-            "{} database(s) failed: {}; see above, fix the cause and run again with --resume",
-            names.len(),
-            names.join(", ")
-        ),
-    )
-    .into())
-}
 
 /// Copy every database of the source instance. Returns the summary (also
 /// written to `<dir>/summary.json`) and, when a database failed, the exit
