@@ -5,28 +5,10 @@ mod support;
 
 use std::process::Output;
 
-use support::{pgcopydb, workdir, Cluster};
+use support::{assert_fails, pgcopydb, workdir, Cluster};
 
 fn run(args: &[&str]) -> Output {
     pgcopydb().args(args).output().expect("run pgcopydb")
-}
-
-/// Exit code `code`, and exactly one `error:` line naming `needle`.
-fn assert_fails(out: &Output, code: i32, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr:\n{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "expected one error line:\n{stderr}");
-    assert!(
-        errors[0].contains(needle),
-        "error line {:?} should mention {needle:?}",
-        errors[0]
-    );
-    assert!(
-        !stderr.contains(Cluster::PASSWORD),
-        "password leaked:\n{stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 fn clone_args<'a>(src: &'a str, tgt: &'a str, dir: &'a str) -> Vec<&'a str> {

@@ -5,7 +5,7 @@ mod support;
 
 use std::os::unix::process::ExitStatusExt;
 
-use support::{pgcopydb, verify, workdir, Cluster};
+use support::{pgcopydb, verify, workdir};
 
 /// Runs `cmd` to completion and returns its exit status and the peak
 /// resident memory, in kB, of it and of the children it waited for.
@@ -25,10 +25,7 @@ fn run_measured(cmd: &mut std::process::Command) -> (std::process::ExitStatus, i
 
 #[test]
 fn a_300_mb_value_is_copied_in_flat_memory() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
-    src.create_db("db");
-    tgt.create_db("db");
+    let (src, tgt) = support::source_and_target("db");
     // Compressible, so the server keeps it small on disk; the COPY still
     // carries all 300 MB.
     src.psql(

@@ -7,23 +7,10 @@ mod support;
 
 use std::process::Output;
 
-use support::{assert_success, clone_between, pgcopydb, verify, workdir, Cluster};
+use support::{assert_fails, assert_success, clone_between, pgcopydb, verify, workdir, Cluster};
 
 fn count(c: &Cluster, db: &str, sql: &str) -> String {
     c.psql(db, sql).trim().to_string()
-}
-
-/// Exit 7 and one error line holding `needle`.
-fn assert_refused(out: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(7), "stderr:\n{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "expected one error line:\n{stderr}");
-    assert!(
-        errors[0].contains(needle),
-        "{needle:?} not in {:?}",
-        errors[0]
-    );
 }
 
 fn run(args: &[&str]) -> Output {
@@ -68,7 +55,7 @@ fn same_database_is_refused_however_it_is_spelled() {
                 &["--dir", dir.path().to_str().unwrap()],
             ]
             .concat());
-            assert_refused(&out, "source and target are the same database");
+            assert_fails(&out, 7, "source and target are the same database");
             assert_eq!(count(&c, "app", "SELECT count(*) FROM important"), "1000");
         }
     }
@@ -80,7 +67,7 @@ fn same_database_is_refused_however_it_is_spelled() {
         "--target",
         &c.socket_conninfo("app"),
     ]);
-    assert_refused(&out, "refusing to copy extensions");
+    assert_fails(&out, 7, "refusing to copy extensions");
 }
 
 #[test]
@@ -119,7 +106,7 @@ fn all_databases_into_the_same_instance_is_refused() {
         "--dir",
         dir.path().to_str().unwrap(),
     ]);
-    assert_refused(&out, "source and target are the same instance");
+    assert_fails(&out, 7, "source and target are the same instance");
     assert_eq!(count(&c, "app", "SELECT count(*) FROM t"), "100");
     let out = run(&[
         "copy",
@@ -131,15 +118,12 @@ fn all_databases_into_the_same_instance_is_refused() {
         "--dir",
         dir.path().to_str().unwrap(),
     ]);
-    assert_refused(&out, "refusing to copy roles");
+    assert_fails(&out, 7, "refusing to copy roles");
 }
 
 #[test]
 fn drop_if_exists_does_not_cascade_into_target_objects_silently() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
-    src.create_db("db");
-    tgt.create_db("db");
+    let (src, tgt) = support::source_and_target("db");
     src.psql(
         "db",
         "CREATE TABLE actor (id int PRIMARY KEY, name text); \
@@ -169,7 +153,7 @@ fn drop_if_exists_does_not_cascade_into_target_objects_silently() {
         workdir().path(),
         &["--drop-if-exists"],
     );
-    assert_refused(&out, "--drop-cascade");
+    assert_fails(&out, 7, "--drop-cascade");
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The listed objects, one by one ("view mine" is also in "materialized view mine_too").
     let listed: Vec<&str> = stderr

@@ -31,10 +31,7 @@ fn spying_bindir(dir: &Path, log: &Path) {
 
 #[test]
 fn children_get_the_password_in_no_argument_nor_environment() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
-    src.create_db("db");
-    tgt.create_db("db");
+    let (src, tgt) = support::source_and_target("db");
     src.psql(
         "db",
         "CREATE ROLE app_owner LOGIN PASSWORD 'app-Secret-4'; \

@@ -10,20 +10,9 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use support::{assert_success, clone_between, pgcopydb, running_as_root, workdir, Cluster};
-
-/// Exit code `code` and one `error:` line that mentions `needle`.
-fn assert_fails(out: &Output, code: i32, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr:\n{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "expected one error line:\n{stderr}");
-    assert!(
-        errors[0].contains(needle),
-        "{:?} lacks {needle:?}",
-        errors[0]
-    );
-}
+use support::{
+    assert_fails, assert_success, clone_between, pgcopydb, running_as_root, workdir, Cluster,
+};
 
 fn user_directory(root: &Path) {
     fs::create_dir_all(root.join("docs")).unwrap();
@@ -142,10 +131,7 @@ fn assert_private(root: &Path) {
 
 #[test]
 fn the_work_directory_is_private_and_links_in_it_are_not_followed() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
-    src.create_db("db");
-    tgt.create_db("db");
+    let (src, tgt) = support::source_and_target("db");
     src.psql(
         "db",
         "CREATE ROLE app_owner LOGIN PASSWORD 'app-secret';

@@ -725,6 +725,33 @@ pub fn list_progress(dir: &Path) -> serde_json::Value {
 }
 
 /// Fail the test with the command's output unless it succeeded.
+/// Exit code `code`, exactly one `error:` line naming `needle`, and neither
+/// the password nor a panic anywhere in stderr.
+pub fn assert_fails(out: &std::process::Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr:\n{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "expected one error line:\n{stderr}");
+    assert!(
+        errors.iter().all(|e| e.contains(needle)),
+        "error line {errors:?} should mention {needle:?}"
+    );
+    assert!(
+        !stderr.contains(Cluster::PASSWORD),
+        "password leaked:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A source and a target server, each with an empty database `db`.
+pub fn source_and_target(db: &str) -> (Cluster, Cluster) {
+    let src = Cluster::start();
+    let tgt = Cluster::start();
+    src.create_db(db);
+    tgt.create_db(db);
+    (src, tgt)
+}
+
 pub fn assert_success(out: &std::process::Output, what: &str) {
     assert!(
         out.status.success(),
