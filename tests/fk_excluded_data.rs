@@ -167,3 +167,43 @@ fn pagila_without_the_rentals_clones() {
         src.psql("pagila", &format!("SELECT count(*) {referencing}"))
     );
 }
+
+/// Step by step, the post-data restore adds the keys: the same ones NOT
+/// VALID, after the indexes they need.
+#[test]
+fn step_by_step_the_post_data_restore_adds_them_not_valid() {
+    let src = Cluster::start();
+    let tgt = Cluster::start();
+    src.create_db("src");
+    src.psql("src", SOURCE);
+    tgt.create_db("dst");
+    let dir = workdir();
+    let filters = dir.path().join("filters.ini");
+    std::fs::write(&filters, FILTERS).unwrap();
+    let work = dir.path().join("work");
+    let (s, t) = (src.uri("src"), tgt.uri("dst"));
+    let steps: &[&[&str]] = &[
+        &["dump", "schema"],
+        &["restore", "pre-data"],
+        &["copy", "table-data"],
+        &["restore", "post-data"],
+    ];
+    let mut log = String::new();
+    for step in steps {
+        let out = support::pgcopydb()
+            .args(*step)
+            .args(["--source", &s, "--target", &t, "--not-consistent"])
+            .arg("--dir")
+            .arg(&work)
+            .arg("--filters")
+            .arg(&filters)
+            .output()
+            .unwrap();
+        support::assert_success(&out, &step.join(" "));
+        log.push_str(&support::output_text(&out));
+    }
+    assert_eq!(validated(&tgt, "dst", "child_parent_fk"), "f", "{log}");
+    assert_eq!(validated(&tgt, "dst", "shop_region_fk"), "f", "{log}");
+    assert_eq!(validated(&tgt, "dst", "note_child_fk"), "t", "{log}");
+    assert!(log.contains("child_parent_fk"), "{log}");
+}
