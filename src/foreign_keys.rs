@@ -260,3 +260,55 @@ pub async fn add_foreign_key(target: &Client, fk: &ForeignKey, validate: bool) -
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{PartitionedTable, Table};
+
+    fn fk(from: u32, to: u32, validated: bool) -> ForeignKey {
+        ForeignKey {
+            oid: from * 1000 + to,
+            name: format!("fk{from}_{to}"),
+            table_oid: from,
+            table: format!("s.t{from}"),
+            referenced_oid: to,
+            definition: String::new(),
+            validated,
+            references_partitioned: false,
+            on_partitioned: false,
+        }
+    }
+
+    fn parent(oid: u32, partitions: &[u32]) -> PartitionedTable {
+        PartitionedTable {
+            oid,
+            schema: "s".into(),
+            name: format!("p{oid}"),
+            partitions: partitions.to_vec(),
+            indexes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn keys_to_tables_without_their_rows_are_not_validated() {
+        let mut no_data = Table::for_test(2, 0);
+        no_data.copy_data = false;
+        let catalog = Catalog {
+            tables: vec![Table::for_test(1, 0), no_data, Table::for_test(3, 0)],
+            // 2 is a partition two levels below 21; 30 has all its rows.
+            partitioned: vec![parent(20, &[2, 3]), parent(21, &[20]), parent(30, &[3])],
+            foreign_keys: vec![
+                fk(1, 2, true),
+                fk(2, 1, true),  // from the empty table: it validates
+                fk(1, 21, true), // a partition below lacks its rows
+                fk(1, 30, true),
+                fk(3, 2, false), // NOT VALID on the source anyway
+            ],
+            ..Catalog::default()
+        };
+        let mut keys: Vec<u32> = keys_to_excluded_data(&catalog).into_iter().collect();
+        keys.sort();
+        assert_eq!(keys, vec![1002, 1021]);
+    }
+}
