@@ -175,14 +175,9 @@ pub async fn add_foreign_key(target: &Client, fk: &ForeignKey, validate: bool) -
     let name = quote_ident(&fk.name);
     let validated = match existing {
         Some(row) => row.try_get::<_, bool>(0)?,
-        // VALIDATE CONSTRAINT leaves the key's clones on the referenced
-        // partitions NOT VALID (seen on PostgreSQL 15), where the source's
-        // are valid: add such a key as the source has it, in one statement.
-        //
         // A key on a partitioned table cannot be added NOT VALID before
-        // PostgreSQL 18, and is added to every partition (without ONLY).
-        // Before PostgreSQL 18 this refuses NOT VALID, and the message says
-        // what the user can do instead.
+        // PostgreSQL 18 (the message then says what the user can do), and
+        // is added to every partition (without ONLY).
         None if fk.on_partitioned && !validate => {
             crate::connections::ddl(
                 target,
@@ -203,6 +198,10 @@ pub async fn add_foreign_key(target: &Client, fk: &ForeignKey, validate: bool) -
             })?;
             return Ok(());
         }
+        // VALIDATE CONSTRAINT leaves the key's clones on the referenced
+        // partitions NOT VALID (seen on PostgreSQL 15), where the source's
+        // are valid: add such a key as the source has it, in one statement,
+        // as well as a key on a partitioned table (see above).
         None if fk.on_partitioned || (fk.references_partitioned && validate) => {
             crate::connections::ddl(
                 target,
