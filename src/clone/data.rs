@@ -113,6 +113,8 @@ pub(super) struct Shared {
     /// Positions in `foreign_keys` of the keys on or to each table.
     fk_by_table: HashMap<u32, Vec<usize>>,
     fk_started: Mutex<HashSet<u32>>,
+    /// Keys whose referenced data is excluded: added NOT VALID.
+    fk_unvalidated: HashSet<u32>,
     /// Partitioned tables whose indexes this phase builds, by oid.
     parents: HashMap<u32, Arc<PartitionedTable>>,
     /// The partitioned table (among `parents`) each partition belongs to.
@@ -324,6 +326,7 @@ pub async fn copy_all(
         foreign_keys: catalog.foreign_keys.clone(),
         fk_by_table: foreign_keys_by_table(&catalog.foreign_keys),
         fk_started: Mutex::new(HashSet::new()),
+        fk_unvalidated: crate::foreign_keys::keys_to_excluded_data(catalog),
         parent_of: parents
             .values()
             .flat_map(|p| p.partitions.iter().map(|&c| (c, p.oid)))
@@ -337,6 +340,9 @@ pub async fn copy_all(
         parents,
         steps,
     });
+    if steps.foreign_keys {
+        crate::foreign_keys::warn_unvalidated(catalog, &shared.fk_unvalidated);
+    }
     // A partitioned table without partitions is complete from the start.
     let empty: Vec<Arc<PartitionedTable>> = shared
         .parents
@@ -744,7 +750,7 @@ fn table_complete(shared: &Arc<Shared>, oid: u32) {
                 let conn = s.index_pool.get().await?;
                 s.state
                     .start(&unit, &format!("{} {}", fk.table, fk.name), 0)?;
-                add_foreign_key(&conn, &fk).await?;
+                add_foreign_key(&conn, &fk, !s.fk_unvalidated.contains(&fk.oid)).await?;
                 s.state.done(&unit, 0, 0)
             }
             .await;

@@ -256,6 +256,8 @@ pub async fn run_steps(
                 if opts.fail_fast {
                     return Err(e);
                 }
+                // Logged as the data phase's failures are, before the summary.
+                warn!("{e:#}");
                 summary.failures.push(format!("{e:#}"));
             }
         }

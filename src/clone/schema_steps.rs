@@ -163,6 +163,8 @@ pub async fn write_post_list(
         .filter(|k| done.contains(&Unit::ForeignKey(k.oid).key()))
         .map(|k| k.oid)
         .collect();
+    // Added NOT VALID after the restore (add_unvalidated_keys), not by it.
+    let unvalidated = crate::foreign_keys::keys_to_excluded_data(catalog);
     let entries = schema::list(tools, &workdir.archive(), Section::PostData).await?;
     // A post-data restore that was cut short created some objects already.
     let already = if interrupted {
@@ -178,7 +180,9 @@ pub async fn write_post_list(
             || match e.desc.as_str() {
                 "INDEX" => built_indexes.contains(&e.obj_oid),
                 "CONSTRAINT" => built_constraints.contains(&e.obj_oid),
-                "FK CONSTRAINT" => built_foreign_keys.contains(&e.obj_oid),
+                "FK CONSTRAINT" => {
+                    built_foreign_keys.contains(&e.obj_oid) || unvalidated.contains(&e.obj_oid)
+                }
                 "INDEX ATTACH" => {
                     attached.contains(&(e.schema.as_deref().unwrap_or(""), e.name.as_str()))
                 }
@@ -207,7 +211,41 @@ pub async fn restore_post_data(
         &opts.restore_options(),
     )
     .await
-    .context("restoring post-data with pg_restore")
+    .context("restoring post-data with pg_restore")?;
+    add_unvalidated_keys(endpoints, workdir, catalog).await
+}
+
+/// The foreign keys to tables whose data is excluded that the data phase
+/// did not add (a step-by-step run, or a clone without that step): NOT
+/// VALID, once post-data has built the indexes they need.
+async fn add_unvalidated_keys(
+    endpoints: &Endpoints,
+    workdir: &WorkDir,
+    catalog: &Catalog,
+) -> Result<()> {
+    let done = workdir.state.done_units()?;
+    let keys: HashSet<u32> = crate::foreign_keys::keys_to_excluded_data(catalog)
+        .into_iter()
+        .filter(|&oid| !done.contains(&Unit::ForeignKey(oid).key()))
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    crate::foreign_keys::warn_unvalidated(catalog, &keys);
+    let target =
+        crate::connections::connect(crate::connections::Side::Target, &endpoints.target).await?;
+    for fk in catalog
+        .foreign_keys
+        .iter()
+        .filter(|k| keys.contains(&k.oid))
+    {
+        crate::foreign_keys::add_foreign_key(&target, fk, false).await?;
+        let unit = Unit::ForeignKey(fk.oid);
+        workdir
+            .state
+            .done_quick(&unit, &format!("{} {}", fk.table, fk.name), 0)?;
+    }
+    Ok(())
 }
 
 async fn restore(

@@ -724,6 +724,15 @@ pub fn list_progress(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("list progress JSON")
 }
 
+/// A command's stdout (where the summary goes) then its stderr (the log).
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Fail the test with the command's output unless it succeeded.
 /// Exit code `code`, exactly one `error:` line naming `needle`, and neither
 /// the password nor a panic anywhere in stderr.
