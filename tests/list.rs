@@ -194,6 +194,16 @@ fn check_table_parts(c: &Cluster) {
         &["table-parts", "--split-at", "1MB", "--skip-split-by-ctid"],
     );
     assert_eq!(find(&no_ctid, "app.events")["method"], "none");
+    // The same environment variable as clone's --skip-split-by-ctid.
+    let out = pgcopydb()
+        .args(["list", "table-parts", "--split-at", "1MB", "--json"])
+        .args(["--source", &c.uri(DB)])
+        .env("PGCOPYDB_SKIP_CTID_SPLIT", "true")
+        .output()
+        .expect("run pgcopydb");
+    support::assert_success(&out, "list table-parts with PGCOPYDB_SKIP_CTID_SPLIT");
+    let from_env: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(find(&from_env, "app.events")["method"], "none");
 
     assert_grid(c, &["table-parts", "--split-at", "2MB"], "id >= ");
 }

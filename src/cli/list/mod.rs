@@ -136,7 +136,7 @@ pub struct TablePartsArgs {
     )]
     split_max_parts: u32,
     /// Split only on an integer key; never fall back to ranges of pages (ctid)
-    #[arg(long, env = "PGCOPYDB_SKIP_SPLIT_BY_CTID", value_parser = clap::builder::BoolishValueParser::new(),
+    #[arg(long, env = "PGCOPYDB_SKIP_CTID_SPLIT", value_parser = clap::builder::BoolishValueParser::new(),
           num_args = 0, default_missing_value = "true", default_value = "false")]
     skip_split_by_ctid: bool,
 }
