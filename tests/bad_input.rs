@@ -199,4 +199,18 @@ fn ping_reports_versions_and_tools() {
     let out = run(&["version", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pgcopydb"], env!("CARGO_PKG_VERSION"));
+    // Options before the command, as scripts for the original write them.
+    let out = run(&["--json", "version"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pgcopydb"], env!("CARGO_PKG_VERSION"));
+    let out = run(&[
+        "-v",
+        "--source",
+        &c.uri("db"),
+        "ping",
+        "--target",
+        &c.uri("db"),
+    ]);
+    support::assert_success(&out, "pgcopydb -v --source ... ping");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PostgreSQL 15"));
 }

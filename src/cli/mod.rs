@@ -88,9 +88,42 @@ pub enum CopyCommand {
     Constraints(CloneArgs),
 }
 
+/// Scripts written for the original pgcopydb put options before the command
+/// (`pgcopydb -v clone ...`, `pgcopydb --json list tables`): those options
+/// move after the command's words, where the command takes them.
+fn leading_options_last(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory;
+    let commands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .flat_map(|c| {
+            std::iter::once(c.get_name().to_string()).chain(c.get_all_aliases().map(str::to_string))
+        })
+        .collect();
+    let starts_with_option = args
+        .get(1)
+        .and_then(|a| a.to_str())
+        .is_some_and(|a| a.starts_with('-'));
+    let command_at = args
+        .iter()
+        .skip(1)
+        .position(|a| a.to_str().is_some_and(|a| commands.iter().any(|c| c == a)))
+        .map(|i| i + 1);
+    match command_at {
+        Some(at) if starts_with_option && at > 1 => {
+            let mut moved = args;
+            // [program, options..., command...] -> [program, command..., options...]
+            if let Some(tail) = moved.get_mut(1..) {
+                tail.rotate_left(at - 1);
+            }
+            moved
+        }
+        _ => args,
+    }
+}
+
 /// Parse arguments and run the command; returns the process exit code.
 pub fn run() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(leading_options_last(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help/version itself; anything else is a usage error (exit 1).
@@ -178,5 +211,39 @@ pub fn run() -> i32 {
             crate::report::logging::print_fatal(&err);
             code as i32
         }
+    }
+}
+
+#[cfg(test)]
+mod leading_options_tests {
+    use super::leading_options_last;
+
+    fn moved(args: &[&str]) -> Vec<String> {
+        leading_options_last(args.iter().map(|a| (*a).into()).collect())
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn options_before_the_command_move_after_it() {
+        assert_eq!(
+            moved(&["pgcopydb", "-v", "clone", "--dir", "d"]),
+            ["pgcopydb", "clone", "--dir", "d", "-v"]
+        );
+        assert_eq!(
+            moved(&["pgcopydb", "--json", "-q", "list", "tables"]),
+            ["pgcopydb", "list", "tables", "--json", "-q"]
+        );
+        assert_eq!(
+            moved(&["pgcopydb", "--dir", "/x", "fork"]),
+            ["pgcopydb", "fork", "--dir", "/x"]
+        );
+        // Nothing to move.
+        assert_eq!(
+            moved(&["pgcopydb", "clone", "-v"]),
+            ["pgcopydb", "clone", "-v"]
+        );
+        assert_eq!(moved(&["pgcopydb", "--version"]), ["pgcopydb", "--version"]);
     }
 }
