@@ -42,6 +42,25 @@ pub struct ForeignKey {
     pub on_partitioned: bool,
 }
 
+impl ForeignKey {
+    /// A validated key from `s.t<from>` to table `to`, for unit tests of the
+    /// planning code.
+    #[cfg(test)]
+    pub fn for_test(from: u32, to: u32) -> ForeignKey {
+        ForeignKey {
+            oid: from * 1000 + to,
+            name: format!("fk{from}_{to}"),
+            table_oid: from,
+            table: format!("s.t{from}"),
+            referenced_oid: to,
+            definition: String::new(),
+            validated: true,
+            references_partitioned: false,
+            on_partitioned: false,
+        }
+    }
+}
+
 /// Foreign keys between copied tables, plain ($1) or partitioned ($2). The
 /// per-partition clones of a key on a partitioned table (conparentid) come
 /// with it; a key whose tables the data phase does not complete (filtered
@@ -267,26 +286,13 @@ mod tests {
 
     fn fk(from: u32, to: u32, validated: bool) -> ForeignKey {
         ForeignKey {
-            oid: from * 1000 + to,
-            name: format!("fk{from}_{to}"),
-            table_oid: from,
-            table: format!("s.t{from}"),
-            referenced_oid: to,
-            definition: String::new(),
             validated,
-            references_partitioned: false,
-            on_partitioned: false,
+            ..ForeignKey::for_test(from, to)
         }
     }
 
     fn parent(oid: u32, partitions: &[u32]) -> PartitionedTable {
-        PartitionedTable {
-            oid,
-            schema: "s".into(),
-            name: format!("p{oid}"),
-            partitions: partitions.to_vec(),
-            indexes: Vec::new(),
-        }
+        PartitionedTable::for_test(oid, partitions)
     }
 
     #[test]

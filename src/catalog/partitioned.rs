@@ -30,6 +30,19 @@ pub struct PartitionedTable {
 }
 
 impl PartitionedTable {
+    /// A partitioned table `s.p<oid>` over `partitions`, without indexes,
+    /// for unit tests of the planning code.
+    #[cfg(test)]
+    pub fn for_test(oid: u32, partitions: &[u32]) -> PartitionedTable {
+        PartitionedTable {
+            oid,
+            schema: "s".into(),
+            name: format!("p{oid}"),
+            partitions: partitions.to_vec(),
+            indexes: Vec::new(),
+        }
+    }
+
     pub fn qualified(&self) -> String {
         quote_qualified(&self.schema, &self.name)
     }

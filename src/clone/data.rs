@@ -771,13 +771,7 @@ mod tests {
     }
 
     fn parent(oid: u32, partitions: &[u32]) -> PartitionedTable {
-        PartitionedTable {
-            oid,
-            schema: "s".into(),
-            name: format!("p{oid}"),
-            partitions: partitions.to_vec(),
-            indexes: Vec::new(),
-        }
+        PartitionedTable::for_test(oid, partitions)
     }
 
     #[test]

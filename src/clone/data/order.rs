@@ -60,17 +60,7 @@ mod tests {
     }
 
     fn fk(from: u32, to: u32) -> ForeignKey {
-        ForeignKey {
-            oid: from * 1000 + to,
-            name: format!("fk{from}_{to}"),
-            table_oid: from,
-            table: format!("s.t{from}"),
-            referenced_oid: to,
-            definition: String::new(),
-            validated: true,
-            references_partitioned: false,
-            on_partitioned: false,
-        }
+        ForeignKey::for_test(from, to)
     }
 
     #[test]
