@@ -92,12 +92,7 @@ fn a_key_that_fails_validation_is_retried_by_resume() {
     assert!(!stderr.contains("already exists"), "{stderr}");
 
     // The same rows again: the same failure, not a leftover of the first try.
-    let out = clone_between(
-        (&src, "src"),
-        (&tgt, "dst"),
-        dir.path(),
-        &["--resume", "--not-consistent"],
-    );
+    let out = support::resume_between((&src, "src"), (&tgt, "dst"), dir.path());
     let stderr = support::output_text(&out);
     assert!(!out.status.success(), "{stderr}");
     assert!(
@@ -109,12 +104,7 @@ fn a_key_that_fails_validation_is_retried_by_resume() {
     // The cause fixed on both sides, the resume finishes the key.
     src.psql("src", "DELETE FROM child WHERE id = 1000");
     tgt.psql("dst", "DELETE FROM child WHERE id = 1000");
-    let out = clone_between(
-        (&src, "src"),
-        (&tgt, "dst"),
-        dir.path(),
-        &["--resume", "--not-consistent"],
-    );
+    let out = support::resume_between((&src, "src"), (&tgt, "dst"), dir.path());
     support::assert_success(&out, "clone --resume");
     assert_eq!(validated(&tgt, "dst", "child_parent_fk"), "t");
     verify::assert_equal(&src, "src", &tgt, "dst");

@@ -48,12 +48,7 @@ fn clone_refusing(tag: &str, section: &str) -> String {
     let after_failure = tgt.psql("dst", "SELECT count(*) FROM pg_class WHERE relname = 't'");
 
     tgt.psql("dst", "DROP EVENT TRIGGER refuse; DROP FUNCTION refuse()");
-    let out = clone_between(
-        (&src, "src"),
-        (&tgt, "dst"),
-        dir.path(),
-        &["--resume", "--not-consistent"],
-    );
+    let out = support::resume_between((&src, "src"), (&tgt, "dst"), dir.path());
     support::assert_success(&out, "clone --resume");
     verify::assert_equal(&src, "src", &tgt, "dst");
     after_failure
@@ -115,12 +110,7 @@ fn an_event_trigger_with_an_unqualified_call_fails_loudly_then_resumes() {
     let fix = "ALTER FUNCTION public.on_ddl() SET search_path = public";
     src.psql("src", fix);
     tgt.psql("dst", fix);
-    let out = clone_between(
-        (&src, "src"),
-        (&tgt, "dst"),
-        dir.path(),
-        &["--resume", "--not-consistent"],
-    );
+    let out = support::resume_between((&src, "src"), (&tgt, "dst"), dir.path());
     support::assert_success(&out, "clone --resume");
     src.psql("src", "TRUNCATE audit");
     tgt.psql("dst", "TRUNCATE audit");

@@ -160,12 +160,7 @@ fn a_table_dropped_mid_run_fails_alone_and_resume_reports_it() {
     tgt.psql("dst", RELEASE_BIG);
 
     // The table is still missing: a resume says so again, and still fails.
-    let out = support::clone_between(
-        (&src, "src"),
-        (&tgt, "dst"),
-        dir.path(),
-        &["--resume", "--not-consistent"],
-    );
+    let out = support::resume_between((&src, "src"), (&tgt, "dst"), dir.path());
     assert_failed_naming(&out, "public.small", "clone --resume");
 
     // Every other table is in: without the target's leftover empty copy of

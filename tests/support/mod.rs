@@ -687,6 +687,21 @@ pub fn clone_between(
         .expect("run pgcopydb clone")
 }
 
+/// `pgcopydb clone --resume --not-consistent` of the run recorded in `dir`,
+/// from `src`'s `src_db` into `tgt`'s `tgt_db`; its output, whatever the outcome.
+pub fn resume_between(
+    (src, src_db): (&Cluster, &str),
+    (tgt, tgt_db): (&Cluster, &str),
+    dir: &Path,
+) -> std::process::Output {
+    clone_between(
+        (src, src_db),
+        (tgt, tgt_db),
+        dir,
+        &["--resume", "--not-consistent"],
+    )
+}
+
 /// `pgcopydb clone --all-databases --table-jobs 2 --index-jobs 2` of the
 /// whole `src` instance into `tgt`, with the work directory `dir`, ready to
 /// run.
