@@ -13,6 +13,7 @@
 //! - [`sequences`], [`blobs`]: sequence values and large objects.
 //! - [`extensions`]: `copy extensions`, and the rows of their configuration tables.
 //! - [`clone`]: the orchestration that runs all of the above concurrently.
+//! - [`stream`]: change data capture after the copy (receive, store, apply).
 //! - [`compare`]: proof that the target holds what the source holds.
 //! - [`workdir`]: the work directory and its lock.
 //! - [`guards`]: refusals checked before anything is written (same database, lost dependents).
@@ -51,6 +52,7 @@ pub mod schema;
 pub mod sequences;
 pub mod snapshot;
 pub mod sql;
+pub mod stream;
 pub mod sync;
 pub mod tools;
 pub mod workdir;
