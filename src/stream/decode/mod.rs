@@ -53,3 +53,6 @@ pub struct DecodeError {
 pub trait Decoder: Send {
     fn decode(&mut self, lsn: Lsn, data: &[u8], out: &mut Vec<Change>) -> Result<(), DecodeError>;
 }
+
+pub mod cursor;
+pub mod pgoutput;
