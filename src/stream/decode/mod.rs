@@ -56,3 +56,7 @@ pub trait Decoder: Send {
 
 pub mod cursor;
 pub mod pgoutput;
+pub mod tables;
+pub mod test_decoding;
+mod text_relations;
+mod timestamp;
