@@ -55,8 +55,10 @@ pub trait Decoder: Send {
 }
 
 pub mod cursor;
+pub mod options;
 pub mod pgoutput;
 pub mod tables;
 pub mod test_decoding;
 mod text_relations;
 mod timestamp;
+pub mod wal2json;
