@@ -127,6 +127,29 @@ impl TextRelations {
         Ok(changed)
     }
 
+    /// The relation of a change whose tuple may leave columns out (wal2json
+    /// drops unchanged TOASTed ones from an UPDATE): described again only
+    /// when the tuple has a column the relation lacks.
+    pub fn relation_for_some_columns(
+        &mut self,
+        schema: &str,
+        name: &str,
+        printed: &[Printed],
+        out: &mut Vec<Change>,
+    ) -> Result<Arc<Relation>, String> {
+        let shape = self.shape(schema, name)?;
+        let current = self.relation(schema, name, out)?;
+        let known = printed.iter().all(|p| {
+            shape.column(&p.name).is_some_and(|c| c.generated)
+                || current.columns.iter().any(|c| c.name == p.name)
+        });
+        if known {
+            Ok(current)
+        } else {
+            self.relation_for_columns(schema, name, printed, out)
+        }
+    }
+
     /// The printed values in the relation's column order; a column the
     /// plugin left out is `absent` (`Null` in an old key, `Unchanged` in
     /// wal2json's new tuple). Generated columns are dropped.

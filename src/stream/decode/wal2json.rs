@@ -179,18 +179,9 @@ impl Wal2jsonDecoder {
             "U" => {
                 let (schema, table) = names(&m)?;
                 let new = self.printed(&m, m.columns.as_deref().unwrap_or_default())?;
-                // Unchanged TOASTed columns are left out: only a column the
-                // relation does not have means its column list changed.
-                let current = self.relations.relation(schema, table, out)?;
-                let relation = if new
-                    .iter()
-                    .all(|p| current.columns.iter().any(|c| c.name == p.name))
-                {
-                    current
-                } else {
-                    self.relations
-                        .relation_for_columns(schema, table, &new, out)?
-                };
+                let relation = self
+                    .relations
+                    .relation_for_some_columns(schema, table, &new, out)?;
                 check_pk(&relation, m.pk.as_deref())?;
                 let new = self.relations.tuple(&relation, new, &Value::Unchanged)?;
                 let old = match &m.identity {
