@@ -134,7 +134,10 @@ async fn peek(
         .await?;
     Ok(rows
         .iter()
-        .map(|r| (r.get::<_, String>(0).parse().unwrap(), r.get(1)))
+        .map(|r| {
+            let lsn: String = r.try_get(0).unwrap();
+            (lsn.parse().unwrap(), r.try_get(1).unwrap())
+        })
         .collect())
 }
 
@@ -327,7 +330,7 @@ async fn source_rows(
             .await
             .unwrap()
             .iter()
-            .map(|r| (0..cols.len()).map(|i| r.get(i)).collect())
+            .map(|r| (0..cols.len()).map(|i| r.try_get(i).unwrap()).collect())
             .collect();
         rows.sort();
         if !rows.is_empty() {
