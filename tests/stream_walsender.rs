@@ -258,6 +258,69 @@ async fn periodic_status_updates_confirm_without_traffic() {
 }
 
 #[tokio::test]
+async fn a_keepalive_asking_for_a_reply_gets_the_reported_positions() {
+    // The server asks for a reply after half of wal_sender_timeout of silence.
+    let c = Cluster::start_with(&support::pgbin(), &[("wal_sender_timeout", "2s")]);
+    c.psql("postgres", "CREATE TABLE t (id int PRIMARY KEY, v text)");
+    let mut sender = WalSender::connect(&info(&c.uri("postgres")))
+        .await
+        .expect("connect");
+    let slot = sender
+        .create_slot("asked", Plugin::TestDecoding, false)
+        .await
+        .expect("create the slot");
+    c.psql("postgres", "INSERT INTO t VALUES (1, 'one')");
+    // Periodic updates out of the way: only the reply can carry the position.
+    let mut stream = sender
+        .start_replication("asked", slot.consistent_point, &[])
+        .await
+        .expect("START_REPLICATION")
+        .with_status_interval(Duration::from_secs(3600));
+    let got = receive_until(&mut stream, |got| {
+        got.iter().any(|x| x.data.starts_with(b"COMMIT"))
+    })
+    .await;
+    let lsn = got.last().expect("the commit").wal_start;
+    stream.report(lsn, lsn, lsn);
+    let asked = async {
+        loop {
+            match stream.next().await.expect("stream") {
+                Some(ReplicationMessage::Keepalive {
+                    reply_requested: true,
+                    ..
+                }) => return,
+                Some(_) => {}
+                None => panic!("the server ended the stream"),
+            }
+        }
+    };
+    tokio::time::timeout(HANG_GUARD, asked)
+        .await
+        .expect("the server never asked for a reply");
+    until_confirmed(&c, "asked", lsn).await;
+    stream.finish().await.expect("clean end");
+}
+
+#[tokio::test]
+async fn a_held_snapshot_reports_its_loss() {
+    let c = Cluster::start();
+    let sender = WalSender::connect(&info(&c.uri("postgres")))
+        .await
+        .expect("connect");
+    let pid = sender.backend_pid();
+    let mut held = sender
+        .create_slot_holding_snapshot("held", Plugin::TestDecoding)
+        .await
+        .expect("create the slot");
+    c.psql("postgres", &format!("SELECT pg_terminate_backend({pid})"));
+    let e = tokio::time::timeout(HANG_GUARD, held.lost())
+        .await
+        .expect("the loss was never noticed");
+    assert_eq!(e.sqlstate(), Some("57P01"), "{e}");
+    assert!(!e.to_string().contains('\n'), "{e}");
+}
+
+#[tokio::test]
 async fn a_large_change_arrives_whole() {
     let c = Cluster::start();
     c.psql("postgres", "CREATE TABLE big (id int PRIMARY KEY, v text)");

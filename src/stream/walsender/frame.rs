@@ -36,6 +36,8 @@ pub(crate) struct Frames {
     body_len: usize,
     /// Encoded messages not yet written.
     out: BytesMut,
+    /// Bytes were written since the last flush of the stream (TLS buffers).
+    unflushed: bool,
 }
 
 impl Frames {
@@ -48,6 +50,7 @@ impl Frames {
             body: BytesMut::new(),
             body_len: 0,
             out: BytesMut::new(),
+            unflushed: false,
         }
     }
 
@@ -56,9 +59,11 @@ impl Frames {
         &mut self.out
     }
 
-    /// Writes everything encoded so far. Cancel-safe.
+    /// Writes everything encoded so far. Cancel-safe, and free when there
+    /// is nothing to write (the stream calls it before every read).
     pub async fn flush(&mut self) -> Result<(), WalSenderError> {
         while self.out.has_remaining() {
+            self.unflushed = true;
             let n = self
                 .io
                 .write_buf(&mut self.out)
@@ -68,10 +73,14 @@ impl Frames {
                 return Err(self.closed());
             }
         }
-        self.io
-            .flush()
-            .await
-            .map_err(|e| WalSenderError::io(&e, &self.server))
+        if self.unflushed {
+            self.io
+                .flush()
+                .await
+                .map_err(|e| WalSenderError::io(&e, &self.server))?;
+            self.unflushed = false;
+        }
+        Ok(())
     }
 
     /// Reads the next whole message. Cancel-safe.
