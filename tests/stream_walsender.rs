@@ -719,3 +719,62 @@ async fn preflight_refuses_a_slot_the_source_invalidated() {
         "{e}"
     );
 }
+
+/// A figure, not a check: how fast changes arrive (server-side decoding
+/// included). `cargo nextest run --test stream_walsender --run-ignored only`
+#[tokio::test]
+#[ignore]
+async fn receive_rate() {
+    const TRANSACTIONS: usize = 50_000;
+    let c = Cluster::start();
+    c.psql(
+        "postgres",
+        "CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION pub FOR TABLE t",
+    );
+    let mut sender = WalSender::connect(&info(&c.uri("postgres")))
+        .await
+        .expect("connect");
+    let slot = sender
+        .create_slot("rate", Plugin::Pgoutput, false)
+        .await
+        .expect("create the slot");
+    c.psql(
+        "postgres",
+        &format!(
+            "DO $$ BEGIN FOR i IN 1..{TRANSACTIONS} LOOP \
+               INSERT INTO t VALUES (i, md5(i::text)); COMMIT; END LOOP; END $$"
+        ),
+    );
+    let options = vec![
+        ("proto_version".to_string(), "1".to_string()),
+        ("publication_names".to_string(), "pub".to_string()),
+    ];
+    let started = std::time::Instant::now();
+    let mut stream = sender
+        .start_replication("rate", slot.consistent_point, &options)
+        .await
+        .expect("START_REPLICATION");
+    let (mut messages, mut bytes, mut commits) = (0usize, 0usize, 0usize);
+    while commits < TRANSACTIONS {
+        match stream.next().await.expect("stream") {
+            Some(ReplicationMessage::XLogData(x)) => {
+                messages += 1;
+                bytes += x.data.len();
+                if x.data.first() == Some(&b'C') {
+                    commits += 1;
+                    stream.report(x.wal_start, x.wal_start, x.wal_start);
+                }
+            }
+            Some(_) => {}
+            None => panic!("the server ended the stream"),
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "received {commits} transactions ({messages} messages, {bytes} bytes) in {secs:.2} s: \
+         {:.0} transactions/s, {:.0} messages/s",
+        commits as f64 / secs,
+        messages as f64 / secs
+    );
+    stream.finish().await.expect("clean end");
+}
