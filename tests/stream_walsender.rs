@@ -406,6 +406,23 @@ async fn password_authentication_scram_md5_and_cleartext() {
         assert!(text.contains(user) && !text.contains('\n'), "{text}");
         assert!(!text.contains(wrong) && !text.contains(pw), "{text}");
     }
+    // The first host is down: the next one is tried, as with libpq.
+    let s = format!(
+        "host=127.0.0.1,127.0.0.1 port=1,{} user=scram_user password={pw} dbname=postgres",
+        c.port
+    );
+    WalSender::connect(&info(&s))
+        .await
+        .expect("the second host");
+    // Channel binding cannot be honoured on this connection: refused, not ignored.
+    let s = format!("{} channel_binding=require", s.replace("port=1,", "port="));
+    let e = connect_error(
+        WalSender::connect(&info(&s.replace("127.0.0.1,127.0.0.1", "127.0.0.1"))).await,
+    );
+    assert!(
+        e.contains("channel_binding=require is not supported"),
+        "{e}"
+    );
     // No password at all: one line saying where to put one.
     let s = format!(
         "host=127.0.0.1 port={} user=scram_user dbname=postgres passfile=/nonexistent",

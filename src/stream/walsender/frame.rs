@@ -26,6 +26,9 @@ pub(crate) struct Frame {
 /// bodies bypass it and land directly in their own buffer.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// 1 GB of data plus the XLogData header and some slack.
+const MAX_MESSAGE: i32 = (1 << 30) + 1024;
+
 pub(crate) struct Frames {
     io: BufReader<Box<dyn Io>>,
     /// "host:port", for error messages.
@@ -151,7 +154,10 @@ impl Frames {
             self.header[3],
             self.header[4],
         ]);
-        if len < 4 {
+        // PostgreSQL never sends more than 1 GB of data in one message
+        // (MaxAllocSize): a larger length is a broken stream, not a reason
+        // to allocate it.
+        if !(4..=MAX_MESSAGE).contains(&len) {
             return Err(WalSenderError::protocol(format!(
                 "invalid message length {len} from {}",
                 self.server
