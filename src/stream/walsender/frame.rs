@@ -179,3 +179,49 @@ impl Frames {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    /// A message trickling in, with reads dropped half-way (as a `select!`
+    /// does), arrives whole and once.
+    #[tokio::test]
+    async fn reads_resume_after_being_dropped() {
+        let (client, mut server) = tokio::io::duplex(1 << 20);
+        let mut frames = Frames::new(Box::new(client), "test".into());
+        let body: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let mut message = vec![b'd'];
+        message.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+        message.extend_from_slice(&body);
+        message.extend_from_slice(&[b'Z', 0, 0, 0, 5, b'I']);
+
+        for chunk in [&message[..3], &message[3..40_000], &message[40_000..]] {
+            // Whatever is there is consumed, and the read cannot complete
+            // before the rest of the message is written.
+            if let Some(frame) = frames.read().now_or_never() {
+                panic!("a frame before its bytes: {}", frame.is_ok());
+            }
+            server.write_all(chunk).await.unwrap();
+        }
+        let frame = frames.read().await.unwrap();
+        assert_eq!((frame.tag, &frame.body[..]), (b'd', &body[..]));
+        let frame = frames.read().await.unwrap();
+        assert_eq!((frame.tag, &frame.body[..]), (b'Z', &b"I"[..]));
+    }
+
+    #[tokio::test]
+    async fn absurd_lengths_are_refused() {
+        let (client, mut server) = tokio::io::duplex(64);
+        let mut frames = Frames::new(Box::new(client), "test".into());
+        server
+            .write_all(&[b'd', 0x7f, 0xff, 0xff, 0xff])
+            .await
+            .unwrap();
+        let e = frames.read().await.err().unwrap();
+        assert!(e.to_string().contains("invalid message length"), "{e}");
+    }
+}
