@@ -591,6 +591,21 @@ async fn preflight_passes_and_refuses_in_one_line() {
             && e.contains("--resume"),
         "{e}"
     );
+    // The server's own refusal, had the check been skipped: SQLSTATE and one line.
+    let mut sender = WalSender::connect(&info(&src)).await.expect("connect");
+    let Err(e) = sender
+        .create_slot("taken", Plugin::TestDecoding, false)
+        .await
+    else {
+        panic!("a second slot \"taken\" was created");
+    };
+    assert_eq!(e.sqlstate(), Some("42710"), "{e}");
+    assert!(e.to_string().contains("\"taken\" already exists"), "{e}");
+    sender
+        .identify_system()
+        .await
+        .expect("the connection survives the error");
+    drop(sender);
     let resuming = Request {
         resuming: true,
         ..request("taken", Plugin::TestDecoding)
