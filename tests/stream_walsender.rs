@@ -214,6 +214,12 @@ async fn postgres_13_source_uses_its_own_slot_syntax() {
     assert_eq!(c.major(), 13);
     snapshot_then_stream(&c, &c.uri("postgres"), Plugin::TestDecoding).await;
     snapshot_then_stream(&c, &c.uri("postgres"), Plugin::Pgoutput).await;
+    // The fetched PostgreSQL 13 has test_decoding but no wal2json.
+    let libs = ["../lib/wal2json.so", "../lib/postgresql/wal2json.so"];
+    if !libs.iter().any(|l| c.bindir.join(l).exists()) {
+        let e = refusal(&c.uri("postgres"), &request("s", Plugin::Wal2json)).await;
+        assert!(e.contains("no logical decoding plugin \"wal2json\""), "{e}");
+    }
 }
 
 #[tokio::test]
