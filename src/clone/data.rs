@@ -420,7 +420,9 @@ pub async fn copy_all(
             let started = Instant::now();
             let result = async {
                 let target = seq_shared.ddl_pool.get().await?;
-                reset_sequences(&target, &sequences).await
+                let set = reset_sequences(&target, &sequences).await?;
+                crate::failpoint!("sequences-set");
+                Ok::<usize, anyhow::Error>(set)
             }
             .await;
             match result {
@@ -551,6 +553,7 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
                     shared.fail(Some(&unit), format!("{e:#}")).await;
                     return Err(e);
                 }
+                crate::failpoint!("index-built", &index.label());
                 shared.state.done(&unit, 0, 0)?;
             }
             shared.progress.indexes_done.fetch_add(1, Ordering::Relaxed);
@@ -581,6 +584,7 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
             let conn = pool.get().await?;
             shared.state.start(&constraints, &table.label(), 0)?;
             attach_constraints(&conn, &table).await?;
+            crate::failpoint!("constraints-attached", &table.label());
             shared.state.done(&constraints, 0, 0)
         }
         .await;
@@ -751,6 +755,7 @@ fn table_complete(shared: &Arc<Shared>, oid: u32) {
                 s.state
                     .start(&unit, &format!("{} {}", fk.table, fk.name), 0)?;
                 add_foreign_key(&conn, &fk, !s.fk_unvalidated.contains(&fk.oid)).await?;
+                crate::failpoint!("foreign-key-added", &format!("{} {}", fk.table, fk.name));
                 s.state.done(&unit, 0, 0)
             }
             .await;
