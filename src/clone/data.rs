@@ -455,6 +455,10 @@ pub async fn copy_all(
         })
         .collect();
     if let Err(e) = try_join_all(copiers).await {
+        // A worker that ended on an error (its state could not be written)
+        // leaves a table copied but not recorded, or not copied: post-data
+        // must wait for the resume that copies it again.
+        shared.copy_failed.store(true, Ordering::Relaxed);
         shared.fail(None, format!("{e:#}")).await;
     }
     // Drain what follows the copies; that work adds more (foreign keys), so
