@@ -581,6 +581,14 @@ fn killed_after_an_index_builds_resumes_with_it_built() {
 }
 
 #[test]
+fn an_error_after_an_index_builds_fails_the_run_then_resume_completes() {
+    let run = Run::new();
+    let index = run.error_at("index-built", "index-built=error");
+    assert_ne!(run.state_of("index", &index), "done");
+    run.resume_verifies();
+}
+
+#[test]
 fn an_error_after_constraints_attach_fails_the_unit_then_resume_completes() {
     let run = Run::new();
     let table = run.error_at("constraints-attached", "constraints-attached=error");

@@ -551,14 +551,21 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
         async move {
             let unit = Unit::Index(index.oid);
             if shared.steps.indexes && !shared.is_done(&unit) {
-                let conn = shared.index_connection().await?;
-                shared.state.start(&unit, &index.label(), 0)?;
-                if let Err(e) = build_index(&conn, index, shared.index_if_not_exists()).await {
+                // Any failure of the unit is reported, not only the build's:
+                // one that ended the future silently left the index to
+                // post-data, which then failed on it existing.
+                let result = async {
+                    let conn = shared.index_connection().await?;
+                    shared.state.start(&unit, &index.label(), 0)?;
+                    build_index(&conn, index, shared.index_if_not_exists()).await?;
+                    crate::failpoint!("index-built", &index.label());
+                    shared.state.done(&unit, 0, 0)
+                }
+                .await;
+                if let Err(e) = result {
                     shared.fail(Some(&unit), format!("{e:#}")).await;
                     return Err(e);
                 }
-                crate::failpoint!("index-built", &index.label());
-                shared.state.done(&unit, 0, 0)?;
             }
             shared.progress.indexes_done.fetch_add(1, Ordering::Relaxed);
             Ok::<(), anyhow::Error>(())
