@@ -335,7 +335,12 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with("//!"))
             .collect();
+        let readme = include_str!("../README.md");
         for (name, _) in POINTS {
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "{name} is not in the README"
+            );
             assert!(
                 doc.contains(&format!("`{name}`")),
                 "{name} is not in the module's list"
