@@ -4,8 +4,9 @@
 //!
 //! Compiled in only with the cargo feature `failpoints` (the tests are built
 //! with it: `cargo nextest run --features failpoints`); without it
-//! [`failpoint!`](crate::failpoint!) expands to nothing, so a release build
-//! carries neither the code nor a check.
+//! [`failpoint!`](crate::failpoint!) expands to nothing, so the points cost
+//! a release build nothing (it only refuses `PGCOPYDB_FAILPOINTS`, once, at
+//! start: see [`check_env`]).
 //!
 //! Which points act, and how, comes from the environment:
 //!
@@ -18,8 +19,8 @@
 //!   no flush, no rollback message to the servers): what a power cut or the
 //!   OOM killer does.
 //! - `error`: the point returns an internal error, taking the path a failed
-//!   state write at that spot would take (each point sits just before the
-//!   state records the unit).
+//!   state write at that spot would take (most points sit just before the
+//!   state records their unit).
 //! - `pause`: the process blocks there (the whole run: it has one thread)
 //!   until the file `<dir>/<point>.continue` exists; the test acts meanwhile
 //!   (reads the state, sends SIGKILL...).
@@ -34,7 +35,8 @@
 //! - `pre-data-restored`: pg_restore of pre-data is done, not recorded yet.
 //! - `copy-sent`: a `COPY ... TO STDOUT` is sent to the source, none of
 //!   its rows read yet (the source backend is busy sending them): a pause
-//!   there lets a test break the source connection mid-COPY.
+//!   there lets a test break the source connection mid-COPY. Reached on
+//!   the relayed path only (a connection that `connect_tapped` can open).
 //! - `table-copied`: a whole table's COPY is committed, not recorded yet.
 //! - `part-copied`: a part of a split table is committed, not recorded yet.
 //! - `between-parts`: a part is recorded; other parts of its table are not.

@@ -18,7 +18,7 @@
 //! - [`workdir`]: the work directory and its lock.
 //! - [`guards`]: refusals checked before anything is written (same database, lost dependents).
 //! - [`report`]: logging, live progress and the final summary.
-//! - [`failpoint`]: named points where the crash tests stop a run (feature `failpoints`).
+//! - [`failpoint`](mod@failpoint): named points where the crash tests stop a run (feature `failpoints`).
 //! - [`cli`]: the top layer, the only one that knows clap: it turns arguments into the
 //!   settings above (`CloneOptions`, `Endpoints`, a `LogLevel`) and calls them; no other
 //!   module refers to it (`cli::layering` checks).
