@@ -252,50 +252,6 @@ fn target_stopping_mid_copy_fails_clearly_then_resumes() {
 }
 
 #[test]
-fn resume_refuses_other_source_and_needs_a_snapshot_or_not_consistent() {
-    let (src, tgt, dir, mut child) = a_clone_copying();
-    signal(&child, libc::SIGKILL);
-    let _ = child.wait();
-
-    // Without a flag: refused, naming both.
-    let out = clone_cmd(&src, &tgt, "dst", dir.path()).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(
-        stderr.contains("--resume") && stderr.contains("--restart"),
-        "{stderr}"
-    );
-    // The snapshot of the dead run is gone: say so, suggest --not-consistent.
-    let out = clone_cmd(&src, &tgt, "dst", dir.path())
-        .arg("--resume")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("--not-consistent"), "{stderr}");
-    // Another source: refused, naming the setting.
-    src.create_db("other");
-    let out = pgcopydb()
-        .args([
-            "clone",
-            "--resume",
-            "--not-consistent",
-            "--source",
-            &src.uri("other"),
-        ])
-        .args(["--target", &tgt.uri("dst"), "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("--source"), "{stderr}");
-    // And the real resume completes.
-    support::assert_success(&resume(&src, &tgt, "dst", dir.path()), "pgcopydb");
-    verify::assert_equal(&src, "src", &tgt, "dst");
-}
-
-#[test]
 fn list_progress_reads_a_finished_run() {
     let src = Cluster::start();
     let tgt = Cluster::start();
@@ -679,4 +635,53 @@ fn a_misspelt_failpoint_is_refused() {
     ]);
     let out = points.arm(&mut cmd, "table-copyed=crash").output().unwrap();
     support::assert_fails(&out, 1, "table-copied");
+}
+
+#[test]
+fn resume_refuses_other_source_and_needs_a_snapshot_or_not_consistent() {
+    // A run that died with a table copied and not recorded; and another
+    // database on its source.
+    let mut run = Run::new();
+    run.src.create_db("other");
+    run.from = run.src.log_len();
+    run.crash_at("table-copied");
+    let (src, tgt, dir) = (&run.src, &run.tgt, &run.dir);
+
+    // Without a flag: refused, naming both.
+    let out = run.clone("").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("--resume") && stderr.contains("--restart"),
+        "{stderr}"
+    );
+    // The snapshot of the dead run is gone: say so, suggest --not-consistent.
+    let out = run.clone("").arg("--resume").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("--not-consistent"), "{stderr}");
+    // Another source: refused, naming the setting.
+    let out = pgcopydb()
+        .args([
+            "clone",
+            "--resume",
+            "--not-consistent",
+            "--source",
+            &src.uri("other"),
+        ])
+        .args(["--target", &tgt.uri("dst"), "--dir"])
+        .arg(dir.path())
+        .args([
+            "--split-tables-larger-than",
+            "1MB",
+            "--split-max-parts",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("--source"), "{stderr}");
+    // And the real resume completes.
+    run.resume_verifies();
 }
