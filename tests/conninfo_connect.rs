@@ -286,11 +286,28 @@ async fn plain_server() {
     assert_eq!(row.get::<_, String>(0), "bob");
     assert_eq!(row.get::<_, String>(1), "pgcopydb");
 
-    // The cancel path needs tls(): cancel a long sleep.
+    // The cancel path needs tls(): cancel a long sleep, once the server
+    // shows it running (a cancel that arrives before the query is lost).
     let token = client.cancel_token();
     let tls = c.tls().unwrap();
     let sleeper = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(30)").await });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let watcher = cluster.admin().connect().await.expect("admin connection");
+    loop {
+        let sleeping: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                  WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if sleeping == 1 {
+            break;
+        }
+        assert!(!sleeper.is_finished(), "the sleep ended before it was seen");
+        tokio::task::yield_now().await;
+    }
     token.cancel_query(tls).await.unwrap();
     let err = sleeper.await.unwrap().unwrap_err();
     assert_eq!(

@@ -132,6 +132,10 @@ pub fn run() -> i32 {
             return code;
         }
     };
+    if let Err(e) = crate::failpoint::check_env() {
+        eprintln!("error: {e}");
+        return crate::error::ExitCode::BadArgs as i32;
+    }
     // Everything pgcopydb and its children (pg_dump, pg_dumpall, SQLite)
     // create is private to the user: the work directory holds the schema,
     // role password verifiers and the run's state.

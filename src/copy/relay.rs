@@ -312,6 +312,7 @@ where
     query.extend_from_slice(sql.as_bytes());
     query.push(0);
     tap.write_all(&query).await?;
+    crate::failpoint!("copy-sent");
 
     let mut input = BytesMut::with_capacity(256 * 1024);
     let mut output = BytesMut::with_capacity(chunk);
