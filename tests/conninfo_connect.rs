@@ -426,22 +426,28 @@ async fn ssl_server() {
     assert!(!uses_ssl(&c).await);
 }
 
-/// Over a socket of pgcopydb's own (the COPY relay's source readers): TLS
-/// when offered, a handle the relay may read only without TLS, libpq's
-/// fallbacks, and the same error kinds as the usual path.
+/// Over a socket of pgcopydb's own (the COPY relay's source readers): the
+/// relay's handle stays usable under TLS, and the sslmodes, fallbacks, host
+/// lists, target_session_attrs and error kinds are those of the usual path.
 #[tokio::test]
 async fn tapped_connections_follow_the_same_rules() {
     async fn tapped_ssl(c: &ConnInfo) -> (bool, bool) {
         let (client, handle, _) = c
             .connect_tapped()
             .await
-            .unwrap_or_else(|e| panic!("{c:?}: {e}"))
-            .expect("a connection string the tapped path takes");
+            .unwrap_or_else(|e| panic!("{c:?}: {e}"));
         (session_ssl(&client).await, handle.usable())
+    }
+    async fn tapped_err(c: &ConnInfo) -> (ConnectErrorKind, String) {
+        match c.connect_tapped().await {
+            Ok(_) => panic!("connection should have failed: {c:?}"),
+            Err(e) => (e.kind(), e.to_string()),
+        }
     }
 
     let ssl = Cluster::start(true);
     setup_bob(&ssl).await;
+    let ca = ssl.path("ca.crt");
     let other = ssl.path("other-ca.crt");
     let at = |cluster: &Cluster, rest: &str| {
         info(
@@ -452,25 +458,85 @@ async fn tapped_connections_follow_the_same_rules() {
             &[],
         )
     };
-    // prefer: TLS, so the relay leaves this connection to tokio-postgres.
-    assert_eq!(tapped_ssl(&at(&ssl, "")).await, (true, false));
+    // prefer and require: TLS, and the relay reads above it.
+    assert_eq!(tapped_ssl(&at(&ssl, "")).await, (true, true));
+    assert_eq!(tapped_ssl(&at(&ssl, "sslmode=require")).await, (true, true));
+    // SCRAM's channel binding sees the TLS session under the tap.
+    assert_eq!(
+        tapped_ssl(&at(&ssl, "sslmode=require channel_binding=require")).await,
+        (true, true)
+    );
     assert_eq!(
         tapped_ssl(&at(&ssl, "sslmode=disable")).await,
         (false, true)
     );
+    let c = at(
+        &ssl,
+        &format!("sslmode=verify-ca sslrootcert={}", ca.display()),
+    );
+    assert_eq!(tapped_ssl(&c).await, (true, true));
+    // verify-full: the certificate names localhost, not 127.0.0.1.
+    let c = at(
+        &ssl,
+        &format!("sslmode=verify-full sslrootcert={}", ca.display()),
+    );
+    assert_eq!(tapped_err(&c).await.0, ConnectErrorKind::Tls);
+    let c = info(
+        &format!(
+            "host=localhost hostaddr=127.0.0.1 port={} user=bob dbname=app password={PASSWORD} \
+             sslmode=verify-full sslrootcert={}",
+            ssl.port,
+            ca.display()
+        ),
+        &[],
+    );
+    assert_eq!(tapped_ssl(&c).await, (true, true));
+    for mode in ["require", "verify-ca"] {
+        let c = at(
+            &ssl,
+            &format!("sslmode={mode} sslrootcert={}", other.display()),
+        );
+        assert_eq!(tapped_err(&c).await.0, ConnectErrorKind::Tls, "{mode}");
+    }
     // prefer falls back to plain text when the certificate does not verify.
     let c = at(
         &ssl,
         &format!("sslmode=prefer sslrootcert={}", other.display()),
     );
     assert_eq!(tapped_ssl(&c).await, (false, true));
-    // TLS required: the usual path.
-    let c = at(&ssl, "sslmode=require");
-    assert!(c.connect_tapped().await.unwrap().is_none());
+    // Several hosts: the first that answers; target_session_attrs checked.
+    let hosts = |attrs: &str| {
+        info(
+            &format!(
+                "host=127.0.0.1,127.0.0.1 port={},{} user=bob dbname=app password={PASSWORD} \
+                 sslmode=require {attrs}",
+                free_port(),
+                ssl.port
+            ),
+            &[],
+        )
+    };
+    assert_eq!(tapped_ssl(&hosts("")).await, (true, true));
+    assert_eq!(
+        tapped_ssl(&hosts("target_session_attrs=read-write")).await,
+        (true, true)
+    );
+    let (kind, msg) = tapped_err(&hosts("target_session_attrs=read-only")).await;
+    assert_eq!(kind, ConnectErrorKind::Unreachable, "{msg}");
+    assert!(
+        msg.ends_with(&format!(
+            "127.0.0.1:{}: database is not read only",
+            ssl.port
+        )),
+        "{msg}"
+    );
 
     let plain = Cluster::start(false);
     setup_bob(&plain).await;
     assert_eq!(tapped_ssl(&at(&plain, "")).await, (false, true));
+    let (kind, msg) = tapped_err(&at(&plain, "sslmode=require")).await;
+    assert_eq!(kind, ConnectErrorKind::Tls, "{msg}");
+    assert!(msg.contains("server does not support TLS"), "{msg}");
     let socket = format!(
         "host={} port={} user=postgres",
         plain.dir.path().display(),
