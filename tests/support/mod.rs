@@ -11,6 +11,7 @@
 
 #![allow(dead_code)]
 
+pub mod pgbouncer;
 pub mod ssl;
 pub mod verify;
 
