@@ -8,5 +8,7 @@ mod stream;
 pub mod target;
 pub mod tls_tap;
 
-pub use stream::{copy_table, unit_label, CopyFormat, CopyHow, CopyStats, CopyUnit, Source};
+pub use stream::{
+    copy_counted, copy_table, unit_label, CopyFormat, CopyHow, CopyStats, CopyUnit, Source,
+};
 pub use target::{target_relations, TargetRelation};
