@@ -103,8 +103,17 @@ impl Cluster {
         if ssl {
             let d = dir.path().display();
             conf += &format!(
-                "ssl = on\nssl_cert_file = '{d}/server.crt'\nssl_key_file = '{d}/server.key'\n"
+                "ssl = on\nssl_cert_file = '{d}/server.crt'\nssl_key_file = '{d}/server.key'\n\
+                 ssl_ca_file = '{d}/ca.crt'\n"
             );
+            // certbob logs in with a client certificate only.
+            let hba_path = data.join("pg_hba.conf");
+            let hba = std::fs::read_to_string(&hba_path).unwrap();
+            std::fs::write(
+                &hba_path,
+                format!("hostssl all certbob 127.0.0.1/32 cert\n{hba}"),
+            )
+            .unwrap();
         }
         let conf_path = data.join("postgresql.conf");
         let mut all = std::fs::read_to_string(&conf_path).unwrap();
@@ -149,7 +158,8 @@ impl Drop for Cluster {
     }
 }
 
-/// ca.crt signs server.crt (SAN localhost only); other-ca.crt signs nothing.
+/// ca.crt signs server.crt (SAN localhost only) and client.crt (CN
+/// certbob); other-ca.crt signs nothing.
 fn make_certs(dir: &Path) {
     let ec = [
         "-newkey",
@@ -203,11 +213,52 @@ fn make_certs(dir: &Path) {
         ],
         dir,
     );
-    std::fs::set_permissions(
-        dir.join("server.key"),
-        std::fs::Permissions::from_mode(0o600),
+    // Extensions make it an X.509 v3 certificate, the only version rustls takes.
+    std::fs::write(
+        dir.join("client-ext.cnf"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
     )
     .unwrap();
+    run(
+        "openssl",
+        &[
+            "req",
+            "-subj",
+            "/CN=certbob",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+        ]
+        .into_iter()
+        .chain(ec)
+        .collect::<Vec<_>>(),
+        dir,
+    );
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client-ext.cnf",
+            "-out",
+            "client.crt",
+        ],
+        dir,
+    );
+    for key in ["server.key", "client.key"] {
+        std::fs::set_permissions(dir.join(key), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
 }
 
 /// An isolated environment: HOME in a place without .pgpass or ~/.postgresql.
@@ -223,6 +274,11 @@ fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
 
 fn info(s: &str, pairs: &[(&str, &str)]) -> ConnInfo {
     ConnInfo::resolve_with(s, &env(pairs)).unwrap()
+}
+
+async fn admin_sql(cluster: &Cluster, sql: &str) {
+    let admin = cluster.admin().connect().await.expect("admin connection");
+    admin.batch_execute(sql).await.unwrap();
 }
 
 async fn setup_bob(cluster: &Cluster) {
@@ -504,6 +560,25 @@ async fn tapped_connections_follow_the_same_rules() {
         &format!("sslmode=prefer sslrootcert={}", other.display()),
     );
     assert_eq!(tapped_ssl(&c).await, (false, true));
+    // A client certificate: certbob's only way in.
+    admin_sql(&ssl, "CREATE ROLE certbob LOGIN").await;
+    let certbob = |rest: &str| {
+        info(
+            &format!(
+                "host=127.0.0.1 port={} user=certbob dbname=app sslmode=require {rest}",
+                ssl.port
+            ),
+            &[],
+        )
+    };
+    let with_cert = certbob(&format!(
+        "sslcert={} sslkey={}",
+        ssl.path("client.crt").display(),
+        ssl.path("client.key").display()
+    ));
+    assert_eq!(tapped_ssl(&with_cert).await, (true, true));
+    assert!(uses_ssl(&with_cert).await);
+    assert_eq!(tapped_err(&certbob("")).await.0, ConnectErrorKind::Auth);
     // Several hosts: the first that answers; target_session_attrs checked.
     let hosts = |attrs: &str| {
         info(
