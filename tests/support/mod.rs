@@ -12,6 +12,8 @@
 #![allow(dead_code)]
 
 pub mod failpoints;
+pub mod pgbouncer;
+pub mod ssl;
 pub mod verify;
 
 use std::fs;
