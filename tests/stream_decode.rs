@@ -527,3 +527,54 @@ fn check_reference(changes: &[Change], rels: &HashMap<RelId, Arc<Relation>>) {
         .count();
     assert_eq!(messages, 3);
 }
+
+/// Decode speed of each plugin's stream, printed (not asserted): run with
+/// `cargo nextest run --release --test stream_decode --run-ignored only
+/// --no-capture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn decode_throughput() {
+    let cluster = Cluster::start();
+    cluster.create_db("cdc");
+    cluster.psql(
+        "cdc",
+        "CREATE TABLE bench (id int PRIMARY KEY, v text, j jsonb, n numeric NOT NULL, t timestamptz);
+         CREATE PUBLICATION \"All Tables\" FOR ALL TABLES;
+         SELECT pg_create_logical_replication_slot('s_pgoutput', 'pgoutput');
+         SELECT pg_create_logical_replication_slot('s_test_decoding', 'test_decoding');
+         SELECT pg_create_logical_replication_slot('s_wal2json', 'wal2json');
+         SET synchronous_commit = on;
+         INSERT INTO bench SELECT i, md5(i::text), jsonb_build_object('k', i, 's', 'x y'), i / 7.0, now()
+           FROM generate_series(1, 100000) i;
+         UPDATE bench SET v = v || '!';",
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = connect(&cluster).await;
+        let tables = Arc::new(SourceTables::load(&client).await.unwrap());
+        let settings = StreamSettings {
+            publication: "All Tables".into(),
+            wal2json_numeric_as_string: false,
+        };
+        for plugin in [Plugin::Pgoutput, Plugin::TestDecoding, Plugin::Wal2json] {
+            let slot = format!("s_{}", plugin.name());
+            let messages = peek(&client, &slot, &plugin_options(plugin, &settings))
+                .await
+                .unwrap();
+            let bytes: usize = messages.iter().map(|(_, m)| m.len()).sum();
+            let started = std::time::Instant::now();
+            let changes = decode_all(plugin, &tables, &settings, &messages).unwrap();
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{:>13}: {} messages, {:.1} MB, {} changes decoded in {:.3} s: {:.0} changes/s, {:.0} MB/s",
+                plugin.name(),
+                messages.len(),
+                bytes as f64 / 1e6,
+                changes.len(),
+                secs,
+                changes.len() as f64 / secs,
+                bytes as f64 / 1e6 / secs
+            );
+        }
+    });
+}
