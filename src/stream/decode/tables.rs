@@ -68,10 +68,11 @@ impl TableShape {
     }
 }
 
-/// The source's tables by schema-qualified name.
+/// The source's tables by schema-qualified name (schema, then name: a
+/// lookup with borrowed names allocates nothing, once per change).
 #[derive(Debug, Clone, Default)]
 pub struct SourceTables {
-    by_name: HashMap<(String, String), Arc<TableShape>>,
+    by_name: HashMap<String, HashMap<String, Arc<TableShape>>>,
 }
 
 /// Ordinary and partitioned tables outside the system schemas, one row per
@@ -142,24 +143,25 @@ impl SourceTables {
     /// Builds the map from shapes; FULL identity makes every column a key
     /// column and NOTHING none, whatever the index rows said.
     pub fn new(shapes: Vec<TableShape>) -> SourceTables {
-        let by_name = shapes
-            .into_iter()
-            .map(|mut shape| {
-                for column in &mut shape.columns {
-                    column.is_key = match shape.replica_identity {
-                        ReplicaIdentity::Full => !column.generated,
-                        ReplicaIdentity::Nothing => false,
-                        ReplicaIdentity::Default | ReplicaIdentity::Index => column.is_key,
-                    };
-                }
-                ((shape.schema.clone(), shape.name.clone()), Arc::new(shape))
-            })
-            .collect();
+        let mut by_name: HashMap<String, HashMap<String, Arc<TableShape>>> = HashMap::new();
+        for mut shape in shapes {
+            for column in &mut shape.columns {
+                column.is_key = match shape.replica_identity {
+                    ReplicaIdentity::Full => !column.generated,
+                    ReplicaIdentity::Nothing => false,
+                    ReplicaIdentity::Default | ReplicaIdentity::Index => column.is_key,
+                };
+            }
+            by_name
+                .entry(shape.schema.clone())
+                .or_default()
+                .insert(shape.name.clone(), Arc::new(shape));
+        }
         SourceTables { by_name }
     }
 
     pub fn get(&self, schema: &str, name: &str) -> Option<&Arc<TableShape>> {
-        self.by_name.get(&(schema.to_string(), name.to_string()))
+        self.by_name.get(schema)?.get(name)
     }
 
     /// Tables whose UPDATE and DELETE cannot be located: identity NOTHING,
@@ -170,6 +172,7 @@ impl SourceTables {
         let mut shapes: Vec<&TableShape> = self
             .by_name
             .values()
+            .flat_map(|tables| tables.values())
             .filter(|shape| !shape.columns.iter().any(|c| c.is_key))
             .map(|shape| shape.as_ref())
             .collect();
@@ -178,7 +181,7 @@ impl SourceTables {
     }
 
     pub fn len(&self) -> usize {
-        self.by_name.len()
+        self.by_name.values().map(HashMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
