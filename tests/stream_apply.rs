@@ -378,9 +378,21 @@ fn partitioned_targets_and_truncate_flags() {
          INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1);
          CREATE TABLE base (id int);
          CREATE TABLE heir () INHERITS (base);
-         INSERT INTO base VALUES (1); INSERT INTO heir VALUES (2);",
+         INSERT INTO base VALUES (1); INSERT INTO heir VALUES (2);
+         -- Same ctids in both partitions, a duplicate row in one.
+         CREATE TABLE pf (n int, v text) PARTITION BY LIST (n);
+         CREATE TABLE pf1 PARTITION OF pf FOR VALUES IN (1);
+         CREATE TABLE pf2 PARTITION OF pf FOR VALUES IN (2);
+         INSERT INTO pf VALUES (1, 'a'), (1, 'a'), (2, 'a');",
     );
     let mut stream = vec![
+        rel(
+            5,
+            "public",
+            "pf",
+            ReplicaIdentity::Full,
+            &[("n", INT4, true), ("v", TEXT, true)],
+        ),
         // The source's m is a plain table.
         rel(
             1,
@@ -425,6 +437,12 @@ fn partitioned_targets_and_truncate_flags() {
                 vec![t("500"), t("moved")],
             ),
             upd(1, None, vec![t("150"), t("HIGH")]),
+            upd(
+                5,
+                Some(OldTuple::Full(vec![t("1"), t("a")])),
+                vec![t("2"), t("b")],
+            ),
+            del(5, OldTuple::Full(vec![t("2"), t("a")])),
             Change::Truncate {
                 relations: vec![2],
                 cascade: false,
@@ -459,6 +477,16 @@ fn partitioned_targets_and_truncate_flags() {
         vec![
             row(&[Some("public.m_high"), Some("150"), Some("HIGH")]),
             row(&[Some("public.m_high"), Some("500"), Some("moved")])
+        ]
+    );
+    assert_eq!(
+        rows(
+            &tgt,
+            "SELECT tableoid::regclass::text, n, v FROM public.pf ORDER BY n"
+        ),
+        vec![
+            row(&[Some("public.pf1"), Some("1"), Some("a")]),
+            row(&[Some("public.pf2"), Some("2"), Some("b")])
         ]
     );
     assert_eq!(
@@ -660,6 +688,49 @@ fn a_failure_rolls_back_its_transaction_and_what_follows() {
     assert_eq!(
         rows(&tgt, "SELECT count(*) FROM public.f WHERE id = 4"),
         vec![row(&[Some("1")])]
+    );
+}
+
+#[test]
+fn a_failed_commit_stops_what_was_sent_after_it() {
+    let tgt = target();
+    // A deferred check fails a transaction at its COMMIT, after the next
+    // one was sent (pipelined), which must then not commit either.
+    tgt.psql(
+        DB,
+        "CREATE TABLE g (id int);
+         INSERT INTO g VALUES (1);
+         CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN IF NEW.id = 1 THEN RAISE EXCEPTION 'g_id % refused at commit', NEW.id;
+              END IF; RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER g_check AFTER INSERT ON g DEFERRABLE INITIALLY DEFERRED
+           FOR EACH ROW EXECUTE FUNCTION refuse();
+         -- Fires under session_replication_role = replica too.
+         ALTER TABLE g ENABLE ALWAYS TRIGGER g_check;",
+    );
+    let mut stream = vec![rel(
+        1,
+        "public",
+        "g",
+        ReplicaIdentity::Full,
+        &[("id", INT4, true)],
+    )];
+    stream.extend(tx(1, 0x1000, true, vec![ins(1, vec![t("10")])]));
+    stream.extend(tx(2, 0x2000, true, vec![ins(1, vec![t("1")])]));
+    stream.extend(tx(3, 0x3000, true, vec![ins(1, vec![t("3")])]));
+    let rt = rt();
+    let err = rt
+        .block_on(apply_all(&info(&tgt), "o7", stream))
+        .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("committing the source transaction that ends at 0/2000")
+            && message.contains("g_id"),
+        "{message}"
+    );
+    assert_eq!(
+        rows(&tgt, "SELECT id FROM public.g ORDER BY id"),
+        vec![row(&[Some("1")]), row(&[Some("10")])]
     );
 }
 

@@ -12,11 +12,13 @@
 //! one table goes through `COPY FROM STDIN` once it is long enough. A
 //! transaction is never held in memory: what is in flight is bounded.
 //!
-//! Pipelining across commits is safe because each transaction sent while an
-//! earlier one is unanswered starts with a guard that fails unless the
-//! session's origin is exactly where the previous commit put it: if that
-//! transaction failed (its COMMIT then only rolls back), the next ones fail
-//! too, and the first error is the one reported.
+//! Pipelining across commits is safe: when a statement fails, the origin
+//! update and COMMIT sent with it in one message are not run, the session
+//! stays in the failed transaction and everything sent after it fails. A
+//! failure at COMMIT itself (a deferred check) leaves the session idle, so
+//! each transaction sent while an earlier one is unanswered starts with a
+//! guard that fails unless the session's origin is exactly where the
+//! previous commit put it. The first error is the one reported.
 //!
 //! Durability: the target session runs with `synchronous_commit = off`. A
 //! target crash can lose the last commits, but the origin position lives in
@@ -67,10 +69,31 @@ pub struct ApplyStats {
 }
 
 /// INSERTs in a row into one table (same columns) within a transaction
-/// after which the rest of the run goes through COPY. Below it, pipelined
-/// INSERTs win (COPY costs a round trip to start and one to finish). See
-/// bench/stream-apply for the measurements.
-pub const COPY_THRESHOLD: u64 = 256;
+/// after which the rest of the run goes through COPY: COPY costs a drained
+/// pipeline and a round trip to start and one to finish. Measured with
+/// bench/stream-apply (runs of N INSERTs per transaction, all by COPY
+/// against all pipelined): N = 16: 0.4×, 64: 0.9×, 256: 2.4×, 1024: 2.7×.
+pub const COPY_THRESHOLD: u64 = 128;
+
+/// The levers of apply speed, for measurements (bench/stream-apply); the
+/// default is what wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// Statements sent before the first is answered (1: no pipelining).
+    pub max_in_flight: usize,
+    /// INSERTs in a row into one table after which COPY takes over
+    /// (`None`: never).
+    pub copy_after: Option<u64>,
+}
+
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning {
+            max_in_flight: pipeline::MAX_STATEMENTS,
+            copy_after: Some(COPY_THRESHOLD),
+        }
+    }
+}
 
 /// Bytes of COPY data sent to the server at once.
 const COPY_CHUNK: usize = 64 << 10;
@@ -83,8 +106,6 @@ pub struct Applier {
     committed: Lsn,
     relations: HashMap<RelId, Rel>,
     statements: HashMap<(RelId, Op, Vec<u8>), Arc<Prepared>>,
-    xact_setup: Statement,
-    guard: Statement,
     tx: Option<Tx>,
     next_seq: u64,
     /// Transactions whose first error waits for their commit: their
@@ -94,6 +115,7 @@ pub struct Applier {
     copy: Option<Copy>,
     run: Option<Run>,
     tolerate_missing_rows: bool,
+    tuning: Tuning,
     stats: ApplyStats,
     failed: bool,
 }
@@ -155,7 +177,7 @@ struct Entry {
 }
 
 enum Kind {
-    /// BEGIN, the guard, the origin's xact_setup: no rows expected.
+    /// BEGIN (and the guard): no rows expected.
     Control(&'static str),
     Row {
         prepared: Arc<Prepared>,
@@ -194,36 +216,19 @@ impl Applier {
         origin::ensure(&client, origin).await?;
         origin::attach(&client, origin).await?;
         let committed = origin::progress(&client, origin, false).await?;
-        let xact_setup = client
-            .prepare(
-                "SELECT pg_catalog.pg_replication_origin_xact_setup($1::text::pg_catalog.pg_lsn, \
-                 coalesce('2000-01-01 00:00:00+00'::pg_catalog.timestamptz \
-                          + ($2::text || ' microseconds')::pg_catalog.interval, \
-                          pg_catalog.now()))",
-            )
-            .await?;
-        // Division by zero unless the origin is where the previous commit
-        // put it: see the module's comment.
-        let guard = client
-            .prepare(
-                "SELECT 1 / (pg_catalog.pg_replication_origin_session_progress(false) \
-                             = $1::text::pg_catalog.pg_lsn)::int",
-            )
-            .await?;
         Ok(Applier {
             origin: origin.to_string(),
             pipeline: Pipeline::new(Arc::new(client)),
             committed,
             relations: HashMap::new(),
             statements: HashMap::new(),
-            xact_setup,
-            guard,
             tx: None,
             next_seq: 0,
             deferred: HashMap::new(),
             copy: None,
             run: None,
             tolerate_missing_rows: false,
+            tuning: Tuning::default(),
             stats: ApplyStats::default(),
             failed: false,
         })
@@ -239,6 +244,11 @@ impl Applier {
             self.statements.clear();
         }
         self.tolerate_missing_rows = tolerate;
+    }
+
+    pub fn set_tuning(&mut self, tuning: Tuning) {
+        self.pipeline.set_max_statements(tuning.max_in_flight);
+        self.tuning = tuning;
     }
 
     /// The origin's durable position (see the module's comment), after every
@@ -268,6 +278,8 @@ impl Applier {
     /// Flush, roll back a transaction left open, and detach from the origin.
     pub async fn close(mut self) -> Result<ApplyStats> {
         self.flush().await?;
+        // An unfinished COPY is aborted when dropped.
+        self.copy = None;
         let client = self.pipeline.client();
         if self.tx.take().is_some() {
             client.batch_execute("ROLLBACK").await?;
@@ -331,10 +343,7 @@ impl Applier {
 
     async fn dispatch(&mut self, change: Change) -> Result<()> {
         match change {
-            Change::Relation(relation) => {
-                self.relation(relation);
-                Ok(())
-            }
+            Change::Relation(relation) => self.relation(relation).await,
             Change::Message { .. } => Ok(()),
             Change::Begin { xid, final_lsn, .. } => self.begin(xid, final_lsn).await,
             Change::Commit {
@@ -392,20 +401,23 @@ impl Applier {
         }
     }
 
-    fn relation(&mut self, relation: Arc<Relation>) {
+    async fn relation(&mut self, relation: Arc<Relation>) -> Result<()> {
         let id = relation.id;
         if self
             .relations
             .get(&id)
             .is_some_and(|r| r.relation == relation)
         {
-            return;
+            return Ok(());
         }
-        // A new shape of the table: its statements are prepared again.
+        // A new shape of the table (DDL on the source, even within a
+        // transaction): its statements are prepared again, and a COPY
+        // into it ends with the columns it started with.
         self.statements.retain(|(rel, ..), _| *rel != id);
-        if self.copy.as_ref().is_some_and(|c| c.relation == id) || self.run.is_some() {
-            self.run = None;
+        if self.copy.as_ref().is_some_and(|c| c.relation == id) {
+            self.end_copy().await?;
         }
+        self.run = None;
         self.relations.insert(
             id,
             Rel {
@@ -413,6 +425,7 @@ impl Applier {
                 target: None,
             },
         );
+        Ok(())
     }
 
     async fn begin(&mut self, xid: u32, final_lsn: Option<Lsn>) -> Result<()> {
@@ -441,13 +454,20 @@ impl Applier {
         if deferred {
             self.deferred.insert(seq, Deferred::default());
         }
-        self.pipeline
-            .simple("BEGIN".to_string(), Entry::control(seq, "BEGIN"));
-        if !self.pipeline.is_empty() {
-            let params = Arc::new(vec![Param::text(self.committed.to_string())]);
-            self.pipeline
-                .execute(&self.guard.clone(), params, Entry::control(seq, "guard"));
-        }
+        // One message (simple query), one round trip's worth of work for
+        // the server. When the previous transaction's outcome is still
+        // unknown, the guard (see the module's comment) comes with it:
+        // division by zero unless the origin is where that commit put it.
+        let sql = if self.pipeline.is_empty() {
+            "BEGIN".to_string()
+        } else {
+            format!(
+                "BEGIN; SELECT 1 / (pg_catalog.pg_replication_origin_session_progress(false) \
+                 = '{}'::pg_catalog.pg_lsn)::int",
+                self.committed
+            )
+        };
+        self.pipeline.simple(sql, Entry::control(seq, "BEGIN"));
         self.make_room().await
     }
 
@@ -479,17 +499,19 @@ impl Applier {
         }
         // From here on the transaction's errors are its own.
         self.deferred.remove(&tx.seq);
-        let params = Arc::new(vec![
-            Param::text(end_lsn.to_string()),
-            commit_time.map_or(Param::Null, |t| Param::text(t.to_string())),
-        ]);
-        self.pipeline.execute(
-            &self.xact_setup.clone(),
-            params,
-            Entry::control(tx.seq, "origin"),
-        );
+        // The origin's position goes into the commit record itself. Should
+        // the SELECT fail, COMMIT is not run and the session stays in the
+        // failed transaction: whatever follows fails too.
+        let time = commit_time.map_or("pg_catalog.now()".to_string(), |t| {
+            format!(
+                "'2000-01-01 00:00:00+00'::pg_catalog.timestamptz \
+                 + '{t} microseconds'::pg_catalog.interval"
+            )
+        });
         self.pipeline.simple(
-            "COMMIT".to_string(),
+            format!(
+                "SELECT pg_catalog.pg_replication_origin_xact_setup('{end_lsn}', {time}); COMMIT"
+            ),
             Entry::new(
                 tx.seq,
                 Kind::Commit {
@@ -596,7 +618,7 @@ impl Applier {
                 1
             }
         };
-        if copyable && length > COPY_THRESHOLD {
+        if copyable && self.tuning.copy_after.is_some_and(|after| length > after) {
             self.start_copy(id, &table, roles.clone()).await?;
             return self.copy_row(&new, &roles).await;
         }

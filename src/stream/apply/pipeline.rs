@@ -19,13 +19,14 @@ type Pending = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> +
 
 /// Bounds of what is in flight: enough to hide the round trip, little
 /// enough that memory stays flat whatever the transaction's size.
-const MAX_STATEMENTS: usize = 2048;
+pub const MAX_STATEMENTS: usize = 2048;
 const MAX_BYTES: usize = 8 << 20;
 
 pub struct Pipeline<T> {
     client: Arc<Client>,
     queue: VecDeque<(Pending, T, usize)>,
     bytes: usize,
+    max_statements: usize,
 }
 
 impl<T> Pipeline<T> {
@@ -34,6 +35,7 @@ impl<T> Pipeline<T> {
             client,
             queue: VecDeque::new(),
             bytes: 0,
+            max_statements: MAX_STATEMENTS,
         }
     }
 
@@ -47,7 +49,13 @@ impl<T> Pipeline<T> {
 
     /// More in flight than the bounds allow: settle the oldest first.
     pub fn is_full(&self) -> bool {
-        self.queue.len() >= MAX_STATEMENTS || self.bytes >= MAX_BYTES
+        self.queue.len() >= self.max_statements || self.bytes >= MAX_BYTES
+    }
+
+    /// At most `n` statements in flight (1: each is answered before the
+    /// next is sent, for measurements).
+    pub fn set_max_statements(&mut self, n: usize) {
+        self.max_statements = n.max(1);
     }
 
     /// Send a prepared statement with its parameters.
