@@ -71,8 +71,9 @@ pub struct ApplyStats {
 /// INSERTs in a row into one table (same columns) within a transaction
 /// after which the rest of the run goes through COPY: COPY costs a drained
 /// pipeline and a round trip to start and one to finish. Measured with
-/// bench/stream-apply (runs of N INSERTs per transaction, all by COPY
-/// against all pipelined): N = 16: 0.4×, 64: 0.9×, 256: 2.4×, 1024: 2.7×.
+/// bench/stream-apply (runs of N INSERTs per transaction, rows/s all by
+/// COPY against all pipelined, two sittings on a loaded 2-core machine):
+/// N = 16: 0.4–0.5×, 64: 0.9–1.5×, 256: 1.6–2.4×, 1024: 1.9–2.7×.
 pub const COPY_THRESHOLD: u64 = 128;
 
 /// The levers of apply speed, for measurements (bench/stream-apply); the
