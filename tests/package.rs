@@ -119,7 +119,7 @@ fn the_package_installs_pgcopydb_its_man_pages_and_completions() {
             "usr/share/fish/vendor_completions.d/pgcopydb.fish",
             "complete -c pgcopydb",
         ),
-        ("usr/share/doc/pgcopydb/README.md", "# pgcopydb"),
+        ("usr/share/doc/pgcopydb-rs/README.md", "# pgcopydb"),
     ] {
         let text = std::fs::read_to_string(root.join(path))
             .unwrap_or_else(|e| panic!("{path} in the package: {e}"));
