@@ -1,4 +1,4 @@
-//! `clone --all-databases`: a whole source instance (pagila, two small
+//! `clone --all-databases`: a whole source instance (the demo database, two small
 //! databases, one with a name that needs quoting and owned by its own role)
 //! into an empty target instance, each database checked by the independent
 //! verifier; then a second run refused, and a run killed and resumed.
@@ -34,11 +34,11 @@ SELECT lo_from_bytea(0, '\\x00ff00ff'::bytea);
 ";
 
 /// The databases the run must copy (postgres too: it is not a template).
-const DATABASES: &[&str] = &["pagila", "My DB", "small", "postgres"];
+const DATABASES: &[&str] = &["demo", "My DB", "small", "postgres"];
 
 fn source_instance() -> Cluster {
     let src = Cluster::start();
-    src.load_pagila("pagila");
+    src.load_demo("demo");
     src.psql(
         "postgres",
         "CREATE ROLE app_owner LOGIN; CREATE DATABASE \"My DB\" OWNER app_owner;",
@@ -98,9 +98,9 @@ fn all_databases_copies_the_instance_and_refuses_a_second_run() {
             "{db} not in {summary:#}"
         );
     }
-    let pagila = dbs.iter().find(|d| d["database"] == "pagila").unwrap();
-    assert!(pagila["tables"].as_u64().unwrap() >= 15, "{pagila}");
-    assert!(pagila["rows"].as_u64().unwrap() > 16044, "{pagila}");
+    let demo = dbs.iter().find(|d| d["database"] == "demo").unwrap();
+    assert!(demo["tables"].as_u64().unwrap() >= 15, "{demo}");
+    assert!(demo["rows"].as_u64().unwrap() >= 76622, "{demo}");
     assert_eq!(summary["failed_databases"].as_array().unwrap().len(), 0);
     assert_eq!(summary["roles_created"], serde_json::json!(["app_owner"]));
     // Each database has its own work directory, for --resume.

@@ -193,28 +193,28 @@ fn drop_if_exists_does_not_cascade_into_target_objects_silently() {
 }
 
 /// Running a clone again into its earlier target replaces what the source
-/// has (pagila's views, partitions, functions on row types...): nothing of
+/// has (the demo's views, partitions, functions on row types...): nothing of
 /// it counts as the target's own, so nothing is refused.
 #[test]
 fn drop_if_exists_into_an_earlier_clone_is_not_refused() {
     let src = Cluster::start();
     let tgt = Cluster::start();
-    src.load_pagila("pagila");
-    tgt.create_db("pagila");
-    let out = clone_between((&src, "pagila"), (&tgt, "pagila"), workdir().path(), &[]);
+    src.load_demo("demo");
+    tgt.create_db("demo");
+    let out = clone_between((&src, "demo"), (&tgt, "demo"), workdir().path(), &[]);
     assert_success(&out, "first clone");
     src.psql(
-        "pagila",
-        "UPDATE actor SET last_name = 'AGAIN' WHERE actor_id = 1",
+        "demo",
+        "UPDATE hr.employee SET full_name = 'AGAIN' WHERE employee_id = 1",
     );
     let out = clone_between(
-        (&src, "pagila"),
-        (&tgt, "pagila"),
+        (&src, "demo"),
+        (&tgt, "demo"),
         workdir().path(),
         &["--drop-if-exists"],
     );
     assert_success(&out, "second clone with --drop-if-exists");
-    verify::assert_equal(&src, "pagila", &tgt, "pagila");
+    verify::assert_equal(&src, "demo", &tgt, "demo");
 }
 
 /// A pooler in front of the server is one more spelling of it: the same

@@ -6,6 +6,7 @@
 mod clone;
 mod clone_args;
 mod compare;
+mod docs;
 mod extensions;
 mod list;
 mod ping;
@@ -62,6 +63,9 @@ pub enum Command {
     Ping(ping::PingArgs),
     /// Print the version of pgcopydb
     Version(version::VersionArgs),
+    /// Write the man pages and shell completions into a directory (for packaging)
+    #[command(hide = true)]
+    GenerateDocs(docs::DocsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +210,7 @@ pub fn run() -> i32 {
             Command::Snapshot(args) => snapshot::run(args).await,
             Command::List(cmd) => list::run(cmd).await,
             Command::Version(args) => version::run(args),
+            Command::GenerateDocs(args) => docs::run(args),
         }
     });
     match result {
