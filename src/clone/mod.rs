@@ -219,7 +219,7 @@ pub async fn run_steps(
     summary.sequences = catalog.sequences.len();
     summary.large_objects = catalog.large_objects.len();
     if interrupt::is_cancelled() {
-        anyhow::bail!("interrupted");
+        return Err(Failure::interrupted("interrupted").into());
     }
 
     let post = Unit::Step("post-data");
@@ -258,7 +258,9 @@ pub async fn run_steps(
                 }
                 // Logged as the data phase's failures are, before the summary.
                 warn!("{e:#}");
-                summary.failures.push(format!("{e:#}"));
+                summary
+                    .failures
+                    .push(Failure::classify(&e).or_on(crate::error::Side::Target));
             }
         }
     }
@@ -275,10 +277,9 @@ pub async fn run_steps(
         print!("{}", report.render());
         summary.verified = report.is_equal();
         if !report.is_equal() {
-            summary.failures.push(
-                "verification: the target differs from the source (see the comparison above)"
-                    .into(),
-            );
+            summary.failures.push(Failure::differs(
+                "verification: the target differs from the source (see the comparison above)",
+            ));
         }
         summary.step("verification", step.elapsed());
     }

@@ -11,8 +11,10 @@ use tokio_postgres::{AsyncMessage, Client, Connection};
 use super::config::{self, Target};
 use super::tls::{sslmode, Verify};
 use super::ConnInfo;
+use crate::error::Kind;
 
-/// What went wrong, for callers that react differently (retry, exit code).
+/// What went wrong, in the terms of a connection attempt; [`ConnectError::
+/// error_kind`] says it in the crate's terms (retry, exit code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectErrorKind {
     /// No server answered: refused, timed out, unknown host, no socket.
@@ -34,6 +36,8 @@ pub enum ConnectErrorKind {
 #[error("{message}")]
 pub struct ConnectError {
     kind: ConnectErrorKind,
+    /// The server's SQLSTATE, when it answered with an error.
+    sqlstate: Option<String>,
     message: String,
 }
 
@@ -41,12 +45,28 @@ impl ConnectError {
     pub(crate) fn new(kind: ConnectErrorKind, message: impl Into<String>) -> Self {
         ConnectError {
             kind,
+            sqlstate: None,
             message: message.into(),
         }
     }
 
     pub fn kind(&self) -> ConnectErrorKind {
         self.kind
+    }
+
+    /// What went wrong in the crate's terms: the server's SQLSTATE when it
+    /// sent one (57P03, "starting up", is worth a retry), else the attempt's.
+    pub fn error_kind(&self) -> Kind {
+        if let Some(code) = &self.sqlstate {
+            return Kind::of_sqlstate(code);
+        }
+        match self.kind {
+            ConnectErrorKind::Unreachable | ConnectErrorKind::Tls => Kind::CannotConnect,
+            ConnectErrorKind::Auth => Kind::Authentication,
+            ConnectErrorKind::NoDatabase => Kind::ObjectMissing,
+            ConnectErrorKind::NoSlot => Kind::NoConnectionSlot,
+            ConnectErrorKind::Other => Kind::Server,
+        }
     }
 
     pub fn message(&self) -> &str {
@@ -181,6 +201,7 @@ pub(super) fn classify(
 ) -> ConnectError {
     use ConnectErrorKind::*;
     let on = target.to_string();
+    let sqlstate = e.code().map(|c| c.code().to_string());
     let (kind, message) = if let Some(db) = e.as_db_error() {
         let code = db.code();
         let kind = if *code == SqlState::INVALID_PASSWORD
@@ -235,12 +256,17 @@ pub(super) fn classify(
             (Other, format!("could not connect to {on}: {text}"))
         }
     };
-    ConnectError::new(kind, scrub(message, password))
+    ConnectError {
+        sqlstate,
+        ..ConnectError::new(kind, scrub(message, password))
+    }
 }
 
 /// Connection slots free up as other sessions end (ours among them, when a
-/// pool hands a connection back to the server): a refusal for lack of one is
-/// waited out like a broken link, with a doubling delay, before giving up.
+/// pool hands a connection back to the server), and a server starting up
+/// soon accepts connections: a retryable refusal is waited out like a
+/// broken link, with a doubling delay, before giving up. (A server that
+/// does not answer is not: the connection string may be wrong.)
 pub(super) async fn retry_when_full<T, F, Fut>(mut attempt: F) -> Result<T, ConnectError>
 where
     F: FnMut() -> Fut,
@@ -252,7 +278,7 @@ where
     loop {
         left -= 1;
         match attempt().await {
-            Err(e) if e.kind() == ConnectErrorKind::NoSlot && left > 0 => {
+            Err(e) if e.error_kind().is_retryable() && left > 0 => {
                 tracing::warn!("{e}: retrying in {delay:?} ({left} more attempts)");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(30));
