@@ -258,11 +258,38 @@ impl<'de> Deserialize<'de> for Kind {
 
 /// A failure: its kind, its side, and one line for the user.
 #[derive(Debug, Clone, Serialize, Deserialize, thiserror::Error)]
+#[serde(from = "Saved")]
 #[error("{message}")]
 pub struct Error {
     pub kind: Kind,
     pub side: Side,
     pub message: String,
+}
+
+/// A failure as a summary.json saved it: with its kind and side, or as
+/// the bare message of the runs before kinds.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Saved {
+    Classified {
+        kind: Kind,
+        side: Side,
+        message: String,
+    },
+    Message(String),
+}
+
+impl From<Saved> for Error {
+    fn from(saved: Saved) -> Error {
+        match saved {
+            Saved::Classified {
+                kind,
+                side,
+                message,
+            } => Error::new(kind, side, message),
+            Saved::Message(message) => Error::internal(message),
+        }
+    }
 }
 
 /// The user-message form of [`Error`], under the name the code has used

@@ -2,7 +2,7 @@
 //! held open for the whole run, whose view every reader (pg_dump included)
 //! imports, so that the target gets one consistent state of the source.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio_postgres::Client;
 
 use crate::connections::{connect, Side, SOURCE_SESSION_SETTINGS};
@@ -28,7 +28,7 @@ pub async fn export_on(side: Side, info: &ConnInfo) -> Result<SnapshotHolder> {
     let id: String = client
         .query_one("SELECT pg_export_snapshot()", &[])
         .await
-        .with_context(|| format!("exporting a snapshot on the {}", side.name()))?
+        .on(side, format!("exporting a snapshot on the {}", side.name()))?
         .try_get(0)?;
     Ok(SnapshotHolder {
         _client: client,

@@ -28,7 +28,7 @@ use tracing::{info, warn};
 
 use crate::catalog::{existing_target_tables, plan_splits, read_catalog, Catalog};
 use crate::connections::{connect, connect_target_worker, server_major, Endpoints, Side};
-use crate::error::Failure;
+use crate::error::{Failure, SideContext};
 use crate::guards;
 use crate::interrupt;
 use crate::report::summary::Summary;
@@ -356,11 +356,11 @@ async fn catalog_and_dump(
                 let reader = snapshot::open_reader(&endpoints.source, snapshot_id).await?;
                 let mut c = read_catalog(&reader, !opts.skip_large_objects, opts.table_sizes)
                     .await
-                    .context("reading the source catalog")?;
+                    .on(Side::Source, "reading the source catalog")?;
                 if !opts.filters.is_empty() {
                     let selection = crate::filters::resolve(&opts.filters, &reader)
                         .await
-                        .context("applying --filters to the source catalog")?;
+                        .on(Side::Source, "applying --filters to the source catalog")?;
                     selection.apply(&mut c);
                     c.selection = selection;
                 }
@@ -368,7 +368,7 @@ async fn catalog_and_dump(
                 let ctid_ok = source_major >= 14 && !opts.skip_split_by_ctid;
                 plan_splits(&reader, &mut c, &opts.split, ctid_ok)
                     .await
-                    .context("planning table splits")?;
+                    .on(Side::Source, "planning table splits")?;
                 state.save_catalog(&c)?;
                 Ok::<Catalog, anyhow::Error>(c)
             }

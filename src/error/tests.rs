@@ -202,4 +202,10 @@ fn kinds_are_saved_by_name_and_read_back() {
             (kind, Side::Source, "m".into())
         );
     }
+    // A summary saved before kinds: its messages are read back.
+    let old: Error = serde_json::from_str("\"copying public.t: boom\"").unwrap();
+    assert_eq!(
+        (old.kind, old.message.as_str()),
+        (Kind::Internal, "copying public.t: boom")
+    );
 }
