@@ -296,3 +296,58 @@ fn scrub(message: String, password: Option<&str>) -> String {
         _ => message,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(kind: ConnectErrorKind, sqlstate: Option<&str>) -> ConnectError {
+        ConnectError {
+            sqlstate: sqlstate.map(str::to_string),
+            ..ConnectError::new(kind, "refused")
+        }
+    }
+
+    #[test]
+    fn a_full_or_starting_server_is_waited_for_an_absent_one_is_not() {
+        let retried = |e: ConnectError| e.error_kind().is_retryable();
+        assert!(retried(refused(ConnectErrorKind::NoSlot, Some("53300"))));
+        assert!(retried(refused(ConnectErrorKind::Other, Some("57P03"))));
+        assert!(!retried(refused(ConnectErrorKind::Unreachable, None)));
+        assert!(!retried(refused(ConnectErrorKind::Tls, None)));
+        assert!(!retried(refused(ConnectErrorKind::Auth, Some("28P01"))));
+        assert!(!retried(refused(
+            ConnectErrorKind::NoDatabase,
+            Some("3D000")
+        )));
+    }
+
+    /// "the database system is starting up" (57P03) is retried until the
+    /// server lets us in; a refused password is answered at once.
+    #[tokio::test]
+    async fn connecting_retries_what_is_retryable_only() {
+        // SAFETY: nextest runs each test in its own process.
+        unsafe { std::env::set_var("PGCOPYDB_RETRY_DELAY_MS", "1") };
+        let mut attempts = 0;
+        let result = retry_when_full(|| {
+            attempts += 1;
+            let n = attempts;
+            async move {
+                match n {
+                    1 | 2 => Err(refused(ConnectErrorKind::Other, Some("57P03"))),
+                    _ => Ok(n),
+                }
+            }
+        })
+        .await;
+        assert_eq!(result.ok(), Some(3));
+        let mut attempts = 0;
+        let result: Result<(), _> = retry_when_full(|| {
+            attempts += 1;
+            async { Err(refused(ConnectErrorKind::Auth, Some("28P01"))) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(attempts, 1);
+    }
+}
