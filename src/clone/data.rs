@@ -140,6 +140,13 @@ impl Shared {
             interrupt::cancel_all().await;
         }
     }
+    /// Record a failed unit of work on the target (an index, constraints,
+    /// vacuum, a foreign key, sequences): its error is the target's unless
+    /// it says otherwise.
+    async fn fail_on_target(&self, unit: Option<&Unit>, err: &anyhow::Error) {
+        self.fail(unit, Error::classify(err).or_on(Side::Target))
+            .await
+    }
     fn stopping(&self) -> bool {
         interrupt::is_cancelled()
             || self.server_lost.load(Ordering::Relaxed)
@@ -427,8 +434,9 @@ pub async fn copy_all(
             match result {
                 Ok(n) => debug!("set {n} sequences"),
                 Err(e) => {
-                    let failure = Error::classify(&e.context("sequences")).or_on(Side::Target);
-                    seq_shared.fail(None, failure).await
+                    seq_shared
+                        .fail_on_target(None, &e.context("sequences"))
+                        .await
                 }
             }
             ("sequences", started.elapsed())
@@ -552,8 +560,7 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
                 let conn = shared.index_connection().await?;
                 shared.state.start(&unit, &index.label(), 0)?;
                 if let Err(e) = build_index(&conn, index, shared.index_if_not_exists()).await {
-                    let failure = Error::classify(&e).or_on(Side::Target);
-                    shared.fail(Some(&unit), failure).await;
+                    shared.fail_on_target(Some(&unit), &e).await;
                     return Err(e);
                 }
                 shared.state.done(&unit, 0, 0)?;
@@ -590,8 +597,7 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
         }
         .await;
         if let Err(e) = result {
-            let failure = Error::classify(&e).or_on(Side::Target);
-            shared.fail(Some(&constraints), failure).await;
+            shared.fail_on_target(Some(&constraints), &e).await;
             ok = false;
         }
     }
@@ -614,8 +620,7 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
         }
         .await;
         if let Err(e) = result {
-            let failure = Error::classify(&e).or_on(Side::Target);
-            shared.fail(Some(&vacuum), failure).await;
+            shared.fail_on_target(Some(&vacuum), &e).await;
         }
         Shared::mark(&shared.last_index, shared.started.elapsed());
     }
@@ -704,8 +709,7 @@ async fn build_parent(shared: Arc<Shared>, parent: Arc<PartitionedTable>) {
         .await;
         if let Err(e) = result {
             // Its foreign keys and its own parent wait for post-data.
-            let failure = Error::classify(&e).or_on(Side::Target);
-            shared.fail(Some(&unit), failure).await;
+            shared.fail_on_target(Some(&unit), &e).await;
             return;
         }
     }
@@ -763,8 +767,7 @@ fn table_complete(shared: &Arc<Shared>, oid: u32) {
             }
             .await;
             if let Err(e) = result {
-                let failure = Error::classify(&e).or_on(Side::Target);
-                s.fail(Some(&unit), failure).await;
+                s.fail_on_target(Some(&unit), &e).await;
             }
             Shared::mark(&s.last_index, s.started.elapsed());
         });
