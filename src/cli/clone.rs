@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::CloneArgs;
 use crate::clone::CloneOptions;
 use crate::connections::Endpoints;
-use crate::error::{ExitCode, Failure};
+use crate::error::{units_failed, Failure};
 use crate::interrupt;
 use crate::sql::quote_ident;
 
@@ -28,8 +28,8 @@ pub async fn run(args: CloneArgs) -> Result<()> {
     .await?;
     print!("{}", summary.render());
     if !summary.failures.is_empty() {
-        return Err(Failure::new(
-            ExitCode::Internal,
+        return Err(units_failed(
+            &summary.failures,
             format!(
                 "{} unit(s) failed, see above; fix the cause and run again with --resume",
                 summary.failures.len()
@@ -63,7 +63,7 @@ pub async fn run_all_databases(args: CloneArgs) -> Result<()> {
         .iter()
         .map(|n| quote_ident(n))
         .collect();
-    Err(Failure::new(
+    Err(Failure::exiting(
         exit,
         format!(
             "{} database(s) failed: {}; see above, fix the cause and run again with --resume",

@@ -53,8 +53,8 @@ pub async fn run_step(mut args: CloneArgs, steps: Steps) -> Result<()> {
     let summary = run_steps(&endpoints, &options, steps).await?;
     print!("{}", summary.render());
     if !summary.failures.is_empty() {
-        return Err(crate::error::Failure::new(
-            crate::error::ExitCode::Internal,
+        return Err(crate::error::units_failed(
+            &summary.failures,
             format!(
                 "{}: {} unit(s) failed, see above; fix the cause and run it again",
                 steps.name,
