@@ -117,7 +117,7 @@ fn now() -> f64 {
 impl State {
     /// Open (creating it 0600 when missing) the state of a run. A state file
     /// that SQLite cannot read — truncated, overwritten, empty — is a
-    /// [`Failure::state`] saying so, never a half-read plan.
+    /// [`Failure::state`](crate::error::Error::state) saying so, never a half-read plan.
     pub fn open(path: &Path) -> Result<State> {
         let existed = path.exists();
         if !existed {
