@@ -130,9 +130,9 @@ fn finish(c: &CommonArgs, what: &str, json: &str, table: &str) -> Result<()> {
         save(dir, what, json)?;
     }
     if c.json {
-        println!("{json}");
+        crate::report::stdout::println(json)?;
     } else {
-        print!("{table}");
+        crate::report::stdout::print(table)?;
     }
     Ok(())
 }

@@ -148,7 +148,9 @@ pub fn run() -> i32 {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            crate::report::stdout::eprintln(format_args!(
+                "error: cannot start the async runtime: {e}"
+            ));
             return crate::error::ExitCode::Internal as i32;
         }
     };

@@ -39,7 +39,7 @@ pub async fn run(args: SnapshotArgs) -> Result<()> {
     let held = crate::snapshot::export(&source).await?;
     let file = dir.join(SNAPSHOT_FILE);
     write_private_file(&file, held.id.as_bytes())?;
-    println!("{}", held.id);
+    crate::report::stdout::println(&held.id)?;
     tracing::info!(
         "holding snapshot {} for {} until interrupted (Ctrl-C or SIGTERM)",
         held.id,

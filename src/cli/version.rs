@@ -15,9 +15,9 @@ pub fn run(args: VersionArgs) -> anyhow::Result<()> {
             "implementation": "rust",
             "rustc_target": std::env::consts::ARCH,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::report::stdout::println(serde_json::to_string_pretty(&doc)?)?;
     } else {
-        println!("pgcopydb version {version}");
+        crate::report::stdout::println(format_args!("pgcopydb version {version}"))?;
     }
     Ok(())
 }

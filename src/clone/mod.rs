@@ -272,7 +272,7 @@ pub async fn run_steps(
             &opts.filters,
         )
         .await?;
-        print!("{}", report.render());
+        crate::report::stdout::print(report.render())?;
         summary.verified = report.is_equal();
         if !report.is_equal() {
             summary.failures.push(

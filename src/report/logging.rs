@@ -60,8 +60,8 @@ pub fn print_fatal(err: &anyhow::Error) {
     let line = format!("{err:#}");
     let line = super::secrets::mask(&line).replace('\n', " ");
     match bars() {
-        Some(b) => b.suspend(|| eprintln!("error: {line}")),
-        None => eprintln!("error: {line}"),
+        Some(b) => b.suspend(|| super::stdout::eprintln(format_args!("error: {line}"))),
+        None => super::stdout::eprintln(format_args!("error: {line}")),
     }
 }
 

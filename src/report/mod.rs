@@ -4,4 +4,5 @@ pub mod instance_summary;
 pub mod logging;
 pub mod progress;
 pub mod secrets;
+pub mod stdout;
 pub mod summary;

@@ -46,7 +46,7 @@ pub fn run(args: ProgressArgs) -> Result<()> {
     let totals = Totals::of(&rows, state.planned_tables().map_err(unreadable)?);
     if args.json {
         let doc = serde_json::json!({ "totals": totals.json(), "units": rows });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        crate::report::stdout::println(serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
     if !args.summary {
@@ -68,9 +68,9 @@ pub fn run(args: ProgressArgs) -> Result<()> {
                 duration,
             ]);
         }
-        println!("{grid}");
+        crate::report::stdout::println(&grid)?;
     }
-    println!("{}", totals.line());
+    crate::report::stdout::println(totals.line())?;
     Ok(())
 }
 

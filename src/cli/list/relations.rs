@@ -52,7 +52,7 @@ pub async fn tables(args: TablesArgs) -> Result<()> {
         }
         g.add_row(row);
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }
 
@@ -121,7 +121,7 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
             ]);
         }
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }
 
@@ -141,7 +141,7 @@ pub async fn sequences(args: SourceArgs) -> Result<()> {
             or_dash(s.owned_by.as_ref()),
         ]);
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }
 
@@ -172,7 +172,7 @@ pub async fn indexes(args: IndexesArgs) -> Result<()> {
             i.definition.clone(),
         ]);
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }
 
@@ -239,6 +239,6 @@ pub async fn depends(args: SourceArgs) -> Result<()> {
             ]);
         }
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }

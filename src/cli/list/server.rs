@@ -24,7 +24,7 @@ pub async fn databases(args: SourceArgs) -> Result<()> {
             d.bytes.map_or_else(|| "-".into(), bytes),
         ]);
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }
 
@@ -45,7 +45,7 @@ pub async fn extensions(args: ExtensionsArgs) -> Result<()> {
                 e.versions.join(", "),
             ]);
         }
-        println!("{g}");
+        crate::report::stdout::println(&g)?;
         return Ok(());
     }
     let rows = listing::extensions(&client, &*scope).await?;
@@ -62,7 +62,7 @@ pub async fn extensions(args: ExtensionsArgs) -> Result<()> {
             e.config_tables.join(", "),
         ]);
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }
 
@@ -99,7 +99,7 @@ pub async fn collations(args: SourceArgs) -> Result<()> {
             yes_no(c.user_defined).to_string(),
         ]);
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }
 

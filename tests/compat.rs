@@ -1,0 +1,124 @@
+//! Compatibility with scripts written for the original pgcopydb: its
+//! documented invocations (written anew here) against real servers.
+
+mod support;
+
+use std::process::{Command, Stdio};
+
+use support::{pgcopydb, source_and_target, workdir};
+
+const DB: &str = "compat";
+
+const FIXTURE: &str = r#"
+CREATE TABLE public.items (id int PRIMARY KEY, name text);
+CREATE INDEX items_name_idx ON public.items (name);
+CREATE SEQUENCE public.ticket START 7;
+INSERT INTO public.items SELECT i, 'item ' || i FROM generate_series(1, 500) i;
+"#;
+
+/// Run `cmd` with its stdout a pipe whose reader is gone before the first
+/// write (`| head -c0`, the limit of `| head -1`): the command must neither
+/// panic nor fail because of it, and ends with the status it would have had.
+fn with_reader_gone(mut cmd: Command, what: &str) {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn pgcopydb");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait for pgcopydb");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{what}: {stderr}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{what}: {stderr}");
+}
+
+fn cmd(args: &[&str]) -> Command {
+    let mut c = pgcopydb();
+    c.args(args);
+    c
+}
+
+#[test]
+fn every_printing_command_survives_a_reader_that_goes_away() {
+    let (src, tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    let dir = workdir();
+    let d = dir.path().to_str().expect("utf-8 path");
+    let (s, t) = (src.uri(DB), tgt.uri(DB));
+
+    // clone prints its summary on stdout.
+    let mut clone = cmd(&["clone", "--source", &s, "--target", &t, "--dir", d]);
+    clone.arg("--verify");
+    with_reader_gone(clone, "clone");
+
+    with_reader_gone(cmd(&["version"]), "version");
+    with_reader_gone(cmd(&["version", "--json"]), "version --json");
+    with_reader_gone(cmd(&["ping", "--source", &s, "--target", &t]), "ping");
+    for what in [
+        "databases",
+        "extensions",
+        "collations",
+        "tables",
+        "sequences",
+        "indexes",
+        "depends",
+        "schema",
+    ] {
+        for json in [false, true] {
+            let mut c = cmd(&["list", what, "--source", &s]);
+            if json {
+                c.arg("--json");
+            }
+            with_reader_gone(c, &format!("list {what} json={json}"));
+        }
+    }
+    let parts = cmd(&[
+        "list",
+        "table-parts",
+        "--source",
+        &s,
+        "--split-tables-larger-than",
+        "8kB",
+    ]);
+    with_reader_gone(parts, "list table-parts");
+    for extra in [
+        &[][..],
+        &["--json"],
+        &["--summary"],
+        &["--summary", "--json"],
+    ] {
+        let mut c = cmd(&["list", "progress", "--dir", d]);
+        c.args(extra);
+        with_reader_gone(c, &format!("list progress {extra:?}"));
+    }
+    for what in ["schema", "data"] {
+        for json in [false, true] {
+            let mut c = cmd(&["compare", what, "--source", &s, "--target", &t]);
+            if json {
+                c.arg("--json");
+            }
+            with_reader_gone(c, &format!("compare {what} json={json}"));
+        }
+    }
+
+    // The step commands print their summary; parse-list prints the lists.
+    let steps = workdir();
+    let sd = steps.path().to_str().expect("utf-8 path");
+    with_reader_gone(
+        cmd(&["dump", "schema", "--source", &s, "--dir", sd]),
+        "dump schema",
+    );
+    with_reader_gone(
+        cmd(&[
+            "restore",
+            "parse-list",
+            "--source",
+            &s,
+            "--target",
+            &t,
+            "--dir",
+            sd,
+        ]),
+        "restore parse-list",
+    );
+}
