@@ -122,3 +122,95 @@ fn every_printing_command_survives_a_reader_that_goes_away() {
         "restore parse-list",
     );
 }
+
+/// Run `args` and fail the test unless it succeeds; its stdout.
+fn accepted(args: &[&str]) -> String {
+    let out = cmd(args).output().expect("run pgcopydb");
+    assert!(
+        out.status.success(),
+        "{args:?} ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_original_options_and_short_letters_are_accepted() {
+    let (src, tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    let (s, t) = (src.uri(DB), tgt.uri(DB));
+    let dir = workdir();
+    let d = dir.path().to_str().expect("utf-8 path");
+
+    // Short letters of the original, on clone and on the listings.
+    accepted(&["clone", "-S", &s, "-T", &t, "-D", d, "-J", "2", "-I", "2"]);
+    accepted(&["list", "tables", "-S", &s, "-J", "-D", d]);
+    accepted(&["list", "progress", "-D", d, "-J", "-y", "-S", &s]);
+    // --dir on the listings of the source; list schema's cache options.
+    for what in [
+        "databases",
+        "extensions",
+        "collations",
+        "sequences",
+        "indexes",
+        "depends",
+    ] {
+        accepted(&["list", what, "--source", &s, "--dir", d]);
+    }
+    accepted(&[
+        "list",
+        "schema",
+        "--source",
+        &s,
+        "--force",
+        "--not-consistent",
+    ]);
+    accepted(&[
+        "list",
+        "schema",
+        "--source",
+        &s,
+        "--split-at",
+        "10MB",
+        "--json",
+    ]);
+    // The common options on the one-shot commands.
+    let roles = workdir();
+    let r = roles.path().to_str().expect("utf-8 path");
+    accepted(&[
+        "dump",
+        "roles",
+        "-S",
+        &s,
+        "-D",
+        r,
+        "--resume",
+        "--not-consistent",
+    ]);
+    accepted(&["restore", "roles", "-T", &t, "-D", r, "--restore-jobs", "4"]);
+    accepted(&[
+        "copy",
+        "roles",
+        "-S",
+        &s,
+        "-T",
+        &t,
+        "--restart",
+        "--snapshot",
+        "x",
+    ]);
+    accepted(&[
+        "copy",
+        "extensions",
+        "-S",
+        &s,
+        "-T",
+        &t,
+        "-D",
+        d,
+        "--resume",
+    ]);
+    accepted(&["compare", "schema", "-S", &s, "-T", &t, "--jobs", "2", "-J"]);
+    accepted(&["compare", "data", "-S", &s, "-T", &t, "-j", "2"]);
+}

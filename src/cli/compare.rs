@@ -25,16 +25,16 @@ pub struct CommonArgs {
     #[command(flatten)]
     conn: ConnectionArgs,
     /// Work directory: the report is also saved there as JSON
-    #[arg(long, env = "PGCOPYDB_DIR")]
+    #[arg(short = 'D', long, env = "PGCOPYDB_DIR")]
     dir: Option<PathBuf>,
     /// Print the report as JSON instead of a table
-    #[arg(long)]
+    #[arg(short = 'J', long)]
     json: bool,
     /// Read the source under this exported snapshot
-    #[arg(long, env = "PGCOPYDB_SNAPSHOT")]
+    #[arg(short = 'N', long, env = "PGCOPYDB_SNAPSHOT")]
     snapshot: Option<String>,
     /// Compare only what a clone with this filters file copies
-    #[arg(long, visible_alias = "filter", value_name = "FILE")]
+    #[arg(short = 'F', long, visible_alias = "filter", value_name = "FILE")]
     filters: Option<PathBuf>,
     #[command(flatten)]
     log: LogArgs,
@@ -45,12 +45,12 @@ pub struct CompareDataArgs {
     #[command(flatten)]
     common: CommonArgs,
     /// Number of tables summed at the same time (on each side)
-    #[arg(long, visible_alias = "jobs", env = "PGCOPYDB_TABLE_JOBS", default_value_t = 4,
+    #[arg(short = 'j', long, visible_alias = "jobs", env = "PGCOPYDB_TABLE_JOBS", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=128))]
     table_jobs: u32,
     /// Compare every database of the source instance with the target database
     /// of the same name (the databases `clone --all-databases` copies)
-    #[arg(long, conflicts_with = "snapshot")]
+    #[arg(short = 'a', long, conflicts_with = "snapshot")]
     all_databases: bool,
 }
 
@@ -64,6 +64,9 @@ pub struct CompareSchemaArgs {
     /// Do not compare privileges (for clones made with --no-acl)
     #[arg(long)]
     no_acl: bool,
+    /// Accepted for compatibility; no effect: the schema is read in one catalog query per side
+    #[arg(short = 'j', long, visible_alias = "table-jobs", value_name = "N")]
+    jobs: Option<u32>,
 }
 
 pub async fn run(command: CompareCommand) -> Result<()> {

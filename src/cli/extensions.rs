@@ -16,14 +16,16 @@ pub struct ExtensionsArgs {
     #[command(flatten)]
     pub conn: ConnectionArgs,
     /// Work directory (accepted for compatibility: this command keeps no state)
-    #[arg(long, env = "PGCOPYDB_DIR")]
+    #[arg(short = 'D', long, env = "PGCOPYDB_DIR")]
     pub dir: Option<PathBuf>,
     /// INI filters file: its include-only-extension / exclude-extension sections apply
-    #[arg(long, visible_alias = "filter", value_name = "FILE")]
+    #[arg(short = 'F', long, visible_alias = "filter", value_name = "FILE")]
     pub filters: Option<PathBuf>,
     /// Read the source under this exported snapshot
-    #[arg(long, env = "PGCOPYDB_SNAPSHOT")]
+    #[arg(short = 'N', long, env = "PGCOPYDB_SNAPSHOT")]
     pub snapshot: Option<String>,
+    #[command(flatten)]
+    pub run: super::compat_args::OneShotRunArgs,
     #[command(flatten)]
     pub log: LogArgs,
 }

@@ -6,6 +6,7 @@
 mod clone;
 mod clone_args;
 mod compare;
+mod compat_args;
 mod extensions;
 mod list;
 mod ping;

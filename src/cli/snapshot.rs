@@ -15,10 +15,15 @@ use crate::workdir::{Lock, WorkDir, SNAPSHOT_LOCK};
 #[derive(Debug, clap::Args)]
 pub struct SnapshotArgs {
     /// Source database connection string (libpq URI or key=value)
-    #[arg(long, env = "PGCOPYDB_SOURCE_PGURI", hide_env_values = true)]
+    #[arg(
+        short = 'S',
+        long,
+        env = "PGCOPYDB_SOURCE_PGURI",
+        hide_env_values = true
+    )]
     source: Option<String>,
     /// Work directory, where the snapshot id is written
-    #[arg(long, env = "PGCOPYDB_DIR")]
+    #[arg(short = 'D', long, env = "PGCOPYDB_DIR")]
     dir: Option<PathBuf>,
     #[command(flatten)]
     log: LogArgs,
