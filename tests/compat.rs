@@ -214,3 +214,106 @@ fn the_original_options_and_short_letters_are_accepted() {
     accepted(&["compare", "schema", "-S", &s, "-T", &t, "--jobs", "2", "-J"]);
     accepted(&["compare", "data", "-S", &s, "-T", &t, "-j", "2"]);
 }
+
+/// The original's documented split: `dump schema` knows only the source;
+/// `restore pre-data` knows only the target, and one dump restores into
+/// several targets.
+#[test]
+#[ignore = "not done yet: the restore steps still read the source and keep one state per work directory (README, differences)"]
+fn one_schema_dump_restores_into_several_targets_without_the_source() {
+    let (src, tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    tgt.create_db("second");
+    let dir = workdir();
+    let d = dir.path().to_str().expect("utf-8 path");
+    accepted(&["dump", "schema", "--source", &src.uri(DB), "--dir", d]);
+    for db in [DB, "second"] {
+        accepted(&["restore", "pre-data", "--target", &tgt.uri(db), "--dir", d]);
+        let tables = tgt.psql(
+            db,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'items'",
+        );
+        assert_eq!(tables.trim(), "1", "items restored into {db}");
+    }
+}
+
+/// `list extensions --requirements --json` writes the pins file that
+/// `--requirements FILE` of clone and copy extensions reads; a pinned version
+/// is the one created on the target.
+#[test]
+fn extension_requirements_pin_the_version_created_on_the_target() {
+    let (src, tgt) = source_and_target(DB);
+    src.psql(DB, "CREATE EXTENSION hstore;");
+    tgt.create_db("copied");
+    let (s, t) = (src.uri(DB), tgt.uri(DB));
+
+    let listed: serde_json::Value = serde_json::from_str(&accepted(&[
+        "list",
+        "extensions",
+        "--requirements",
+        "--json",
+        "--source",
+        &t,
+    ]))
+    .expect("requirements JSON");
+    let hstore = listed
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"] == "hstore"))
+        .expect("hstore listed");
+    assert!(hstore["version"].is_string(), "{hstore}");
+
+    let dir = workdir();
+    let pins = dir.path().join("requirements.json");
+    std::fs::write(&pins, r#"[{"name": "hstore", "version": "1.7"}]"#).expect("write pins");
+    let p = pins.to_str().expect("utf-8 path");
+    let work = dir.path().join("work");
+    let w = work.to_str().expect("utf-8 path");
+    accepted(&["clone", "-S", &s, "-T", &t, "-D", w, "--requirements", p]);
+    let version = tgt.psql(
+        DB,
+        "SELECT extversion FROM pg_extension WHERE extname = 'hstore'",
+    );
+    assert_eq!(version.trim(), "1.7");
+
+    accepted(&[
+        "copy",
+        "extensions",
+        "-S",
+        &s,
+        "-T",
+        &tgt.uri("copied"),
+        "--requirements",
+        p,
+    ]);
+    let version = tgt.psql(
+        "copied",
+        "SELECT extversion FROM pg_extension WHERE extname = 'hstore'",
+    );
+    assert_eq!(version.trim(), "1.7");
+
+    // A pin the target cannot install is refused, naming it.
+    tgt.create_db("third");
+    std::fs::write(&pins, r#"[{"name": "hstore", "version": "9.9"}]"#).expect("write pins");
+    let out = cmd(&[
+        "copy",
+        "extensions",
+        "-S",
+        &s,
+        "-T",
+        &tgt.uri("third"),
+        "--requirements",
+        p,
+    ])
+    .output()
+    .expect("run pgcopydb");
+    support::assert_fails(&out, 7, "9.9");
+}
+
+#[test]
+fn version_names_the_original_version_it_follows() {
+    assert!(accepted(&["version"]).contains("original pgcopydb 0.18"));
+    let doc: serde_json::Value =
+        serde_json::from_str(&accepted(&["version", "--json"])).expect("version JSON");
+    assert!(doc["pgcopydb"].is_string(), "{doc}");
+    assert_eq!(doc["compatible_with"], "0.18");
+}

@@ -231,6 +231,10 @@ pub struct CloneArgs {
     #[arg(short = 'R', long)]
     pub resume: bool,
 
+    /// JSON file of extension versions to create instead of the source's
+    /// (`[{"name": ..., "version": ...}]`, as `list extensions --requirements --json` writes)
+    #[arg(short = 'Q', long, value_name = "FILE")]
+    pub requirements: Option<PathBuf>,
     #[command(flatten)]
     pub log: LogArgs,
 }

@@ -172,6 +172,7 @@ pub async fn run_steps(
     }
     let pre = Unit::Step("pre-data");
     if steps.pre_data && !state.is_done(&pre)? {
+        globals::create_pinned_extensions(endpoints, &target, snapshot_id.as_deref(), opts).await?;
         info!("restoring pre-data on the target");
         // A pre-data restore that was cut short left some objects behind;
         // no data is in yet, so dropping and recreating them is safe.

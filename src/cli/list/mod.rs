@@ -126,6 +126,11 @@ pub struct ExtensionsArgs {
     /// List every extension the source server could install, with all its versions
     #[arg(short = 'a', long)]
     available_versions: bool,
+    /// The extensions the server can install with their default version, as the
+    /// `--requirements FILE` of clone and copy extensions reads them (with --json:
+    /// `[{"name": ..., "version": ...}]`); run it against the target to start one
+    #[arg(short = 'r', long, conflicts_with = "available_versions")]
+    requirements: bool,
 }
 
 #[derive(Debug, clap::Args)]
