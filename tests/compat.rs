@@ -317,3 +317,56 @@ fn version_names_the_original_version_it_follows() {
     assert!(doc["pgcopydb"].is_string(), "{doc}");
     assert_eq!(doc["compatible_with"], "0.18");
 }
+
+/// The original's log variables: JSON lines on stderr, a log file (in JSON
+/// or not), a strftime time format.
+#[test]
+fn the_original_log_variables_shape_the_log() {
+    let (src, _tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    let dir = workdir();
+    let file = dir.path().join("pgcopydb.log");
+    let dump = |work: &str| {
+        let mut c = cmd(&["dump", "schema", "--source", &src.uri(DB), "--dir"]);
+        c.arg(dir.path().join(work));
+        c
+    };
+    let out = dump("one")
+        .env("PGCOPYDB_LOG_JSON", "on")
+        .env("PGCOPYDB_LOG_FILENAME", &file)
+        .output()
+        .expect("run pgcopydb");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(!lines.is_empty(), "some log lines expected");
+    for line in &lines {
+        let doc: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+        for key in [
+            "timestamp",
+            "pid",
+            "error_severity",
+            "file_name",
+            "file_line_num",
+            "message",
+        ] {
+            assert!(doc.get(key).is_some(), "{key} missing in {line}");
+        }
+    }
+    // The file has the same lines, in text (PGCOPYDB_LOG_JSON_FILE unset).
+    let logged = std::fs::read_to_string(&file).expect("log file written");
+    assert_eq!(logged.lines().count(), lines.len(), "{logged}");
+    assert!(!logged.starts_with('{'), "{logged}");
+    assert!(!logged.contains(support::Cluster::PASSWORD));
+
+    let out = dump("two")
+        .env("PGCOPYDB_LOG_TIME_FORMAT", "at-%Y")
+        .env("PGCOPYDB_LOG_FILENAME", &file)
+        .env("PGCOPYDB_LOG_JSON_FILE", "yes")
+        .output()
+        .expect("run pgcopydb");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.lines().all(|l| l.starts_with("at-20")), "{stderr}");
+    let logged = std::fs::read_to_string(&file).expect("log file written");
+    assert!(logged.lines().all(|l| l.starts_with('{')), "{logged}");
+}
