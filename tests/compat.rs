@@ -370,3 +370,45 @@ fn the_original_log_variables_shape_the_log() {
     let logged = std::fs::read_to_string(&file).expect("log file written");
     assert!(logged.lines().all(|l| l.starts_with('{')), "{logged}");
 }
+
+/// `--schema-name` / `--table-name` point `list table-parts`, `list indexes`
+/// and `list depends` at one table.
+#[test]
+fn schema_and_table_name_select_one_table() {
+    let (src, _tgt) = source_and_target(DB);
+    src.psql(
+        DB,
+        "CREATE TABLE public.other (id int PRIMARY KEY, filler text);
+         INSERT INTO public.other SELECT i, repeat('x', 200) FROM generate_series(1, 2000) i;",
+    );
+    src.psql(DB, FIXTURE);
+    src.psql(DB, "VACUUM ANALYZE");
+    let s = src.uri(DB);
+    let names = ["-s", "public", "--table-name", "items"];
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["--source", &s, "--json"]);
+        all.extend(names);
+        serde_json::from_str(&accepted(&all)).expect("listing JSON")
+    };
+    let indexes = json(&["list", "indexes"]);
+    let tables: Vec<&serde_json::Value> = indexes
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| &i["table_name"])
+        .collect();
+    assert!(
+        !tables.is_empty() && tables.iter().all(|t| *t == "items"),
+        "{indexes}"
+    );
+    let parts = json(&["list", "table-parts", "--split-at", "8kB"]);
+    let parts = parts.as_array().expect("array");
+    assert!(
+        !parts.is_empty() && parts.iter().all(|p| p["name"] == "items"),
+        "{parts:?}"
+    );
+    let deps = json(&["list", "depends"]);
+    let deps = deps.as_array().expect("array");
+    assert!(deps.iter().all(|d| d["name"] == "items"), "{deps:?}");
+}

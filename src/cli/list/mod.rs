@@ -38,7 +38,7 @@ pub enum ListCommand {
     Indexes(IndexesArgs),
     /// For each table, the objects that depend on it (owned sequences, views, foreign keys,
     /// triggers, policies)
-    Depends(SourceArgs),
+    Depends(DependsArgs),
     /// The whole source catalog as pgcopydb sees it, as JSON
     Schema(SchemaArgs),
     /// Progress of a running or finished run, from its work directory
@@ -158,6 +158,8 @@ pub struct TablePartsArgs {
     #[command(flatten)]
     src: SourceArgs,
     #[command(flatten)]
+    names: TableNameArgs,
+    #[command(flatten)]
     sizes: EstimateSizesArg,
     /// Split tables at least this large (heap plus TOAST), e.g. 10GB, 500 MB, 64kB
     #[arg(short = 'L', long, visible_alias = "split-at", env = "PGCOPYDB_SPLIT_TABLES_LARGER_THAN",
@@ -178,10 +180,40 @@ pub struct TablePartsArgs {
     skip_split_by_ctid: bool,
 }
 
+/// `--schema-name` / `--table-name`: only the tables so named (the
+/// original's way to point a listing at one table).
+#[derive(Debug, clap::Args)]
+pub struct TableNameArgs {
+    /// Only tables in this schema
+    #[arg(short = 's', long, value_name = "SCHEMA")]
+    schema_name: Option<String>,
+    /// Only tables of this name
+    #[arg(short = 't', long, value_name = "NAME")]
+    table_name: Option<String>,
+}
+
+impl TableNameArgs {
+    /// Whether the table `schema`.`name` is one the options name.
+    fn keeps(&self, schema: &str, name: &str) -> bool {
+        self.schema_name.as_deref().is_none_or(|s| s == schema)
+            && self.table_name.as_deref().is_none_or(|t| t == name)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DependsArgs {
+    #[command(flatten)]
+    src: SourceArgs,
+    #[command(flatten)]
+    names: TableNameArgs,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct IndexesArgs {
     #[command(flatten)]
     src: SourceArgs,
+    #[command(flatten)]
+    names: TableNameArgs,
     /// Only the indexes of this table (schema.name, or a name found in any schema)
     #[arg(long, value_name = "SCHEMA.NAME")]
     table: Option<String>,
