@@ -412,3 +412,47 @@ fn schema_and_table_name_select_one_table() {
     let deps = deps.as_array().expect("array");
     assert!(deps.iter().all(|d| d["name"] == "items"), "{deps:?}");
 }
+
+/// `compare schema --all-databases` compares every database of the instance.
+#[test]
+fn compare_schema_of_every_database() {
+    let (src, tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    src.create_db("other");
+    src.psql("other", "CREATE TABLE t (id int PRIMARY KEY);");
+    let dir = workdir();
+    let out = support::clone_all_databases(&src, &tgt, dir.path())
+        .output()
+        .expect("run pgcopydb");
+    support::assert_success(&out, "clone --all-databases");
+    let (s, t) = (src.uri("postgres"), tgt.uri("postgres"));
+    let doc: serde_json::Value = serde_json::from_str(&accepted(&[
+        "compare",
+        "schema",
+        "--all-databases",
+        "-S",
+        &s,
+        "-T",
+        &t,
+        "--json",
+    ]))
+    .expect("comparison JSON");
+    let names: Vec<&str> = doc["databases"]
+        .as_array()
+        .expect("databases")
+        .iter()
+        .filter_map(|d| d["database"].as_str())
+        .collect();
+    assert!(names.contains(&DB) && names.contains(&"other"), "{doc}");
+
+    tgt.psql("other", "ALTER TABLE t ADD COLUMN extra int;");
+    let out = cmd(&["compare", "schema", "-a", "-S", &s, "-T", &t])
+        .output()
+        .expect("run pgcopydb");
+    assert_eq!(
+        out.status.code(),
+        Some(12),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use crate::cli::{ConnectionArgs, LogArgs};
-use crate::clone::instance::compare_all_data;
+use crate::clone::instance::{compare_all_data, compare_all_schema};
 use crate::compare::{compare_data, compare_schema, differences_failure, SchemaOptions};
 use crate::connections::Endpoints;
 use crate::filters::Filters;
@@ -67,6 +67,10 @@ pub struct CompareSchemaArgs {
     /// Accepted for compatibility; no effect: the schema is read in one catalog query per side
     #[arg(short = 'j', long, visible_alias = "table-jobs", value_name = "N")]
     jobs: Option<u32>,
+    /// Compare every database of the source instance with the target database
+    /// of the same name (the databases `clone --all-databases` copies)
+    #[arg(short = 'a', long, conflicts_with = "snapshot")]
+    all_databases: bool,
 }
 
 pub async fn run(command: CompareCommand) -> Result<()> {
@@ -102,6 +106,18 @@ pub async fn run(command: CompareCommand) -> Result<()> {
                 no_acl: args.no_acl,
                 filters: filters(c)?,
             };
+            if args.all_databases {
+                let report = compare_all_schema(&endpoints, &options).await?;
+                finish(c, "schema", &report.to_json()?, &report.render())?;
+                return if report.is_equal() {
+                    Ok(())
+                } else {
+                    Err(
+                        differences_failure("schema", report.differences(), report.compared())
+                            .into(),
+                    )
+                };
+            }
             let report = compare_schema(&endpoints, c.snapshot.as_deref(), &options).await?;
             finish(c, "schema", &report.to_json()?, &report.render())?;
             if report.is_equal() {
