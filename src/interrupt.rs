@@ -92,7 +92,7 @@ pub fn install_handlers() {
             }
             count += 1;
             if count > 1 {
-                eprintln!("second signal: exiting now");
+                crate::report::stdout::eprintln("second signal: exiting now");
                 std::process::exit(130);
             }
             tracing::warn!(

@@ -83,6 +83,9 @@
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
+// `println!` and friends panic when the reader of our output goes away
+// (`| head -1`): every write to stdout/stderr goes through `report::stdout`.
+#![cfg_attr(not(test), warn(clippy::print_stdout, clippy::print_stderr))]
 
 pub mod blobs;
 pub mod catalog;

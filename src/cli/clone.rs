@@ -26,7 +26,7 @@ pub async fn run(args: CloneArgs) -> Result<()> {
         ),
     )
     .await?;
-    print!("{}", summary.render());
+    crate::report::stdout::print(summary.render())?;
     if !summary.failures.is_empty() {
         return Err(units_failed(
             &summary.failures,
@@ -54,7 +54,7 @@ pub async fn run_all_databases(args: CloneArgs) -> Result<()> {
         ),
     )
     .await?;
-    print!("{}", summary.render());
+    crate::report::stdout::print(summary.render())?;
     if summary.failed_databases.is_empty() {
         return Ok(());
     }

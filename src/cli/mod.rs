@@ -6,6 +6,7 @@
 mod clone;
 mod clone_args;
 mod compare;
+mod compat_args;
 mod docs;
 mod extensions;
 mod list;
@@ -137,7 +138,7 @@ pub fn run() -> i32 {
         }
     };
     if let Err(e) = crate::failpoint::check_env() {
-        eprintln!("error: {e}");
+        crate::report::stdout::eprintln(format!("error: {e}"));
         return crate::error::ExitCode::BadArgs as i32;
     }
     // Everything pgcopydb and its children (pg_dump, pg_dumpall, SQLite)
@@ -156,7 +157,9 @@ pub fn run() -> i32 {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            crate::report::stdout::eprintln(format_args!(
+                "error: cannot start the async runtime: {e}"
+            ));
             return crate::error::ExitCode::Internal as i32;
         }
     };

@@ -15,10 +15,15 @@ use crate::workdir::{Lock, WorkDir, SNAPSHOT_LOCK};
 #[derive(Debug, clap::Args)]
 pub struct SnapshotArgs {
     /// Source database connection string (libpq URI or key=value)
-    #[arg(long, env = "PGCOPYDB_SOURCE_PGURI", hide_env_values = true)]
+    #[arg(
+        short = 'S',
+        long,
+        env = "PGCOPYDB_SOURCE_PGURI",
+        hide_env_values = true
+    )]
     source: Option<String>,
     /// Work directory, where the snapshot id is written
-    #[arg(long, env = "PGCOPYDB_DIR")]
+    #[arg(short = 'D', long, env = "PGCOPYDB_DIR")]
     dir: Option<PathBuf>,
     #[command(flatten)]
     log: LogArgs,
@@ -39,7 +44,7 @@ pub async fn run(args: SnapshotArgs) -> Result<()> {
     let held = crate::snapshot::export(&source).await?;
     let file = dir.join(SNAPSHOT_FILE);
     write_private_file(&file, held.id.as_bytes())?;
-    println!("{}", held.id);
+    crate::report::stdout::println(&held.id)?;
     tracing::info!(
         "holding snapshot {} for {} until interrupted (Ctrl-C or SIGTERM)",
         held.id,

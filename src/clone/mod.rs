@@ -172,6 +172,7 @@ pub async fn run_steps(
     }
     let pre = Unit::Step("pre-data");
     if steps.pre_data && !state.is_done(&pre)? {
+        globals::create_pinned_extensions(endpoints, &target, snapshot_id.as_deref(), opts).await?;
         info!("restoring pre-data on the target");
         // A pre-data restore that was cut short left some objects behind;
         // no data is in yet, so dropping and recreating them is safe.
@@ -276,7 +277,7 @@ pub async fn run_steps(
             &opts.filters,
         )
         .await?;
-        print!("{}", report.render());
+        crate::report::stdout::print(report.render())?;
         summary.verified = report.is_equal();
         if !report.is_equal() {
             summary.failures.push(Failure::differs(

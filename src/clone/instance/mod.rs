@@ -10,7 +10,7 @@ mod compare;
 mod databases;
 mod dirs;
 
-pub use compare::{compare_all_data, InstanceComparison};
+pub use compare::{compare_all_data, compare_all_schema, InstanceComparison};
 
 use std::sync::Arc;
 use std::time::Instant;
