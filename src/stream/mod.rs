@@ -27,3 +27,5 @@
 pub mod change;
 pub mod decode;
 pub mod lsn;
+pub mod sentinel;
+pub mod store;
