@@ -26,6 +26,8 @@
 
 pub mod change;
 pub mod decode;
+pub mod follow;
 pub mod lsn;
+pub mod publication;
 pub mod sentinel;
 pub mod store;
