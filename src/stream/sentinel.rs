@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS cdc_sentinel (
     replay_lsn INTEGER NOT NULL DEFAULT 0,
     source_lsn INTEGER NOT NULL DEFAULT 0,
     transactions INTEGER NOT NULL DEFAULT 0, rows INTEGER NOT NULL DEFAULT 0,
-    started REAL, updated REAL, caught_up INTEGER NOT NULL DEFAULT 0);
+    started REAL, updated REAL, caught_up INTEGER NOT NULL DEFAULT 0, last_caught_up REAL);
 ";
 
 /// The sentinel's values.
@@ -56,6 +56,40 @@ pub struct FollowStats {
     pub updated: Option<f64>,
     /// Applied reached the source's position at `updated`.
     pub caught_up: bool,
+    /// When applied last reached the source's position.
+    pub last_caught_up: Option<f64>,
+}
+
+impl FollowStats {
+    /// Lag, transactions and rows per second, as `list progress` shows them.
+    pub fn json(&self, s: &Sentinel) -> serde_json::Value {
+        let elapsed = match (self.started, self.updated) {
+            (Some(a), Some(b)) if b > a => b - a,
+            _ => 0.0,
+        };
+        let per_second = |n: u64| if elapsed > 0.0 { n as f64 / elapsed } else { 0.0 };
+        let lag_seconds = if self.caught_up {
+            0.0
+        } else {
+            self.last_caught_up
+                .or(self.started)
+                .map_or(0.0, |since| (now() - since).max(0.0))
+        };
+        json!({
+            "received_lsn": s.write_lsn.to_string(),
+            "stored_lsn": s.flush_lsn.to_string(),
+            "applied_lsn": s.replay_lsn.to_string(),
+            "source_lsn": self.source_lsn.to_string(),
+            "endpos": s.endpos.to_string(),
+            "lag_bytes": self.source_lsn.0.saturating_sub(s.replay_lsn.0),
+            "lag_seconds": lag_seconds,
+            "caught_up": self.caught_up,
+            "transactions": self.transactions,
+            "rows": self.rows,
+            "transactions_per_second": per_second(self.transactions),
+            "rows_per_second": per_second(self.rows),
+        })
+    }
 }
 
 impl Sentinel {
@@ -125,7 +159,7 @@ pub fn read(state: &State) -> Result<Option<Sentinel>> {
     state.with(|c| {
         c.query_row(
             "SELECT startpos, endpos, apply, write_lsn, flush_lsn, replay_lsn, source_lsn, \
-                    transactions, rows, started, updated, caught_up \
+                    transactions, rows, started, updated, caught_up, last_caught_up \
                FROM cdc_sentinel WHERE id = 1",
             [],
             |r| {
@@ -143,6 +177,7 @@ pub fn read(state: &State) -> Result<Option<Sentinel>> {
                         started: r.get(9)?,
                         updated: r.get(10)?,
                         caught_up: r.get(11)?,
+                        last_caught_up: r.get(12)?,
                     },
                 })
             },
@@ -191,7 +226,7 @@ pub fn report(
             "UPDATE cdc_sentinel SET write_lsn = max(write_lsn, ?1), flush_lsn = max(flush_lsn, ?2), \
                replay_lsn = max(replay_lsn, ?3), source_lsn = max(source_lsn, ?4), \
                transactions = ?5, rows = ?6, started = coalesce(started, ?7), updated = ?8, \
-               caught_up = ?9",
+               caught_up = ?9, last_caught_up = CASE WHEN ?9 THEN ?8 ELSE last_caught_up END",
             params![
                 to_sql(write),
                 to_sql(flush),

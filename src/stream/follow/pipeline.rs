@@ -335,6 +335,7 @@ async fn report_apply(
         started: Some(started),
         updated: None,
         caught_up: done || applied >= passed,
+        last_caught_up: None,
     };
     sentinel::report(&shared.state, Lsn::INVALID, Lsn::INVALID, applied, &stats)
 }
