@@ -160,7 +160,7 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// "Connection refused (os error 111)" → "connection refused".
-pub(super) fn io_message(e: &io::Error) -> String {
+pub(crate) fn io_message(e: &io::Error) -> String {
     let text = e.to_string();
     let text = match text.find(" (os error") {
         Some(i) => text[..i].to_string(),
@@ -241,7 +241,7 @@ pub(super) fn classify(
 /// Connection slots free up as other sessions end (ours among them, when a
 /// pool hands a connection back to the server): a refusal for lack of one is
 /// waited out like a broken link, with a doubling delay, before giving up.
-pub(super) async fn retry_when_full<T, F, Fut>(mut attempt: F) -> Result<T, ConnectError>
+pub(crate) async fn retry_when_full<T, F, Fut>(mut attempt: F) -> Result<T, ConnectError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ConnectError>>,
@@ -264,7 +264,7 @@ where
 
 /// Belt and braces: no server or library message should echo the password,
 /// but if one ever does, it must not reach a log.
-fn scrub(message: String, password: Option<&str>) -> String {
+pub(crate) fn scrub(message: String, password: Option<&str>) -> String {
     match password {
         Some(pw) if pw.len() >= 3 && message.contains(pw) => message.replace(pw, "****"),
         _ => message,

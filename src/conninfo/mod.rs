@@ -12,6 +12,7 @@ mod connect;
 mod env;
 mod parse;
 mod pgpass;
+mod raw;
 mod service;
 mod tapped;
 mod tls;
@@ -20,8 +21,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+pub(crate) use connect::io_message;
 pub use connect::{ConnectError, ConnectErrorKind};
 use parse::{quote, set, Params};
+pub use raw::RawTarget;
 pub use tapped::Endpoint;
 
 /// Resolved connection parameters, with libpq keyword names.

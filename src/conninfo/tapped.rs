@@ -123,7 +123,7 @@ async fn connect_once(
 }
 
 /// The name the server's certificate is checked against.
-fn tls_domain(target: &Target) -> String {
+pub(super) fn tls_domain(target: &Target) -> String {
     target
         .host
         .clone()
@@ -149,7 +149,7 @@ impl<T: TlsConnect<Tap>> TlsConnect<Tap> for Flagged<T> {
 }
 
 /// Open the socket as tokio-postgres would for this single-host config.
-async fn open_socket(cfg: &Config, target: &Target) -> io::Result<RawSocket> {
+pub(super) async fn open_socket(cfg: &Config, target: &Target) -> io::Result<RawSocket> {
     let timeout = cfg.get_connect_timeout().copied();
     let unix_dir = target
         .host

@@ -115,7 +115,7 @@ pub async fn run_in(
             }
         };
         let end = pipeline::receive(&mut stream, writer, &shared, !applying).await;
-        if let Err(e) = stream.finish().await {
+        if let Err(e) = Receive::finish(stream).await {
             tracing::debug!("ending the replication stream: {e:#}");
         }
         end
@@ -132,7 +132,7 @@ pub async fn run_in(
                 return Err(e);
             }
         };
-        let mut decoder = wire::decoder(&settings.slot)?;
+        let mut decoder = wire::decoder(&endpoints.source, &settings.slot).await?;
         let end = pipeline::apply(
             &mut sink,
             |from| StoreReader::open(&root, from, live),

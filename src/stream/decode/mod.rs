@@ -53,3 +53,12 @@ pub struct DecodeError {
 pub trait Decoder: Send {
     fn decode(&mut self, lsn: Lsn, data: &[u8], out: &mut Vec<Change>) -> Result<(), DecodeError>;
 }
+
+pub mod cursor;
+pub mod options;
+pub mod pgoutput;
+pub mod tables;
+pub mod test_decoding;
+mod text_relations;
+mod timestamp;
+pub mod wal2json;

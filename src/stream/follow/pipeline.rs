@@ -26,7 +26,6 @@ use crate::stream::store::{StoreReader, StoreWriter, SYNC_INTERVAL};
 use crate::workdir::state::State;
 
 /// One message of the replication stream.
-#[allow(dead_code)] // built by the walsender adapter (wire.rs)
 pub(crate) enum Received {
     Data {
         lsn: Lsn,

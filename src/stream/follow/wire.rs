@@ -1,15 +1,25 @@
 //! The follow's connections to its siblings' work: the walsender
 //! (`stream::walsender`), the decoders and the applier (`stream::apply`).
-//! Until those land on main, every entry point says so.
+//! The applier's entry points say so until its branch lands on main.
+
+use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
 
 use super::pipeline::{Apply, Receive, Received};
 use super::settings::SlotSettings;
+use crate::connections::{connect, Side};
 use crate::conninfo::ConnInfo;
+use crate::error::Failure;
 use crate::stream::change::Change;
-use crate::stream::decode::Decoder;
+use crate::stream::decode::options::{self, plugin_options, StreamSettings};
+use crate::stream::decode::tables::SourceTables;
+use crate::stream::decode::{Decoder, Plugin};
 use crate::stream::lsn::Lsn;
+use crate::stream::preflight::{self, Request};
+use crate::stream::walsender::{
+    ExportedSnapshot, ReplicationMessage, ReplicationStream, WalSender, WalSenderError,
+};
 
 fn missing(what: &str) -> anyhow::Error {
     anyhow!("{what} is not available in this build yet")
@@ -21,25 +31,14 @@ pub struct SlotInfo {
     pub consistent_point: Lsn,
 }
 
-/// A slot created with its snapshot exported and held.
+/// A slot created with its snapshot exported and held (until dropped).
 pub struct HeldSnapshot {
     pub slot: SlotInfo,
     pub snapshot: String,
+    _holder: ExportedSnapshot,
 }
 
 pub(crate) enum Never {}
-
-impl Receive for Never {
-    async fn next(&mut self) -> Result<Option<Received>> {
-        match *self {}
-    }
-    fn report(&mut self, _: Lsn, _: Lsn, _: Lsn) {
-        match *self {}
-    }
-    async fn finish(self) -> Result<()> {
-        match self {}
-    }
-}
 
 impl Apply for Never {
     async fn progress(&mut self) -> Result<Lsn> {
@@ -56,45 +55,136 @@ impl Apply for Never {
     }
 }
 
-/// Checks before anything is written; the position streaming starts from.
-pub(crate) async fn preflight(
-    _source: &ConnInfo,
-    _slot: &SlotSettings,
-    _resuming: bool,
-    _endpos: Option<Lsn>,
-) -> Result<Option<Lsn>> {
-    Err(missing("the replication preflight"))
+fn source_failure(e: WalSenderError) -> anyhow::Error {
+    Failure::source(e.to_string()).into()
 }
 
-pub(crate) async fn create_slot(_source: &ConnInfo, _slot: &SlotSettings) -> Result<SlotInfo> {
-    Err(missing("creating a replication slot"))
+impl Receive for ReplicationStream {
+    async fn next(&mut self) -> Result<Option<Received>> {
+        Ok(match ReplicationStream::next(self).await.map_err(source_failure)? {
+            None => None,
+            Some(ReplicationMessage::XLogData(x)) => Some(Received::Data {
+                lsn: x.wal_start,
+                data: x.data,
+            }),
+            Some(ReplicationMessage::Keepalive { wal_end, .. }) => {
+                Some(Received::Keepalive { wal_end })
+            }
+        })
+    }
+    fn report(&mut self, written: Lsn, flushed: Lsn, applied: Lsn) {
+        ReplicationStream::report(self, written, flushed, applied)
+    }
+    async fn finish(mut self) -> Result<()> {
+        self.flush_status().await.map_err(source_failure)?;
+        let sender = ReplicationStream::finish(self).await.map_err(source_failure)?;
+        sender.close().await.map_err(source_failure)
+    }
+}
+
+/// Checks before anything is written; the confirmed position of the slot
+/// when one of that name exists (and may be resumed).
+pub(crate) async fn preflight(
+    source: &ConnInfo,
+    slot: &SlotSettings,
+    resuming: bool,
+    endpos: Option<Lsn>,
+) -> Result<Option<Lsn>> {
+    let request = Request {
+        slot_name: &slot.slot_name,
+        plugin: slot.plugin,
+        resuming,
+        startpos: None,
+        endpos,
+    };
+    let found = preflight::preflight(source, &request).await?;
+    Ok(found
+        .existing_slot
+        .map(|s| s.confirmed_flush.unwrap_or(found.start)))
+}
+
+pub(crate) async fn create_slot(source: &ConnInfo, slot: &SlotSettings) -> Result<SlotInfo> {
+    let mut sender = WalSender::connect(source).await.map_err(source_failure)?;
+    let created = sender
+        .create_slot(&slot.slot_name, slot.plugin, false)
+        .await
+        .map_err(source_failure)?;
+    let _ = sender.close().await;
+    Ok(SlotInfo {
+        consistent_point: created.consistent_point,
+    })
 }
 
 pub(crate) async fn create_slot_holding_snapshot(
-    _source: &ConnInfo,
-    _slot: &SlotSettings,
+    source: &ConnInfo,
+    slot: &SlotSettings,
 ) -> Result<HeldSnapshot> {
-    Err(missing("creating a replication slot"))
+    let sender = WalSender::connect(source).await.map_err(source_failure)?;
+    let held = sender
+        .create_slot_holding_snapshot(&slot.slot_name, slot.plugin)
+        .await
+        .map_err(source_failure)?;
+    Ok(HeldSnapshot {
+        slot: SlotInfo {
+            consistent_point: held.slot().consistent_point,
+        },
+        snapshot: held.snapshot_name().to_string(),
+        _holder: held,
+    })
 }
 
-pub(crate) async fn drop_slot(_source: &ConnInfo, _name: &str) -> Result<()> {
-    Err(missing("dropping a replication slot"))
+/// Drop slot `name`; one already gone is not an error.
+pub(crate) async fn drop_slot(source: &ConnInfo, name: &str) -> Result<()> {
+    let mut sender = WalSender::connect(source).await.map_err(source_failure)?;
+    match sender.drop_slot(name, false).await {
+        Err(e) if e.sqlstate() == Some("42704") => {}
+        other => other.map_err(source_failure)?,
+    }
+    let _ = sender.close().await;
+    Ok(())
 }
 
+/// `START_REPLICATION` from `from` (the server starts at the slot's
+/// confirmed position when that is later) with the options the decoder of
+/// the slot's plugin needs.
 pub(crate) async fn start_stream(
-    _source: &ConnInfo,
-    _slot: &SlotSettings,
-    _from: Lsn,
-) -> Result<Never> {
-    Err(missing("the replication stream"))
+    source: &ConnInfo,
+    slot: &SlotSettings,
+    from: Lsn,
+) -> Result<ReplicationStream> {
+    let sender = WalSender::connect(source).await.map_err(source_failure)?;
+    let options: Vec<(String, String)> = plugin_options(slot.plugin, &stream_settings(slot))
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    sender
+        .start_replication(&slot.slot_name, from, &options)
+        .await
+        .map_err(source_failure)
+}
+
+fn stream_settings(slot: &SlotSettings) -> StreamSettings {
+    StreamSettings {
+        publication: slot.publication_name().to_string(),
+        wal2json_numeric_as_string: slot.wal2json_numeric_as_string,
+    }
+}
+
+/// The decoder of the slot's plugin; the text plugins read the source's
+/// tables (keys, identity, types) first.
+pub(crate) async fn decoder(source: &ConnInfo, slot: &SlotSettings) -> Result<Box<dyn Decoder>> {
+    let tables = match slot.plugin {
+        Plugin::Pgoutput => SourceTables::default(),
+        Plugin::TestDecoding | Plugin::Wal2json => {
+            let client = connect(Side::Source, source).await?;
+            SourceTables::load(&client).await?
+        }
+    };
+    Ok(options::decoder(slot.plugin, Arc::new(tables), &stream_settings(slot)))
 }
 
 pub(crate) async fn connect_applier(_target: &ConnInfo, _origin: &str) -> Result<Never> {
     Err(missing("the applier"))
-}
-
-pub(crate) fn decoder(_slot: &SlotSettings) -> Result<Box<dyn Decoder>> {
-    Err(missing("the decoder"))
 }
 
 pub(crate) async fn setup_origin(_target: &ConnInfo, _name: &str, _start: Lsn) -> Result<()> {

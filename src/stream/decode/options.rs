@@ -1,0 +1,117 @@
+//! The plugin options a stream must be read with for its decoder to be
+//! right, and the decoder of each plugin: the follower passes the same
+//! pairs to `START_REPLICATION ... LOGICAL <lsn> (name 'value', ...)` and the
+//! tests to `pg_logical_slot_peek_binary_changes(slot, NULL, NULL, name,
+//! value, ...)`. Why each option is there is said in the plugin's module.
+
+use std::sync::Arc;
+
+use super::pgoutput::PgoutputDecoder;
+use super::tables::SourceTables;
+use super::test_decoding::TestDecodingDecoder;
+use super::wal2json::Wal2jsonDecoder;
+use super::{Decoder, Plugin};
+
+/// What the options depend on.
+#[derive(Debug, Clone, Default)]
+pub struct StreamSettings {
+    /// pgoutput's publication.
+    pub publication: String,
+    /// `--wal2json-numeric-as-string`: needs wal2json 2.6 or later.
+    pub wal2json_numeric_as_string: bool,
+}
+
+/// The options, in the order they are sent; values unquoted.
+pub fn plugin_options(plugin: Plugin, settings: &StreamSettings) -> Vec<(&'static str, String)> {
+    let pairs: Vec<(&'static str, String)> = match plugin {
+        Plugin::Pgoutput => vec![
+            ("proto_version", "1".into()),
+            (
+                "publication_names",
+                quote_publication(&settings.publication),
+            ),
+            ("messages", "true".into()),
+        ],
+        Plugin::TestDecoding => vec![
+            ("include-xids", "1".into()),
+            ("include-timestamp", "1".into()),
+            ("skip-empty-xacts", "1".into()),
+        ],
+        Plugin::Wal2json => {
+            let mut pairs = vec![
+                ("format-version", "2".into()),
+                ("include-xids", "1".into()),
+                ("include-timestamp", "1".into()),
+                ("include-lsn", "1".into()),
+                ("include-pk", "1".into()),
+                ("include-type-oids", "1".into()),
+            ];
+            if settings.wal2json_numeric_as_string {
+                pairs.push(("numeric-data-types-as-string", "1".into()));
+            }
+            pairs
+        }
+    };
+    pairs
+}
+
+/// pgoutput splits `publication_names` on commas as an identifier list:
+/// a name that is not all lower case letters, digits and `_` is quoted.
+fn quote_publication(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// The decoder of `plugin`'s stream. The text plugins read keys and
+/// relation ids from `tables`, loaded with [`SourceTables::load`] before
+/// the stream starts.
+pub fn decoder(
+    plugin: Plugin,
+    tables: Arc<SourceTables>,
+    settings: &StreamSettings,
+) -> Box<dyn Decoder> {
+    match plugin {
+        Plugin::Pgoutput => Box::new(PgoutputDecoder::new()),
+        Plugin::TestDecoding => Box::new(TestDecodingDecoder::new(tables)),
+        Plugin::Wal2json => Box::new(Wal2jsonDecoder::new(
+            tables,
+            settings.wal2json_numeric_as_string,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publication_names_are_quoted_when_needed() {
+        assert_eq!(quote_publication("pgcopydb"), "pgcopydb");
+        assert_eq!(quote_publication("My Pub"), "\"My Pub\"");
+        assert_eq!(quote_publication("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_publication("1x"), "\"1x\"");
+    }
+
+    #[test]
+    fn wal2json_numeric_as_string_is_sent_only_when_asked() {
+        let mut settings = StreamSettings::default();
+        let has = |s: &StreamSettings| {
+            plugin_options(Plugin::Wal2json, s)
+                .iter()
+                .any(|(k, _)| *k == "numeric-data-types-as-string")
+        };
+        assert!(!has(&settings));
+        settings.wal2json_numeric_as_string = true;
+        assert!(has(&settings));
+    }
+}
