@@ -67,7 +67,13 @@ impl FollowStats {
             (Some(a), Some(b)) if b > a => b - a,
             _ => 0.0,
         };
-        let per_second = |n: u64| if elapsed > 0.0 { n as f64 / elapsed } else { 0.0 };
+        let per_second = |n: u64| {
+            if elapsed > 0.0 {
+                n as f64 / elapsed
+            } else {
+                0.0
+            }
+        };
         let lag_seconds = if self.caught_up {
             0.0
         } else {

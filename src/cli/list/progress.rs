@@ -88,7 +88,11 @@ pub fn run(args: ProgressArgs) -> Result<()> {
             c["rows"],
             c["transactions_per_second"].as_f64().unwrap_or_default(),
             c["rows_per_second"].as_f64().unwrap_or_default(),
-            if c["caught_up"].as_bool() == Some(true) { ", caught up" } else { "" }
+            if c["caught_up"].as_bool() == Some(true) {
+                ", caught up"
+            } else {
+                ""
+            }
         );
     }
     Ok(())

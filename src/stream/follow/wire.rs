@@ -61,23 +61,30 @@ fn source_failure(e: WalSenderError) -> anyhow::Error {
 
 impl Receive for ReplicationStream {
     async fn next(&mut self) -> Result<Option<Received>> {
-        Ok(match ReplicationStream::next(self).await.map_err(source_failure)? {
-            None => None,
-            Some(ReplicationMessage::XLogData(x)) => Some(Received::Data {
-                lsn: x.wal_start,
-                data: x.data,
-            }),
-            Some(ReplicationMessage::Keepalive { wal_end, .. }) => {
-                Some(Received::Keepalive { wal_end })
-            }
-        })
+        Ok(
+            match ReplicationStream::next(self)
+                .await
+                .map_err(source_failure)?
+            {
+                None => None,
+                Some(ReplicationMessage::XLogData(x)) => Some(Received::Data {
+                    lsn: x.wal_start,
+                    data: x.data,
+                }),
+                Some(ReplicationMessage::Keepalive { wal_end, .. }) => {
+                    Some(Received::Keepalive { wal_end })
+                }
+            },
+        )
     }
     fn report(&mut self, written: Lsn, flushed: Lsn, applied: Lsn) {
         ReplicationStream::report(self, written, flushed, applied)
     }
     async fn finish(mut self) -> Result<()> {
         self.flush_status().await.map_err(source_failure)?;
-        let sender = ReplicationStream::finish(self).await.map_err(source_failure)?;
+        let sender = ReplicationStream::finish(self)
+            .await
+            .map_err(source_failure)?;
         sender.close().await.map_err(source_failure)
     }
 }
@@ -180,7 +187,11 @@ pub(crate) async fn decoder(source: &ConnInfo, slot: &SlotSettings) -> Result<Bo
             SourceTables::load(&client).await?
         }
     };
-    Ok(options::decoder(slot.plugin, Arc::new(tables), &stream_settings(slot)))
+    Ok(options::decoder(
+        slot.plugin,
+        Arc::new(tables),
+        &stream_settings(slot),
+    ))
 }
 
 pub(crate) async fn connect_applier(_target: &ConnInfo, _origin: &str) -> Result<Never> {
