@@ -84,11 +84,12 @@ pub async fn run_in(
             ))
         })?,
     };
-    if mode == Mode::Follow {
-        sentinel::put_control(&state, None, None, Some(true))?;
-    }
     let receiving = mode != Mode::Catchup;
     let applying = mode != Mode::Receive;
+    if applying {
+        // Asked to apply: `stream sentinel set prefetch` pauses it later.
+        sentinel::put_control(&state, None, None, Some(true))?;
+    }
     let shared = Shared::new(state.clone(), settings.endpos, recorded.startpos);
     let mut writer = if receiving {
         Some(StoreWriter::open(

@@ -177,11 +177,13 @@ pub(crate) async fn prepare(
         }
     };
     if fresh {
-        wire::setup_origin(&endpoints.target, &recorded.origin, recorded.startpos).await?;
+        // Recorded first: whatever fails next, cleanup knows what to drop.
+        record(state, &recorded)?;
         sentinel::reset(state)?;
         sentinel::put_control(state, Some(recorded.startpos), settings.endpos, None)?;
-        record(state, &recorded)?;
     }
+    // Idempotent: creates the origin when missing, never moves it back.
+    wire::setup_origin(&endpoints.target, &recorded.origin, recorded.startpos).await?;
     if let Some(endpos) = settings.endpos {
         if endpos < recorded.startpos {
             return Err(Failure::args(format!(
