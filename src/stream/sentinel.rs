@@ -61,40 +61,63 @@ pub struct FollowStats {
 }
 
 impl FollowStats {
-    /// Lag, transactions and rows per second, as `list progress` shows them.
-    pub fn json(&self, s: &Sentinel) -> serde_json::Value {
-        let elapsed = match (self.started, self.updated) {
-            (Some(a), Some(b)) if b > a => b - a,
+    /// Seconds behind the source: 0 when caught up, else since it last was
+    /// (or since the follow started).
+    fn lag_seconds(&self) -> f64 {
+        if self.caught_up {
+            return 0.0;
+        }
+        self.last_caught_up
+            .or(self.started)
+            .map_or(0.0, |since| (now() - since).max(0.0))
+    }
+
+    fn per_second(&self, n: u64) -> f64 {
+        match (self.started, self.updated) {
+            (Some(a), Some(b)) if b > a => n as f64 / (b - a),
             _ => 0.0,
-        };
-        let per_second = |n: u64| {
-            if elapsed > 0.0 {
-                n as f64 / elapsed
-            } else {
-                0.0
-            }
-        };
-        let lag_seconds = if self.caught_up {
-            0.0
-        } else {
-            self.last_caught_up
-                .or(self.started)
-                .map_or(0.0, |since| (now() - since).max(0.0))
-        };
+        }
+    }
+}
+
+impl Sentinel {
+    /// What `list progress --json` shows of the follower (key `cdc`).
+    pub fn progress_json(&self) -> serde_json::Value {
+        let st = &self.stats;
         json!({
-            "received_lsn": s.write_lsn.to_string(),
-            "stored_lsn": s.flush_lsn.to_string(),
-            "applied_lsn": s.replay_lsn.to_string(),
-            "source_lsn": self.source_lsn.to_string(),
-            "endpos": s.endpos.to_string(),
-            "lag_bytes": self.source_lsn.0.saturating_sub(s.replay_lsn.0),
-            "lag_seconds": lag_seconds,
-            "caught_up": self.caught_up,
-            "transactions": self.transactions,
-            "rows": self.rows,
-            "transactions_per_second": per_second(self.transactions),
-            "rows_per_second": per_second(self.rows),
+            "received_lsn": self.write_lsn.to_string(),
+            "stored_lsn": self.flush_lsn.to_string(),
+            "applied_lsn": self.replay_lsn.to_string(),
+            "source_lsn": st.source_lsn.to_string(),
+            "endpos": self.endpos.to_string(),
+            "lag_bytes": st.source_lsn.0.saturating_sub(self.replay_lsn.0),
+            "lag_seconds": st.lag_seconds(),
+            "caught_up": st.caught_up,
+            "transactions": st.transactions,
+            "rows": st.rows,
+            "transactions_per_second": st.per_second(st.transactions),
+            "rows_per_second": st.per_second(st.rows),
         })
+    }
+
+    /// The same, as one line of `list progress`.
+    pub fn progress_line(&self) -> String {
+        let st = &self.stats;
+        format!(
+            "changes: received {}, stored {}, applied {} (source at {}, lag {} bytes, {:.1}s); \
+             {} transactions, {} rows applied ({:.0} tx/s, {:.0} rows/s){}",
+            self.write_lsn,
+            self.flush_lsn,
+            self.replay_lsn,
+            st.source_lsn,
+            st.source_lsn.0.saturating_sub(self.replay_lsn.0),
+            st.lag_seconds(),
+            st.transactions,
+            st.rows,
+            st.per_second(st.transactions),
+            st.per_second(st.rows),
+            if st.caught_up { ", caught up" } else { "" }
+        )
     }
 }
 

@@ -44,9 +44,8 @@ pub fn run(args: ProgressArgs) -> Result<()> {
     let state = State::open_readonly(&path).map_err(unreadable)?;
     let rows = state.progress().map_err(unreadable)?;
     let totals = Totals::of(&rows, state.planned_tables().map_err(unreadable)?);
-    let cdc = crate::stream::sentinel::read(&state)
-        .map_err(unreadable)?
-        .map(|s| s.stats.json(&s));
+    let sentinel = crate::stream::sentinel::read(&state).map_err(unreadable)?;
+    let cdc = sentinel.as_ref().map(|s| s.progress_json());
     if args.json {
         let doc = serde_json::json!({ "totals": totals.json(), "units": rows, "cdc": cdc });
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -74,26 +73,8 @@ pub fn run(args: ProgressArgs) -> Result<()> {
         println!("{grid}");
     }
     println!("{}", totals.line());
-    if let Some(c) = cdc {
-        println!(
-            "changes: received {}, stored {}, applied {} (source at {}, lag {} bytes, {:.1}s); \
-             {} transactions, {} rows applied ({:.0} tx/s, {:.0} rows/s){}",
-            c["received_lsn"].as_str().unwrap_or_default(),
-            c["stored_lsn"].as_str().unwrap_or_default(),
-            c["applied_lsn"].as_str().unwrap_or_default(),
-            c["source_lsn"].as_str().unwrap_or_default(),
-            c["lag_bytes"],
-            c["lag_seconds"].as_f64().unwrap_or_default(),
-            c["transactions"],
-            c["rows"],
-            c["transactions_per_second"].as_f64().unwrap_or_default(),
-            c["rows_per_second"].as_f64().unwrap_or_default(),
-            if c["caught_up"].as_bool() == Some(true) {
-                ", caught up"
-            } else {
-                ""
-            }
-        );
+    if let Some(sentinel) = &sentinel {
+        println!("{}", sentinel.progress_line());
     }
     Ok(())
 }
