@@ -160,6 +160,7 @@ pub async fn run_in(
         written: received.written.max(sentinel.write_lsn),
         flushed: received.flushed.max(sentinel.flush_lsn),
         applied: sentinel.replay_lsn,
+        syncs: received.syncs,
         seconds: started.elapsed().as_secs_f64(),
         ..FollowSummary::default()
     };

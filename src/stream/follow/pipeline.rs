@@ -100,6 +100,7 @@ impl Shared {
 pub(crate) struct ReceiveEnd {
     pub written: Lsn,
     pub flushed: Lsn,
+    pub syncs: u64,
 }
 
 /// Receive until stopped (or, receiving only, until endpos is passed).
@@ -188,6 +189,7 @@ pub(crate) async fn receive(
     Ok(ReceiveEnd {
         written: writer.written(),
         flushed: writer.durable(),
+        syncs: writer.syncs(),
     })
 }
 

@@ -24,6 +24,8 @@ pub struct FollowSummary {
     /// Transactions already on the target, skipped.
     pub skipped: u64,
     pub sequences: Option<usize>,
+    /// Fsyncs of the store.
+    pub syncs: u64,
     pub seconds: f64,
 }
 
@@ -43,6 +45,12 @@ impl FollowSummary {
             out,
             "received up to {}, stored durably up to {}, applied up to {}",
             self.written, self.flushed, self.applied
+        );
+        let _ = writeln!(
+            out,
+            "stored with {} fsyncs ({:.1}/s)",
+            self.syncs,
+            self.syncs as f64 / self.seconds.max(0.001)
         );
         let _ = writeln!(
             out,

@@ -39,6 +39,8 @@ pub struct StoreWriter {
     durable: Lsn,
     unsynced: u64,
     last_sync: Instant,
+    /// Fsyncs so far (group commit: per batch, not per change).
+    syncs: u64,
     publish: watch::Sender<Written>,
 }
 
@@ -83,6 +85,7 @@ impl StoreWriter {
             durable: last_commit,
             unsynced: 0,
             last_sync: Instant::now(),
+            syncs: 0,
             publish,
         })
     }
@@ -105,6 +108,10 @@ impl StoreWriter {
     /// Readers follow this.
     pub fn subscribe(&self) -> watch::Receiver<Written> {
         self.publish.subscribe()
+    }
+
+    pub fn syncs(&self) -> u64 {
+        self.syncs
     }
 
     pub fn in_transaction(&self) -> bool {
@@ -177,6 +184,7 @@ impl StoreWriter {
         let lsn = self.written_commit;
         self.unsynced = 0;
         self.last_sync = Instant::now();
+        self.syncs += 1;
         Ok(async move {
             tokio::task::spawn_blocking(move || file.sync_data())
                 .await
@@ -202,6 +210,7 @@ impl StoreWriter {
     fn rotate(&mut self) -> Result<()> {
         self.write_out()?;
         self.file.sync_data().context("fsync of the change store")?;
+        self.syncs += 1;
         self.durable = self.durable.max(self.written_commit);
         let start = self.last_commit;
         let mut file = new_segment(&self.dir, start)?;
