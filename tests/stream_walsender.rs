@@ -214,6 +214,12 @@ async fn postgres_13_source_uses_its_own_slot_syntax() {
     assert_eq!(c.major(), 13);
     snapshot_then_stream(&c, &c.uri("postgres"), Plugin::TestDecoding).await;
     snapshot_then_stream(&c, &c.uri("postgres"), Plugin::Pgoutput).await;
+    // The fetched PostgreSQL 13 has test_decoding but no wal2json.
+    let libs = ["../lib/wal2json.so", "../lib/postgresql/wal2json.so"];
+    if !libs.iter().any(|l| c.bindir.join(l).exists()) {
+        let e = refusal(&c.uri("postgres"), &request("s", Plugin::Wal2json)).await;
+        assert!(e.contains("no logical decoding plugin \"wal2json\""), "{e}");
+    }
 }
 
 #[tokio::test]
@@ -255,6 +261,69 @@ async fn periodic_status_updates_confirm_without_traffic() {
         () = until_confirmed(&c, "periodic", lsn) => {}
     }
     stream.finish().await.expect("clean end");
+}
+
+#[tokio::test]
+async fn a_keepalive_asking_for_a_reply_gets_the_reported_positions() {
+    // The server asks for a reply after half of wal_sender_timeout of silence.
+    let c = Cluster::start_with(&support::pgbin(), &[("wal_sender_timeout", "2s")]);
+    c.psql("postgres", "CREATE TABLE t (id int PRIMARY KEY, v text)");
+    let mut sender = WalSender::connect(&info(&c.uri("postgres")))
+        .await
+        .expect("connect");
+    let slot = sender
+        .create_slot("asked", Plugin::TestDecoding, false)
+        .await
+        .expect("create the slot");
+    c.psql("postgres", "INSERT INTO t VALUES (1, 'one')");
+    // Periodic updates out of the way: only the reply can carry the position.
+    let mut stream = sender
+        .start_replication("asked", slot.consistent_point, &[])
+        .await
+        .expect("START_REPLICATION")
+        .with_status_interval(Duration::from_secs(3600));
+    let got = receive_until(&mut stream, |got| {
+        got.iter().any(|x| x.data.starts_with(b"COMMIT"))
+    })
+    .await;
+    let lsn = got.last().expect("the commit").wal_start;
+    stream.report(lsn, lsn, lsn);
+    let asked = async {
+        loop {
+            match stream.next().await.expect("stream") {
+                Some(ReplicationMessage::Keepalive {
+                    reply_requested: true,
+                    ..
+                }) => return,
+                Some(_) => {}
+                None => panic!("the server ended the stream"),
+            }
+        }
+    };
+    tokio::time::timeout(HANG_GUARD, asked)
+        .await
+        .expect("the server never asked for a reply");
+    until_confirmed(&c, "asked", lsn).await;
+    stream.finish().await.expect("clean end");
+}
+
+#[tokio::test]
+async fn a_held_snapshot_reports_its_loss() {
+    let c = Cluster::start();
+    let sender = WalSender::connect(&info(&c.uri("postgres")))
+        .await
+        .expect("connect");
+    let pid = sender.backend_pid();
+    let mut held = sender
+        .create_slot_holding_snapshot("held", Plugin::TestDecoding)
+        .await
+        .expect("create the slot");
+    c.psql("postgres", &format!("SELECT pg_terminate_backend({pid})"));
+    let e = tokio::time::timeout(HANG_GUARD, held.lost())
+        .await
+        .expect("the loss was never noticed");
+    assert_eq!(e.sqlstate(), Some("57P01"), "{e}");
+    assert!(!e.to_string().contains('\n'), "{e}");
 }
 
 #[tokio::test]
@@ -343,6 +412,23 @@ async fn password_authentication_scram_md5_and_cleartext() {
         assert!(text.contains(user) && !text.contains('\n'), "{text}");
         assert!(!text.contains(wrong) && !text.contains(pw), "{text}");
     }
+    // The first host is down: the next one is tried, as with libpq.
+    let s = format!(
+        "host=127.0.0.1,127.0.0.1 port=1,{} user=scram_user password={pw} dbname=postgres",
+        c.port
+    );
+    WalSender::connect(&info(&s))
+        .await
+        .expect("the second host");
+    // Channel binding cannot be honoured on this connection: refused, not ignored.
+    let s = format!("{} channel_binding=require", s.replace("port=1,", "port="));
+    let e = connect_error(
+        WalSender::connect(&info(&s.replace("127.0.0.1,127.0.0.1", "127.0.0.1"))).await,
+    );
+    assert!(
+        e.contains("channel_binding=require is not supported"),
+        "{e}"
+    );
     // No password at all: one line saying where to put one.
     let s = format!(
         "host=127.0.0.1 port={} user=scram_user dbname=postgres passfile=/nonexistent",
@@ -511,6 +597,21 @@ async fn preflight_passes_and_refuses_in_one_line() {
             && e.contains("--resume"),
         "{e}"
     );
+    // The server's own refusal, had the check been skipped: SQLSTATE and one line.
+    let mut sender = WalSender::connect(&info(&src)).await.expect("connect");
+    let Err(e) = sender
+        .create_slot("taken", Plugin::TestDecoding, false)
+        .await
+    else {
+        panic!("a second slot \"taken\" was created");
+    };
+    assert_eq!(e.sqlstate(), Some("42710"), "{e}");
+    assert!(e.to_string().contains("\"taken\" already exists"), "{e}");
+    sender
+        .identify_system()
+        .await
+        .expect("the connection survives the error");
+    drop(sender);
     let resuming = Request {
         resuming: true,
         ..request("taken", Plugin::TestDecoding)
@@ -655,4 +756,63 @@ async fn preflight_refuses_a_slot_the_source_invalidated() {
         e.contains("invalidated") && e.contains("wal_status = lost"),
         "{e}"
     );
+}
+
+/// A figure, not a check: how fast changes arrive (server-side decoding
+/// included). `cargo nextest run --test stream_walsender --run-ignored only`
+#[tokio::test]
+#[ignore]
+async fn receive_rate() {
+    const TRANSACTIONS: usize = 50_000;
+    let c = Cluster::start();
+    c.psql(
+        "postgres",
+        "CREATE TABLE t (id int PRIMARY KEY, v text); CREATE PUBLICATION pub FOR TABLE t",
+    );
+    let mut sender = WalSender::connect(&info(&c.uri("postgres")))
+        .await
+        .expect("connect");
+    let slot = sender
+        .create_slot("rate", Plugin::Pgoutput, false)
+        .await
+        .expect("create the slot");
+    c.psql(
+        "postgres",
+        &format!(
+            "DO $$ BEGIN FOR i IN 1..{TRANSACTIONS} LOOP \
+               INSERT INTO t VALUES (i, md5(i::text)); COMMIT; END LOOP; END $$"
+        ),
+    );
+    let options = vec![
+        ("proto_version".to_string(), "1".to_string()),
+        ("publication_names".to_string(), "pub".to_string()),
+    ];
+    let started = std::time::Instant::now();
+    let mut stream = sender
+        .start_replication("rate", slot.consistent_point, &options)
+        .await
+        .expect("START_REPLICATION");
+    let (mut messages, mut bytes, mut commits) = (0usize, 0usize, 0usize);
+    while commits < TRANSACTIONS {
+        match stream.next().await.expect("stream") {
+            Some(ReplicationMessage::XLogData(x)) => {
+                messages += 1;
+                bytes += x.data.len();
+                if x.data.first() == Some(&b'C') {
+                    commits += 1;
+                    stream.report(x.wal_start, x.wal_start, x.wal_start);
+                }
+            }
+            Some(_) => {}
+            None => panic!("the server ended the stream"),
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "received {commits} transactions ({messages} messages, {bytes} bytes) in {secs:.2} s: \
+         {:.0} transactions/s, {:.0} messages/s",
+        commits as f64 / secs,
+        messages as f64 / secs
+    );
+    stream.finish().await.expect("clean end");
 }

@@ -249,20 +249,23 @@ async fn check_free_wal_sender(client: &Client) -> Result<(), Failure> {
 /// loaded before the slot waits for running transactions, so a statement
 /// timeout that cuts that wait short still means "loadable".
 pub async fn check_plugin_available(client: &Client, name: &str) -> Result<(), Failure> {
-    let slot = format!("pgcopydb_preflight_{}", std::process::id());
     client
         .batch_execute("SET statement_timeout = '5s'")
         .await
         .map_err(|e| query_failed("the output plugin", &e))?;
     let created = client
         .query_one(
-            "SELECT slot_name::text FROM pg_create_logical_replication_slot($1, $2, true)",
-            &[&slot, &name],
+            "SELECT slot_name::text FROM pg_create_logical_replication_slot(\
+             'pgcopydb_preflight_' || pg_backend_pid(), $1, true)",
+            &[&name],
         )
         .await;
     let outcome = match created {
         Ok(_) => client
-            .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+            .execute(
+                "SELECT pg_drop_replication_slot('pgcopydb_preflight_' || pg_backend_pid())",
+                &[],
+            )
             .await
             .map(|_| ())
             .map_err(|e| query_failed("the output plugin", &e)),

@@ -174,3 +174,54 @@ pub(crate) fn data_row(body: Bytes) -> Result<Vec<Option<String>>, WalSenderErro
     }
     Ok(values)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_become_one_line_with_their_sqlstate() {
+        let mut body = Vec::new();
+        for (field, value) in [
+            (b'S', "ERROR"),
+            (b'C', "42710"),
+            (b'M', "replication slot \"s\" already exists"),
+            (b'H', "Drop it\nfirst."),
+        ] {
+            body.push(field);
+            body.extend_from_slice(value.as_bytes());
+            body.push(0);
+        }
+        body.push(0);
+        let e = ServerMessage::parse(Bytes::from(body))
+            .unwrap()
+            .into_error("127.0.0.1:5432");
+        assert_eq!(e.sqlstate(), Some("42710"));
+        assert_eq!(
+            e.to_string(),
+            "replication slot \"s\" already exists (hint: Drop it first.) (SQLSTATE 42710) on 127.0.0.1:5432"
+        );
+    }
+
+    #[test]
+    fn data_rows_keep_nulls() {
+        let mut body = 2i16.to_be_bytes().to_vec();
+        body.extend_from_slice(&(-1i32).to_be_bytes());
+        body.extend_from_slice(&2i32.to_be_bytes());
+        body.extend_from_slice(b"ok");
+        assert_eq!(
+            data_row(Bytes::from(body)).unwrap(),
+            [None, Some("ok".to_string())]
+        );
+    }
+
+    #[test]
+    fn truncated_messages_are_errors_not_panics() {
+        let mut body = 1i16.to_be_bytes().to_vec();
+        body.extend_from_slice(&10i32.to_be_bytes());
+        body.extend_from_slice(b"short");
+        assert!(data_row(Bytes::from(body)).is_err());
+        assert!(ServerMessage::parse(Bytes::from_static(b"Cno-terminator")).is_err());
+        assert!(column_names(Bytes::from_static(&[0, 1, b'a', 0, 1])).is_err());
+    }
+}

@@ -81,6 +81,11 @@ impl WalSenderError {
         &self.message
     }
 
+    /// The error as the user sees it: a source failure (exit code 6).
+    pub fn into_failure(self) -> crate::error::Failure {
+        crate::error::Failure::source(self.message)
+    }
+
     /// The same error with its message passed through `f` (to scrub a password).
     pub(crate) fn map_message(mut self, f: impl FnOnce(String) -> String) -> Self {
         self.message = f(self.message);

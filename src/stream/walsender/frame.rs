@@ -26,6 +26,9 @@ pub(crate) struct Frame {
 /// bodies bypass it and land directly in their own buffer.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// 1 GB of data plus the XLogData header and some slack.
+const MAX_MESSAGE: i32 = (1 << 30) + 1024;
+
 pub(crate) struct Frames {
     io: BufReader<Box<dyn Io>>,
     /// "host:port", for error messages.
@@ -36,6 +39,8 @@ pub(crate) struct Frames {
     body_len: usize,
     /// Encoded messages not yet written.
     out: BytesMut,
+    /// Bytes were written since the last flush of the stream (TLS buffers).
+    unflushed: bool,
 }
 
 impl Frames {
@@ -48,6 +53,7 @@ impl Frames {
             body: BytesMut::new(),
             body_len: 0,
             out: BytesMut::new(),
+            unflushed: false,
         }
     }
 
@@ -56,9 +62,11 @@ impl Frames {
         &mut self.out
     }
 
-    /// Writes everything encoded so far. Cancel-safe.
+    /// Writes everything encoded so far. Cancel-safe, and free when there
+    /// is nothing to write (the stream calls it before every read).
     pub async fn flush(&mut self) -> Result<(), WalSenderError> {
         while self.out.has_remaining() {
+            self.unflushed = true;
             let n = self
                 .io
                 .write_buf(&mut self.out)
@@ -68,10 +76,14 @@ impl Frames {
                 return Err(self.closed());
             }
         }
-        self.io
-            .flush()
-            .await
-            .map_err(|e| WalSenderError::io(&e, &self.server))
+        if self.unflushed {
+            self.io
+                .flush()
+                .await
+                .map_err(|e| WalSenderError::io(&e, &self.server))?;
+            self.unflushed = false;
+        }
+        Ok(())
     }
 
     /// Reads the next whole message. Cancel-safe.
@@ -142,7 +154,10 @@ impl Frames {
             self.header[3],
             self.header[4],
         ]);
-        if len < 4 {
+        // PostgreSQL never sends more than 1 GB of data in one message
+        // (MaxAllocSize): a larger length is a broken stream, not a reason
+        // to allocate it.
+        if !(4..=MAX_MESSAGE).contains(&len) {
             return Err(WalSenderError::protocol(format!(
                 "invalid message length {len} from {}",
                 self.server
@@ -162,5 +177,51 @@ impl Frames {
                 self.server
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    /// A message trickling in, with reads dropped half-way (as a `select!`
+    /// does), arrives whole and once.
+    #[tokio::test]
+    async fn reads_resume_after_being_dropped() {
+        let (client, mut server) = tokio::io::duplex(1 << 20);
+        let mut frames = Frames::new(Box::new(client), "test".into());
+        let body: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let mut message = vec![b'd'];
+        message.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+        message.extend_from_slice(&body);
+        message.extend_from_slice(&[b'Z', 0, 0, 0, 5, b'I']);
+
+        for chunk in [&message[..3], &message[3..40_000], &message[40_000..]] {
+            // Whatever is there is consumed, and the read cannot complete
+            // before the rest of the message is written.
+            if let Some(frame) = frames.read().now_or_never() {
+                panic!("a frame before its bytes: {}", frame.is_ok());
+            }
+            server.write_all(chunk).await.unwrap();
+        }
+        let frame = frames.read().await.unwrap();
+        assert_eq!((frame.tag, &frame.body[..]), (b'd', &body[..]));
+        let frame = frames.read().await.unwrap();
+        assert_eq!((frame.tag, &frame.body[..]), (b'Z', &b"I"[..]));
+    }
+
+    #[tokio::test]
+    async fn absurd_lengths_are_refused() {
+        let (client, mut server) = tokio::io::duplex(64);
+        let mut frames = Frames::new(Box::new(client), "test".into());
+        server
+            .write_all(&[b'd', 0x7f, 0xff, 0xff, 0xff])
+            .await
+            .unwrap();
+        let e = frames.read().await.err().unwrap();
+        assert!(e.to_string().contains("invalid message length"), "{e}");
     }
 }

@@ -8,17 +8,21 @@
 //!
 //! Typical use (`clone --follow`):
 //! ```ignore
+//! preflight::preflight(&source, &request).await?;      // one-line refusals
 //! let sender = WalSender::connect(&source).await?;
 //! let held = sender.create_slot_holding_snapshot("pgcopydb", Plugin::Pgoutput).await?;
-//! // every COPY and pg_dump reads under held.snapshot_name() ...
-//! let sender = held.release();          // the snapshot ends here
+//! // every COPY and pg_dump reads under held.snapshot_name(); select on
+//! // held.lost() meanwhile to learn at once if the snapshot goes away
+//! let (sender, slot) = held.release();                  // the snapshot ends here
 //! let mut stream = sender
-//!     .start_replication("pgcopydb", held_slot.consistent_point, &options)
-//!     .await?;
-//! while let Some(msg) = stream.next().await? {
-//!     // store msg; once durable: stream.report(written, flushed, applied)
+//!     .start_replication("pgcopydb", slot.consistent_point, &options)
+//!     .await?
+//!     .with_status_interval(Duration::from_secs(10));
+//! while let Some(message) = stream.next().await? {
+//!     // store the XLogData; once fsynced up to lsn: stream.report(lsn, lsn, applied)
 //! }
-//! let sender = stream.finish().await?;
+//! let mut sender = stream.finish().await?;            // CopyDone .. ReadyForQuery
+//! sender.drop_slot("pgcopydb", true).await?;           // stream cleanup
 //! ```
 //!
 //! Every method takes the connection by `&mut self` or by value: one command

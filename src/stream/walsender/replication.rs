@@ -19,6 +19,8 @@ use crate::stream::lsn::Lsn;
 /// record at `wal_start`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XLogData {
+    /// The LSN the plugin wrote the message at (a change's record, a
+    /// commit's end). pgoutput sends its Relation and Type messages at 0/0.
     pub wal_start: Lsn,
     /// The server's current end of WAL when it sent this.
     pub wal_end: Lsn,
@@ -126,7 +128,8 @@ impl ReplicationStream {
 
     /// The next message, or `None` when the server ended the stream. Sends
     /// the due status updates meanwhile. Cancel-safe: dropping the future
-    /// loses no message and no half-written update.
+    /// loses no message and no half-written update. After an error the
+    /// stream is unusable: drop it and connect again.
     pub async fn next(&mut self) -> Result<Option<ReplicationMessage>, WalSenderError> {
         loop {
             self.sender.frames.flush().await?;
@@ -181,6 +184,11 @@ impl ReplicationStream {
         self.written = self.written.max(written);
         self.flushed = self.flushed.max(flushed);
         self.applied = self.applied.max(applied);
+    }
+
+    /// The connection the stream runs on (server, backend pid...).
+    pub fn sender(&self) -> &WalSender {
+        &self.sender
     }
 
     /// The positions last given to [`ReplicationStream::report`].
