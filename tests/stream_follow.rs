@@ -312,7 +312,7 @@ fn sigkill_mid_apply_then_resume_ends_equal() {
 
 #[test]
 fn follow_refuses_a_source_without_logical_wal_and_a_slot_it_did_not_create() {
-    let src = Cluster::start();
+    let src = Cluster::start_with(&support::pgbin(), &[("wal_level", "replica")]);
     let tgt = Cluster::start();
     src.create_db(DB);
     tgt.create_db(DB);
