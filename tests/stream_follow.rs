@@ -16,7 +16,7 @@ use support::{assert_fails, assert_success, pgcopydb, verify, workdir, Cluster};
 
 const DB: &str = "app";
 /// Only guards against a hang: a test that waits this long has failed.
-const HANG_GUARD: Duration = Duration::from_secs(300);
+const HANG_GUARD: Duration = Duration::from_secs(180);
 
 fn logical_cluster() -> Cluster {
     Cluster::start_with(
@@ -155,20 +155,20 @@ fn child_output(child: &mut Child) -> String {
 }
 
 /// Waits for the child's exit (guarded against a hang).
-fn wait_exit(mut child: Child) -> Output {
+fn wait_exit(mut child: Child, dir: &Path) -> Output {
     let start = Instant::now();
     loop {
         if child.try_wait().expect("wait").is_some() {
             return child.wait_with_output().expect("output");
         }
         if start.elapsed() > HANG_GUARD {
+            let progress = support::try_list_progress(dir).map(|p| p["cdc"].clone());
+            eprintln!("progress at the hang: {progress:?}");
             let _ = child.kill();
             let out = child.wait_with_output().expect("output");
-            panic!(
-                "the follower did not stop at endpos:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let text = support::output_text(&out);
+            let tail = text.get(text.len().saturating_sub(4000)..).unwrap_or(&text);
+            panic!("the follower did not stop at endpos:\n{tail}");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -240,7 +240,7 @@ fn clone_follow_under_load(plugin: &str) {
         let rounds = load.join().expect("load thread");
         assert!(rounds > 0);
         set_endpos_current(&src, dir.path());
-        let out = wait_exit(child);
+        let out = wait_exit(child, dir.path());
         assert_success(&out, "clone --follow");
         let text = support::output_text(&out);
         assert!(text.contains("endpos reached"), "{text}");

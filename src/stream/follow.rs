@@ -143,7 +143,7 @@ pub async fn run_in(
         )
         .await;
         let counts = sink.counts();
-        let closed = sink.close().await;
+        let closed = Apply::close(sink).await;
         let end = end?;
         closed?;
         Ok(Some((end, counts)))

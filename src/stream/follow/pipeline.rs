@@ -273,6 +273,17 @@ pub(crate) async fn apply(
             biased;
             _ = interrupt::cancelled() => break ApplyEnd::Stopped,
             _ = stop.changed() => break ApplyEnd::Stopped,
+            // Before the records: a reader that always has one must not
+            // starve the sentinel (endpos, apply) and the progress report.
+            _ = tick.tick() => {
+                applying = shared.apply_enabled()?;
+                gate.endpos = shared.endpos()?;
+                // Between transactions only: asking the target mid-way would
+                // wait on statements (a COPY) that need the rest of it.
+                if gate.idle() {
+                    report_apply(shared, sink, started, false).await?;
+                }
+            }
             record = reader.next(), if applying => {
                 let Some(record) = record? else {
                     break ApplyEnd::StoreEnd;
@@ -305,14 +316,11 @@ pub(crate) async fn apply(
                 }
             }
             _ = passed.changed() => {}
-            _ = tick.tick() => {
-                applying = shared.apply_enabled()?;
-                gate.endpos = shared.endpos()?;
-                report_apply(shared, sink, started, false).await?;
-            }
         }
     };
-    report_apply(shared, sink, started, end == ApplyEnd::Endpos).await?;
+    if gate.idle() {
+        report_apply(shared, sink, started, end == ApplyEnd::Endpos).await?;
+    }
     Ok(end)
 }
 
