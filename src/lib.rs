@@ -18,6 +18,7 @@
 //! - [`workdir`]: the work directory and its lock.
 //! - [`guards`]: refusals checked before anything is written (same database, lost dependents).
 //! - [`report`]: logging, live progress and the final summary.
+//! - [`failpoint`](mod@failpoint): named points where the crash tests stop a run (feature `failpoints`).
 //! - [`cli`]: the top layer, the only one that knows clap: it turns arguments into the
 //!   settings above (`CloneOptions`, `Endpoints`, a `LogLevel`) and calls them; no other
 //!   module refers to it (`cli::layering` checks).
@@ -39,6 +40,7 @@ pub mod conninfo;
 pub mod copy;
 pub mod error;
 pub mod extensions;
+pub mod failpoint;
 pub mod filters;
 pub mod foreign_keys;
 pub mod guards;

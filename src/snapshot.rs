@@ -49,21 +49,17 @@ pub async fn reader_on(side: Side, info: &ConnInfo, snapshot: Option<&str>) -> R
     Ok(client)
 }
 
-/// A source reader for table copies: over a socket of our own when the
-/// connection string allows it, so that COPY data can be relayed without
-/// per-row work (see [`crate::copy::relay`]); else as [`open_reader`].
+/// A source reader for table copies, over a socket of our own so that COPY
+/// data can be relayed without per-row work (see [`crate::copy::relay`]).
 pub async fn open_copy_reader(
     source: &ConnInfo,
     snapshot: Option<&str>,
 ) -> Result<(Client, Option<TapHandle>)> {
     let side = Side::Source;
-    let tapped = source
+    let (client, handle, endpoint) = source
         .connect_tapped()
         .await
         .map_err(|e| side.connect_failure(&e))?;
-    let Some((client, handle, endpoint)) = tapped else {
-        return Ok((open_reader(source, snapshot).await?, None));
-    };
     if let Ok(tls) = source.tls() {
         crate::interrupt::register_tapped(&client, tls, endpoint);
     }

@@ -1,4 +1,4 @@
-//! `clone --all-databases`: a whole source instance (pagila, two small
+//! `clone --all-databases`: a whole source instance (the demo database, two small
 //! databases, one with a name that needs quoting and owned by its own role)
 //! into an empty target instance, each database checked by the independent
 //! verifier; then a second run refused, and a run killed and resumed.
@@ -34,11 +34,11 @@ SELECT lo_from_bytea(0, '\\x00ff00ff'::bytea);
 ";
 
 /// The databases the run must copy (postgres too: it is not a template).
-const DATABASES: &[&str] = &["pagila", "My DB", "small", "postgres"];
+const DATABASES: &[&str] = &["demo", "My DB", "small", "postgres"];
 
 fn source_instance() -> Cluster {
     let src = Cluster::start();
-    src.load_pagila("pagila");
+    src.load_demo("demo");
     src.psql(
         "postgres",
         "CREATE ROLE app_owner LOGIN; CREATE DATABASE \"My DB\" OWNER app_owner;",
@@ -98,9 +98,9 @@ fn all_databases_copies_the_instance_and_refuses_a_second_run() {
             "{db} not in {summary:#}"
         );
     }
-    let pagila = dbs.iter().find(|d| d["database"] == "pagila").unwrap();
-    assert!(pagila["tables"].as_u64().unwrap() >= 15, "{pagila}");
-    assert!(pagila["rows"].as_u64().unwrap() > 16044, "{pagila}");
+    let demo = dbs.iter().find(|d| d["database"] == "demo").unwrap();
+    assert!(demo["tables"].as_u64().unwrap() >= 15, "{demo}");
+    assert!(demo["rows"].as_u64().unwrap() >= 76622, "{demo}");
     assert_eq!(summary["failed_databases"].as_array().unwrap().len(), 0);
     assert_eq!(summary["roles_created"], serde_json::json!(["app_owner"]));
     // Each database has its own work directory, for --resume.
@@ -168,37 +168,54 @@ fn all_databases_resumes_after_sigkill() {
     }
     let tgt = Cluster::start();
     let dir = workdir();
-    let mut child = support::clone_all_databases(&src, &tgt, dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+    let points = support::failpoints::Failpoints::new();
+    let mut cmd = support::clone_all_databases(&src, &tgt, dir.path());
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // The run stops once the second table of the instance is copied and
+    // before it is recorded; it is killed there.
+    let mut child = points
+        .arm(&mut cmd, "table-copied=pause@2")
         .spawn()
         .unwrap();
     // While it copies, the two databases together never run more COPYs
-    // than --table-jobs; kill it a second after the first COPY shows.
+    // than --table-jobs (sampled until the pause).
     const ACTIVE_COPIES: &str = "SELECT count(*) FROM pg_stat_activity \
         WHERE state = 'active' AND query LIKE 'COPY % FROM STDIN%'";
     let started = Instant::now();
-    let mut first_copy = None;
     let mut most = 0;
-    while first_copy.is_none_or(|t: Instant| t.elapsed() < Duration::from_millis(1000))
-        && child.try_wait().unwrap().is_none()
-    {
-        assert!(started.elapsed() < Duration::from_secs(120), "no COPY seen");
+    while points.reached("table-copied").is_none() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its second table copy"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no copy ended"
+        );
         let n: u32 = tgt
             .try_psql("postgres", ACTIVE_COPIES)
             .map_or(0, |n| n.parse().unwrap_or(0));
-        if n > 0 && first_copy.is_none() {
-            first_copy = Some(Instant::now());
-        }
         most = most.max(n);
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(most > 0, "no COPY seen on the target");
     assert!(most <= 2, "{most} COPYs at once with --table-jobs 2");
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the run ended before it could be killed"
-    );
+    // The paused table is committed, not recorded, in its database's state.
+    let table = points.reached("table-copied").unwrap();
+    let running: Vec<&str> = ["one", "two two"]
+        .into_iter()
+        .filter(|db| {
+            support::list_progress(&dir.path().join(db))["units"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|u| {
+                    u["kind"] == "table" && u["label"] == table.as_str() && u["state"] == "running"
+                })
+        })
+        .collect();
+    assert_eq!(running.len(), 1, "{table} running in {running:?}");
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let _ = child.wait();
     let unfinished = ["one", "two two"]

@@ -49,35 +49,48 @@ fn source_cluster() -> Cluster {
     Cluster::start_with(&support::pgbin(), &[("log_statement", "mod")])
 }
 
-#[test]
-fn clone_pagila_verifies_equal() {
+/// Clone `db`, loaded by `load`, with --verify: the verifier finds it equal,
+/// the source sees no write, no password is left behind, and the summary
+/// (printed and as JSON) counts `rows` rows in `table`.
+fn clone_sample_verifies_equal(db: &str, load: fn(&Cluster, &str), table: &str, rows: u64) {
     let src = source_cluster();
     let tgt = Cluster::start();
-    src.load_pagila("pagila");
-    tgt.create_db("pagila");
+    load(&src, db);
+    tgt.create_db(db);
     let dir = workdir();
     let before = src.log_len();
-    let out = clone(&src, &tgt, "pagila", dir.path(), &["--verbose", "--verify"]);
-    verify::assert_equal(&src, "pagila", &tgt, "pagila");
+    let out = clone(&src, &tgt, db, dir.path(), &["--verbose", "--verify"]);
+    verify::assert_equal(&src, db, &tgt, db);
     src.assert_no_statements_since(before);
     assert_no_password(dir.path(), &out);
 
-    // The summary is printed and written as JSON.
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("public.rental"), "{stdout}");
+    assert!(stdout.contains(table), "{stdout}");
     assert!(
         stdout.contains("compare data: all"),
         "--verify ran: {stdout}"
     );
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
-    let rental = summary["tables"]
+    let counted = summary["tables"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["table"] == "public.rental")
-        .expect("rental in summary");
-    assert_eq!(rental["rows"], 16044);
+        .find(|t| t["table"] == table)
+        .unwrap_or_else(|| panic!("{table} not in the summary: {summary:#}"));
+    assert_eq!(counted["rows"], rows);
+}
+
+#[test]
+fn clone_demo_verifies_equal() {
+    clone_sample_verifies_equal("demo", Cluster::load_demo, "sales.order_line", 40000);
+}
+
+#[test]
+fn clone_pagila_verifies_equal() {
+    if support::pagila_or_skip() {
+        clone_sample_verifies_equal("pagila", Cluster::load_pagila, "public.rental", 16044);
+    }
 }
 
 #[test]

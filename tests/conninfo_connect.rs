@@ -103,8 +103,17 @@ impl Cluster {
         if ssl {
             let d = dir.path().display();
             conf += &format!(
-                "ssl = on\nssl_cert_file = '{d}/server.crt'\nssl_key_file = '{d}/server.key'\n"
+                "ssl = on\nssl_cert_file = '{d}/server.crt'\nssl_key_file = '{d}/server.key'\n\
+                 ssl_ca_file = '{d}/ca.crt'\n"
             );
+            // certbob logs in with a client certificate only.
+            let hba_path = data.join("pg_hba.conf");
+            let hba = std::fs::read_to_string(&hba_path).unwrap();
+            std::fs::write(
+                &hba_path,
+                format!("hostssl all certbob 127.0.0.1/32 cert\n{hba}"),
+            )
+            .unwrap();
         }
         let conf_path = data.join("postgresql.conf");
         let mut all = std::fs::read_to_string(&conf_path).unwrap();
@@ -149,7 +158,8 @@ impl Drop for Cluster {
     }
 }
 
-/// ca.crt signs server.crt (SAN localhost only); other-ca.crt signs nothing.
+/// ca.crt signs server.crt (SAN localhost only) and client.crt (CN
+/// certbob); other-ca.crt signs nothing.
 fn make_certs(dir: &Path) {
     let ec = [
         "-newkey",
@@ -203,11 +213,52 @@ fn make_certs(dir: &Path) {
         ],
         dir,
     );
-    std::fs::set_permissions(
-        dir.join("server.key"),
-        std::fs::Permissions::from_mode(0o600),
+    // Extensions make it an X.509 v3 certificate, the only version rustls takes.
+    std::fs::write(
+        dir.join("client-ext.cnf"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
     )
     .unwrap();
+    run(
+        "openssl",
+        &[
+            "req",
+            "-subj",
+            "/CN=certbob",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+        ]
+        .into_iter()
+        .chain(ec)
+        .collect::<Vec<_>>(),
+        dir,
+    );
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "client-ext.cnf",
+            "-out",
+            "client.crt",
+        ],
+        dir,
+    );
+    for key in ["server.key", "client.key"] {
+        std::fs::set_permissions(dir.join(key), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
 }
 
 /// An isolated environment: HOME in a place without .pgpass or ~/.postgresql.
@@ -223,6 +274,11 @@ fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
 
 fn info(s: &str, pairs: &[(&str, &str)]) -> ConnInfo {
     ConnInfo::resolve_with(s, &env(pairs)).unwrap()
+}
+
+async fn admin_sql(cluster: &Cluster, sql: &str) {
+    let admin = cluster.admin().connect().await.expect("admin connection");
+    admin.batch_execute(sql).await.unwrap();
 }
 
 async fn setup_bob(cluster: &Cluster) {
@@ -286,11 +342,28 @@ async fn plain_server() {
     assert_eq!(row.get::<_, String>(0), "bob");
     assert_eq!(row.get::<_, String>(1), "pgcopydb");
 
-    // The cancel path needs tls(): cancel a long sleep.
+    // The cancel path needs tls(): cancel a long sleep, once the server
+    // shows it running (a cancel that arrives before the query is lost).
     let token = client.cancel_token();
     let tls = c.tls().unwrap();
     let sleeper = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(30)").await });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let watcher = cluster.admin().connect().await.expect("admin connection");
+    loop {
+        let sleeping: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                  WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if sleeping == 1 {
+            break;
+        }
+        assert!(!sleeper.is_finished(), "the sleep ended before it was seen");
+        tokio::task::yield_now().await;
+    }
     token.cancel_query(tls).await.unwrap();
     let err = sleeper.await.unwrap().unwrap_err();
     assert_eq!(
@@ -426,22 +499,28 @@ async fn ssl_server() {
     assert!(!uses_ssl(&c).await);
 }
 
-/// Over a socket of pgcopydb's own (the COPY relay's source readers): TLS
-/// when offered, a handle the relay may read only without TLS, libpq's
-/// fallbacks, and the same error kinds as the usual path.
+/// Over a socket of pgcopydb's own (the COPY relay's source readers): the
+/// relay's handle stays usable under TLS, and the sslmodes, fallbacks, host
+/// lists, target_session_attrs and error kinds are those of the usual path.
 #[tokio::test]
 async fn tapped_connections_follow_the_same_rules() {
     async fn tapped_ssl(c: &ConnInfo) -> (bool, bool) {
         let (client, handle, _) = c
             .connect_tapped()
             .await
-            .unwrap_or_else(|e| panic!("{c:?}: {e}"))
-            .expect("a connection string the tapped path takes");
+            .unwrap_or_else(|e| panic!("{c:?}: {e}"));
         (session_ssl(&client).await, handle.usable())
+    }
+    async fn tapped_err(c: &ConnInfo) -> (ConnectErrorKind, String) {
+        match c.connect_tapped().await {
+            Ok(_) => panic!("connection should have failed: {c:?}"),
+            Err(e) => (e.kind(), e.to_string()),
+        }
     }
 
     let ssl = Cluster::start(true);
     setup_bob(&ssl).await;
+    let ca = ssl.path("ca.crt");
     let other = ssl.path("other-ca.crt");
     let at = |cluster: &Cluster, rest: &str| {
         info(
@@ -452,25 +531,104 @@ async fn tapped_connections_follow_the_same_rules() {
             &[],
         )
     };
-    // prefer: TLS, so the relay leaves this connection to tokio-postgres.
-    assert_eq!(tapped_ssl(&at(&ssl, "")).await, (true, false));
+    // prefer and require: TLS, and the relay reads above it.
+    assert_eq!(tapped_ssl(&at(&ssl, "")).await, (true, true));
+    assert_eq!(tapped_ssl(&at(&ssl, "sslmode=require")).await, (true, true));
+    // SCRAM's channel binding sees the TLS session under the tap.
+    assert_eq!(
+        tapped_ssl(&at(&ssl, "sslmode=require channel_binding=require")).await,
+        (true, true)
+    );
     assert_eq!(
         tapped_ssl(&at(&ssl, "sslmode=disable")).await,
         (false, true)
     );
+    let c = at(
+        &ssl,
+        &format!("sslmode=verify-ca sslrootcert={}", ca.display()),
+    );
+    assert_eq!(tapped_ssl(&c).await, (true, true));
+    // verify-full: the certificate names localhost, not 127.0.0.1.
+    let c = at(
+        &ssl,
+        &format!("sslmode=verify-full sslrootcert={}", ca.display()),
+    );
+    assert_eq!(tapped_err(&c).await.0, ConnectErrorKind::Tls);
+    let c = info(
+        &format!(
+            "host=localhost hostaddr=127.0.0.1 port={} user=bob dbname=app password={PASSWORD} \
+             sslmode=verify-full sslrootcert={}",
+            ssl.port,
+            ca.display()
+        ),
+        &[],
+    );
+    assert_eq!(tapped_ssl(&c).await, (true, true));
+    for mode in ["require", "verify-ca"] {
+        let c = at(
+            &ssl,
+            &format!("sslmode={mode} sslrootcert={}", other.display()),
+        );
+        assert_eq!(tapped_err(&c).await.0, ConnectErrorKind::Tls, "{mode}");
+    }
     // prefer falls back to plain text when the certificate does not verify.
     let c = at(
         &ssl,
         &format!("sslmode=prefer sslrootcert={}", other.display()),
     );
     assert_eq!(tapped_ssl(&c).await, (false, true));
-    // TLS required: the usual path.
-    let c = at(&ssl, "sslmode=require");
-    assert!(c.connect_tapped().await.unwrap().is_none());
+    // A client certificate: certbob's only way in.
+    admin_sql(&ssl, "CREATE ROLE certbob LOGIN").await;
+    let certbob = |rest: &str| {
+        info(
+            &format!(
+                "host=127.0.0.1 port={} user=certbob dbname=app sslmode=require {rest}",
+                ssl.port
+            ),
+            &[],
+        )
+    };
+    let with_cert = certbob(&format!(
+        "sslcert={} sslkey={}",
+        ssl.path("client.crt").display(),
+        ssl.path("client.key").display()
+    ));
+    assert_eq!(tapped_ssl(&with_cert).await, (true, true));
+    assert!(uses_ssl(&with_cert).await);
+    assert_eq!(tapped_err(&certbob("")).await.0, ConnectErrorKind::Auth);
+    // Several hosts: the first that answers; target_session_attrs checked.
+    let hosts = |attrs: &str| {
+        info(
+            &format!(
+                "host=127.0.0.1,127.0.0.1 port={},{} user=bob dbname=app password={PASSWORD} \
+                 sslmode=require {attrs}",
+                free_port(),
+                ssl.port
+            ),
+            &[],
+        )
+    };
+    assert_eq!(tapped_ssl(&hosts("")).await, (true, true));
+    assert_eq!(
+        tapped_ssl(&hosts("target_session_attrs=read-write")).await,
+        (true, true)
+    );
+    let (kind, msg) = tapped_err(&hosts("target_session_attrs=read-only")).await;
+    assert_eq!(kind, ConnectErrorKind::Unreachable, "{msg}");
+    assert!(
+        msg.ends_with(&format!(
+            "127.0.0.1:{}: database is not read only",
+            ssl.port
+        )),
+        "{msg}"
+    );
 
     let plain = Cluster::start(false);
     setup_bob(&plain).await;
     assert_eq!(tapped_ssl(&at(&plain, "")).await, (false, true));
+    let (kind, msg) = tapped_err(&at(&plain, "sslmode=require")).await;
+    assert_eq!(kind, ConnectErrorKind::Tls, "{msg}");
+    assert!(msg.contains("server does not support TLS"), "{msg}");
     let socket = format!(
         "host={} port={} user=postgres",
         plain.dir.path().display(),

@@ -175,26 +175,26 @@ fn has_coverage_extensions(bindir: &Path) -> bool {
 }
 
 #[test]
-fn pg13_source_into_pg15_target_pagila() {
+fn pg13_source_into_pg15_target_demo() {
     let pg13 = fetched_bin(13);
     let pg18 = fetched_bin(18);
     let pg15 = support::pgbin();
     let src = start(&pg13, 13);
     let tgt = start(&pg15, 15);
-    src.load_pagila("pagila");
-    tgt.create_db("pagila");
+    src.load_demo("demo");
+    tgt.create_db("demo");
     // PostgreSQL 18's tools come first on PATH, yet the target's (15) must be
     // chosen: pg_restore 18 would send settings a 15 server rejects.
     let path = [("PATH", path_of(&[&pg18, &pg15]))];
     assert_ping_picks(&src, &tgt, &path, 15, &canonical_tools_dir(&pg15));
-    clone_and_verify(&src, &tgt, "pagila", &path);
+    clone_and_verify(&src, &tgt, "demo", &path);
 
     // PostgreSQL 15 creates `public` owned by pg_database_owner and without
     // CREATE for PUBLIC; a 13 database's `public` keeps its owner and
     // privileges through a dump and restore, and so through a clone.
     let public = "SELECT nspowner::regrole::text, nspacl::text FROM pg_namespace \
                   WHERE nspname = 'public'";
-    assert_eq!(src.psql("pagila", public), tgt.psql("pagila", public));
+    assert_eq!(src.psql("demo", public), tgt.psql("demo", public));
 }
 
 #[test]
@@ -232,11 +232,11 @@ fn pg15_source_into_pg18_target_with_tools_from_path() {
     let pg15 = support::pgbin();
     let src = start(&pg15, 15);
     let tgt = start(&pg18, 18);
-    src.load_pagila("pagila");
-    tgt.create_db("pagila");
+    src.load_demo("demo");
+    tgt.create_db("demo");
     let path = [("PATH", path_of(&[&pg15, &pg18]))];
     assert_ping_picks(&src, &tgt, &path, 18, &canonical_tools_dir(&pg18));
-    clone_and_verify(&src, &tgt, "pagila", &path);
+    clone_and_verify(&src, &tgt, "demo", &path);
 }
 
 #[test]

@@ -300,3 +300,46 @@ fn skip_extensions_with_include_only_extension_is_a_config_error() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--skip-extensions"), "{stderr}");
 }
+
+/// Configuration rows are under the row-count guard of table copies: a
+/// target trigger that skips one fails the copy, naming the table and both
+/// counts, and leaves the target's configuration as it was.
+#[test]
+fn config_rows_a_target_trigger_skips_fail_the_copy() {
+    if !install_test_extension() {
+        return;
+    }
+    let src = source();
+    let tgt = Cluster::start();
+    tgt.create_db("tgt");
+    tgt.psql(
+        "tgt",
+        &format!(
+            "CREATE SCHEMA cfg; \
+             CREATE EXTENSION {EXT_NAME} WITH SCHEMA cfg; \
+             CREATE FUNCTION skip_u2() RETURNS trigger LANGUAGE plpgsql AS \
+               $$ BEGIN IF NEW.value = 'u2' THEN RETURN NULL; END IF; RETURN NEW; END $$; \
+             CREATE TRIGGER skip_u2 BEFORE INSERT ON cfg.settings \
+               FOR EACH ROW EXECUTE FUNCTION skip_u2();"
+        ),
+    );
+    let before = config_rows(&tgt, "tgt");
+    let out = run(&[
+        "copy",
+        "extensions",
+        "--source",
+        &src.uri("src"),
+        "--target",
+        &tgt.uri("tgt"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "copy extensions succeeded:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("cfg.settings: the source sent 3 rows but the target's COPY stored 2"),
+        "{stderr}"
+    );
+    assert_eq!(config_rows(&tgt, "tgt"), before);
+}

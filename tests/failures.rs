@@ -143,48 +143,59 @@ fn cyclic_foreign_keys_added_concurrently_do_not_fail_the_run() {
 
 #[test]
 fn a_source_reader_terminated_mid_copy_is_retried() {
+    let points = support::failpoints::Failpoints::new();
     let src = Cluster::start();
     let tgt = Cluster::start();
     src.create_db("src");
     src.psql(
         "src",
         "CREATE TABLE big (id int PRIMARY KEY, v text);
-         INSERT INTO big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 600000) g;",
+         INSERT INTO big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 100000) g;",
     );
     tgt.create_db("dst");
     let dir = workdir();
-    let child = pgcopydb()
-        .args([
-            "clone",
-            "--source",
-            &src.uri("src"),
-            "--target",
-            &tgt.uri("dst"),
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .env("PGCOPYDB_RETRY_DELAY_MS", "100")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+    let mut cmd = pgcopydb();
+    cmd.args([
+        "clone",
+        "--source",
+        &src.uri("src"),
+        "--target",
+        &tgt.uri("dst"),
+    ])
+    .arg("--dir")
+    .arg(dir.path())
+    .env("PGCOPYDB_RETRY_DELAY_MS", "100")
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped());
+    // The run stops once the COPY of big is sent to the source, before it
+    // reads any row: the source backend is busy sending them.
+    let mut child = points
+        .arm(&mut cmd, "copy-sent=pause")
         .spawn()
         .expect("run pgcopydb");
-    // The source backend reading the table goes away mid-COPY, once.
+    points.wait_reached("copy-sent", &mut child);
+    // That backend goes away mid-COPY (once the server has started it),
+    // then the run goes on.
     let started = std::time::Instant::now();
-    loop {
-        let killed = src.psql(
-            "postgres",
-            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE query LIKE 'COPY public.big % TO STDOUT%' AND state = 'active') k",
-        );
-        if killed != "0" {
-            break;
-        }
+    while src.psql(
+        "postgres",
+        "SELECT count(*) FROM pg_stat_activity \
+          WHERE query LIKE 'COPY public.big % TO STDOUT%' AND state = 'active'",
+    ) != "1"
+    {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(60),
-            "the COPY of big never ran"
+            "the COPY of big never ran on the source"
         );
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    let killed = src.psql(
+        "postgres",
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE query LIKE 'COPY public.big % TO STDOUT%') k",
+    );
+    assert_eq!(killed, "1");
+    points.release("copy-sent");
     let out = child.wait_with_output().expect("wait for pgcopydb");
     support::assert_success(&out, "clone with a source backend terminated");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -193,26 +193,108 @@ fn drop_if_exists_does_not_cascade_into_target_objects_silently() {
 }
 
 /// Running a clone again into its earlier target replaces what the source
-/// has (pagila's views, partitions, functions on row types...): nothing of
+/// has (the demo's views, partitions, functions on row types...): nothing of
 /// it counts as the target's own, so nothing is refused.
 #[test]
 fn drop_if_exists_into_an_earlier_clone_is_not_refused() {
     let src = Cluster::start();
     let tgt = Cluster::start();
-    src.load_pagila("pagila");
-    tgt.create_db("pagila");
-    let out = clone_between((&src, "pagila"), (&tgt, "pagila"), workdir().path(), &[]);
+    src.load_demo("demo");
+    tgt.create_db("demo");
+    let out = clone_between((&src, "demo"), (&tgt, "demo"), workdir().path(), &[]);
     assert_success(&out, "first clone");
     src.psql(
-        "pagila",
-        "UPDATE actor SET last_name = 'AGAIN' WHERE actor_id = 1",
+        "demo",
+        "UPDATE hr.employee SET full_name = 'AGAIN' WHERE employee_id = 1",
     );
     let out = clone_between(
-        (&src, "pagila"),
-        (&tgt, "pagila"),
+        (&src, "demo"),
+        (&tgt, "demo"),
         workdir().path(),
         &["--drop-if-exists"],
     );
     assert_success(&out, "second clone with --drop-if-exists");
-    verify::assert_equal(&src, "pagila", &tgt, "pagila");
+    verify::assert_equal(&src, "demo", &tgt, "demo");
+}
+
+/// A pooler in front of the server is one more spelling of it: the same
+/// database through pgbouncer (session and transaction pooling) is refused
+/// before anything is written; another database through it clones fine.
+#[test]
+fn same_database_through_a_pooler_is_refused() {
+    let Some(program) = support::pgbouncer::pgbouncer_program() else {
+        return eprintln!("skipped: pgbouncer is not installed");
+    };
+    let c = Cluster::start_with(&support::pgbin(), &[("log_statement", "mod")]);
+    // In every database to come (the clones' targets included, which must
+    // equal their source).
+    c.psql(
+        "template1",
+        "REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC",
+    );
+    c.create_db("app");
+    c.psql(
+        "app",
+        "CREATE TABLE important (id int PRIMARY KEY, v text); \
+         INSERT INTO important SELECT g, 'row ' || g FROM generate_series(1, 1000) g; \
+         CREATE ROLE plain LOGIN; GRANT SELECT ON important TO plain;",
+    );
+    let plain = c
+        .socket_conninfo("app")
+        .replace("user=postgres", "user=plain");
+    for pool_mode in ["session", "transaction"] {
+        let bouncer = support::pgbouncer::Pgbouncer::start(&program, &c, pool_mode);
+        let spellings = [
+            (c.uri("app"), bouncer.uri("app")),
+            (bouncer.uri("app"), c.socket_conninfo("app")),
+            (c.uri("app"), bouncer.uri("app_alias")),
+            // Without pg_control_system(): the source's session is looked
+            // for among the target's, through the pooler either way.
+            (plain.clone(), bouncer.uri_as("plain", "app")),
+            (bouncer.uri_as("plain", "app"), plain.clone()),
+            // Two roles: the target's may not see the source's session details.
+            (c.uri("app"), bouncer.uri_as("plain", "app")),
+            (c.uri("app"), plain.clone()),
+        ];
+        for (source, target) in &spellings {
+            let from = c.log_len();
+            let dir = workdir();
+            let out = run(&[
+                "clone",
+                "--drop-if-exists",
+                "--source",
+                source,
+                "--target",
+                target,
+                "--dir",
+                dir.path().to_str().unwrap(),
+            ]);
+            if out.status.code() != Some(7) {
+                eprintln!("pgbouncer log:\n{}", bouncer.log());
+            }
+            assert_fails(&out, 7, "source and target are the same database");
+            c.assert_no_statements_since(from);
+            assert_eq!(count(&c, "app", "SELECT count(*) FROM important"), "1000");
+        }
+        let other = format!("other_{pool_mode}");
+        c.create_db(&other);
+        let dir = workdir();
+        let out = run(&[
+            "clone",
+            "--source",
+            &c.uri("app"),
+            "--target",
+            &bouncer.uri(&other),
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ]);
+        if !out.status.success() {
+            eprintln!("pgbouncer log:\n{}", bouncer.log());
+        }
+        assert_success(
+            &out,
+            &format!("clone app into {other} through pgbouncer ({pool_mode})"),
+        );
+        verify::assert_equal(&c, "app", &c, &other);
+    }
 }

@@ -5,7 +5,6 @@
 mod support;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use support::{pgcopydb, verify, workdir, Cluster};
 
@@ -96,19 +95,15 @@ fn a_split_copy_killed_midway_resumes_equal() {
     src.psql("src", DATASET);
     tgt.create_db("dst");
     let dir = workdir();
-    let mut child = clone_cmd(&src, &tgt, dir.path())
-        .args(["--table-jobs", "2"])
+    let points = support::failpoints::Failpoints::new();
+    let mut cmd = clone_cmd(&src, &tgt, dir.path());
+    cmd.args(["--table-jobs", "2"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill once some parts are in and others are not.
-    for _ in 0..600 {
-        if !parts_done(dir.path()).is_empty() || child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        .stderr(Stdio::null());
+    // Killed once a part is in and recorded while others of its table are not.
+    let mut child = points.arm(&mut cmd, "between-parts=pause").spawn().unwrap();
+    let part = points.wait_reached("between-parts", &mut child);
+    assert!(parts_done(dir.path()).contains(&part), "{part}");
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let _ = child.wait();
     let out = clone_cmd(&src, &tgt, dir.path())

@@ -52,13 +52,17 @@ CREATE TABLE "Sch ema"."My Tab""x" ("Col 1" int PRIMARY KEY, "UPPER" text, "sel.
 CREATE TABLE nums (id int PRIMARY KEY, n numeric, f float8, r real);
 CREATE TABLE parent (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text);
 CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent);
+CREATE TABLE no_key (a int);
 CREATE PUBLICATION "All Tables" FOR ALL TABLES;
 SELECT pg_create_logical_replication_slot('s_pgoutput', 'pgoutput');
 SELECT pg_create_logical_replication_slot('s_test_decoding', 'test_decoding');
 SELECT pg_create_logical_replication_slot('s_wal2json', 'wal2json');
 "#;
 
+// The test servers run with synchronous_commit off, and logical decoding
+// reads only flushed WAL: every commit of the script is flushed at once.
 const DML: &str = r#"
+SET synchronous_commit = on;
 INSERT INTO pk_t (id, t, ta, a, j, js, by, ts, d, m, bits, vb, b, n, f, i8, big) VALUES
   (1, E'it''s "q"\n\ttab\\back', ARRAY[E'line1\nline2', 'with "quote" and \', NULL], '{1,NULL,3}',
    '{"a": [1, 2.50], "b": "x\"y", "c": null}', '{"k" :  1}', '\x00ff27', '2024-01-02 03:04:05.678+02',
@@ -82,6 +86,7 @@ INSERT INTO parent (v) VALUES ('p1'), ('p2');
 INSERT INTO child VALUES (1, 1);
 TRUNCATE parent RESTART IDENTITY CASCADE;
 INSERT INTO parent (v) VALUES ('p3');
+INSERT INTO no_key VALUES (1);
 TRUNCATE ui_t;
 INSERT INTO ui_t VALUES (8, 'k8', 'after truncate');
 SELECT pg_logical_emit_message(false, 'plain', E'non-transactional\nmessage');
@@ -106,6 +111,7 @@ const TABLES: &[(&str, &str)] = &[
     ("public", "nums"),
     ("public", "parent"),
     ("public", "child"),
+    ("public", "no_key"),
 ];
 
 async fn connect(cluster: &Cluster) -> Client {
@@ -358,6 +364,12 @@ fn the_three_decoders_agree_on_one_dml_script() {
     rt.block_on(async {
         let client = connect(&cluster).await;
         let tables = Arc::new(SourceTables::load(&client).await.unwrap());
+        let without: Vec<&str> = tables
+            .without_identity()
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(without, ["no_key"], "UPDATE and DELETE cannot be located");
         let mut settings = StreamSettings {
             publication: "All Tables".into(),
             wal2json_numeric_as_string: false,
@@ -478,14 +490,20 @@ fn check_reference(changes: &[Change], rels: &HashMap<RelId, Arc<Relation>>) {
     assert_eq!(ui.replica_identity, ReplicaIdentity::Index);
     assert_eq!(keys(ui), ["a", "b"]);
     assert_eq!(keys(rel("Sch ema", "My Tab\"x")), ["Col 1"]);
+    assert!(keys(rel("public", "no_key")).is_empty());
 
     let begins = changes
         .iter()
         .filter(|c| matches!(c, Change::Begin { .. }))
         .count();
-    // 22 autocommitted statements with changes, a message-only one, the
+    // 23 autocommitted statements with changes, a message-only one, the
     // multi-statement one; the rolled back one is not there.
-    assert_eq!(begins, 24, "transactions");
+    let firsts: Vec<String> = changes
+        .windows(2)
+        .filter(|w| matches!(w[0], Change::Begin { .. }))
+        .map(|w| format!("{:.60}", format!("{:?}", w[1])))
+        .collect();
+    assert_eq!(begins, 25, "transactions: {firsts:#?}");
     let toast_kept = changes.iter().any(|c| {
         matches!(c, Change::Update { relation, new, .. }
             if *relation == pk.id && new.last() == Some(&Value::Unchanged))
@@ -508,4 +526,55 @@ fn check_reference(changes: &[Change], rels: &HashMap<RelId, Arc<Relation>>) {
         .filter(|c| matches!(c, Change::Message { .. }))
         .count();
     assert_eq!(messages, 3);
+}
+
+/// Decode speed of each plugin's stream, printed (not asserted): run with
+/// `cargo nextest run --release --test stream_decode --run-ignored only
+/// --no-capture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn decode_throughput() {
+    let cluster = Cluster::start();
+    cluster.create_db("cdc");
+    cluster.psql(
+        "cdc",
+        "CREATE TABLE bench (id int PRIMARY KEY, v text, j jsonb, n numeric NOT NULL, t timestamptz);
+         CREATE PUBLICATION \"All Tables\" FOR ALL TABLES;
+         SELECT pg_create_logical_replication_slot('s_pgoutput', 'pgoutput');
+         SELECT pg_create_logical_replication_slot('s_test_decoding', 'test_decoding');
+         SELECT pg_create_logical_replication_slot('s_wal2json', 'wal2json');
+         SET synchronous_commit = on;
+         INSERT INTO bench SELECT i, md5(i::text), jsonb_build_object('k', i, 's', 'x y'), i / 7.0, now()
+           FROM generate_series(1, 100000) i;
+         UPDATE bench SET v = v || '!';",
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = connect(&cluster).await;
+        let tables = Arc::new(SourceTables::load(&client).await.unwrap());
+        let settings = StreamSettings {
+            publication: "All Tables".into(),
+            wal2json_numeric_as_string: false,
+        };
+        for plugin in [Plugin::Pgoutput, Plugin::TestDecoding, Plugin::Wal2json] {
+            let slot = format!("s_{}", plugin.name());
+            let messages = peek(&client, &slot, &plugin_options(plugin, &settings))
+                .await
+                .unwrap();
+            let bytes: usize = messages.iter().map(|(_, m)| m.len()).sum();
+            let started = std::time::Instant::now();
+            let changes = decode_all(plugin, &tables, &settings, &messages).unwrap();
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{:>13}: {} messages, {:.1} MB, {} changes decoded in {:.3} s: {:.0} changes/s, {:.0} MB/s",
+                plugin.name(),
+                messages.len(),
+                bytes as f64 / 1e6,
+                changes.len(),
+                secs,
+                changes.len() as f64 / secs,
+                bytes as f64 / 1e6 / secs
+            );
+        }
+    });
 }

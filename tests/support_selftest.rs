@@ -266,27 +266,25 @@ fn verifier_finds_each_corruption() {
 }
 
 #[test]
-fn dump_restore_copy_of_pagila_has_no_differences() {
+fn dump_restore_copy_of_the_demo_has_no_differences() {
     let src = Cluster::start();
-    src.load_pagila("pagila");
-    assert!(
-        src.psql("pagila", "SELECT count(*) FROM rental")
-            .parse::<i64>()
-            .unwrap()
-            > 10000
+    src.load_demo("demo");
+    assert_eq!(
+        src.psql("demo", "SELECT count(*) FROM sales.order_line"),
+        "40000"
     );
     let tgt = Cluster::start();
-    dump_restore(&src, "pagila", &tgt);
-    verify::assert_equal(&src, "pagila", &tgt, "pagila");
+    dump_restore(&src, "demo", &tgt);
+    verify::assert_equal(&src, "demo", &tgt, "demo");
     // And a change is seen.
     tgt.psql(
-        "pagila",
-        "UPDATE actor SET first_name = 'X' WHERE actor_id = 1",
+        "demo",
+        "UPDATE shop.store SET network = '10.99.0.0/16' WHERE store_id = 1",
     );
-    let diffs = verify::differences(&src, "pagila", &tgt, "pagila");
+    let diffs = verify::differences(&src, "demo", &tgt, "demo");
     assert_eq!(diffs.len(), 1, "{diffs:#?}");
     assert!(
-        diffs[0].starts_with("table public.actor: source has rows=200"),
+        diffs[0].starts_with("table shop.store: source has rows=20"),
         "{diffs:#?}"
     );
 }

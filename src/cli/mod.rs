@@ -8,6 +8,7 @@ mod clone;
 mod clone_args;
 mod clone_follow;
 mod compare;
+mod docs;
 mod extensions;
 mod follow;
 mod list;
@@ -74,6 +75,9 @@ pub enum Command {
     Ping(ping::PingArgs),
     /// Print the version of pgcopydb
     Version(version::VersionArgs),
+    /// Write the man pages and shell completions into a directory (for packaging)
+    #[command(hide = true)]
+    GenerateDocs(docs::DocsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +148,10 @@ pub fn run() -> i32 {
             return code;
         }
     };
+    if let Err(e) = crate::failpoint::check_env() {
+        eprintln!("error: {e}");
+        return crate::error::ExitCode::BadArgs as i32;
+    }
     // Everything pgcopydb and its children (pg_dump, pg_dumpall, SQLite)
     // create is private to the user: the work directory holds the schema,
     // role password verifiers and the run's state.
@@ -216,6 +224,7 @@ pub fn run() -> i32 {
             Command::Stream(cmd) => stream::run(cmd).await,
             Command::List(cmd) => list::run(cmd).await,
             Command::Version(args) => version::run(args),
+            Command::GenerateDocs(args) => docs::run(args),
         }
     });
     match result {

@@ -14,6 +14,8 @@ pub fn run(args: VersionArgs) -> anyhow::Result<()> {
             "pgcopydb": version,
             "implementation": "rust",
             "rustc_target": std::env::consts::ARCH,
+            // Built with the `failpoints` feature (the tests need it).
+            "failpoints": crate::failpoint::COMPILED,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {

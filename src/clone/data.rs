@@ -420,7 +420,9 @@ pub async fn copy_all(
             let started = Instant::now();
             let result = async {
                 let target = seq_shared.ddl_pool.get().await?;
-                reset_sequences(&target, &sequences).await
+                let set = reset_sequences(&target, &sequences).await?;
+                crate::failpoint!("sequences-set");
+                Ok::<usize, anyhow::Error>(set)
             }
             .await;
             match result {
@@ -453,6 +455,10 @@ pub async fn copy_all(
         })
         .collect();
     if let Err(e) = try_join_all(copiers).await {
+        // A worker that ended on an error (its state could not be written)
+        // leaves a table copied but not recorded, or not copied: post-data
+        // must wait for the resume that copies it again.
+        shared.copy_failed.store(true, Ordering::Relaxed);
         shared.fail(None, format!("{e:#}")).await;
     }
     // Drain what follows the copies; that work adds more (foreign keys), so
@@ -545,13 +551,21 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
         async move {
             let unit = Unit::Index(index.oid);
             if shared.steps.indexes && !shared.is_done(&unit) {
-                let conn = shared.index_connection().await?;
-                shared.state.start(&unit, &index.label(), 0)?;
-                if let Err(e) = build_index(&conn, index, shared.index_if_not_exists()).await {
+                // Any failure of the unit is reported, not only the build's:
+                // one that ended the future silently left the index to
+                // post-data, which then failed on it existing.
+                let result = async {
+                    let conn = shared.index_connection().await?;
+                    shared.state.start(&unit, &index.label(), 0)?;
+                    build_index(&conn, index, shared.index_if_not_exists()).await?;
+                    crate::failpoint!("index-built", &index.label());
+                    shared.state.done(&unit, 0, 0)
+                }
+                .await;
+                if let Err(e) = result {
                     shared.fail(Some(&unit), format!("{e:#}")).await;
                     return Err(e);
                 }
-                shared.state.done(&unit, 0, 0)?;
             }
             shared.progress.indexes_done.fetch_add(1, Ordering::Relaxed);
             Ok::<(), anyhow::Error>(())
@@ -581,6 +595,7 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
             let conn = pool.get().await?;
             shared.state.start(&constraints, &table.label(), 0)?;
             attach_constraints(&conn, &table).await?;
+            crate::failpoint!("constraints-attached", &table.label());
             shared.state.done(&constraints, 0, 0)
         }
         .await;
@@ -751,6 +766,7 @@ fn table_complete(shared: &Arc<Shared>, oid: u32) {
                 s.state
                     .start(&unit, &format!("{} {}", fk.table, fk.name), 0)?;
                 add_foreign_key(&conn, &fk, !s.fk_unvalidated.contains(&fk.oid)).await?;
+                crate::failpoint!("foreign-key-added", &format!("{} {}", fk.table, fk.name));
                 s.state.done(&unit, 0, 0)
             }
             .await;

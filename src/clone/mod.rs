@@ -187,6 +187,7 @@ pub async fn run_steps(
             interrupted,
         )
         .await?;
+        crate::failpoint!("pre-data-restored");
         state.done(&pre, 0, 0)?;
         summary.step("pre-data restore", step.elapsed());
     }
@@ -248,6 +249,7 @@ pub async fn run_steps(
         .await;
         match result {
             Ok(()) => {
+                crate::failpoint!("post-data-restored");
                 state.done(&post, 0, 0)?;
                 summary.step("post-data restore", step.elapsed());
             }

@@ -62,15 +62,26 @@ impl ConnInfo {
     }
 
     async fn connect_attempt(&self) -> Result<Client, ConnectError> {
+        self.first_host(|target, tls| async move { self.connect_one(&target, &tls).await })
+            .await
+    }
+
+    /// libpq's host list: try each host (with its TLS connector) in order
+    /// and keep the first that accepts us; the last failure otherwise.
+    pub(super) async fn first_host<T, F, Fut>(&self, mut one: F) -> Result<T, ConnectError>
+    where
+        F: FnMut(Target, tokio_postgres_rustls::MakeRustlsConnect) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ConnectError>>,
+    {
         let tls = self
             .tls()
             .map_err(|e| ConnectError::new(ConnectErrorKind::Tls, format!("{e:#}")))?;
         let targets = config::try_targets(self)
             .map_err(|e| ConnectError::new(ConnectErrorKind::Other, format!("{e:#}")))?;
         let mut last = None;
-        for target in &targets {
-            match self.connect_one(target, &tls).await {
-                Ok(client) => return Ok(client),
+        for target in targets {
+            match one(target, tls.clone()).await {
+                Ok(connected) => return Ok(connected),
                 Err(e) => {
                     tracing::debug!("{e}");
                     last = Some(e);

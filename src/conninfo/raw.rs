@@ -13,7 +13,7 @@ use super::config::{self, Target};
 use super::connect::{io_message, ConnectError, ConnectErrorKind};
 use super::tapped::{open_socket, tls_domain};
 use super::ConnInfo;
-use crate::copy::relay::RawSocket;
+use crate::copy::link::RawSocket;
 
 /// One host of a connection string, ready to be connected to.
 pub struct RawTarget {

@@ -1,9 +1,8 @@
 //! Connections over a socket we open ourselves and keep a handle on, for the
 //! COPY relay (see `copy::relay`). Same libpq semantics as
-//! [`ConnInfo::connect`] for what they support: one host (name, address or
-//! unix socket directory), connect_timeout, keepalives, tcp_user_timeout,
-//! the password file, sslmode disable/allow/prefer. Anything else (several
-//! hosts, target_session_attrs, TLS required) is left to the usual path.
+//! [`ConnInfo::connect`], whose host loop they share: several hosts,
+//! target_session_attrs, connect_timeout, keepalives, tcp_user_timeout, the
+//! password file, every sslmode (TLS runs under the tap: `copy::tls_tap`).
 
 use std::io;
 use std::time::Duration;
@@ -11,14 +10,16 @@ use std::time::Duration;
 use socket2::{SockRef, TcpKeepalive};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_postgres::config::{SslMode, TargetSessionAttrs};
-use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
-use tokio_postgres::{CancelToken, Client, Config};
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{CancelToken, Client, Config, SimpleQueryMessage};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::config::{self, Target};
+use super::config::Target;
 use super::connect::{classify, drive, is_tls, ConnectError, ConnectErrorKind};
 use super::ConnInfo;
-use crate::copy::relay::{tap, RawSocket, Tap, TapHandle};
+use crate::copy::link::RawSocket;
+use crate::copy::relay::{tap, TapHandle};
+use crate::copy::tls_tap::StartTls;
 
 /// Where a tapped connection goes: enough to open another socket to the
 /// same server, for a cancel request.
@@ -41,57 +42,77 @@ impl Endpoint {
 }
 
 impl ConnInfo {
-    /// Connect over a tapped socket, or `None` when this connection string
-    /// needs what only [`ConnInfo::connect`] does.
-    pub async fn connect_tapped(
-        &self,
-    ) -> Result<Option<(Client, TapHandle, Endpoint)>, ConnectError> {
-        super::connect::retry_when_full(|| self.connect_tapped_attempt()).await
+    /// Connect over a tapped socket: the first host that accepts us, as
+    /// [`ConnInfo::connect`] would choose it.
+    pub async fn connect_tapped(&self) -> Result<(Client, TapHandle, Endpoint), ConnectError> {
+        super::connect::retry_when_full(|| {
+            self.first_host(|target, tls| async move { self.connect_tapped_to(target, &tls).await })
+        })
+        .await
     }
 
-    async fn connect_tapped_attempt(
+    async fn connect_tapped_to(
         &self,
-    ) -> Result<Option<(Client, TapHandle, Endpoint)>, ConnectError> {
-        let targets = config::try_targets(self)
-            .map_err(|e| ConnectError::new(ConnectErrorKind::Other, format!("{e:#}")))?;
-        let [target] = targets.as_slice() else {
-            return Ok(None);
-        };
-        let (mut cfg, password) = self.target_config(target)?;
-        if cfg.get_target_session_attrs() != TargetSessionAttrs::Any
-            || cfg.get_ssl_mode() == SslMode::Require
-        {
-            return Ok(None);
-        }
-        let tls = self
-            .tls()
-            .map_err(|e| ConnectError::new(ConnectErrorKind::Tls, format!("{e:#}")))?;
-        let result = match connect_once(&cfg, target, &tls).await {
+        target: Target,
+        tls: &MakeRustlsConnect,
+    ) -> Result<(Client, TapHandle, Endpoint), ConnectError> {
+        let (mut cfg, password) = self.target_config(&target)?;
+        let result = match connect_once(&cfg, &target, tls).await {
             // libpq retries without TLS when a "prefer" handshake fails.
             Err(Failed::Postgres(e)) if is_tls(&e) && cfg.get_ssl_mode() == SslMode::Prefer => {
+                tracing::debug!("TLS failed on {target}, retrying without");
                 cfg.ssl_mode(SslMode::Disable);
-                connect_once(&cfg, target, &tls).await
+                connect_once(&cfg, &target, tls).await
             }
             other => other,
         };
-        match result {
-            Ok((client, handle)) => Ok(Some((
-                client,
-                handle,
-                Endpoint {
-                    cfg,
-                    target: target.clone(),
-                },
-            ))),
-            Err(Failed::Socket(e)) => Err(ConnectError::new(
+        let (client, handle) = match result {
+            Ok(connected) => connected,
+            Err(Failed::Socket(e)) => {
+                return Err(ConnectError::new(
+                    ConnectErrorKind::Unreachable,
+                    format!(
+                        "could not connect to {target}: {}",
+                        super::connect::io_message(&e)
+                    ),
+                ))
+            }
+            Err(Failed::Postgres(e)) => {
+                return Err(classify(&e, self, &target, password.as_deref()))
+            }
+        };
+        // tokio-postgres checks target_session_attrs only on the sockets it
+        // opens; the same check, with the same words, for ours.
+        if let Some(refusal) = session_attrs_refusal(&client, cfg.get_target_session_attrs()).await
+        {
+            return Err(ConnectError::new(
                 ConnectErrorKind::Unreachable,
-                format!(
-                    "could not connect to {target}: {}",
-                    super::connect::io_message(&e)
-                ),
-            )),
-            Err(Failed::Postgres(e)) => Err(classify(&e, self, target, password.as_deref())),
+                format!("could not connect to {target}: {refusal}"),
+            ));
         }
+        Ok((client, handle, Endpoint { cfg, target }))
+    }
+}
+
+/// Why the server does not suit target_session_attrs, if it does not.
+async fn session_attrs_refusal(client: &Client, wanted: TargetSessionAttrs) -> Option<String> {
+    if wanted == TargetSessionAttrs::Any {
+        return None;
+    }
+    let messages = match client.simple_query("SHOW transaction_read_only").await {
+        Ok(messages) => messages,
+        Err(e) => return Some(e.to_string()),
+    };
+    let read_only = messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => row.try_get(0).ok().flatten().map(|v| v == "on"),
+        _ => None,
+    });
+    match (wanted, read_only) {
+        (TargetSessionAttrs::ReadWrite, Some(true)) => {
+            Some("database does not allow writes".into())
+        }
+        (TargetSessionAttrs::ReadOnly, Some(false)) => Some("database is not read only".into()),
+        _ => None,
     }
 }
 
@@ -108,14 +129,10 @@ async fn connect_once(
     let socket = open_socket(cfg, target).await.map_err(Failed::Socket)?;
     let (stream, handle) = tap(socket);
     let mut make = tls.clone();
-    let connector = MakeTlsConnect::<Tap>::make_tls_connect(&mut make, &tls_domain(target))
+    let starter = MakeTlsConnect::<RawSocket>::make_tls_connect(&mut make, &tls_domain(target))
         .map_err(|e| Failed::Socket(io::Error::other(e)))?;
-    let flagged = Flagged {
-        inner: connector,
-        handle: handle.clone(),
-    };
     let (client, connection) = cfg
-        .connect_raw(stream, flagged)
+        .connect_raw(stream, StartTls(starter))
         .await
         .map_err(Failed::Postgres)?;
     tokio::spawn(drive(connection, target.to_string()));
@@ -129,23 +146,6 @@ pub(super) fn tls_domain(target: &Target) -> String {
         .clone()
         .or_else(|| target.hostaddr.clone())
         .unwrap_or_default()
-}
-
-/// A TLS connector that records, on the tap, that TLS was negotiated.
-struct Flagged<T> {
-    inner: T,
-    handle: TapHandle,
-}
-
-impl<T: TlsConnect<Tap>> TlsConnect<Tap> for Flagged<T> {
-    type Stream = T::Stream;
-    type Error = T::Error;
-    type Future = T::Future;
-
-    fn connect(self, stream: Tap) -> T::Future {
-        self.handle.mark_tls();
-        self.inner.connect(stream)
-    }
 }
 
 /// Open the socket as tokio-postgres would for this single-host config.

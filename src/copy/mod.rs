@@ -2,9 +2,13 @@
 //! `COPY ... FROM STDIN` on the target, never holding a table in memory.
 
 pub mod counts;
+pub mod link;
 pub mod relay;
 mod stream;
 pub mod target;
+pub mod tls_tap;
 
-pub use stream::{copy_table, unit_label, CopyFormat, CopyHow, CopyStats, CopyUnit, Source};
+pub use stream::{
+    copy_counted, copy_table, unit_label, CopyFormat, CopyHow, CopyStats, CopyUnit, Source,
+};
 pub use target::{target_relations, TargetRelation};

@@ -10,8 +10,8 @@
 //! ReadyForQuery. tokio-postgres then resumes on a connection in the state
 //! it left it: idle, in the same transaction.
 //!
-//! Only connections without TLS are tapped (under TLS the socket carries
-//! ciphertext); the others copy through tokio-postgres as before.
+//! Under TLS the tap sits above the encryption (see [`super::link`]): the
+//! relay reads plaintext messages whatever the sslmode.
 
 use std::io;
 use std::pin::Pin;
@@ -24,68 +24,29 @@ use bytes::{Buf, BytesMut};
 use futures_util::future::poll_fn;
 use futures_util::SinkExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpStream, UnixStream};
 
 use super::counts::copy_tag_rows;
-
-/// A plain socket to the server.
-pub enum RawSocket {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl AsyncRead for RawSocket {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            RawSocket::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            RawSocket::Unix(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for RawSocket {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            RawSocket::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            RawSocket::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            RawSocket::Tcp(s) => Pin::new(s).poll_flush(cx),
-            RawSocket::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            RawSocket::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            RawSocket::Unix(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
-}
+use super::link::{Link, RawSocket};
 
 struct TapState {
-    socket: Mutex<RawSocket>,
+    socket: Mutex<Link>,
     /// The relay owns the reading side.
     diverted: AtomicBool,
     /// A relay was abandoned mid-reply: the connection is unusable.
     broken: AtomicBool,
-    /// TLS was negotiated over the socket: it cannot be relayed.
-    tls: AtomicBool,
     /// tokio-postgres' reader and writer, waiting for the relay to finish.
     parked: Mutex<Vec<Waker>>,
 }
 
 /// The socket as tokio-postgres sees it.
 pub struct Tap(Arc<TapState>);
+
+impl Tap {
+    /// The stream under the tap, for starting TLS on it.
+    pub(super) fn link(&self) -> &Mutex<Link> {
+        &self.0.socket
+    }
+}
 
 /// Our handle on a tapped connection.
 #[derive(Clone)]
@@ -94,10 +55,9 @@ pub struct TapHandle(Arc<TapState>);
 /// Wrap `socket`: the stream for `connect_raw`, and our handle on it.
 pub fn tap(socket: RawSocket) -> (Tap, TapHandle) {
     let state = Arc::new(TapState {
-        socket: Mutex::new(socket),
+        socket: Mutex::new(Link::Plain(socket)),
         diverted: AtomicBool::new(false),
         broken: AtomicBool::new(false),
-        tls: AtomicBool::new(false),
         parked: Mutex::new(Vec::new()),
     });
     (Tap(state.clone()), TapHandle(state))
@@ -149,7 +109,7 @@ impl TapState {
     fn for_tokio_postgres<T>(
         &self,
         cx: &mut Context<'_>,
-        io: impl FnOnce(&mut RawSocket, &mut Context<'_>) -> Poll<io::Result<T>>,
+        io: impl FnOnce(&mut Link, &mut Context<'_>) -> Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
         if self.broken.load(Ordering::SeqCst) {
             return Poll::Ready(Err(abandoned()));
@@ -171,19 +131,14 @@ impl TapState {
 }
 
 impl TapHandle {
-    /// Whether the relay can read this connection: no TLS, not broken.
+    /// Whether the relay can read this connection: not broken.
     pub fn usable(&self) -> bool {
-        !self.0.tls.load(Ordering::SeqCst) && !self.0.broken.load(Ordering::SeqCst)
+        !self.0.broken.load(Ordering::SeqCst)
     }
 
     /// A relay was abandoned: tokio-postgres must see the connection closed.
     pub fn is_broken(&self) -> bool {
         self.0.broken.load(Ordering::SeqCst)
-    }
-
-    /// TLS was negotiated on the socket.
-    pub fn mark_tls(&self) {
-        self.0.tls.store(true, Ordering::SeqCst);
     }
 
     async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
@@ -312,6 +267,7 @@ where
     query.extend_from_slice(sql.as_bytes());
     query.push(0);
     tap.write_all(&query).await?;
+    crate::failpoint!("copy-sent");
 
     let mut input = BytesMut::with_capacity(256 * 1024);
     let mut output = BytesMut::with_capacity(chunk);

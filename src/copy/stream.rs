@@ -149,14 +149,7 @@ pub async fn copy_table(
             &[counted, progress],
         )
         .await?;
-        if moved.source_rows != moved.target_rows {
-            return Err(RowCountMismatch {
-                label: unit_label(table, unit),
-                source_rows: moved.source_rows,
-                target_rows: moved.target_rows,
-            }
-            .into());
-        }
+        moved.check_counts(|| unit_label(table, unit))?;
         if external {
             if let Some(sql) = set_storage_sql(table, uncompressed, "EXTENDED") {
                 target.batch_execute(&sql).await.with_context(|| {
@@ -227,6 +220,39 @@ struct Moved {
     source_rows: u64,
     target_rows: u64,
     bytes: u64,
+}
+
+impl Moved {
+    /// The row-count guard (see [`super::counts`]); `label` names the copy.
+    fn check_counts(&self, label: impl FnOnce() -> String) -> Result<(), RowCountMismatch> {
+        if self.source_rows == self.target_rows {
+            return Ok(());
+        }
+        Err(RowCountMismatch {
+            label: label(),
+            source_rows: self.source_rows,
+            target_rows: self.target_rows,
+        })
+    }
+}
+
+/// One text-format `COPY ... TO STDOUT` of `source` into one `COPY ... FROM
+/// STDIN` of `target`, in the caller's target transaction, under the same
+/// row-count guard as table copies: for copies outside the table pipeline
+/// (extension configuration rows). Returns the rows the target stored.
+pub async fn copy_counted(
+    source: &Client,
+    target: &Client,
+    (copy_out, copy_in): (&str, &str),
+    label: &str,
+) -> Result<u64> {
+    let source = Source {
+        client: source,
+        relay: None,
+    };
+    let moved = stream(source, target, (copy_out, copy_in), false, &[]).await?;
+    moved.check_counts(|| label.to_string())?;
+    Ok(moved.target_rows)
 }
 
 /// Pump the bytes from one COPY to the other, in `CHUNK`-sized buffers.

@@ -10,13 +10,12 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
-use futures_util::{pin_mut, SinkExt, StreamExt};
 use tokio_postgres::Client;
 use tracing::info;
 
 use super::order::dependencies_first;
 use super::{ConfigRelation, Extension};
+use crate::copy::copy_counted;
 use crate::sql::quote_ident;
 
 const CONFIG_SQL: &str = "\
@@ -113,27 +112,27 @@ async fn copy_in_transaction(
             })?;
     }
     let mut total = 0;
-    for r in relations {
-        match r.relkind {
-            'S' => copy_sequence(source, target, r).await?,
-            _ => {
-                let rows = copy_rows(source, target, r)
-                    .await
-                    .with_context(|| format!("copying configuration rows of {}", r.qualified()))?;
-                info!(
-                    "{}: {rows} configuration rows of extension {}",
-                    r.qualified(),
-                    r.extension
-                );
-                total += rows;
-            }
-        }
+    for r in relations.iter().filter(|r| r.relkind != 'S') {
+        let rows = copy_rows(source, target, r)
+            .await
+            .with_context(|| format!("copying configuration rows of {}", r.qualified()))?;
+        info!(
+            "{}: {rows} configuration rows of extension {}",
+            r.qualified(),
+            r.extension
+        );
+        total += rows;
+    }
+    // setval() is not undone by a rollback: sequences only once every row is in.
+    for r in relations.iter().filter(|r| r.relkind == 'S') {
+        copy_sequence(source, target, r).await?;
     }
     Ok(total)
 }
 
-/// Stream `SELECT <columns> FROM ONLY t <condition>` into `COPY t FROM STDIN`.
-/// Generated columns are left out: the target computes them.
+/// Stream `SELECT <columns> FROM ONLY t <condition>` into `COPY t FROM STDIN`,
+/// under the row-count guard of table copies. Generated columns are left
+/// out: the target computes them.
 async fn copy_rows(source: &Client, target: &Client, r: &ConfigRelation) -> Result<u64> {
     let columns: Vec<String> = source
         .query(
@@ -146,22 +145,13 @@ async fn copy_rows(source: &Client, target: &Client, r: &ConfigRelation) -> Resu
         .map(|row| Ok(quote_ident(row.try_get(0)?)))
         .collect::<Result<_>>()?;
     let list = columns.join(", ");
-    let out = source
-        .copy_out(&format!(
-            "COPY (SELECT {list} FROM ONLY {} {}) TO STDOUT",
-            r.qualified(),
-            r.condition
-        ))
-        .await?;
-    let sink = target
-        .copy_in::<_, Bytes>(&format!("COPY {} ({list}) FROM STDIN", r.qualified()))
-        .await?;
-    pin_mut!(out);
-    pin_mut!(sink);
-    while let Some(chunk) = out.next().await {
-        sink.send(chunk?).await?;
-    }
-    Ok(sink.finish().await?)
+    let copy_out = format!(
+        "COPY (SELECT {list} FROM ONLY {} {}) TO STDOUT",
+        r.qualified(),
+        r.condition
+    );
+    let copy_in = format!("COPY {} ({list}) FROM STDIN", r.qualified());
+    copy_counted(source, target, (&copy_out, &copy_in), &r.qualified()).await
 }
 
 async fn copy_sequence(source: &Client, target: &Client, r: &ConfigRelation) -> Result<()> {

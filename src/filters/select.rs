@@ -70,6 +70,12 @@ impl Selection {
         catalog
             .sequences
             .retain(|s| !self.is_excluded(PG_CLASS, s.oid));
+        // A key on or to a table left out is not restored at all (not even
+        // NOT VALID, as a key to a table whose data is excluded would be).
+        catalog.foreign_keys.retain(|k| {
+            !self.is_excluded(PG_CLASS, k.table_oid)
+                && !self.is_excluded(PG_CLASS, k.referenced_oid)
+        });
         // A parent left out, or one with a partition left out (it is then no
         // longer in the copied set), is left to post-data as a whole.
         catalog
@@ -349,5 +355,41 @@ fn warn_unmatched(
             "filter entries that match nothing on the source: {}{more}",
             super::cap(&shown.join("; "))
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Selection, PG_CLASS};
+    use crate::catalog::{Catalog, Table};
+    use crate::foreign_keys::ForeignKey;
+
+    /// A key of a table left out, or to one, would otherwise be added NOT
+    /// VALID when the table it references has its data excluded (seen with
+    /// `[exclude-table]` of a table referencing a partition whose data is
+    /// excluded: "relation ... does not exist").
+    #[test]
+    fn keys_on_or_to_a_table_left_out_are_left_out() {
+        let mut catalog = Catalog {
+            tables: vec![
+                Table::for_test(1, 0),
+                Table::for_test(2, 0),
+                Table::for_test(3, 0),
+            ],
+            foreign_keys: vec![
+                ForeignKey::for_test(1, 2),
+                ForeignKey::for_test(3, 2),
+                ForeignKey::for_test(2, 1),
+            ],
+            ..Catalog::default()
+        };
+        let selection = Selection {
+            excluded: [(PG_CLASS, 3)].into_iter().collect(),
+            no_data: [1].into_iter().collect(),
+            ..Selection::default()
+        };
+        selection.apply(&mut catalog);
+        let kept: Vec<u32> = catalog.foreign_keys.iter().map(|k| k.oid).collect();
+        assert_eq!(kept, vec![1002, 2001]);
     }
 }

@@ -3,8 +3,8 @@
 //! unix socket directory or a pooler in front are all spellings of one
 //! server, and writing into the source would destroy it.
 
-use anyhow::{Context, Result};
-use tokio_postgres::Client;
+use anyhow::{bail, Context, Result};
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::error::Failure;
 
@@ -44,9 +44,15 @@ pub async fn refuse_same_instance(source: &Client, target: &Client, action: &str
 /// Whether both sessions reach the same server. The system identifier is
 /// the server's own (shared by its physical standbys, which replay whatever
 /// is written to it: a standby and its primary count as one). Where a
-/// hardened server does not let the role call `pg_control_system()`, a
-/// source session that the target lists as one of its own backends proves
-/// the same postmaster.
+/// hardened server does not let a role call `pg_control_system()`, the
+/// source session's backend, listed among the target's backends by a
+/// postmaster started at the same instant, proves the same postmaster. (A
+/// role sees every backend's pid, but not the details of another role's
+/// sessions, such as their start time.)
+///
+/// Every query is a simple one, with no prepared statement, so that it
+/// works through a pooler in transaction mode, whose server connection can
+/// change between a statement's preparation and its execution.
 async fn same_server(source: &Client, target: &Client) -> Result<Option<SameServer>> {
     if let (Some(s), Some(t)) = (
         system_identifier(source).await,
@@ -54,29 +60,19 @@ async fn same_server(source: &Client, target: &Client) -> Result<Option<SameServ
     ) {
         return Ok((s == t).then(|| SameServer(format!("system identifier {s}"))));
     }
-    let row = source
-        .query_one(
-            "SELECT pid, (extract(epoch FROM backend_start) * 1000000)::int8 \
-               FROM pg_stat_activity WHERE pid = pg_backend_pid()",
-            &[],
-        )
-        .await
-        .context("reading the source session's pid")?;
-    let pid: i32 = row.try_get(0).context("reading the source session's pid")?;
-    let started: Option<i64> = row
-        .try_get(1)
-        .context("reading the source session's start")?;
-    let seen = target
-        .query_one(
+    let what = "reading the source session's pid";
+    let pid: i32 = number(source, "SELECT pg_backend_pid()", what).await?;
+    let postmaster_start = "(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::int8";
+    let started: i64 = number(source, &format!("SELECT {postmaster_start}"), what).await?;
+    let seen: i64 = number(
+        target,
+        &format!(
             "SELECT count(*) FROM pg_stat_activity \
-              WHERE pid = $1 AND (extract(epoch FROM backend_start) * 1000000)::int8 = $2",
-            &[&pid, &started],
-        )
-        .await
-        .context("looking for the source session on the target")?;
-    let seen: i64 = seen
-        .try_get(0)
-        .context("looking for the source session on the target")?;
+              WHERE pid = {pid} AND {postmaster_start} = {started}"
+        ),
+        "looking for the source session on the target",
+    )
+    .await?;
     Ok((seen > 0).then(|| {
         SameServer(format!(
             "the target lists the source's session, pid {pid}, as its own"
@@ -84,17 +80,37 @@ async fn same_server(source: &Client, target: &Client) -> Result<Option<SameServ
     }))
 }
 
+/// The one value `sql` returns, run as a simple query.
+async fn value(client: &Client, sql: &str, what: &str) -> Result<Option<String>> {
+    let messages = client.simple_query(sql).await.context(what.to_string())?;
+    let row = messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => Some(row),
+        _ => None,
+    });
+    let Some(row) = row else {
+        bail!("{what}: no row returned");
+    };
+    Ok(row
+        .try_get(0)
+        .with_context(|| what.to_string())?
+        .map(str::to_string))
+}
+
+/// The number `sql` returns, run as a simple query.
+async fn number<T: std::str::FromStr>(client: &Client, sql: &str, what: &str) -> Result<T> {
+    let text = value(client, sql, what).await?;
+    text.as_deref()
+        .and_then(|t| t.parse().ok())
+        .with_context(|| format!("{what}: not a number: {text:?}"))
+}
+
 /// The server's system identifier, or None when the role may not read it.
 async fn system_identifier(client: &Client) -> Option<i64> {
-    match client
-        .query_one("SELECT system_identifier FROM pg_control_system()", &[])
-        .await
-    {
-        Ok(row) => row.try_get::<_, Option<i64>>(0).ok().flatten(),
+    let sql = "SELECT system_identifier FROM pg_control_system()";
+    match number(client, sql, "reading the system identifier").await {
+        Ok(id) => Some(id),
         Err(e) => {
-            tracing::debug!(
-                "pg_control_system() is not readable ({e}); comparing sessions instead"
-            );
+            tracing::debug!("{e:#}; comparing sessions instead");
             None
         }
     }
@@ -102,12 +118,6 @@ async fn system_identifier(client: &Client) -> Option<i64> {
 
 /// The oid of the session's database.
 async fn database_oid(client: &Client) -> Result<u32> {
-    let row = client
-        .query_one(
-            "SELECT oid FROM pg_database WHERE datname = current_database()",
-            &[],
-        )
-        .await
-        .context("reading the database oid")?;
-    row.try_get(0).context("reading the database oid")
+    let sql = "SELECT oid FROM pg_database WHERE datname = current_database()";
+    number(client, sql, "reading the database oid").await
 }

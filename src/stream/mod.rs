@@ -24,6 +24,7 @@
 //! applied transaction, so the applier skips every transaction whose commit
 //! LSN is at or below it, whether it comes from the store or is sent again.
 
+pub mod apply;
 pub mod change;
 pub mod decode;
 pub mod follow;

@@ -11,6 +11,9 @@
 
 #![allow(dead_code)]
 
+pub mod failpoints;
+pub mod pgbouncer;
+pub mod ssl;
 pub mod verify;
 
 use std::fs;
@@ -510,8 +513,16 @@ impl Cluster {
         );
     }
 
+    /// Create database `db` and build the demo database in it with
+    /// scripts/demo-db.sql (the sample scripts/demo clones).
+    pub fn load_demo(&self, db: &str) {
+        self.create_db(db);
+        self.load_sql_file(db, &demo_db_sql());
+    }
+
     /// Create database `db` and load the pagila sample into it, with
-    /// shared/datasets/pagila/load.sh (the database must not exist yet).
+    /// datasets/pagila/load.sh (the database must not exist yet). Only for
+    /// tests that first checked [`pagila_or_skip`].
     pub fn load_pagila(&self, db: &str) {
         let script = pagila_dir().join("load.sh");
         let path = format!(
@@ -612,28 +623,39 @@ fn conninfo_quote(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// shared/datasets/pagila: `PGCOPYDB_TEST_PAGILA_DIR`, else ../shared beside the
-/// repository, else /work/shared.
+/// The pagila loader directory (datasets/pagila, holding load.sh):
+/// `PGCOPYDB_TEST_PAGILA_DIR`, else ../shared/datasets/pagila beside the
+/// repository.
 pub fn pagila_dir() -> PathBuf {
-    try_pagila_dir().unwrap_or_else(|| {
-        panic!(
-            "pagila not found (PGCOPYDB_TEST_PAGILA_DIR, ../shared/datasets/pagila beside the \
-             repository, /work/shared/datasets/pagila)"
-        )
-    })
+    try_pagila_dir().unwrap_or_else(|| panic!("{PAGILA_ABSENT}"))
 }
 
-/// [`pagila_dir`], or None when no copy of pagila is found (tests that only
-/// add coverage on pagila skip then).
+const PAGILA_ABSENT: &str = "pagila not found (set PGCOPYDB_TEST_PAGILA_DIR to a directory \
+                             holding its load.sh, or put shared/datasets/pagila beside the repository)";
+
+/// [`pagila_dir`], or None when no copy of pagila is found.
 pub fn try_pagila_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("PGCOPYDB_TEST_PAGILA_DIR") {
         return Some(PathBuf::from(dir));
     }
     let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/pagila");
-    let fallback = PathBuf::from("/work/shared/datasets/pagila");
-    [beside, fallback]
-        .into_iter()
-        .find(|d| d.join("load.sh").exists())
+    beside.join("load.sh").exists().then_some(beside)
+}
+
+/// Whether pagila is there; when not, says in one line that the test is
+/// skipped. Tests on pagila only add to the same checks on the demo
+/// database, which always runs.
+pub fn pagila_or_skip() -> bool {
+    let found = try_pagila_dir().is_some();
+    if !found {
+        eprintln!("skipped: {PAGILA_ABSENT}");
+    }
+    found
+}
+
+/// scripts/demo-db.sql: the demo database's generator.
+pub fn demo_db_sql() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo-db.sql")
 }
 
 /// A fixture file under tests/fixtures.

@@ -46,6 +46,7 @@ async fn worker(shared: Arc<Shared>, queue: Arc<Mutex<VecDeque<u32>>>) -> Result
         };
         let bytes = copy_large_object(&source, &target, oid).await?;
         let unit = Unit::LargeObject(oid);
+        crate::failpoint!("large-object-copied", &format!("large object {oid}"));
         shared
             .state
             .done_quick(&unit, &format!("large object {oid}"), bytes)?;

@@ -52,6 +52,14 @@ impl WorkItem {
             Some(i) => Unit::Part(self.table.oid, self.table.parts[i].number),
         }
     }
+    /// The failpoint reached once this item's COPY is committed.
+    #[cfg(feature = "failpoints")]
+    fn copied_point(&self) -> &'static str {
+        match self.part {
+            None => "table-copied",
+            Some(_) => "part-copied",
+        }
+    }
     #[allow(clippy::indexing_slicing)]
     fn copy_unit(&self) -> CopyUnit<'_> {
         match self.part {
@@ -140,6 +148,7 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
         Shared::mark(&shared.last_copy, shared.started.elapsed());
         match result {
             Ok(stats) => {
+                crate::failpoint!(item.copied_point(), &label);
                 shared.state.done(&unit, stats.bytes, stats.rows)?;
                 // The total is in table sizes (pages on disk), the flow in COPY
                 // bytes: once an item is in, count it at its expected size so
@@ -162,6 +171,8 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
                 );
                 if let Some(total) = shared.part_done(&item.table, &stats) {
                     table_copied(shared, item.table.clone(), total)?;
+                } else {
+                    crate::failpoint!("between-parts", &label);
                 }
             }
             Err(e) => {

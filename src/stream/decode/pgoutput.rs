@@ -277,12 +277,13 @@ fn tuple(c: &mut Cursor<'_>, relation: &Relation) -> Result<Tuple, String> {
     }
     let mut values = Vec::with_capacity(relation.columns.len());
     for column in &relation.columns {
-        let what = format!("the value of column {}", column.name);
-        let value = match c.u8(&what)? {
+        // The column's name goes into the error only: no allocation per value.
+        let named = |e: String| format!("{e} (column {})", column.name);
+        let value = match c.u8("a value").map_err(named)? {
             b'n' => Value::Null,
             b'u' => Value::Unchanged,
-            b't' => Value::Text(Bytes::copy_from_slice(c.sized(&what)?)),
-            b'b' => Value::Binary(Bytes::copy_from_slice(c.sized(&what)?)),
+            b't' => Value::Text(Bytes::copy_from_slice(c.sized("a value").map_err(named)?)),
+            b'b' => Value::Binary(Bytes::copy_from_slice(c.sized("a value").map_err(named)?)),
             other => {
                 return Err(format!(
                     "unknown value kind {} for column {} (n, u, t or b expected)",

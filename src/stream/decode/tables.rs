@@ -68,10 +68,11 @@ impl TableShape {
     }
 }
 
-/// The source's tables by schema-qualified name.
+/// The source's tables by schema-qualified name (schema, then name: a
+/// lookup with borrowed names allocates nothing, once per change).
 #[derive(Debug, Clone, Default)]
 pub struct SourceTables {
-    by_name: HashMap<(String, String), Arc<TableShape>>,
+    by_name: HashMap<String, HashMap<String, Arc<TableShape>>>,
 }
 
 /// Ordinary and partitioned tables outside the system schemas, one row per
@@ -142,31 +143,109 @@ impl SourceTables {
     /// Builds the map from shapes; FULL identity makes every column a key
     /// column and NOTHING none, whatever the index rows said.
     pub fn new(shapes: Vec<TableShape>) -> SourceTables {
-        let by_name = shapes
-            .into_iter()
-            .map(|mut shape| {
-                for column in &mut shape.columns {
-                    column.is_key = match shape.replica_identity {
-                        ReplicaIdentity::Full => !column.generated,
-                        ReplicaIdentity::Nothing => false,
-                        ReplicaIdentity::Default | ReplicaIdentity::Index => column.is_key,
-                    };
-                }
-                ((shape.schema.clone(), shape.name.clone()), Arc::new(shape))
-            })
-            .collect();
+        let mut by_name: HashMap<String, HashMap<String, Arc<TableShape>>> = HashMap::new();
+        for mut shape in shapes {
+            for column in &mut shape.columns {
+                column.is_key = match shape.replica_identity {
+                    ReplicaIdentity::Full => !column.generated,
+                    ReplicaIdentity::Nothing => false,
+                    ReplicaIdentity::Default | ReplicaIdentity::Index => column.is_key,
+                };
+            }
+            by_name
+                .entry(shape.schema.clone())
+                .or_default()
+                .insert(shape.name.clone(), Arc::new(shape));
+        }
         SourceTables { by_name }
     }
 
     pub fn get(&self, schema: &str, name: &str) -> Option<&Arc<TableShape>> {
-        self.by_name.get(&(schema.to_string(), name.to_string()))
+        self.by_name.get(schema)?.get(name)
+    }
+
+    /// Tables whose UPDATE and DELETE cannot be located: identity NOTHING,
+    /// or DEFAULT without a primary key (or USING an index since dropped).
+    /// wal2json leaves their UPDATEs and DELETEs out of the stream without
+    /// a trace, and the applier cannot apply them from any plugin.
+    pub fn without_identity(&self) -> Vec<&TableShape> {
+        let mut shapes: Vec<&TableShape> = self
+            .by_name
+            .values()
+            .flat_map(|tables| tables.values())
+            .filter(|shape| !shape.columns.iter().any(|c| c.is_key))
+            .map(|shape| shape.as_ref())
+            .collect();
+        shapes.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        shapes
     }
 
     pub fn len(&self) -> usize {
-        self.by_name.len()
+        self.by_name.values().map(HashMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(name: &str, identity: ReplicaIdentity, in_index: &[bool]) -> TableShape {
+        TableShape {
+            oid: 1,
+            schema: "s".into(),
+            name: name.into(),
+            replica_identity: identity,
+            columns: in_index
+                .iter()
+                .enumerate()
+                .map(|(i, &is_key)| TableColumn {
+                    name: format!("c{i}"),
+                    type_oid: 23,
+                    type_modifier: -1,
+                    is_key,
+                    generated: i == 2,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn keys_follow_pgoutput_rules() {
+        let tables = SourceTables::new(vec![
+            shape("full", ReplicaIdentity::Full, &[false, false, false]),
+            shape("nothing", ReplicaIdentity::Nothing, &[true, false]),
+            shape("pk", ReplicaIdentity::Default, &[true, false]),
+            shape("no_pk", ReplicaIdentity::Default, &[false, false]),
+            shape("index", ReplicaIdentity::Index, &[false, true]),
+        ]);
+        let keys = |name: &str| -> Vec<String> {
+            tables
+                .get("s", name)
+                .unwrap()
+                .relation()
+                .columns
+                .iter()
+                .filter(|c| c.is_key)
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        assert_eq!(
+            keys("full"),
+            ["c0", "c1"],
+            "every column but the generated one"
+        );
+        assert!(keys("nothing").is_empty());
+        assert_eq!(keys("pk"), ["c0"]);
+        assert_eq!(keys("index"), ["c1"]);
+        let without: Vec<&str> = tables
+            .without_identity()
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(without, ["no_pk", "nothing"]);
     }
 }

@@ -313,3 +313,21 @@ fn a_relation_of_a_failed_line_is_described_again() {
     .unwrap();
     assert!(matches!(out.first(), Some(Change::Relation(_))));
 }
+
+#[test]
+fn no_prefix_of_a_line_panics() {
+    let lines = [
+        "BEGIN 734",
+        "COMMIT 734 (at 2000-01-01 00:00:01.5+00)",
+        r#"table "My Sch"."T""x.y": UPDATE: old-key: "Col 1"[integer]:-1e+300 new-tuple: "Col 1"[integer]:null b[boolean]:false"#,
+        "table public.pk: INSERT: id[integer]:1 t[text]:'it''s' g[integer]:2",
+        r#"table public.pk, "My Sch"."T""x.y": TRUNCATE: restart_seqs cascade"#,
+        "message: transactional: 1 prefix: pre, sz: 3 content:x, sz: 12 content:hello, world",
+    ];
+    for line in lines {
+        for cut in 0..=line.len() {
+            let mut d = TestDecodingDecoder::new(tables());
+            let _ = d.decode(Lsn(1), &line.as_bytes()[..cut], &mut Vec::new());
+        }
+    }
+}

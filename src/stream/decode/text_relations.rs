@@ -22,7 +22,8 @@ pub(super) struct Printed {
 
 pub(super) struct TextRelations {
     tables: Arc<SourceTables>,
-    current: HashMap<(String, String), Arc<Relation>>,
+    /// By schema, then name, as in [`SourceTables`].
+    current: HashMap<String, HashMap<String, Arc<Relation>>>,
 }
 
 impl TextRelations {
@@ -33,14 +34,21 @@ impl TextRelations {
         }
     }
 
-    fn shape(&self, schema: &str, name: &str) -> Result<Arc<TableShape>, String> {
-        self.tables.get(schema, name).cloned().ok_or_else(|| {
+    fn shape(&self, schema: &str, name: &str) -> Result<&Arc<TableShape>, String> {
+        self.tables.get(schema, name).ok_or_else(|| {
             format!(
                 "table {schema}.{name} was not in the source catalog read when the stream \
                  started (created or renamed since?), so its key is unknown: restart the \
                  follower to read the catalog again"
             )
         })
+    }
+
+    fn remember(&mut self, schema: &str, name: &str, relation: &Arc<Relation>) {
+        self.current
+            .entry(schema.to_string())
+            .or_default()
+            .insert(name.to_string(), Arc::clone(relation));
     }
 
     /// After a failed message, whose changes were not emitted: describe
@@ -57,12 +65,11 @@ impl TextRelations {
         name: &str,
         out: &mut Vec<Change>,
     ) -> Result<Arc<Relation>, String> {
-        let key = (schema.to_string(), name.to_string());
-        if let Some(relation) = self.current.get(&key) {
+        if let Some(relation) = self.current.get(schema).and_then(|t| t.get(name)) {
             return Ok(Arc::clone(relation));
         }
         let relation = Arc::new(self.shape(schema, name)?.relation());
-        self.current.insert(key, Arc::clone(&relation));
+        self.remember(schema, name, &relation);
         out.push(Change::Relation(Arc::clone(&relation)));
         Ok(relation)
     }
@@ -77,9 +84,8 @@ impl TextRelations {
         printed: &[Printed],
         out: &mut Vec<Change>,
     ) -> Result<Arc<Relation>, String> {
-        let shape = self.shape(schema, name)?;
-        let key = (schema.to_string(), name.to_string());
-        let current = self.current.get(&key).cloned();
+        let shape = Arc::clone(self.shape(schema, name)?);
+        let current = self.current.get(schema).and_then(|t| t.get(name)).cloned();
         let relation = current
             .clone()
             .unwrap_or_else(|| Arc::new(shape.relation()));
@@ -94,7 +100,7 @@ impl TextRelations {
                 .all(|(p, c)| p.name == c.name);
         if same {
             if current.is_none() {
-                self.current.insert(key, Arc::clone(&relation));
+                self.remember(schema, name, &relation);
                 out.push(Change::Relation(Arc::clone(&relation)));
             }
             return Ok(relation);
@@ -122,7 +128,7 @@ impl TextRelations {
             columns,
             ..(*relation).clone()
         });
-        self.current.insert(key, Arc::clone(&changed));
+        self.remember(schema, name, &changed);
         out.push(Change::Relation(Arc::clone(&changed)));
         Ok(changed)
     }
@@ -137,7 +143,7 @@ impl TextRelations {
         printed: &[Printed],
         out: &mut Vec<Change>,
     ) -> Result<Arc<Relation>, String> {
-        let shape = self.shape(schema, name)?;
+        let shape = Arc::clone(self.shape(schema, name)?);
         let current = self.relation(schema, name, out)?;
         let known = printed.iter().all(|p| {
             shape.column(&p.name).is_some_and(|c| c.generated)

@@ -38,7 +38,10 @@
 //!   column of the relation missing there is [`Value::Unchanged`].
 //! - Message contents are written as C strings: a content with a NUL byte
 //!   is cut there, and one that is not valid UTF-8 cannot be faithful.
-//! - A DELETE on a table without replica identity is not written at all.
+//! - An UPDATE or DELETE on a table without replica identity (NOTHING, or
+//!   DEFAULT without a primary key) is not written at all: the server only
+//!   logs a WARNING. The stream cannot show the gap; the follower must
+//!   refuse such tables up front ([`SourceTables::without_identity`]).
 
 use std::sync::Arc;
 

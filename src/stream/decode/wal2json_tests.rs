@@ -237,3 +237,21 @@ fn malformed_messages_are_errors() {
         );
     }
 }
+
+#[test]
+fn no_prefix_of_a_message_panics() {
+    let insert = format!(
+        r#"{{"action":"I","xid":7,"schema":"public","table":"pk","columns":[{COLS}],"pk":[{{"name":"id"}}]}}"#
+    );
+    for line in [
+        insert.as_str(),
+        r#"{"action":"B","xid":7,"timestamp":"2000-01-01 00:00:02+00","lsn":"0/10"}"#,
+    ] {
+        for cut in 0..line.len() {
+            let mut d = Wal2jsonDecoder::new(tables(), false);
+            assert!(d
+                .decode(Lsn(1), &line.as_bytes()[..cut], &mut Vec::new())
+                .is_err());
+        }
+    }
+}

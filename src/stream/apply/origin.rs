@@ -1,0 +1,111 @@
+//! The target's replication origin: where the applier records, in the same
+//! commit as each applied transaction, the source position it reached.
+
+use anyhow::{Context, Result};
+use tokio_postgres::Client;
+
+use crate::connections::{self, Side};
+use crate::conninfo::ConnInfo;
+use crate::error::Failure;
+use crate::stream::lsn::Lsn;
+
+/// Create the origin `name` unless it exists.
+pub async fn ensure(client: &Client, name: &str) -> Result<()> {
+    client
+        .execute(
+            "SELECT pg_catalog.pg_replication_origin_create($1) \
+              WHERE pg_catalog.pg_replication_origin_oid($1) IS NULL",
+            &[&name],
+        )
+        .await
+        .map_err(|e| origin_failure(name, "create", &e))?;
+    Ok(())
+}
+
+/// Attach this session to the origin: its commits then record their
+/// source position. An origin serves one session at a time.
+pub async fn attach(client: &Client, name: &str) -> Result<()> {
+    client
+        .execute(
+            "SELECT pg_catalog.pg_replication_origin_session_setup($1)",
+            &[&name],
+        )
+        .await
+        .map_err(|e| {
+            let message = connections::db_error_message(&e);
+            if message.contains("already active") {
+                Failure::target(format!(
+                    "replication origin {name:?} is in use by another session on the target \
+                     ({message}); is another follow running with --origin {name}?"
+                ))
+                .into()
+            } else {
+                origin_failure(name, "use", &e)
+            }
+        })?;
+    Ok(())
+}
+
+/// The origin's position: the end of the last source transaction applied.
+/// With `durable`, only what the target has flushed to disk: a target crash
+/// may lose later commits (synchronous_commit = off), and their positions
+/// with them, since both are in the same commit record.
+pub async fn progress(client: &Client, name: &str, durable: bool) -> Result<Lsn> {
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.pg_replication_origin_progress($1, $2)::text",
+            &[&name, &durable],
+        )
+        .await
+        .map_err(|e| origin_failure(name, "read", &e))?;
+    let text: Option<String> = row.try_get(0)?;
+    match text {
+        // No transaction applied through this origin yet.
+        None => Ok(Lsn::INVALID),
+        Some(text) => text
+            .parse()
+            .with_context(|| format!("reading the position of replication origin {name:?}")),
+    }
+}
+
+/// Create the origin if missing and move it forward to `start` (the slot's
+/// consistent point, for a fresh follow); never moves it backwards.
+pub async fn setup(target: &ConnInfo, name: &str, start: Lsn) -> Result<Lsn> {
+    let client = connections::connect(Side::Target, target).await?;
+    ensure(&client, name).await?;
+    let current = progress(&client, name, false).await?;
+    if start > current {
+        client
+            .execute(
+                "SELECT pg_catalog.pg_replication_origin_advance($1, $2::text::pg_lsn)",
+                &[&name, &start.to_string()],
+            )
+            .await
+            .map_err(|e| origin_failure(name, "advance", &e))?;
+        return Ok(start);
+    }
+    Ok(current)
+}
+
+/// Drop the origin (`stream cleanup`); an absent origin is not an error.
+pub async fn drop(target: &ConnInfo, name: &str) -> Result<()> {
+    let client = connections::connect(Side::Target, target).await?;
+    client
+        .execute(
+            "SELECT pg_catalog.pg_replication_origin_drop($1) \
+              WHERE pg_catalog.pg_replication_origin_oid($1) IS NOT NULL",
+            &[&name],
+        )
+        .await
+        .map_err(|e| origin_failure(name, "drop", &e))?;
+    Ok(())
+}
+
+fn origin_failure(name: &str, what: &str, e: &tokio_postgres::Error) -> anyhow::Error {
+    Failure::target(format!(
+        "cannot {what} replication origin {name:?} on the target: {} \
+         (replication origins need a superuser or the pg_replication_origin_* grants)",
+        connections::db_error_message(e)
+    ))
+    .into()
+}
