@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
 use super::pipeline::{Apply, Receive, Received};
 use super::settings::SlotSettings;
 use crate::connections::{connect, Side};
 use crate::conninfo::ConnInfo;
 use crate::error::Failure;
+use crate::stream::apply::{origin, Applier};
 use crate::stream::change::Change;
 use crate::stream::decode::options::{self, plugin_options, StreamSettings};
 use crate::stream::decode::tables::SourceTables;
@@ -20,10 +21,6 @@ use crate::stream::preflight::{self, Request};
 use crate::stream::walsender::{
     ExportedSnapshot, ReplicationMessage, ReplicationStream, WalSender, WalSenderError,
 };
-
-fn missing(what: &str) -> anyhow::Error {
-    anyhow!("{what} is not available in this build yet")
-}
 
 /// A slot just created.
 #[derive(Debug, Clone)]
@@ -36,23 +33,6 @@ pub struct HeldSnapshot {
     pub slot: SlotInfo,
     pub snapshot: String,
     _holder: ExportedSnapshot,
-}
-
-pub(crate) enum Never {}
-
-impl Apply for Never {
-    async fn progress(&mut self) -> Result<Lsn> {
-        match *self {}
-    }
-    async fn apply(&mut self, _: Change) -> Result<()> {
-        match *self {}
-    }
-    fn counts(&self) -> (u64, u64, u64) {
-        match *self {}
-    }
-    async fn close(self) -> Result<()> {
-        match self {}
-    }
 }
 
 fn source_failure(e: WalSenderError) -> anyhow::Error {
@@ -194,14 +174,31 @@ pub(crate) async fn decoder(source: &ConnInfo, slot: &SlotSettings) -> Result<Bo
     ))
 }
 
-pub(crate) async fn connect_applier(_target: &ConnInfo, _origin: &str) -> Result<Never> {
-    Err(missing("the applier"))
+impl Apply for Applier {
+    async fn progress(&mut self) -> Result<Lsn> {
+        Applier::progress(self).await
+    }
+    async fn apply(&mut self, change: Change) -> Result<()> {
+        Applier::apply(self, change).await
+    }
+    fn counts(&self) -> (u64, u64, u64) {
+        let s = self.stats();
+        (s.transactions, s.rows, s.skipped)
+    }
+    async fn close(self) -> Result<()> {
+        Applier::close(self).await.map(|_| ())
+    }
 }
 
-pub(crate) async fn setup_origin(_target: &ConnInfo, _name: &str, _start: Lsn) -> Result<()> {
-    Err(missing("the replication origin"))
+/// The applier on the target, attached to `origin` (created when missing).
+pub(crate) async fn connect_applier(target: &ConnInfo, origin_name: &str) -> Result<Applier> {
+    Applier::connect(target, origin_name).await
 }
 
-pub(crate) async fn drop_origin(_target: &ConnInfo, _name: &str) -> Result<()> {
-    Err(missing("the replication origin"))
+pub(crate) async fn setup_origin(target: &ConnInfo, name: &str, start: Lsn) -> Result<()> {
+    origin::setup(target, name, start).await.map(|_| ())
+}
+
+pub(crate) async fn drop_origin(target: &ConnInfo, name: &str) -> Result<()> {
+    origin::drop(target, name).await
 }
