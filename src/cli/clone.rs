@@ -13,6 +13,9 @@ use crate::sql::quote_ident;
 
 /// `clone` (and `copy db`) of one database.
 pub async fn run(args: CloneArgs) -> Result<()> {
+    if args.follow {
+        return super::clone_follow::run(args).await;
+    }
     crate::report::logging::init(args.log.level());
     let endpoints = Endpoints::from_args(&args.conn)?;
     let options = CloneOptions::from_args(&args)?;

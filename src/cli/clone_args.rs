@@ -218,6 +218,14 @@ pub struct CloneArgs {
           num_args = 0, default_missing_value = "true", default_value = "false")]
     pub verify: bool,
 
+    /// After the copy, apply the changes made on the source since its snapshot
+    /// (logical decoding from a slot created with the copy's snapshot) until endpos
+    #[arg(long, conflicts_with = "all_databases")]
+    pub follow: bool,
+
+    #[command(flatten)]
+    pub cdc: Box<super::cdc_args::CdcArgs>,
+
     /// Copy every database of the source instance (roles once, then each
     /// non-template database, one work directory per database under --dir)
     #[arg(long, conflicts_with = "snapshot")]

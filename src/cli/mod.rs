@@ -3,22 +3,29 @@
 //!
 //! This layer only turns arguments into settings and hands them to the engine.
 
+mod cdc_args;
 mod clone;
 mod clone_args;
+mod clone_follow;
 mod compare;
 mod compat_args;
 mod docs;
 mod extensions;
+mod follow;
 mod list;
 mod ping;
 mod roles;
 mod settings;
 mod snapshot;
 mod steps;
+mod stream;
+mod stream_sentinel;
 mod version;
 
 #[cfg(test)]
 mod layering;
+#[cfg(test)]
+mod stream_tests;
 
 pub use clone_args::{CloneArgs, ConnectionArgs, CopyFormatArg, EstimateSizesArg, LogArgs};
 
@@ -54,6 +61,11 @@ pub enum Command {
     Restore(steps::RestoreCommand),
     /// Export a snapshot on the source and hold it until interrupted
     Snapshot(snapshot::SnapshotArgs),
+    /// Apply the source's changes to the target (logical decoding), until endpos
+    Follow(follow::FollowArgs),
+    /// Change data capture step by step: setup, receive, apply, cleanup, sentinel
+    #[command(subcommand)]
+    Stream(stream::StreamCommand),
     /// List what the source holds, what a copy of it would do, or what a run did
     #[command(subcommand)]
     List(list::ListCommand),
@@ -211,6 +223,8 @@ pub fn run() -> i32 {
             Command::Compare(command) => compare::run(command).await,
             Command::Ping(args) => ping::run(args).await,
             Command::Snapshot(args) => snapshot::run(args).await,
+            Command::Follow(args) => follow::run(args).await,
+            Command::Stream(cmd) => stream::run(cmd).await,
             Command::List(cmd) => list::run(cmd).await,
             Command::Version(args) => version::run(args),
             Command::GenerateDocs(args) => docs::run(args),

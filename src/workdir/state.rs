@@ -193,7 +193,12 @@ impl State {
         self.put_setup(&[("target_written", "yes".to_string())])
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+    /// Run `f` on the state's connection (modules keeping their own tables
+    /// in the state, such as the CDC sentinel, go through here).
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         let mut conn = crate::sync::lock(&self.conn);
         Ok(f(&mut conn)?)
     }

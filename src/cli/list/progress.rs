@@ -52,8 +52,10 @@ pub fn run(args: ProgressArgs) -> Result<()> {
     let state = State::open_readonly(&path).map_err(unreadable)?;
     let rows = state.progress().map_err(unreadable)?;
     let totals = Totals::of(&rows, state.planned_tables().map_err(unreadable)?);
+    let sentinel = crate::stream::sentinel::read(&state).map_err(unreadable)?;
+    let cdc = sentinel.as_ref().map(|s| s.progress_json());
     if args.json {
-        let doc = serde_json::json!({ "totals": totals.json(), "units": rows });
+        let doc = serde_json::json!({ "totals": totals.json(), "units": rows, "cdc": cdc });
         crate::report::stdout::println(serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
@@ -79,6 +81,9 @@ pub fn run(args: ProgressArgs) -> Result<()> {
         crate::report::stdout::println(&grid)?;
     }
     crate::report::stdout::println(totals.line())?;
+    if let Some(sentinel) = &sentinel {
+        crate::report::stdout::println(sentinel.progress_line())?;
+    }
     Ok(())
 }
 
