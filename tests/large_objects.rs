@@ -55,6 +55,16 @@ fn owners_privileges_comments_empty_and_big_ones_are_copied_whole() {
     let out = clone_cmd(&src, &tgt, dir.path()).output().unwrap();
     support::assert_success(&out, "pgcopydb clone");
     verify::assert_equal(&src, "src", &tgt, "dst");
+    // The clone made the objects itself: pg_restore restored none of them,
+    // only their privileges and comments.
+    let list = std::fs::read_to_string(dir.path().join("schema/pre-filtered.list")).unwrap();
+    let restored = |desc: &str| {
+        list.lines()
+            .filter(|l| !l.starts_with(';') && l.contains(desc))
+            .count()
+    };
+    assert_eq!(restored(" BLOB - "), 0, "{list}");
+    assert_eq!(restored(" ACL - LARGE OBJECT "), 26, "{list}");
 }
 
 #[test]
