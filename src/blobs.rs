@@ -1,13 +1,216 @@
 //! Large objects: contents copied with the same OIDs, read on the source
-//! under the snapshot, in chunks so that a large object is never held whole.
+//! under the snapshot. Small ones go many to a round trip and a target
+//! transaction ([`copy_batch`]); one bigger than [`CHUNK`] is streamed alone
+//! in chunks ([`copy_large_object`]), so that none is ever held whole.
 
 use anyhow::{Context, Result};
 use tokio_postgres::Client;
 
 use crate::error::{Side, SideContext};
 
-/// Bytes read and written per round trip.
-const CHUNK: i32 = 1024 * 1024;
+/// Bytes read and written per round trip of a streamed large object; a
+/// larger object is never part of a batch.
+pub const CHUNK: i32 = 1024 * 1024;
+/// A batch: at most this many objects (one target transaction, one state
+/// commit) ...
+pub const BATCH_OBJECTS: usize = 1000;
+/// ... and at most this many bytes of contents, read in one result.
+pub const BATCH_BYTES: u64 = 8 * 1024 * 1024;
+
+/// OIDs created per statement by [`create_metadata`], and owner changes
+/// sent per round trip.
+const METADATA_BATCH: usize = 10_000;
+
+/// Large-object metadata made by the clone instead of one pg_restore entry
+/// each (their BLOB entries are commented out of the pre-data list): the
+/// objects created empty with their OIDs, many to a statement, then their
+/// owners set, many to a round trip. Privileges and comments stay entries of
+/// the pre-data restore, which runs after this. Objects already on the
+/// target (a resumed run) are left as they are.
+pub async fn create_metadata(
+    source: &Client,
+    target: &Client,
+    oids: &[u32],
+    with_owners: bool,
+) -> Result<()> {
+    for chunk in oids.chunks(METADATA_BATCH) {
+        target
+            .execute(
+                "SELECT pg_catalog.lo_create(u.o) FROM unnest($1::pg_catalog.oid[]) AS u(o) \
+                  WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata m \
+                                     WHERE m.oid = u.o)",
+                &[&chunk],
+            )
+            .await
+            .context("creating large objects on the target")?;
+    }
+    if !with_owners {
+        return Ok(());
+    }
+    let me: String = target
+        .query_one("SELECT current_user::text", &[])
+        .await?
+        .try_get(0)?;
+    let rows = source
+        .query(
+            "SELECT m.oid, pg_catalog.pg_get_userbyid(m.lomowner)::text \
+               FROM pg_catalog.pg_largeobject_metadata m \
+              WHERE m.oid = ANY($1::pg_catalog.oid[]) ORDER BY m.oid",
+            &[&oids],
+        )
+        .await
+        .context("reading the owners of source large objects")?;
+    let mut statements = Vec::new();
+    for r in rows {
+        let oid: u32 = r.try_get(0)?;
+        let owner: String = r.try_get(1)?;
+        if owner != me {
+            statements.push(format!(
+                "ALTER LARGE OBJECT {oid} OWNER TO {};",
+                crate::sql::quote_ident(&owner)
+            ));
+        }
+    }
+    for chunk in statements.chunks(METADATA_BATCH) {
+        target
+            .batch_execute(&format!("BEGIN;{}COMMIT;", chunk.concat()))
+            .await
+            .context("setting the owners of large objects on the target")?;
+    }
+    Ok(())
+}
+
+/// The size of each large object, in the order given, in one round trip.
+/// Each is opened for reading (262144 = INV_READ), measured and closed.
+pub async fn sizes(source: &Client, oids: &[u32]) -> Result<Vec<(u32, u64)>> {
+    let rows = source
+        .query(
+            "SELECT u.o, pg_catalog.lo_lseek64(f.fd, 0, 2), pg_catalog.lo_close(f.fd) \
+               FROM unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u(o, n), \
+                    LATERAL (SELECT pg_catalog.lo_open(u.o, 262144) AS fd OFFSET 0) AS f \
+              ORDER BY u.n",
+            &[&oids],
+        )
+        .await
+        .context("reading the sizes of source large objects")?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<_, u32>(0)?,
+                r.try_get::<_, i64>(1)?.max(0) as u64,
+            ))
+        })
+        .collect()
+}
+
+/// A large object's OID and size in bytes.
+pub type Sized = (u32, u64);
+
+/// Splits measured objects into batches within [`BATCH_OBJECTS`] and
+/// [`BATCH_BYTES`], and the ones bigger than [`CHUNK`], to be streamed alone.
+pub fn plan(sized: &[Sized]) -> (Vec<Vec<Sized>>, Vec<Sized>) {
+    let mut batches: Vec<Vec<Sized>> = Vec::new();
+    let mut big = Vec::new();
+    let mut bytes = 0;
+    for &(oid, size) in sized {
+        if size > CHUNK as u64 {
+            big.push((oid, size));
+            continue;
+        }
+        match batches.last_mut() {
+            Some(b) if b.len() < BATCH_OBJECTS && bytes + size <= BATCH_BYTES => {
+                b.push((oid, size));
+                bytes += size;
+            }
+            _ => {
+                batches.push(vec![(oid, size)]);
+                bytes = size;
+            }
+        }
+    }
+    (batches, big)
+}
+
+/// Copy a batch of small large objects: their contents read in one query,
+/// written in one target transaction. Ones already on the target (made by
+/// [`create_metadata`] or pre-data, or written by a run cut short) are
+/// overwritten and cut to length; missing ones are created with the same OID. Returns the
+/// objects that turned out bigger than [`CHUNK`] (grown since measured,
+/// outside a snapshot), left for [`copy_large_object`], and the bytes copied.
+pub async fn copy_batch(source: &Client, target: &Client, oids: &[u32]) -> Result<(Vec<u32>, u64)> {
+    let rows = source
+        .query(
+            "SELECT u.o, pg_catalog.lo_get(u.o, 0, $2) \
+               FROM unnest($1::pg_catalog.oid[]) WITH ORDINALITY AS u(o, n) ORDER BY u.n",
+            &[&oids, &(CHUNK + 1)],
+        )
+        .await
+        .context("reading a batch of source large objects")?;
+    let (mut ids, mut contents, mut grown) = (Vec::new(), Vec::new(), Vec::new());
+    for r in rows {
+        let oid: u32 = r.try_get(0)?;
+        let data: Vec<u8> = r.try_get(1)?;
+        if data.len() > CHUNK as usize {
+            grown.push(oid);
+        } else {
+            ids.push(oid);
+            contents.push(data);
+        }
+    }
+    let bytes = contents.iter().map(|c| c.len() as u64).sum();
+    target.batch_execute("BEGIN").await?;
+    let result = async {
+        target
+            .execute(
+                "SELECT pg_catalog.lo_create(u.o) FROM unnest($1::pg_catalog.oid[]) AS u(o) \
+                  WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata m \
+                                     WHERE m.oid = u.o)",
+                &[&ids],
+            )
+            .await?;
+        target
+            .execute(
+                "SELECT pg_catalog.lo_put(u.o, 0, u.d) \
+                   FROM unnest($1::pg_catalog.oid[], $2::pg_catalog.bytea[]) AS u(o, d) \
+                  WHERE pg_catalog.length(u.d) > 0",
+                &[&ids, &contents],
+            )
+            .await?;
+        // One longer on the target (a run cut short wrote it) is cut to the
+        // source's length. Only those: lo_truncate writes a page even when
+        // it has nothing to cut. 262144 = INV_READ, 131072 = INV_WRITE; the
+        // descriptors close at commit.
+        let lengths: Vec<i64> = contents.iter().map(|c| c.len() as i64).collect();
+        target
+            .execute(
+                "SELECT pg_catalog.lo_truncate64(pg_catalog.lo_open(u.o, 131072), u.n) \
+                   FROM unnest($1::pg_catalog.oid[], $2::pg_catalog.int8[]) AS u(o, n), \
+                        LATERAL (SELECT pg_catalog.lo_open(u.o, 262144) AS fd OFFSET 0) AS r \
+                  WHERE pg_catalog.lo_lseek64(r.fd, 0, 2) > u.n",
+                &[&ids, &lengths],
+            )
+            .await?;
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            target.batch_execute("COMMIT").await?;
+            Ok((grown, bytes))
+        }
+        Err(e) => {
+            let _ = target.batch_execute("ROLLBACK").await;
+            let (first, last) = (oids.first(), oids.last());
+            Err(e).with_context(|| {
+                format!(
+                    "copying large objects {} to {}",
+                    first.unwrap_or(&0),
+                    last.unwrap_or(&0)
+                )
+            })
+        }
+    }
+}
 
 /// Copy one large object. The target may already have it (pre-data restores
 /// large-object metadata with owner and privileges): then its contents are
@@ -71,5 +274,27 @@ pub async fn copy_large_object(source: &Client, target: &Client, oid: u32) -> Re
             let _ = target.batch_execute("ROLLBACK").await;
             Err(e).with_context(|| format!("copying large object {oid}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_stay_within_their_bounds_and_big_ones_go_alone() {
+        let mut sized: Vec<(u32, u64)> = (0..2500).map(|i| (i, 2048)).collect();
+        sized.push((3000, CHUNK as u64 + 1));
+        sized.extend((4000..4020).map(|i| (i, 1024 * 1024)));
+        sized.push((5000, 0));
+        let (batches, big) = plan(&sized);
+        assert_eq!(big, vec![(3000, CHUNK as u64 + 1)]);
+        for b in &batches {
+            assert!(b.len() <= BATCH_OBJECTS);
+            assert!(b.iter().map(|(_, s)| s).sum::<u64>() <= BATCH_BYTES);
+        }
+        let all: Vec<u32> = batches.iter().flatten().map(|(o, _)| *o).collect();
+        assert_eq!(all.len(), 2500 + 20 + 1, "every small one, in order, once");
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
     }
 }

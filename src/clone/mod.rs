@@ -184,6 +184,7 @@ pub async fn run_steps(
             &target,
             &workdir,
             &catalog.selection,
+            &catalog.large_objects,
             opts,
             interrupted,
         )
@@ -460,9 +461,15 @@ pub async fn write_restore_lists(
         ))
         .into());
     };
-    let pre =
-        schema_steps::write_pre_list(&tools, &target, &workdir, &catalog.selection, opts.skips)
-            .await?;
+    let pre = schema_steps::write_pre_list(
+        &tools,
+        &target,
+        &workdir,
+        &catalog.selection,
+        opts.skips,
+        !catalog.large_objects.is_empty(),
+    )
+    .await?;
     let post =
         schema_steps::write_post_list(&tools, endpoints, &workdir, &catalog, opts.skips, false)
             .await?;

@@ -59,12 +59,17 @@ pub async fn drop_tables(target: &Client, catalog: &Catalog) -> Result<()> {
 /// along with it. Leaving it out lost the source's owner and privileges of
 /// `public`, such as the CREATE for PUBLIC that a PostgreSQL 14 or older
 /// database has and a 15+ one does not.
+///
+/// With `large_objects` (the clone copies some), their BLOB entries are
+/// commented out too: [`crate::blobs::create_metadata`] makes them in
+/// batches, where pg_restore spends a round trip or two on each.
 pub async fn write_pre_list(
     tools: &PgTools,
     target: &Client,
     workdir: &WorkDir,
     selection: &Selection,
     skips: SkipOptions,
+    large_objects: bool,
 ) -> Result<std::path::PathBuf> {
     let skipped = TocSkips::for_target(skips, target).await?;
     let existing: HashSet<String> = target
@@ -80,22 +85,35 @@ pub async fn write_pre_list(
         (e.desc == "SCHEMA" && existing.contains(&e.name) && !(keep_public && e.name == "public"))
             || filtered.skips(e)
             || skipped.skips(e)
+            || (large_objects && matches!(e.desc.as_str(), "BLOB" | "BLOB METADATA"))
     };
     schema::write_use_list(&entries, &skip, &workdir.pre_list())?;
     Ok(workdir.pre_list())
 }
 
-/// Restore pre-data with the use-list of [`write_pre_list`].
+/// Restore pre-data with the use-list of [`write_pre_list`], the metadata
+/// of `large_objects` made first (their privileges and comments, restored
+/// by pg_restore, need them).
+#[allow(clippy::too_many_arguments)]
 pub async fn restore_pre_data(
     tools: &PgTools,
     endpoints: &Endpoints,
     target: &Client,
     workdir: &WorkDir,
     selection: &Selection,
+    large_objects: &[u32],
     opts: &CloneOptions,
     interrupted: bool,
 ) -> Result<()> {
-    write_pre_list(tools, target, workdir, selection, opts.skips).await?;
+    let by_tool = !large_objects.is_empty();
+    write_pre_list(tools, target, workdir, selection, opts.skips, by_tool).await?;
+    if by_tool {
+        let source =
+            crate::connections::connect(crate::connections::Side::Source, &endpoints.source)
+                .await?;
+        let with_owners = !opts.restore_options().no_owner;
+        crate::blobs::create_metadata(&source, target, large_objects, with_owners).await?;
+    }
     let mut restore_opts = opts.restore_options();
     restore_opts.clean_if_exists |= interrupted;
     restore(

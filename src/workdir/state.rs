@@ -414,6 +414,26 @@ impl State {
         })
     }
 
+    /// [`State::done_quick`] for many units in one commit: a batch of large
+    /// objects copied in one target transaction is recorded as one.
+    pub fn done_quick_many(&self, units: &[(Unit, String, u64)]) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare(
+                    "INSERT INTO progress (unit, kind, label, state, finished, bytes) \
+                     VALUES (?1, ?2, ?3, 'done', ?4, ?5) \
+                     ON CONFLICT (unit) DO UPDATE SET state = 'done', finished = excluded.finished",
+                )?;
+                let at = now();
+                for (unit, label, bytes) in units {
+                    stmt.execute(params![unit.key(), unit.kind(), label, at, *bytes as i64])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
     pub fn failed(&self, unit: &Unit, error: &str) -> Result<()> {
         self.with(|c| {
             c.execute(

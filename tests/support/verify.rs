@@ -8,7 +8,7 @@
 //! - indexes: pg_get_indexdef, indisvalid, indisready;
 //! - constraints of tables and domains: pg_get_constraintdef, convalidated,
 //!   condeferrable, condeferred;
-//! - large objects: owner, ACL, md5 of the contents;
+//! - large objects: owner, ACL, comment, md5 and length of the contents;
 //! - how long values are stored (PostgreSQL 14+ on both sides): for every
 //!   column of a table with out-of-line values, how many values are compressed
 //!   and by which method, and how many are not;
@@ -466,10 +466,11 @@ fn large_objects(side: Side) -> Map {
             db,
             "SELECT m.oid::text, pg_get_userbyid(m.lomowner)::text, \
                     coalesce(m.lomacl::text, 'NULL'), md5(lo_get(m.oid)), \
-                    length(lo_get(m.oid))::text \
+                    length(lo_get(m.oid))::text, \
+                    coalesce(obj_description(m.oid, 'pg_largeobject'), 'NULL') \
              FROM pg_largeobject_metadata m",
         ),
-        &["owner", "acl", "md5", "bytes"],
+        &["owner", "acl", "md5", "bytes", "comment"],
     )
 }
 

@@ -1,6 +1,9 @@
 //! Large objects, copied by `--large-objects-jobs` workers, each in the slot
-//! of a copy worker that ran out of tables; each one done is recorded so that
-//! a resumed run skips it.
+//! of a copy worker that ran out of tables. Each worker takes up to
+//! [`BATCH_OBJECTS`] at a time, measures them, and copies the small ones in
+//! batches (one target transaction each) and the big ones streamed alone;
+//! each batch is recorded done in one state commit once the target has
+//! committed it, so that a resumed run redoes only unfinished batches.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -9,7 +12,7 @@ use anyhow::Result;
 use futures_util::future::join_all;
 
 use super::Shared;
-use crate::blobs::copy_large_object;
+use crate::blobs::{copy_batch, copy_large_object, plan, sizes, BATCH_OBJECTS};
 use crate::connections::connect_target_worker;
 use crate::snapshot::open_reader;
 use crate::workdir::state::Unit;
@@ -44,14 +47,52 @@ async fn worker(shared: Arc<Shared>, queue: Arc<Mutex<VecDeque<u32>>>) -> Result
         if shared.stopping() {
             return Ok(());
         }
-        let Some(oid) = crate::sync::lock(&queue).pop_front() else {
-            return Ok(());
+        let taken: Vec<u32> = {
+            let mut q = crate::sync::lock(&queue);
+            let n = q.len().min(BATCH_OBJECTS);
+            q.drain(..n).collect()
         };
-        let bytes = copy_large_object(&source, &target, oid).await?;
-        let unit = Unit::LargeObject(oid);
-        crate::failpoint!("large-object-copied", &format!("large object {oid}"));
-        shared
-            .state
-            .done_quick(&unit, &format!("large object {oid}"), bytes)?;
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let (batches, big) = plan(&sizes(&source, &taken).await?);
+        for batch in batches {
+            if shared.stopping() {
+                return Ok(());
+            }
+            let oids: Vec<u32> = batch.iter().map(|(oid, _)| *oid).collect();
+            let (grown, _) = copy_batch(&source, &target, &oids).await?;
+            let copied: Vec<(u32, u64)> = batch
+                .into_iter()
+                .filter(|(oid, _)| !grown.contains(oid))
+                .collect();
+            record(&shared, &copied)?;
+            for oid in grown {
+                let bytes = copy_large_object(&source, &target, oid).await?;
+                record(&shared, &[(oid, bytes)])?;
+            }
+        }
+        for (oid, _) in big {
+            if shared.stopping() {
+                return Ok(());
+            }
+            let bytes = copy_large_object(&source, &target, oid).await?;
+            record(&shared, &[(oid, bytes)])?;
+        }
     }
+}
+
+/// Large objects committed on the target, recorded done together.
+fn record(shared: &Shared, copied: &[(u32, u64)]) -> Result<()> {
+    let (Some(first), Some(last)) = (copied.first(), copied.last()) else {
+        return Ok(());
+    };
+    let about = format!("large objects {} to {}", first.0, last.0);
+    crate::failpoint!("large-object-copied", &about);
+    drop(about); // only a failpoint build reads it
+    let units: Vec<(Unit, String, u64)> = copied
+        .iter()
+        .map(|&(oid, bytes)| (Unit::LargeObject(oid), format!("large object {oid}"), bytes))
+        .collect();
+    shared.state.done_quick_many(&units)
 }
