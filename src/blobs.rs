@@ -4,6 +4,8 @@
 use anyhow::{Context, Result};
 use tokio_postgres::Client;
 
+use crate::error::{Side, SideContext};
+
 /// Bytes read and written per round trip.
 const CHUNK: i32 = 1024 * 1024;
 
@@ -40,7 +42,8 @@ pub async fn copy_large_object(source: &Client, target: &Client, oid: u32) -> Re
                     "SELECT pg_catalog.lo_get($1, $2, $3)",
                     &[&oid, &offset, &CHUNK],
                 )
-                .await?
+                .await
+                .on(Side::Source, "reading it on the source")?
                 .try_get(0)?;
             if chunk.is_empty() {
                 break;

@@ -27,13 +27,18 @@ impl Side {
             Side::Target => "check --target or PGCOPYDB_TARGET_PGURI",
         }
     }
-    /// A failed connection: one line naming the side and what to check.
+    /// A failed connection: one line naming the side and what to check,
+    /// of the kind the attempt found (retry, exit code).
     pub fn connect_failure(self, e: &crate::conninfo::ConnectError) -> Failure {
-        self.failure(format!(
-            "cannot connect to the {} database: {e}; {}",
-            self.name(),
-            self.hint()
-        ))
+        Failure::new(
+            e.error_kind(),
+            self.into(),
+            format!(
+                "cannot connect to the {} database: {e}; {}",
+                self.name(),
+                self.hint()
+            ),
+        )
     }
 
     pub fn failure(self, message: impl Into<String>) -> Failure {
@@ -158,18 +163,17 @@ pub fn db_error_message(e: &tokio_postgres::Error) -> String {
 /// Run a DDL statement that takes locks on more than one table (ADD FOREIGN
 /// KEY, VALIDATE, ADD CONSTRAINT, ATTACH) and that other workers run at the
 /// same time in another order: a deadlock or lock timeout aborts only that
-/// statement, so it is retried a few times (cyclic foreign keys, such as
-/// pagila's staff and store, make this common).
+/// statement, so a retryable error is retried a few times on the same
+/// connection while it is open (cyclic foreign keys, such as pagila's staff
+/// and store, make this common).
 pub async fn ddl(client: &Client, sql: &str) -> Result<(), tokio_postgres::Error> {
     let mut attempt = 0u32;
     loop {
         match client.batch_execute(sql).await {
             Err(e)
                 if attempt < 10
-                    && e.code().is_some_and(|c| {
-                        *c == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
-                            || *c == tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE
-                    }) =>
+                    && !client.is_closed()
+                    && crate::error::Kind::of_postgres(&e).is_retryable() =>
             {
                 attempt += 1;
                 tracing::debug!("retrying after {e}: {sql}");

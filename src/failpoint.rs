@@ -249,7 +249,7 @@ mod armed {
         if n != armed.at_hit {
             return Ok(());
         }
-        eprintln!("failpoint {name} ({about}): {:?}", armed.action);
+        crate::report::stdout::eprintln(format!("failpoint {name} ({about}): {:?}", armed.action));
         if let Some(dir) = &reg.dir {
             // Written whole before the test can see it: a rename is atomic.
             let tmp = dir.join(format!("{name}.reached.tmp"));

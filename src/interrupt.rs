@@ -92,7 +92,7 @@ pub fn install_handlers() {
             }
             count += 1;
             if count > 1 {
-                eprintln!("second signal: exiting now");
+                crate::report::stdout::eprintln("second signal: exiting now");
                 std::process::exit(130);
             }
             tracing::warn!(
@@ -117,7 +117,7 @@ pub async fn unless_interrupted<T>(
         result = &mut work => result,
         _ = cancelled() => {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut work).await;
-            Err(crate::error::Failure::state(format!("interrupted: {how_to_resume}")).into())
+            Err(crate::error::Failure::interrupted(format!("interrupted: {how_to_resume}")).into())
         }
     }
 }

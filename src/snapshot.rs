@@ -2,12 +2,13 @@
 //! held open for the whole run, whose view every reader (pg_dump included)
 //! imports, so that the target gets one consistent state of the source.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio_postgres::Client;
 
 use crate::connections::{connect, Side, SOURCE_SESSION_SETTINGS};
 use crate::conninfo::ConnInfo;
 use crate::copy::relay::TapHandle;
+use crate::error::SideContext;
 use crate::sql::quote_literal;
 
 /// Holds the exporting transaction; dropping it releases the snapshot.
@@ -27,7 +28,7 @@ pub async fn export_on(side: Side, info: &ConnInfo) -> Result<SnapshotHolder> {
     let id: String = client
         .query_one("SELECT pg_export_snapshot()", &[])
         .await
-        .with_context(|| format!("exporting a snapshot on the {}", side.name()))?
+        .on(side, format!("exporting a snapshot on the {}", side.name()))?
         .try_get(0)?;
     Ok(SnapshotHolder {
         _client: client,
@@ -70,10 +71,17 @@ pub async fn open_copy_reader(
 /// Session settings, then a read-only REPEATABLE READ transaction importing
 /// `snapshot` when given.
 async fn enter_snapshot(client: &Client, side: Side, snapshot: Option<&str>) -> Result<()> {
-    client.batch_execute(SOURCE_SESSION_SETTINGS).await?;
+    client.batch_execute(SOURCE_SESSION_SETTINGS).await.on(
+        side,
+        format!("setting up the session on the {}", side.name()),
+    )?;
     client
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await?;
+        .await
+        .on(
+            side,
+            format!("starting a transaction on the {}", side.name()),
+        )?;
     if let Some(id) = snapshot {
         client
             .batch_execute(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(id)))

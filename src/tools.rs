@@ -261,7 +261,7 @@ mod tests {
         let mut t15 = fake(15, "/usr/lib/postgresql/15/bin");
         t15.version = "15.18".into();
         let err = choose(&[t15], 18, 18).unwrap_err();
-        assert_eq!(err.exit, crate::error::ExitCode::BadConfig);
+        assert_eq!(err.exit_code(), crate::error::ExitCode::BadConfig);
         assert_eq!(
             err.message,
             "no pg_dump can read the source server (PostgreSQL 18): found pg_dump 15.18 in \

@@ -642,7 +642,7 @@ async fn preflight_passes_and_refuses_in_one_line() {
     };
     match preflight::preflight(&info(&src), &behind).await {
         Err(f) => {
-            assert_eq!(f.exit, ExitCode::BadArgs);
+            assert_eq!(f.exit_code(), ExitCode::BadArgs);
             assert!(
                 f.message
                     .contains("--endpos 0/1 is behind the start position"),

@@ -7,12 +7,15 @@ use anyhow::Result;
 use super::CloneArgs;
 use crate::clone::CloneOptions;
 use crate::connections::Endpoints;
-use crate::error::{ExitCode, Failure};
+use crate::error::{units_failed, Failure};
 use crate::interrupt;
 use crate::sql::quote_ident;
 
 /// `clone` (and `copy db`) of one database.
 pub async fn run(args: CloneArgs) -> Result<()> {
+    if args.follow {
+        return super::clone_follow::run(args).await;
+    }
     crate::report::logging::init(args.log.level());
     let endpoints = Endpoints::from_args(&args.conn)?;
     let options = CloneOptions::from_args(&args)?;
@@ -26,10 +29,10 @@ pub async fn run(args: CloneArgs) -> Result<()> {
         ),
     )
     .await?;
-    print!("{}", summary.render());
+    crate::report::stdout::print(summary.render())?;
     if !summary.failures.is_empty() {
-        return Err(Failure::new(
-            ExitCode::Internal,
+        return Err(units_failed(
+            &summary.failures,
             format!(
                 "{} unit(s) failed, see above; fix the cause and run again with --resume",
                 summary.failures.len()
@@ -54,7 +57,7 @@ pub async fn run_all_databases(args: CloneArgs) -> Result<()> {
         ),
     )
     .await?;
-    print!("{}", summary.render());
+    crate::report::stdout::print(summary.render())?;
     if summary.failed_databases.is_empty() {
         return Ok(());
     }
@@ -63,7 +66,7 @@ pub async fn run_all_databases(args: CloneArgs) -> Result<()> {
         .iter()
         .map(|n| quote_ident(n))
         .collect();
-    Err(Failure::new(
+    Err(Failure::exiting(
         exit,
         format!(
             "{} database(s) failed: {}; see above, fix the cause and run again with --resume",

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use crate::cli::{ConnectionArgs, LogArgs};
-use crate::clone::instance::compare_all_data;
+use crate::clone::instance::{compare_all_data, compare_all_schema};
 use crate::compare::{compare_data, compare_schema, differences_failure, SchemaOptions};
 use crate::connections::Endpoints;
 use crate::filters::Filters;
@@ -25,16 +25,16 @@ pub struct CommonArgs {
     #[command(flatten)]
     conn: ConnectionArgs,
     /// Work directory: the report is also saved there as JSON
-    #[arg(long, env = "PGCOPYDB_DIR")]
+    #[arg(short = 'D', long, env = "PGCOPYDB_DIR")]
     dir: Option<PathBuf>,
     /// Print the report as JSON instead of a table
-    #[arg(long)]
+    #[arg(short = 'J', long)]
     json: bool,
     /// Read the source under this exported snapshot
-    #[arg(long, env = "PGCOPYDB_SNAPSHOT")]
+    #[arg(short = 'N', long, env = "PGCOPYDB_SNAPSHOT")]
     snapshot: Option<String>,
     /// Compare only what a clone with this filters file copies
-    #[arg(long, visible_alias = "filter", value_name = "FILE")]
+    #[arg(short = 'F', long, visible_alias = "filter", value_name = "FILE")]
     filters: Option<PathBuf>,
     #[command(flatten)]
     log: LogArgs,
@@ -45,12 +45,12 @@ pub struct CompareDataArgs {
     #[command(flatten)]
     common: CommonArgs,
     /// Number of tables summed at the same time (on each side)
-    #[arg(long, visible_alias = "jobs", env = "PGCOPYDB_TABLE_JOBS", default_value_t = 4,
+    #[arg(short = 'j', long, visible_alias = "jobs", env = "PGCOPYDB_TABLE_JOBS", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=128))]
     table_jobs: u32,
     /// Compare every database of the source instance with the target database
     /// of the same name (the databases `clone --all-databases` copies)
-    #[arg(long, conflicts_with = "snapshot")]
+    #[arg(short = 'a', long, conflicts_with = "snapshot")]
     all_databases: bool,
 }
 
@@ -64,6 +64,13 @@ pub struct CompareSchemaArgs {
     /// Do not compare privileges (for clones made with --no-acl)
     #[arg(long)]
     no_acl: bool,
+    /// Accepted for compatibility; no effect: the schema is read in one catalog query per side
+    #[arg(short = 'j', long, visible_alias = "table-jobs", value_name = "N")]
+    jobs: Option<u32>,
+    /// Compare every database of the source instance with the target database
+    /// of the same name (the databases `clone --all-databases` copies)
+    #[arg(short = 'a', long, conflicts_with = "snapshot")]
+    all_databases: bool,
 }
 
 pub async fn run(command: CompareCommand) -> Result<()> {
@@ -99,6 +106,18 @@ pub async fn run(command: CompareCommand) -> Result<()> {
                 no_acl: args.no_acl,
                 filters: filters(c)?,
             };
+            if args.all_databases {
+                let report = compare_all_schema(&endpoints, &options).await?;
+                finish(c, "schema", &report.to_json()?, &report.render())?;
+                return if report.is_equal() {
+                    Ok(())
+                } else {
+                    Err(
+                        differences_failure("schema", report.differences(), report.compared())
+                            .into(),
+                    )
+                };
+            }
             let report = compare_schema(&endpoints, c.snapshot.as_deref(), &options).await?;
             finish(c, "schema", &report.to_json()?, &report.render())?;
             if report.is_equal() {
@@ -130,9 +149,9 @@ fn finish(c: &CommonArgs, what: &str, json: &str, table: &str) -> Result<()> {
         save(dir, what, json)?;
     }
     if c.json {
-        println!("{json}");
+        crate::report::stdout::println(json)?;
     } else {
-        print!("{table}");
+        crate::report::stdout::print(table)?;
     }
     Ok(())
 }

@@ -3,21 +3,29 @@
 //!
 //! This layer only turns arguments into settings and hands them to the engine.
 
+mod cdc_args;
 mod clone;
 mod clone_args;
+mod clone_follow;
 mod compare;
+mod compat_args;
 mod docs;
 mod extensions;
+mod follow;
 mod list;
 mod ping;
 mod roles;
 mod settings;
 mod snapshot;
 mod steps;
+mod stream;
+mod stream_sentinel;
 mod version;
 
 #[cfg(test)]
 mod layering;
+#[cfg(test)]
+mod stream_tests;
 
 pub use clone_args::{CloneArgs, ConnectionArgs, CopyFormatArg, EstimateSizesArg, LogArgs};
 
@@ -53,6 +61,11 @@ pub enum Command {
     Restore(steps::RestoreCommand),
     /// Export a snapshot on the source and hold it until interrupted
     Snapshot(snapshot::SnapshotArgs),
+    /// Apply the source's changes to the target (logical decoding), until endpos
+    Follow(follow::FollowArgs),
+    /// Change data capture step by step: setup, receive, apply, cleanup, sentinel
+    #[command(subcommand)]
+    Stream(stream::StreamCommand),
     /// List what the source holds, what a copy of it would do, or what a run did
     #[command(subcommand)]
     List(list::ListCommand),
@@ -137,7 +150,7 @@ pub fn run() -> i32 {
         }
     };
     if let Err(e) = crate::failpoint::check_env() {
-        eprintln!("error: {e}");
+        crate::report::stdout::eprintln(format!("error: {e}"));
         return crate::error::ExitCode::BadArgs as i32;
     }
     // Everything pgcopydb and its children (pg_dump, pg_dumpall, SQLite)
@@ -156,7 +169,9 @@ pub fn run() -> i32 {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            crate::report::stdout::eprintln(format_args!(
+                "error: cannot start the async runtime: {e}"
+            ));
             return crate::error::ExitCode::Internal as i32;
         }
     };
@@ -208,6 +223,8 @@ pub fn run() -> i32 {
             Command::Compare(command) => compare::run(command).await,
             Command::Ping(args) => ping::run(args).await,
             Command::Snapshot(args) => snapshot::run(args).await,
+            Command::Follow(args) => follow::run(args).await,
+            Command::Stream(cmd) => stream::run(cmd).await,
             Command::List(cmd) => list::run(cmd).await,
             Command::Version(args) => version::run(args),
             Command::GenerateDocs(args) => docs::run(args),

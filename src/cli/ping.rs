@@ -23,21 +23,21 @@ pub async fn run(args: PingArgs) -> anyhow::Result<()> {
         let client = connect(side, info).await?;
         let version = server_version(&client).await?;
         majors.push(server_major(&client).await?);
-        println!(
+        crate::report::stdout::println(format_args!(
             "{:<6}  {}  PostgreSQL {version}",
             side.name(),
             info.safe_display()
-        );
+        ))?;
     }
     let &[source_major, target_major] = majors.as_slice() else {
         anyhow::bail!("expected the versions of two servers, got {}", majors.len());
     };
     let chosen = tools::choose(&tools::discover(), source_major, target_major)?;
-    println!(
+    crate::report::stdout::println(format_args!(
         "tools   pg_dump/pg_restore {} in {}",
         chosen.version,
         chosen.bindir.display()
-    );
+    ))?;
     if let Some(w) = &chosen.warning {
         tracing::warn!("{w}");
     }

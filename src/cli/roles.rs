@@ -17,11 +17,13 @@ pub struct RolesArgs {
     #[command(flatten)]
     pub conn: ConnectionArgs,
     /// Work directory (the roles dump is `schema/roles.sql` in it)
-    #[arg(long, env = "PGCOPYDB_DIR")]
+    #[arg(short = 'D', long, env = "PGCOPYDB_DIR")]
     pub dir: Option<PathBuf>,
     /// Do not dump role passwords (automatic when the source cannot read them)
     #[arg(long)]
     pub no_role_passwords: bool,
+    #[command(flatten)]
+    pub ignored: super::compat_args::RolesIgnoredArgs,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -73,14 +75,15 @@ pub async fn run(args: RolesArgs, step: RolesStep) -> Result<()> {
         info!("roles dumped to {}", file.display());
     }
     if step != RolesStep::Dump {
-        let endpoints = Endpoints::from_args(&args.conn)?;
+        // Restoring needs only the target: one roles dump may go to several targets.
+        let target = crate::connections::resolve(Side::Target, args.conn.target.as_deref())?;
         let script = std::fs::read_to_string(&file).map_err(|e| {
             Failure::state(format!(
                 "cannot read {}: {e}; run `pgcopydb dump roles` first",
                 file.display()
             ))
         })?;
-        let target = connect(Side::Target, &endpoints.target).await?;
+        let target = connect(Side::Target, &target).await?;
         let created = roles::restore_roles(&target, &script).await?;
         info!(
             "created {} role(s) on the target: {}",

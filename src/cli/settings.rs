@@ -103,6 +103,10 @@ impl CloneOptions {
                 ext_comments: a.skip_ext_comments || a.skip_extensions,
                 collations: a.skip_collations,
             },
+            requirements: match &a.requirements {
+                Some(path) => crate::extensions::requirements::load(path)?,
+                None => Default::default(),
+            },
         })
     }
 }

@@ -8,6 +8,8 @@ use anyhow::Result;
 use crate::cli::LogArgs;
 use crate::conninfo::ConnInfo;
 use crate::error::Failure;
+use crate::stream::follow::clone_follow::{create_slot_for_copy, SlotForCopy};
+use crate::stream::follow::FollowSettings;
 use crate::workdir::contents::{refuse_foreign, SNAPSHOT_FILE};
 use crate::workdir::private::{create_private_dir, write_private_file};
 use crate::workdir::{Lock, WorkDir, SNAPSHOT_LOCK};
@@ -15,13 +17,40 @@ use crate::workdir::{Lock, WorkDir, SNAPSHOT_LOCK};
 #[derive(Debug, clap::Args)]
 pub struct SnapshotArgs {
     /// Source database connection string (libpq URI or key=value)
-    #[arg(long, env = "PGCOPYDB_SOURCE_PGURI", hide_env_values = true)]
+    #[arg(
+        short = 'S',
+        long,
+        env = "PGCOPYDB_SOURCE_PGURI",
+        hide_env_values = true
+    )]
     source: Option<String>,
     /// Work directory, where the snapshot id is written
-    #[arg(long, env = "PGCOPYDB_DIR")]
+    #[arg(short = 'D', long, env = "PGCOPYDB_DIR")]
     dir: Option<PathBuf>,
+    /// Create the replication slot (and pgoutput's publication) and hold the
+    /// snapshot it exports, for `clone --snapshot` then `follow`
+    #[arg(long)]
+    follow: bool,
+    #[command(flatten)]
+    slot: crate::cli::cdc_args::SlotArgs,
     #[command(flatten)]
     log: LogArgs,
+}
+
+/// What holds the snapshot: an exporting transaction, or the replication
+/// connection that created the slot.
+enum Held {
+    Exported(crate::snapshot::SnapshotHolder),
+    Slot(SlotForCopy),
+}
+
+impl Held {
+    fn id(&self) -> &str {
+        match self {
+            Held::Exported(h) => &h.id,
+            Held::Slot(s) => s.snapshot(),
+        }
+    }
 }
 
 pub async fn run(args: SnapshotArgs) -> Result<()> {
@@ -36,15 +65,28 @@ pub async fn run(args: SnapshotArgs) -> Result<()> {
     create_private_dir(&dir)?;
     refuse_foreign(&dir)?;
     let lock = Lock::take(&dir.join(SNAPSHOT_LOCK))?;
-    let held = crate::snapshot::export(&source).await?;
+    let held = if args.follow {
+        let mut settings = FollowSettings::new(dir.clone());
+        settings.slot = args.slot.settings();
+        Held::Slot(create_slot_for_copy(&source, &settings).await?)
+    } else {
+        Held::Exported(crate::snapshot::export(&source).await?)
+    };
+    let id = held.id().to_string();
     let file = dir.join(SNAPSHOT_FILE);
-    write_private_file(&file, held.id.as_bytes())?;
-    println!("{}", held.id);
+    write_private_file(&file, id.as_bytes())?;
+    crate::report::stdout::println(&id)?;
     tracing::info!(
-        "holding snapshot {} for {} until interrupted (Ctrl-C or SIGTERM)",
-        held.id,
+        "holding snapshot {id} for {} until interrupted (Ctrl-C or SIGTERM)",
         dir.display()
     );
+    if args.follow {
+        tracing::info!(
+            "then: `pgcopydb clone --snapshot {id} --dir {}` and `pgcopydb follow --resume --dir {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
     crate::interrupt::install_handlers();
     crate::interrupt::cancelled().await;
     drop(held);

@@ -51,10 +51,10 @@ pub async fn run_step(mut args: CloneArgs, steps: Steps) -> Result<()> {
     let options = CloneOptions::from_args(&args)?;
     crate::interrupt::install_handlers();
     let summary = run_steps(&endpoints, &options, steps).await?;
-    print!("{}", summary.render());
+    crate::report::stdout::print(summary.render())?;
     if !summary.failures.is_empty() {
-        return Err(crate::error::Failure::new(
-            crate::error::ExitCode::Internal,
+        return Err(crate::error::units_failed(
+            &summary.failures,
             format!(
                 "{}: {} unit(s) failed, see above; fix the cause and run it again",
                 steps.name,
@@ -72,7 +72,7 @@ pub async fn print_restore_lists(args: CloneArgs) -> Result<()> {
     let endpoints = Endpoints::from_args(&args.conn)?;
     let opts = CloneOptions::from_args(&args)?;
     for path in crate::clone::write_restore_lists(&endpoints, &opts).await? {
-        print!("{}", std::fs::read_to_string(path)?);
+        crate::report::stdout::print(std::fs::read_to_string(path)?)?;
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ use super::{CloneOptions, Steps};
 use crate::catalog::{Catalog, PartitionedTable, Table};
 use crate::connections::{connect_target_worker, Endpoints};
 use crate::copy::{target_relations, CopyFormat, CopyStats, TargetRelation};
+use crate::error::{Error, Side};
 use crate::foreign_keys::{add_foreign_key, ForeignKey};
 use crate::indexes::memory::index_session_setting;
 use crate::indexes::{attach_constraints, build_index, build_parent_index, buildable};
@@ -45,7 +46,7 @@ const PARALLEL_BUILDS: &str = "SET max_parallel_maintenance_workers = DEFAULT";
 pub struct DataOutcome {
     pub steps: Vec<(String, Duration)>,
     pub tables: Vec<TableReport>,
-    pub failures: Vec<String>,
+    pub failures: Vec<Error>,
     /// Some table's data is not in (its copy failed).
     pub data_incomplete: bool,
     /// Copies that failed because the two sides' row counts differed.
@@ -77,7 +78,7 @@ pub(super) struct Shared {
     /// Split tables still being copied: parts left, and the sum of their stats.
     parts_left: Mutex<HashMap<u32, (usize, CopyStats)>>,
     reports: Mutex<Vec<TableReport>>,
-    failures: Mutex<Vec<String>>,
+    failures: Mutex<Vec<Error>>,
     /// Index builds, and the ANALYZE that follows them: together at most
     /// `--index-jobs` target connections (see README, Connections per side).
     index_pool: Arc<Pool>,
@@ -126,18 +127,25 @@ pub(super) struct Shared {
 
 impl Shared {
     /// Record a failed unit; with --fail-fast, stop everything else too.
-    async fn fail(&self, unit: Option<&Unit>, what: String) {
+    async fn fail(&self, unit: Option<&Unit>, failure: Error) {
         if interrupt::is_cancelled() {
             return;
         }
-        warn!("{what}");
+        warn!("{failure}");
         if let Some(unit) = unit {
-            let _ = self.state.failed(unit, &what);
+            let _ = self.state.failed(unit, &failure.message);
         }
-        crate::sync::lock(&self.failures).push(what);
+        crate::sync::lock(&self.failures).push(failure);
         if self.opts.fail_fast {
             interrupt::cancel_all().await;
         }
+    }
+    /// Record a failed unit of work on the target (an index, constraints,
+    /// vacuum, a foreign key, sequences): its error is the target's unless
+    /// it says otherwise.
+    async fn fail_on_target(&self, unit: Option<&Unit>, err: &anyhow::Error) {
+        self.fail(unit, Error::classify(err).or_on(Side::Target))
+            .await
     }
     fn stopping(&self) -> bool {
         interrupt::is_cancelled()
@@ -427,7 +435,11 @@ pub async fn copy_all(
             .await;
             match result {
                 Ok(n) => debug!("set {n} sequences"),
-                Err(e) => seq_shared.fail(None, format!("sequences: {e:#}")).await,
+                Err(e) => {
+                    seq_shared
+                        .fail_on_target(None, &e.context("sequences"))
+                        .await
+                }
             }
             ("sequences", started.elapsed())
         });
@@ -459,7 +471,7 @@ pub async fn copy_all(
         // leaves a table copied but not recorded, or not copied: post-data
         // must wait for the resume that copies it again.
         shared.copy_failed.store(true, Ordering::Relaxed);
-        shared.fail(None, format!("{e:#}")).await;
+        shared.fail(None, Error::classify(&e)).await;
     }
     // Drain what follows the copies; that work adds more (foreign keys), so
     // take batches until none is left.
@@ -563,7 +575,7 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
                 }
                 .await;
                 if let Err(e) = result {
-                    shared.fail(Some(&unit), format!("{e:#}")).await;
+                    shared.fail_on_target(Some(&unit), &e).await;
                     return Err(e);
                 }
             }
@@ -600,7 +612,7 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
         }
         .await;
         if let Err(e) = result {
-            shared.fail(Some(&constraints), format!("{e:#}")).await;
+            shared.fail_on_target(Some(&constraints), &e).await;
             ok = false;
         }
     }
@@ -623,7 +635,7 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
         }
         .await;
         if let Err(e) = result {
-            shared.fail(Some(&vacuum), format!("{e:#}")).await;
+            shared.fail_on_target(Some(&vacuum), &e).await;
         }
         Shared::mark(&shared.last_index, shared.started.elapsed());
     }
@@ -712,7 +724,7 @@ async fn build_parent(shared: Arc<Shared>, parent: Arc<PartitionedTable>) {
         .await;
         if let Err(e) = result {
             // Its foreign keys and its own parent wait for post-data.
-            shared.fail(Some(&unit), format!("{e:#}")).await;
+            shared.fail_on_target(Some(&unit), &e).await;
             return;
         }
     }
@@ -771,7 +783,7 @@ fn table_complete(shared: &Arc<Shared>, oid: u32) {
             }
             .await;
             if let Err(e) = result {
-                s.fail(Some(&unit), format!("{e:#}")).await;
+                s.fail_on_target(Some(&unit), &e).await;
             }
             Shared::mark(&s.last_index, s.started.elapsed());
         });

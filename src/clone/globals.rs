@@ -42,6 +42,31 @@ pub async fn copy_roles(
     workdir.state.done_quick(&unit, "roles", 0)
 }
 
+/// `--requirements`: create the pinned extensions at their pinned version
+/// before the pre-data restore, whose `CREATE EXTENSION IF NOT EXISTS` then
+/// leaves them as they are.
+pub async fn create_pinned_extensions(
+    endpoints: &Endpoints,
+    target: &Client,
+    snapshot: Option<&str>,
+    opts: &CloneOptions,
+) -> Result<()> {
+    if opts.skips.extensions || opts.requirements.is_empty() {
+        return Ok(());
+    }
+    let source = crate::snapshot::open_reader(&endpoints.source, snapshot).await?;
+    let pinned: Vec<_> = extensions::read_extensions(&source, &opts.filters)
+        .await?
+        .into_iter()
+        .filter(|e| opts.requirements.contains_key(&e.name))
+        .collect();
+    let created = extensions::create_extensions(target, &pinned, &opts.requirements).await?;
+    if !created.is_empty() {
+        info!("created pinned extension(s): {}", created.join(", "));
+    }
+    Ok(())
+}
+
 /// The configuration rows of the extensions the pre-data restore created
 /// (pg_dump's schema sections leave them out), read under the snapshot.
 /// Not with `--skip-extensions`: `copy extensions` does it then.

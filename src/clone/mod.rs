@@ -28,7 +28,7 @@ use tracing::{info, warn};
 
 use crate::catalog::{existing_target_tables, plan_splits, read_catalog, Catalog};
 use crate::connections::{connect, connect_target_worker, server_major, Endpoints, Side};
-use crate::error::Failure;
+use crate::error::{Failure, SideContext};
 use crate::guards;
 use crate::interrupt;
 use crate::report::summary::Summary;
@@ -172,6 +172,7 @@ pub async fn run_steps(
     }
     let pre = Unit::Step("pre-data");
     if steps.pre_data && !state.is_done(&pre)? {
+        globals::create_pinned_extensions(endpoints, &target, snapshot_id.as_deref(), opts).await?;
         info!("restoring pre-data on the target");
         // A pre-data restore that was cut short left some objects behind;
         // no data is in yet, so dropping and recreating them is safe.
@@ -220,7 +221,7 @@ pub async fn run_steps(
     summary.sequences = catalog.sequences.len();
     summary.large_objects = catalog.large_objects.len();
     if interrupt::is_cancelled() {
-        anyhow::bail!("interrupted");
+        return Err(Failure::interrupted("interrupted").into());
     }
 
     let post = Unit::Step("post-data");
@@ -260,7 +261,9 @@ pub async fn run_steps(
                 }
                 // Logged as the data phase's failures are, before the summary.
                 warn!("{e:#}");
-                summary.failures.push(format!("{e:#}"));
+                summary
+                    .failures
+                    .push(Failure::classify(&e).or_on(crate::error::Side::Target));
             }
         }
     }
@@ -274,13 +277,12 @@ pub async fn run_steps(
             &opts.filters,
         )
         .await?;
-        print!("{}", report.render());
+        crate::report::stdout::print(report.render())?;
         summary.verified = report.is_equal();
         if !report.is_equal() {
-            summary.failures.push(
-                "verification: the target differs from the source (see the comparison above)"
-                    .into(),
-            );
+            summary.failures.push(Failure::differs(
+                "verification: the target differs from the source (see the comparison above)",
+            ));
         }
         summary.step("verification", step.elapsed());
     }
@@ -357,11 +359,11 @@ async fn catalog_and_dump(
                 let reader = snapshot::open_reader(&endpoints.source, snapshot_id).await?;
                 let mut c = read_catalog(&reader, !opts.skip_large_objects, opts.table_sizes)
                     .await
-                    .context("reading the source catalog")?;
+                    .on(Side::Source, "reading the source catalog")?;
                 if !opts.filters.is_empty() {
                     let selection = crate::filters::resolve(&opts.filters, &reader)
                         .await
-                        .context("applying --filters to the source catalog")?;
+                        .on(Side::Source, "applying --filters to the source catalog")?;
                     selection.apply(&mut c);
                     c.selection = selection;
                 }
@@ -369,7 +371,7 @@ async fn catalog_and_dump(
                 let ctid_ok = source_major >= 14 && !opts.skip_split_by_ctid;
                 plan_splits(&reader, &mut c, &opts.split, ctid_ok)
                     .await
-                    .context("planning table splits")?;
+                    .on(Side::Source, "planning table splits")?;
                 state.save_catalog(&c)?;
                 Ok::<Catalog, anyhow::Error>(c)
             }

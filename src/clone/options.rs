@@ -58,6 +58,8 @@ pub struct CloneOptions {
     pub no_role_passwords: bool,
     /// `--skip-extensions`, `--skip-ext-comments`, `--skip-collations`.
     pub skips: SkipOptions,
+    /// `--requirements FILE`: extension versions to create instead of the source's.
+    pub requirements: crate::extensions::requirements::Pins,
 }
 
 impl CloneOptions {

@@ -26,14 +26,11 @@ pub use schema::{
     compare_schema, KindCount, Problem, SchemaDifference, SchemaOptions, SchemaReport,
 };
 
-use crate::error::{ExitCode, Failure};
+use crate::error::Failure;
 
 /// The error a compare ends with when the two sides differ.
 pub fn differences_failure(what: &str, differing: usize, compared: usize) -> Failure {
-    Failure::new(
-        ExitCode::Internal,
-        format!(
-            "compare {what}: {differing} of {compared} objects differ between source and target"
-        ),
-    )
+    Failure::differs(format!(
+        "compare {what}: {differing} of {compared} objects differ between source and target"
+    ))
 }

@@ -11,8 +11,10 @@ use tokio_postgres::{AsyncMessage, Client, Connection};
 use super::config::{self, Target};
 use super::tls::{sslmode, Verify};
 use super::ConnInfo;
+use crate::error::Kind;
 
-/// What went wrong, for callers that react differently (retry, exit code).
+/// What went wrong, in the terms of a connection attempt; [`ConnectError::
+/// error_kind`] says it in the crate's terms (retry, exit code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectErrorKind {
     /// No server answered: refused, timed out, unknown host, no socket.
@@ -34,6 +36,8 @@ pub enum ConnectErrorKind {
 #[error("{message}")]
 pub struct ConnectError {
     kind: ConnectErrorKind,
+    /// The server's SQLSTATE, when it answered with an error.
+    sqlstate: Option<String>,
     message: String,
 }
 
@@ -41,12 +45,28 @@ impl ConnectError {
     pub(crate) fn new(kind: ConnectErrorKind, message: impl Into<String>) -> Self {
         ConnectError {
             kind,
+            sqlstate: None,
             message: message.into(),
         }
     }
 
     pub fn kind(&self) -> ConnectErrorKind {
         self.kind
+    }
+
+    /// What went wrong in the crate's terms: the server's SQLSTATE when it
+    /// sent one (57P03, "starting up", is worth a retry), else the attempt's.
+    pub fn error_kind(&self) -> Kind {
+        if let Some(code) = &self.sqlstate {
+            return Kind::of_sqlstate(code);
+        }
+        match self.kind {
+            ConnectErrorKind::Unreachable | ConnectErrorKind::Tls => Kind::CannotConnect,
+            ConnectErrorKind::Auth => Kind::Authentication,
+            ConnectErrorKind::NoDatabase => Kind::ObjectMissing,
+            ConnectErrorKind::NoSlot => Kind::NoConnectionSlot,
+            ConnectErrorKind::Other => Kind::Server,
+        }
     }
 
     pub fn message(&self) -> &str {
@@ -192,6 +212,7 @@ pub(super) fn classify(
 ) -> ConnectError {
     use ConnectErrorKind::*;
     let on = target.to_string();
+    let sqlstate = e.code().map(|c| c.code().to_string());
     let (kind, message) = if let Some(db) = e.as_db_error() {
         let code = db.code();
         let kind = if *code == SqlState::INVALID_PASSWORD
@@ -246,12 +267,17 @@ pub(super) fn classify(
             (Other, format!("could not connect to {on}: {text}"))
         }
     };
-    ConnectError::new(kind, scrub(message, password))
+    ConnectError {
+        sqlstate,
+        ..ConnectError::new(kind, scrub(message, password))
+    }
 }
 
 /// Connection slots free up as other sessions end (ours among them, when a
-/// pool hands a connection back to the server): a refusal for lack of one is
-/// waited out like a broken link, with a doubling delay, before giving up.
+/// pool hands a connection back to the server), and a server starting up
+/// soon accepts connections: a retryable refusal is waited out like a
+/// broken link, with a doubling delay, before giving up. (A server that
+/// does not answer is not: the connection string may be wrong.)
 pub(crate) async fn retry_when_full<T, F, Fut>(mut attempt: F) -> Result<T, ConnectError>
 where
     F: FnMut() -> Fut,
@@ -263,7 +289,7 @@ where
     loop {
         left -= 1;
         match attempt().await {
-            Err(e) if e.kind() == ConnectErrorKind::NoSlot && left > 0 => {
+            Err(e) if e.error_kind().is_retryable() && left > 0 => {
                 tracing::warn!("{e}: retrying in {delay:?} ({left} more attempts)");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(30));
@@ -279,5 +305,60 @@ pub(crate) fn scrub(message: String, password: Option<&str>) -> String {
     match password {
         Some(pw) if pw.len() >= 3 && message.contains(pw) => message.replace(pw, "****"),
         _ => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(kind: ConnectErrorKind, sqlstate: Option<&str>) -> ConnectError {
+        ConnectError {
+            sqlstate: sqlstate.map(str::to_string),
+            ..ConnectError::new(kind, "refused")
+        }
+    }
+
+    #[test]
+    fn a_full_or_starting_server_is_waited_for_an_absent_one_is_not() {
+        let retried = |e: ConnectError| e.error_kind().is_retryable();
+        assert!(retried(refused(ConnectErrorKind::NoSlot, Some("53300"))));
+        assert!(retried(refused(ConnectErrorKind::Other, Some("57P03"))));
+        assert!(!retried(refused(ConnectErrorKind::Unreachable, None)));
+        assert!(!retried(refused(ConnectErrorKind::Tls, None)));
+        assert!(!retried(refused(ConnectErrorKind::Auth, Some("28P01"))));
+        assert!(!retried(refused(
+            ConnectErrorKind::NoDatabase,
+            Some("3D000")
+        )));
+    }
+
+    /// "the database system is starting up" (57P03) is retried until the
+    /// server lets us in; a refused password is answered at once.
+    #[tokio::test]
+    async fn connecting_retries_what_is_retryable_only() {
+        // SAFETY: nextest runs each test in its own process.
+        unsafe { std::env::set_var("PGCOPYDB_RETRY_DELAY_MS", "1") };
+        let mut attempts = 0;
+        let result = retry_when_full(|| {
+            attempts += 1;
+            let n = attempts;
+            async move {
+                match n {
+                    1 | 2 => Err(refused(ConnectErrorKind::Other, Some("57P03"))),
+                    _ => Ok(n),
+                }
+            }
+        })
+        .await;
+        assert_eq!(result.ok(), Some(3));
+        let mut attempts = 0;
+        let result: Result<(), _> = retry_when_full(|| {
+            attempts += 1;
+            async { Err(refused(ConnectErrorKind::Auth, Some("28P01"))) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(attempts, 1);
     }
 }

@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use anyhow::Context as _;
 use bytes::{Buf, BytesMut};
 use futures_util::future::poll_fn;
 use futures_util::SinkExt;
@@ -27,6 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::counts::copy_tag_rows;
 use super::link::{Link, RawSocket};
+use crate::error::{Side, SideContext};
 
 struct TapState {
     socket: Mutex<Link>,
@@ -236,11 +236,6 @@ impl SourceError {
         }
         SourceError { code, message }
     }
-
-    /// The link broke or the server is going away: worth a retry.
-    pub fn is_connection_error(&self) -> bool {
-        self.code.starts_with("08") || matches!(self.code.as_str(), "57P01" | "57P02" | "57P03")
-    }
 }
 
 /// Run `sql` (a `COPY ... TO STDOUT`) on the tapped source connection and
@@ -338,7 +333,7 @@ where
             let n = output.len() as u64;
             sink.send(output.split().freeze())
                 .await
-                .context("writing to the target")?;
+                .on(Side::Target, "writing to the target")?;
             total += n;
             sent(n);
             output.reserve(chunk);
@@ -372,7 +367,7 @@ where
         let n = output.len() as u64;
         sink.send(output.freeze())
             .await
-            .context("writing to the target")?;
+            .on(Side::Target, "writing to the target")?;
         total += n;
         sent(n);
     }
@@ -388,6 +383,7 @@ pub async fn idle(client: &tokio_postgres::Client) -> Result<(), tokio_postgres:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Kind;
 
     #[test]
     fn error_fields_are_read() {
@@ -395,9 +391,9 @@ mod tests {
         let e = SourceError::parse(body);
         assert_eq!(e.code, "57014");
         assert_eq!(e.message, "canceling statement due to user request");
-        assert!(!e.is_connection_error());
+        assert!(!Kind::of_sqlstate(&e.code).is_retryable());
         let e = SourceError::parse(b"C57P01\0Mterminating connection\0Dby admin\0\0");
         assert_eq!(e.message, "terminating connection (by admin)");
-        assert!(e.is_connection_error());
+        assert!(Kind::of_sqlstate(&e.code).is_retryable());
     }
 }

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use bytes::{Bytes, BytesMut};
 use futures_util::{pin_mut, SinkExt, StreamExt};
 use tokio_postgres::Client;
@@ -17,6 +17,7 @@ use super::relay::{self, TapHandle};
 use super::target::TargetRelation;
 use crate::catalog::parts::Part;
 use crate::catalog::{set_storage_sql, Table};
+use crate::error::{Side, SideContext};
 
 /// Wire format of the COPY stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +128,10 @@ pub async fn copy_table(
     };
     let copy_in = format!("COPY {qualified} {columns} FROM STDIN{in_with}");
 
-    target.batch_execute("BEGIN").await?;
+    target
+        .batch_execute("BEGIN")
+        .await
+        .on(Side::Target, "starting the target transaction")?;
     let result = async {
         // Before the TRUNCATE: COPY FREEZE needs the table truncated in the
         // transaction's own (sub)transaction, not in the savepoint's.
@@ -136,10 +140,10 @@ pub async fn copy_table(
             CopyUnit::Part { .. } => false,
         };
         if let Some(sql) = &prepare {
-            target
-                .batch_execute(sql)
-                .await
-                .with_context(|| format!("preparing {} on the target", table.label()))?;
+            target.batch_execute(sql).await.on(
+                Side::Target,
+                format!("preparing {} on the target", table.label()),
+            )?;
         }
         let moved = stream(
             source,
@@ -152,9 +156,10 @@ pub async fn copy_table(
         moved.check_counts(|| unit_label(table, unit))?;
         if external {
             if let Some(sql) = set_storage_sql(table, uncompressed, "EXTENDED") {
-                target.batch_execute(&sql).await.with_context(|| {
-                    format!("restoring the column storage of {}", table.label())
-                })?;
+                target.batch_execute(&sql).await.on(
+                    Side::Target,
+                    format!("restoring the column storage of {}", table.label()),
+                )?;
             }
         }
         Ok::<_, anyhow::Error>(moved)
@@ -162,7 +167,10 @@ pub async fn copy_table(
     .await;
     match result {
         Ok(moved) => {
-            target.batch_execute("COMMIT").await?;
+            target
+                .batch_execute("COMMIT")
+                .await
+                .on(Side::Target, "committing on the target")?;
             Ok(CopyStats {
                 rows: moved.target_rows,
                 bytes: moved.bytes,
@@ -266,7 +274,7 @@ async fn stream(
     let sink = target
         .copy_in::<_, Bytes>(copy_in)
         .await
-        .context("starting COPY FROM on the target")?;
+        .on(Side::Target, "starting COPY FROM on the target")?;
     if let Some(tap) = source.relay {
         pin_mut!(sink);
         let sent = |n: u64| {
@@ -276,14 +284,14 @@ async fn stream(
         };
         relay::idle(source.client)
             .await
-            .context("starting COPY TO on the source")?;
+            .on(Side::Source, "starting COPY TO on the source")?;
         let (bytes, source_rows) = relay::copy_out(tap, copy_out, CHUNK, &mut sink, sent)
             .await
-            .context("copying from the source")?;
+            .on(Side::Source, "copying from the source")?;
         let target_rows = sink
             .finish()
             .await
-            .context("finishing COPY on the target")?;
+            .on(Side::Target, "finishing COPY on the target")?;
         return Ok(Moved {
             source_rows,
             target_rows,
@@ -294,7 +302,7 @@ async fn stream(
         .client
         .copy_out(copy_out)
         .await
-        .context("starting COPY TO on the source")?;
+        .on(Side::Source, "starting COPY TO on the source")?;
     pin_mut!(sink);
     pin_mut!(rows);
     let mut buffer = BytesMut::with_capacity(CHUNK);
@@ -307,14 +315,14 @@ async fn stream(
         let message = rows.next().await;
         let done = message.is_none();
         if let Some(message) = message {
-            buffer.extend_from_slice(&message.context("reading from the source")?);
+            buffer.extend_from_slice(&message.on(Side::Source, "reading from the source")?);
             messages += 1;
         }
         if buffer.len() >= CHUNK || (done && !buffer.is_empty()) {
             let n = buffer.len() as u64;
             sink.send(buffer.split().freeze())
                 .await
-                .context("writing to the target")?;
+                .on(Side::Target, "writing to the target")?;
             total += n;
             for c in counters {
                 c.fetch_add(n, Ordering::Relaxed);
@@ -327,7 +335,7 @@ async fn stream(
     let target_rows = sink
         .finish()
         .await
-        .context("finishing COPY on the target")?;
+        .on(Side::Target, "finishing COPY on the target")?;
     Ok(Moved {
         source_rows: messages.saturating_sub(u64::from(binary)),
         target_rows,

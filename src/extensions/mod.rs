@@ -10,6 +10,7 @@
 
 pub mod config_data;
 mod order;
+pub mod requirements;
 
 use std::collections::{HashMap, HashSet};
 
@@ -93,8 +94,14 @@ pub async fn read_extensions(source: &Client, filters: &Filters) -> Result<Vec<E
 /// The source's version is asked for when the target can install it;
 /// otherwise the target's default version is created, with a warning (an
 /// upgrade to a newer server often comes with newer extension versions).
+/// A version pinned in `pins` (`--requirements`) replaces the source's and
+/// must be installable on the target.
 /// Returns the names of the extensions created.
-pub async fn create_extensions(target: &Client, extensions: &[Extension]) -> Result<Vec<String>> {
+pub async fn create_extensions(
+    target: &Client,
+    extensions: &[Extension],
+    pins: &requirements::Pins,
+) -> Result<Vec<String>> {
     let existing: HashMap<String, String> = target
         .query("SELECT extname::text, extversion FROM pg_extension", &[])
         .await?
@@ -118,11 +125,13 @@ pub async fn create_extensions(target: &Client, extensions: &[Extension]) -> Res
         .collect::<Result<_, _>>()?;
     let mut created = Vec::new();
     for e in extensions {
+        let pinned = pins.get(&e.name);
+        let wanted = pinned.unwrap_or(&e.version);
         if let Some(v) = existing.get(&e.name) {
-            if *v != e.version {
+            if v != wanted {
                 warn!(
-                    "extension {} is at version {v} on the target, {} on the source: left as is",
-                    e.name, e.version
+                    "extension {} is at version {v} on the target, {wanted} wanted: left as is",
+                    e.name
                 );
             }
             continue;
@@ -148,8 +157,16 @@ pub async fn create_extensions(target: &Client, extensions: &[Extension]) -> Res
                     format!("creating schema {} for extension {}", e.schema, e.name)
                 })?;
         }
-        let version = if available.contains(&(e.name.clone(), e.version.clone())) {
-            format!(" VERSION {}", quote_literal(&e.version))
+        let version = if available.contains(&(e.name.clone(), wanted.clone())) {
+            format!(" VERSION {}", quote_literal(wanted))
+        } else if pinned.is_some() {
+            return Err(crate::error::Failure::target(format!(
+                "the target cannot install version {wanted} of extension {} pinned by \
+                 --requirements: install it there, or change the pin \
+                 (`pgcopydb list extensions --available-versions` on the target lists its versions)",
+                e.name
+            ))
+            .into());
         } else {
             warn!(
                 "the target cannot install version {} of extension {}: creating its default version",

@@ -8,7 +8,8 @@ use comfy_table::{presets, CellAlignment, Table as Grid};
 use indicatif::HumanBytes;
 use serde::Serialize;
 
-use super::summary::{seconds, Summary};
+use super::summary::{failure_class, seconds, Summary};
+use crate::error::Error;
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct DatabaseReport {
@@ -21,7 +22,7 @@ pub struct DatabaseReport {
     pub large_objects: usize,
     pub seconds: f64,
     /// Failed units, or the error that stopped this database's run.
-    pub failures: Vec<String>,
+    pub failures: Vec<Error>,
     /// Tables copied by this run, with their row counts checked on both sides.
     pub copied: usize,
     /// Copies whose source and target row counts differed.
@@ -49,7 +50,7 @@ impl DatabaseReport {
     }
 
     /// A database whose run ended with an error before its summary.
-    pub fn failed(database: &str, error: String, seconds: f64) -> DatabaseReport {
+    pub fn failed(database: &str, error: Error, seconds: f64) -> DatabaseReport {
         DatabaseReport {
             database: database.to_string(),
             seconds,
@@ -165,7 +166,11 @@ impl InstanceSummary {
         }
         for r in &self.databases {
             for f in &r.failures {
-                out.push_str(&format!("FAILED in {}: {f}\n", r.database));
+                out.push_str(&format!(
+                    "FAILED in {} {}: {f}\n",
+                    r.database,
+                    failure_class(f)
+                ));
             }
         }
         out

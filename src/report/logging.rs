@@ -47,21 +47,101 @@ pub fn init(level: LogLevel) {
     if tty {
         let _ = BARS.set(MultiProgress::new());
     }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use super::log_format::{env_flag, OriginalFormat};
+    use tracing_subscriber::prelude::*;
+    let json = env_flag("PGCOPYDB_LOG_JSON");
+    let stderr = tracing_subscriber::fmt::layer()
         .with_target(false)
-        .with_ansi(tty)
+        .with_ansi(tty && !json)
         .with_writer(LogWriter);
-    let _ = builder.try_init();
+    // The original's format only when its variables ask for it: the
+    // default lines stay as they are.
+    type Boxed = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+    let mut layers: Vec<Boxed> = Vec::new();
+    if json || std::env::var_os("PGCOPYDB_LOG_TIME_FORMAT").is_some() {
+        layers.push(Box::new(
+            stderr.event_format(OriginalFormat::new(json, tty)),
+        ));
+    } else {
+        layers.push(Box::new(stderr));
+    }
+    let (file, file_error) = match std::env::var_os("PGCOPYDB_LOG_FILENAME") {
+        Some(path) => match std::fs::File::create(&path) {
+            Ok(f) => (Some(std::sync::Arc::new(std::sync::Mutex::new(f))), None),
+            Err(e) => (
+                None,
+                Some(format!(
+                    "cannot write the log file {path:?} (PGCOPYDB_LOG_FILENAME): {e}"
+                )),
+            ),
+        },
+        None => (None, None),
+    };
+    if let Some(f) = file {
+        layers.push(Box::new(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(FileWriter(f))
+                .event_format(OriginalFormat::new(
+                    env_flag("PGCOPYDB_LOG_JSON_FILE"),
+                    false,
+                )),
+        ));
+    }
+    let _ = tracing_subscriber::registry()
+        .with(layers)
+        .with(filter)
+        .try_init();
+    if let Some(e) = file_error {
+        tracing::warn!("{e}");
+    }
+}
+
+/// Writes each log line, secrets masked, to the `PGCOPYDB_LOG_FILENAME` file.
+struct FileWriter(std::sync::Arc<std::sync::Mutex<std::fs::File>>);
+
+impl<'a> MakeWriter<'a> for FileWriter {
+    type Writer = FileLine;
+    fn make_writer(&'a self) -> Self::Writer {
+        FileLine(Vec::new(), self.0.clone())
+    }
+}
+
+struct FileLine(Vec<u8>, std::sync::Arc<std::sync::Mutex<std::fs::File>>);
+
+impl Write for FileLine {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for FileLine {
+    fn drop(&mut self) {
+        let out = std::mem::take(&mut self.0);
+        let out = super::secrets::mask(&String::from_utf8_lossy(&out)).into_owned();
+        if let Ok(mut file) = self.1.lock() {
+            // A full disk must not stop the run: the log on stderr remains.
+            let _ = file.write_all(out.as_bytes());
+        }
+    }
 }
 
 /// Print the error that ends the run: one line, the cause chain joined.
 pub fn print_fatal(err: &anyhow::Error) {
     let line = format!("{err:#}");
     let line = super::secrets::mask(&line).replace('\n', " ");
+    // With JSON logs, the last line is a JSON log line too (and reaches the log file).
+    if super::log_format::env_flag("PGCOPYDB_LOG_JSON") && tracing::dispatcher::has_been_set() {
+        tracing::error!("{line}");
+        return;
+    }
     match bars() {
-        Some(b) => b.suspend(|| eprintln!("error: {line}")),
-        None => eprintln!("error: {line}"),
+        Some(b) => b.suspend(|| super::stdout::eprintln(format_args!("error: {line}"))),
+        None => super::stdout::eprintln(format_args!("error: {line}")),
     }
 }
 

@@ -1,7 +1,9 @@
 //! What the user sees: log lines, the live progress display, the final summary.
 
 pub mod instance_summary;
+pub mod log_format;
 pub mod logging;
 pub mod progress;
 pub mod secrets;
+pub mod stdout;
 pub mod summary;

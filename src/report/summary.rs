@@ -8,6 +8,8 @@ use comfy_table::{presets, CellAlignment, Table as Grid};
 use indicatif::HumanBytes;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Side};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepReport {
     pub step: String,
@@ -37,7 +39,8 @@ pub struct Summary {
     pub tables: Vec<TableReport>,
     pub sequences: usize,
     pub large_objects: usize,
-    pub failures: Vec<String>,
+    /// Each failed unit, with its kind and side: they make the exit code.
+    pub failures: Vec<Error>,
     pub total_seconds: f64,
     /// Copies that failed because the source's and the target's COPY row
     /// counts differed.
@@ -110,7 +113,7 @@ impl Summary {
             out.push('\n');
         }
         for f in &self.failures {
-            out.push_str(&format!("FAILED: {f}\n"));
+            out.push_str(&format!("FAILED {}: {f}\n", failure_class(f)));
         }
         out
     }
@@ -132,6 +135,14 @@ impl Summary {
             "content not compared: --verify does that"
         };
         Some(format!("rows: {rows} copied, {counts}; {content}"))
+    }
+}
+
+/// "(target, rejected)": where a failure happened and what it was.
+pub(crate) fn failure_class(f: &Error) -> String {
+    match f.side {
+        Side::Local => format!("({})", f.kind),
+        side => format!("({side}, {})", f.kind),
     }
 }
 

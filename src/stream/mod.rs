@@ -27,6 +27,10 @@
 pub mod apply;
 pub mod change;
 pub mod decode;
+pub mod follow;
 pub mod lsn;
 pub mod preflight;
+pub mod publication;
+pub mod sentinel;
+pub mod store;
 pub mod walsender;

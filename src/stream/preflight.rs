@@ -324,7 +324,7 @@ mod tests {
         assert!(check_endpos(start, start).is_ok());
         assert!(check_endpos(start, "1/0".parse().unwrap()).is_ok());
         let err = check_endpos(start, "0/FFF".parse().unwrap()).unwrap_err();
-        assert_eq!(err.exit, crate::error::ExitCode::BadArgs);
+        assert_eq!(err.exit_code(), crate::error::ExitCode::BadArgs);
         assert!(err
             .message
             .contains("0/FFF is behind the start position 0/1000"));

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 
 use super::private::TEMP_PREFIX;
 use crate::error::Failure;
+use crate::stream::store::segments::{self, CDC_DIR};
 
 pub const STATE_FILE: &str = "pgcopydb.db";
 pub const DONE_FILE: &str = "done";
@@ -71,6 +72,12 @@ pub fn first_foreign_entry(dir: &Path) -> Result<Option<String>> {
                     return Ok(Some(format!("{SCHEMA_DIR}/{inner}")));
                 }
             }
+        } else if is_dir && name == CDC_DIR {
+            for (inner, inner_is_dir) in entries(&dir.join(CDC_DIR))? {
+                if inner_is_dir || segments::parse_name(&inner).is_none() {
+                    return Ok(Some(format!("{CDC_DIR}/{inner}")));
+                }
+            }
         } else if is_dir || !is_run_file(&name) {
             return Ok(Some(name));
         }
@@ -112,6 +119,14 @@ pub fn clear_run(dir: &Path, keep: &dyn Fn(&str) -> bool) -> Result<()> {
                 }
             }
             // Left in place when it holds something of the user's.
+            let _ = fs::remove_dir(&path);
+        } else if is_dir && name == CDC_DIR {
+            // The change store's segments (named by their position).
+            for (inner, inner_is_dir) in entries(&path)? {
+                if !inner_is_dir && segments::parse_name(&inner).is_some() {
+                    remove(&path.join(inner))?;
+                }
+            }
             let _ = fs::remove_dir(&path);
         } else if !is_dir && is_run_file(&name) {
             remove(&path)?;

@@ -117,7 +117,7 @@ fn now() -> f64 {
 impl State {
     /// Open (creating it 0600 when missing) the state of a run. A state file
     /// that SQLite cannot read — truncated, overwritten, empty — is a
-    /// [`Failure::state`] saying so, never a half-read plan.
+    /// [`Failure::state`](crate::error::Error::state) saying so, never a half-read plan.
     pub fn open(path: &Path) -> Result<State> {
         let existed = path.exists();
         if !existed {
@@ -193,7 +193,12 @@ impl State {
         self.put_setup(&[("target_written", "yes".to_string())])
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+    /// Run `f` on the state's connection (modules keeping their own tables
+    /// in the state, such as the CDC sentinel, go through here).
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         let mut conn = crate::sync::lock(&self.conn);
         Ok(f(&mut conn)?)
     }

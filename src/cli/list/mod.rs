@@ -38,9 +38,9 @@ pub enum ListCommand {
     Indexes(IndexesArgs),
     /// For each table, the objects that depend on it (owned sequences, views, foreign keys,
     /// triggers, policies)
-    Depends(SourceArgs),
+    Depends(DependsArgs),
     /// The whole source catalog as pgcopydb sees it, as JSON
-    Schema(SourceArgs),
+    Schema(SchemaArgs),
     /// Progress of a running or finished run, from its work directory
     Progress(progress::ProgressArgs),
 }
@@ -49,17 +49,26 @@ pub enum ListCommand {
 #[derive(Debug, clap::Args)]
 pub struct SourceArgs {
     /// Source database connection string (libpq URI or key=value)
-    #[arg(long, env = "PGCOPYDB_SOURCE_PGURI", hide_env_values = true)]
+    #[arg(
+        short = 'S',
+        long,
+        env = "PGCOPYDB_SOURCE_PGURI",
+        hide_env_values = true
+    )]
     source: Option<String>,
     /// Read the source under this exported snapshot (from `pgcopydb snapshot`)
-    #[arg(long, env = "PGCOPYDB_SNAPSHOT")]
+    #[arg(short = 'N', long, env = "PGCOPYDB_SNAPSHOT")]
     snapshot: Option<String>,
     /// Print JSON instead of a table
-    #[arg(long)]
+    #[arg(short = 'J', long)]
     json: bool,
     /// Show only what a run with this filters file would copy (INI, as for clone)
-    #[arg(long, visible_alias = "filter", value_name = "FILE")]
+    #[arg(short = 'F', long, visible_alias = "filter", value_name = "FILE")]
     filters: Option<PathBuf>,
+    /// Accepted for compatibility; no effect: the original reads its catalog cache there,
+    /// we keep none and always read the source
+    #[arg(short = 'D', long, env = "PGCOPYDB_DIR", value_name = "DIR")]
+    dir: Option<PathBuf>,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -88,13 +97,40 @@ impl SourceArgs {
     }
 }
 
+/// `list schema`: the original's cache options, accepted so that its scripts
+/// run; the listing always reads the source in one transaction.
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    #[command(flatten)]
+    src: SourceArgs,
+    /// Accepted for compatibility; no effect: there is no catalog cache to refresh
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Accepted for compatibility; no effect: the listing is one consistent transaction
+    #[arg(short = 'I', long)]
+    not_consistent: bool,
+    /// Accepted for compatibility; no effect: `list table-parts` shows the split
+    #[arg(
+        short = 'L',
+        long,
+        visible_alias = "split-tables-larger-than",
+        value_name = "SIZE"
+    )]
+    split_at: Option<String>,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ExtensionsArgs {
     #[command(flatten)]
     src: SourceArgs,
     /// List every extension the source server could install, with all its versions
-    #[arg(long)]
+    #[arg(short = 'a', long)]
     available_versions: bool,
+    /// The extensions the server can install with their default version, as the
+    /// `--requirements FILE` of clone and copy extensions reads them (with --json:
+    /// `[{"name": ..., "version": ...}]`); run it against the target to start one
+    #[arg(short = 'r', long, conflicts_with = "available_versions")]
+    requirements: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -104,16 +140,16 @@ pub struct TablesArgs {
     /// List what the copy skips instead, and why: extension tables, partitioned parents
     /// (their partitions are copied), foreign tables, materialized views (refreshed, not
     /// copied), tables excluded by --filters
-    #[arg(long)]
+    #[arg(short = 'x', long)]
     list_skipped: bool,
     /// Only tables without a primary key
-    #[arg(long)]
+    #[arg(short = 'P', long)]
     without_pkey: bool,
     #[command(flatten)]
     sizes: EstimateSizesArg,
     /// Accepted for compatibility; changes nothing: the original refreshes its catalog
     /// cache, we keep none and always read the source
-    #[arg(long)]
+    #[arg(short = 'f', long)]
     force: bool,
 }
 
@@ -122,13 +158,16 @@ pub struct TablePartsArgs {
     #[command(flatten)]
     src: SourceArgs,
     #[command(flatten)]
+    names: TableNameArgs,
+    #[command(flatten)]
     sizes: EstimateSizesArg,
     /// Split tables at least this large (heap plus TOAST), e.g. 10GB, 500 MB, 64kB
-    #[arg(long, visible_alias = "split-at", env = "PGCOPYDB_SPLIT_TABLES_LARGER_THAN",
+    #[arg(short = 'L', long, visible_alias = "split-at", env = "PGCOPYDB_SPLIT_TABLES_LARGER_THAN",
           value_name = "SIZE", value_parser = parse_size, required = true)]
     split_tables_larger_than: u64,
     /// At most this many parts per table (0: no limit)
     #[arg(
+        short = 'u',
         long,
         env = "PGCOPYDB_SPLIT_MAX_PARTS",
         value_name = "N",
@@ -141,10 +180,40 @@ pub struct TablePartsArgs {
     skip_split_by_ctid: bool,
 }
 
+/// `--schema-name` / `--table-name`: only the tables so named (the
+/// original's way to point a listing at one table).
+#[derive(Debug, clap::Args)]
+pub struct TableNameArgs {
+    /// Only tables in this schema
+    #[arg(short = 's', long, value_name = "SCHEMA")]
+    schema_name: Option<String>,
+    /// Only tables of this name
+    #[arg(short = 't', long, value_name = "NAME")]
+    table_name: Option<String>,
+}
+
+impl TableNameArgs {
+    /// Whether the table `schema`.`name` is one the options name.
+    fn keeps(&self, schema: &str, name: &str) -> bool {
+        self.schema_name.as_deref().is_none_or(|s| s == schema)
+            && self.table_name.as_deref().is_none_or(|t| t == name)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DependsArgs {
+    #[command(flatten)]
+    src: SourceArgs,
+    #[command(flatten)]
+    names: TableNameArgs,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct IndexesArgs {
     #[command(flatten)]
     src: SourceArgs,
+    #[command(flatten)]
+    names: TableNameArgs,
     /// Only the indexes of this table (schema.name, or a name found in any schema)
     #[arg(long, value_name = "SCHEMA.NAME")]
     table: Option<String>,
@@ -160,7 +229,7 @@ pub async fn run(cmd: ListCommand) -> Result<()> {
         ListCommand::Sequences(a) => relations::sequences(a).await,
         ListCommand::Indexes(a) => relations::indexes(a).await,
         ListCommand::Depends(a) => relations::depends(a).await,
-        ListCommand::Schema(a) => server::schema(a).await,
+        ListCommand::Schema(a) => server::schema(a.src).await,
         ListCommand::Progress(a) => progress::run(a),
     }
 }

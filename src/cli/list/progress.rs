@@ -14,14 +14,22 @@ use crate::workdir::WorkDir;
 #[derive(Debug, clap::Args)]
 pub struct ProgressArgs {
     /// Work directory of the run
-    #[arg(long, env = "PGCOPYDB_DIR")]
+    #[arg(short = 'D', long, env = "PGCOPYDB_DIR")]
     dir: Option<PathBuf>,
     /// Print JSON
-    #[arg(long)]
+    #[arg(short = 'J', long)]
     json: bool,
     /// Only the totals, not every unit
-    #[arg(long)]
+    #[arg(short = 'y', long)]
     summary: bool,
+    /// Accepted for compatibility; no effect: progress is read from the work directory
+    #[arg(
+        short = 'S',
+        long,
+        env = "PGCOPYDB_SOURCE_PGURI",
+        hide_env_values = true
+    )]
+    source: Option<String>,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -44,9 +52,11 @@ pub fn run(args: ProgressArgs) -> Result<()> {
     let state = State::open_readonly(&path).map_err(unreadable)?;
     let rows = state.progress().map_err(unreadable)?;
     let totals = Totals::of(&rows, state.planned_tables().map_err(unreadable)?);
+    let sentinel = crate::stream::sentinel::read(&state).map_err(unreadable)?;
+    let cdc = sentinel.as_ref().map(|s| s.progress_json());
     if args.json {
-        let doc = serde_json::json!({ "totals": totals.json(), "units": rows });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        let doc = serde_json::json!({ "totals": totals.json(), "units": rows, "cdc": cdc });
+        crate::report::stdout::println(serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
     if !args.summary {
@@ -68,9 +78,12 @@ pub fn run(args: ProgressArgs) -> Result<()> {
                 duration,
             ]);
         }
-        println!("{grid}");
+        crate::report::stdout::println(&grid)?;
     }
-    println!("{}", totals.line());
+    crate::report::stdout::println(totals.line())?;
+    if let Some(sentinel) = &sentinel {
+        crate::report::stdout::println(sentinel.progress_line())?;
+    }
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use super::render::{bytes, grid, or_dash, print_json, yes_no};
-use super::{IndexesArgs, SourceArgs, TablePartsArgs, TablesArgs};
+use super::{DependsArgs, IndexesArgs, SourceArgs, TablePartsArgs, TablesArgs};
 use crate::catalog::listing::{self, Dependent, IndexRow, TableRow};
 use crate::catalog::parts::{plan_parts, Part, PartRange, SplitKey, SplitSettings, TableShape};
 use crate::catalog::TableSizes;
@@ -52,7 +52,7 @@ pub async fn tables(args: TablesArgs) -> Result<()> {
         }
         g.add_row(row);
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }
 
@@ -78,7 +78,9 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
     let listed = listing::tables(&client, &*scope, args.sizes.table_sizes()).await?;
     let large: Vec<&TableRow> = listed
         .iter()
-        .filter(|t| t.copied() && settings.eligible(t.bytes))
+        .filter(|t| {
+            t.copied() && settings.eligible(t.bytes) && args.names.keeps(&t.schema, &t.name)
+        })
         .collect();
     let mut keys = listing::split_keys(&client, &large).await?;
     let plans: Vec<TablePlan> = large
@@ -121,7 +123,7 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
             ]);
         }
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }
 
@@ -141,7 +143,7 @@ pub async fn sequences(args: SourceArgs) -> Result<()> {
             or_dash(s.owned_by.as_ref()),
         ]);
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }
 
@@ -159,6 +161,7 @@ pub async fn indexes(args: IndexesArgs) -> Result<()> {
         }
         rows.retain(|i| names_table(wanted, &i.table_schema, &i.table_name));
     }
+    rows.retain(|i| args.names.keeps(&i.table_schema, &i.table_name));
     if args.src.json {
         return print_json(&rows);
     }
@@ -172,7 +175,7 @@ pub async fn indexes(args: IndexesArgs) -> Result<()> {
             i.definition.clone(),
         ]);
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }
 
@@ -218,12 +221,14 @@ pub async fn dependency_doc(client: &Client, tables: &[TableRow]) -> Result<Vec<
         .collect())
 }
 
-pub async fn depends(args: SourceArgs) -> Result<()> {
+pub async fn depends(args: DependsArgs) -> Result<()> {
+    let names = args.names;
+    let args = args.src;
     let client = args.open().await?;
     let scope = args.scope(&client).await?;
     let mut tables = listing::tables(&client, &*scope, TableSizes::Exact).await?;
     // Tables the filters leave out are not part of the run, nor their dependents.
-    tables.retain(|t| scope.table(&t.schema, &t.name));
+    tables.retain(|t| scope.table(&t.schema, &t.name) && names.keeps(&t.schema, &t.name));
     let doc = dependency_doc(&client, &tables).await?;
     if args.json {
         return print_json(&doc);
@@ -239,6 +244,6 @@ pub async fn depends(args: SourceArgs) -> Result<()> {
             ]);
         }
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }

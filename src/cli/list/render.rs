@@ -1,9 +1,7 @@
 //! How listings print: pretty JSON for scripts, a Markdown-style table for people.
 
-use anyhow::Result;
 use comfy_table::{presets, Table as Grid};
 use indicatif::HumanBytes;
-use serde::Serialize;
 
 /// A table with these column headers, in the style every listing uses.
 pub fn grid(header: &[&str]) -> Grid {
@@ -13,10 +11,7 @@ pub fn grid(header: &[&str]) -> Grid {
     grid
 }
 
-pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
+pub use crate::report::stdout::print_json;
 
 pub fn bytes(n: i64) -> String {
     HumanBytes(n.max(0) as u64).to_string()

@@ -24,13 +24,32 @@ pub async fn databases(args: SourceArgs) -> Result<()> {
             d.bytes.map_or_else(|| "-".into(), bytes),
         ]);
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }
 
 pub async fn extensions(args: ExtensionsArgs) -> Result<()> {
     let client = args.src.open().await?;
     let scope = args.src.scope(&client).await?;
+    if args.requirements {
+        let rows = listing::available_extensions(&client, &*scope).await?;
+        let pins: Vec<_> = rows
+            .iter()
+            .filter_map(|e| {
+                let version = e.default_version.clone()?;
+                Some(serde_json::json!({ "name": e.name, "version": version }))
+            })
+            .collect();
+        if args.src.json {
+            return print_json(&pins);
+        }
+        let mut g = grid(&["Name", "Version"]);
+        for e in &rows {
+            g.add_row(vec![e.name.clone(), or_dash(e.default_version.as_ref())]);
+        }
+        crate::report::stdout::println(&g)?;
+        return Ok(());
+    }
     if args.available_versions {
         let rows = listing::available_extensions(&client, &*scope).await?;
         if args.src.json {
@@ -45,7 +64,7 @@ pub async fn extensions(args: ExtensionsArgs) -> Result<()> {
                 e.versions.join(", "),
             ]);
         }
-        println!("{g}");
+        crate::report::stdout::println(&g)?;
         return Ok(());
     }
     let rows = listing::extensions(&client, &*scope).await?;
@@ -62,7 +81,7 @@ pub async fn extensions(args: ExtensionsArgs) -> Result<()> {
             e.config_tables.join(", "),
         ]);
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }
 
@@ -99,7 +118,7 @@ pub async fn collations(args: SourceArgs) -> Result<()> {
             yes_no(c.user_defined).to_string(),
         ]);
     }
-    println!("{g}");
+    crate::report::stdout::println(&g)?;
     Ok(())
 }
 

@@ -24,7 +24,10 @@ pub(super) async fn copy_large_objects(shared: Arc<Shared>, oids: Vec<u32>) {
         (0..shared.opts.large_objects_jobs).map(|_| worker(shared.clone(), queue.clone()));
     for result in join_all(workers).await {
         if let Err(e) = result {
-            shared.fail(None, format!("large objects: {e:#}")).await;
+            // Reads on the source say so; the rest is written on the target.
+            let failure = crate::error::Error::classify(&e.context("large objects"))
+                .or_on(crate::error::Side::Target);
+            shared.fail(None, failure).await;
         }
     }
 }

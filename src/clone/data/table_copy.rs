@@ -17,6 +17,7 @@ use crate::connections::{connect, connect_target_worker, Side};
 use crate::copy::counts::RowCountMismatch;
 use crate::copy::relay::TapHandle;
 use crate::copy::{copy_table, unit_label, CopyHow, CopyStats, CopyUnit, Source};
+use crate::error::{reached_before, Error, Kind, SideContext};
 use crate::indexes::buildable;
 use crate::interrupt;
 use crate::report::summary::TableReport;
@@ -88,8 +89,12 @@ impl Connections {
     }
 }
 
+/// Both connections of a worker. The servers answered at the start of the
+/// run: one that no longer does has gone away, a retryable failure.
 async fn open(shared: &Shared) -> Result<Connections> {
-    let target = connect_target_worker(&shared.endpoints.target).await?;
+    let target = connect_target_worker(&shared.endpoints.target)
+        .await
+        .map_err(reached_before)?;
     if let Some(sql) = &shared.toast_compression {
         // A target built without lz4 refuses it: it then compresses with its
         // own default, as it would have anyway.
@@ -100,8 +105,9 @@ async fn open(shared: &Shared) -> Result<Connections> {
             );
         }
     }
-    let (source, relay) =
-        open_copy_reader(&shared.endpoints.source, shared.snapshot.as_deref()).await?;
+    let (source, relay) = open_copy_reader(&shared.endpoints.source, shared.snapshot.as_deref())
+        .await
+        .map_err(reached_before)?;
     Ok(Connections {
         source,
         relay,
@@ -178,7 +184,7 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
             Err(e) => {
                 // Retries are spent and a server is still out of reach: the
                 // next tables would only go through the same retries.
-                let e = if is_connection_error(&e) {
+                let e = if Error::classify(&e).is_retryable() {
                     shared.server_lost.store(true, Ordering::Relaxed);
                     e
                 } else {
@@ -191,7 +197,7 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
                 if e.chain().any(|c| c.is::<RowCountMismatch>()) {
                     shared.count_mismatches.fetch_add(1, Ordering::Relaxed);
                 }
-                shared.fail(Some(&unit), format!("{e:#}")).await
+                shared.fail(Some(&unit), Error::classify(&e)).await
             }
         }
     }
@@ -243,7 +249,10 @@ async fn copy_with_retries(
                 CopyUnit::Whole
                     if shared.check_compression && shared.target_relation(table).freezes() =>
                 {
-                    uncompressed_columns(&c.source, table).await?
+                    uncompressed_columns(&c.source, table).await.on(
+                        Side::Source,
+                        "checking the column compression on the source",
+                    )?
                 }
                 _ => Vec::new(),
             };
@@ -287,7 +296,9 @@ async fn copy_with_retries(
         match outcome {
             Ok(stats) => return Ok(stats),
             Err(e)
-                if attempt < RETRIES && is_connection_error(&e) && !interrupt::is_cancelled() =>
+                if attempt < RETRIES
+                    && Error::classify(&e).is_retryable()
+                    && !interrupt::is_cancelled() =>
             {
                 attempt += 1;
                 let wait = crate::retry::base_delay() * (1 << attempt.min(3));
@@ -333,44 +344,14 @@ async fn explain_vanished(shared: &Shared, table: &Table, err: anyhow::Error) ->
         },
         Err(_) => return err,
     };
-    anyhow::anyhow!(
-        "{} is no longer on the source ({what} after the clone started): its data is not \
-         copied; run again with --restart to clone the source as it is now ({err:#})",
-        table.label()
+    Error::new(
+        Kind::ObjectMissing,
+        Side::Source.into(),
+        format!(
+            "{} is no longer on the source ({what} after the clone started): its data is not \
+             copied; run again with --restart to clone the source as it is now ({err:#})",
+            table.label()
+        ),
     )
-}
-
-/// Errors worth a retry: the link to a server broke or the server restarted,
-/// as opposed to errors about the data or the schema.
-fn is_connection_error(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        // The COPY relay reads the source's socket itself.
-        if cause.downcast_ref::<std::io::Error>().is_some() {
-            return true;
-        }
-        if let Some(source) = cause.downcast_ref::<crate::copy::relay::SourceError>() {
-            return source.is_connection_error();
-        }
-        let Some(pg) = cause.downcast_ref::<tokio_postgres::Error>() else {
-            return cause
-                .downcast_ref::<crate::error::Failure>()
-                .is_some_and(|f| {
-                    matches!(
-                        f.exit,
-                        crate::error::ExitCode::Source | crate::error::ExitCode::Target
-                    ) && f.message.contains("connect")
-                });
-        };
-        if pg.is_closed() {
-            return true;
-        }
-        match pg.code() {
-            Some(code) => {
-                let c = code.code();
-                c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03"
-            }
-            // No SQLSTATE: an I/O error on the socket.
-            None => pg.as_db_error().is_none(),
-        }
-    })
+    .into()
 }

@@ -1,38 +1,70 @@
-//! `compare data --all-databases`: the data comparison of every database
-//! `clone --all-databases` copies, one after the other, in one report.
+//! `compare data --all-databases` and `compare schema --all-databases`: the
+//! comparison of every database `clone --all-databases` copies, one after
+//! the other, in one report.
 
 use anyhow::Result;
 use serde::Serialize;
 
 use super::databases::{list_source, target_databases};
-use crate::compare::{compare_data, DataReport};
+use crate::compare::{compare_data, compare_schema, DataReport, SchemaOptions, SchemaReport};
 use crate::connections::{connect, Endpoints, Side};
 use crate::sql::quote_ident;
 
+/// What the instance report needs of one database's report.
+pub trait DatabaseReport: Serialize {
+    fn compared(&self) -> usize;
+    fn differences(&self) -> usize;
+    fn render(&self) -> String;
+}
+
+impl DatabaseReport for DataReport {
+    fn compared(&self) -> usize {
+        DataReport::compared(self)
+    }
+    fn differences(&self) -> usize {
+        DataReport::differences(self)
+    }
+    fn render(&self) -> String {
+        DataReport::render(self)
+    }
+}
+
+impl DatabaseReport for SchemaReport {
+    fn compared(&self) -> usize {
+        SchemaReport::compared(self)
+    }
+    fn differences(&self) -> usize {
+        self.differing_objects()
+    }
+    fn render(&self) -> String {
+        SchemaReport::render(self)
+    }
+}
+
 #[derive(Debug, Serialize)]
-pub struct DatabaseComparison {
+pub struct DatabaseComparison<R> {
     pub database: String,
     /// `None` when the target has no such database.
-    pub report: Option<DataReport>,
+    pub report: Option<R>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct InstanceComparison {
-    pub databases: Vec<DatabaseComparison>,
+pub struct InstanceComparison<R> {
+    pub databases: Vec<DatabaseComparison<R>>,
 }
 
-impl InstanceComparison {
+impl<R: DatabaseReport> InstanceComparison<R> {
     /// Objects compared; a database missing on the target counts as one.
     pub fn compared(&self) -> usize {
         self.databases
             .iter()
-            .map(|d| d.report.as_ref().map_or(1, DataReport::compared))
+            .map(|d| d.report.as_ref().map_or(1, R::compared))
             .sum()
     }
     pub fn differences(&self) -> usize {
         self.databases
             .iter()
-            .map(|d| d.report.as_ref().map_or(1, DataReport::differences))
+            .map(|d| d.report.as_ref().map_or(1, R::differences))
             .sum()
     }
     pub fn is_equal(&self) -> bool {
@@ -57,7 +89,36 @@ impl InstanceComparison {
 
 /// Compare every database of the source (as `clone --all-databases` picks
 /// them) with the target database of the same name.
-pub async fn compare_all_data(endpoints: &Endpoints, jobs: usize) -> Result<InstanceComparison> {
+pub async fn compare_all_data(
+    endpoints: &Endpoints,
+    jobs: usize,
+) -> Result<InstanceComparison<DataReport>> {
+    each_database(endpoints, |each| async move {
+        compare_data(&each, None, jobs, &crate::filters::Filters::default()).await
+    })
+    .await
+}
+
+/// Compare the schema of every database of the source with the target
+/// database of the same name.
+pub async fn compare_all_schema(
+    endpoints: &Endpoints,
+    options: &SchemaOptions,
+) -> Result<InstanceComparison<SchemaReport>> {
+    each_database(endpoints, |each| async move {
+        compare_schema(&each, None, options).await
+    })
+    .await
+}
+
+async fn each_database<R, F, Fut>(
+    endpoints: &Endpoints,
+    compare: F,
+) -> Result<InstanceComparison<R>>
+where
+    F: Fn(Endpoints) -> Fut,
+    Fut: std::future::Future<Output = Result<R>>,
+{
     let source = connect(Side::Source, &endpoints.source).await?;
     let target = connect(Side::Target, &endpoints.target).await?;
     let databases = list_source(&source).await?;
@@ -69,7 +130,7 @@ pub async fn compare_all_data(endpoints: &Endpoints, jobs: usize) -> Result<Inst
                 source: endpoints.source.with_dbname(&db.name),
                 target: endpoints.target.with_dbname(&db.name),
             };
-            Some(compare_data(&each, None, jobs, &crate::filters::Filters::default()).await?)
+            Some(compare(each).await?)
         } else {
             None
         };

@@ -10,7 +10,7 @@ mod compare;
 mod databases;
 mod dirs;
 
-pub use compare::{compare_all_data, InstanceComparison};
+pub use compare::{compare_all_data, compare_all_schema, InstanceComparison};
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,7 +22,7 @@ use tracing::{info, warn, Instrument};
 use super::limits::JobLimits;
 use super::{CloneOptions, Steps};
 use crate::connections::{connect, server_major, Endpoints, Side};
-use crate::error::{exit_code_of, ExitCode};
+use crate::error::{exit_code_of, exit_code_of_failures, ExitCode, Failure};
 use crate::interrupt;
 use crate::report::instance_summary::{DatabaseReport, InstanceSummary};
 use crate::report::summary::Summary;
@@ -146,7 +146,7 @@ async fn copy_databases(
         let report = match result {
             Ok(s) => {
                 if !s.failures.is_empty() {
-                    exit.get_or_insert(ExitCode::Internal);
+                    exit.get_or_insert(exit_code_of_failures(&s.failures));
                 }
                 DatabaseReport::from_summary(&name, &s)
             }
@@ -156,7 +156,7 @@ async fn copy_databases(
                 }
                 warn!("database {}: {e:#}", quote_ident(&name));
                 exit.get_or_insert(exit_code_of(&e));
-                DatabaseReport::failed(&name, format!("{e:#}"), took.as_secs_f64())
+                DatabaseReport::failed(&name, Failure::classify(&e), took.as_secs_f64())
             }
         };
         reports.push((order, report));

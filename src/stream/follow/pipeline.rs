@@ -1,0 +1,490 @@
+//! The two halves of a follow, run together: the receiver appends what the
+//! slot sends to the store (group commit, the slot told "flushed" only for
+//! what is fsynced), the applier tails the store, decodes and applies, and
+//! stops after the last transaction committed at or before endpos.
+//!
+//! They talk through watch channels only: the store's written offset (the
+//! reader wakes on each write), the position the stream has passed (a
+//! keepalive or a commit, for an endpos an idle source never reaches with
+//! data), the applier's position (reported to the slot and the sentinel),
+//! and a stop signal.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::interrupt;
+use crate::stream::change::Change;
+use crate::stream::decode::{DecodeError, Decoder};
+use crate::stream::lsn::Lsn;
+use crate::stream::sentinel::{self, FollowStats};
+use crate::stream::store::{StoreReader, StoreWriter, SYNC_INTERVAL};
+use crate::workdir::state::State;
+
+/// One message of the replication stream.
+pub(crate) enum Received {
+    Data {
+        lsn: Lsn,
+        data: Bytes,
+    },
+    /// The server has sent everything up to `wal_end`.
+    Keepalive {
+        wal_end: Lsn,
+    },
+}
+
+/// The replication stream, as the receiver uses it.
+pub(crate) trait Receive {
+    /// Cancel-safe: dropping the future loses no message.
+    fn next(&mut self) -> impl Future<Output = Result<Option<Received>>>;
+    /// Record the positions for the next status update.
+    fn report(&mut self, written: Lsn, flushed: Lsn, applied: Lsn);
+    /// Send the last status update and end the stream.
+    fn finish(self) -> impl Future<Output = Result<()>>;
+}
+
+/// The target, as the applier uses it.
+pub(crate) trait Apply {
+    /// The origin's durable position, everything sent so far answered.
+    fn progress(&mut self) -> impl Future<Output = Result<Lsn>>;
+    fn apply(&mut self, change: Change) -> impl Future<Output = Result<()>>;
+    /// (transactions, rows, skipped) so far.
+    fn counts(&self) -> (u64, u64, u64);
+    /// Flush, roll back a transaction left open, detach.
+    fn close(self) -> impl Future<Output = Result<()>>;
+}
+
+type SyncFuture = Pin<Box<dyn Future<Output = Result<Lsn>> + Send>>;
+
+/// What both halves share.
+pub(crate) struct Shared {
+    pub state: Arc<State>,
+    /// Endpos given on the command line (the sentinel's wins when set).
+    pub endpos: Option<Lsn>,
+    /// Highest position the stream has passed with nothing left open.
+    pub passed: watch::Sender<Lsn>,
+    /// The applier's durable position.
+    pub applied: watch::Sender<Lsn>,
+    /// Set when the follow is to end (endpos applied, or a failure).
+    pub stop: watch::Sender<bool>,
+}
+
+impl Shared {
+    pub fn new(state: Arc<State>, endpos: Option<Lsn>, start: Lsn) -> Shared {
+        Shared {
+            state,
+            endpos,
+            passed: watch::channel(start).0,
+            applied: watch::channel(Lsn::INVALID).0,
+            stop: watch::channel(false).0,
+        }
+    }
+
+    /// The endpos in force: the sentinel's when set, else `--endpos`.
+    fn endpos(&self) -> Result<Option<Lsn>> {
+        let sentinel = sentinel::read(&self.state)?;
+        Ok(sentinel.and_then(|s| s.endpos()).or(self.endpos))
+    }
+
+    fn apply_enabled(&self) -> Result<bool> {
+        Ok(sentinel::read(&self.state)?.is_some_and(|s| s.apply))
+    }
+}
+
+/// What the receiver ends with.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ReceiveEnd {
+    pub written: Lsn,
+    pub flushed: Lsn,
+    pub syncs: u64,
+}
+
+/// Receive until stopped (or, receiving only, until endpos is passed).
+pub(crate) async fn receive(
+    stream: &mut impl Receive,
+    writer: &mut StoreWriter,
+    shared: &Shared,
+    receive_only: bool,
+) -> Result<ReceiveEnd> {
+    let mut sync: Option<SyncFuture> = None;
+    let mut tick = tokio::time::interval(SYNC_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stop = shared.stop.subscribe();
+    let mut endpos = shared.endpos()?;
+    let mut ticks = 0u64;
+    // Whoever ends first ends the other.
+    let _stop_on_exit = StopOnDrop(&shared.stop);
+    let result: Result<()> = async {
+        loop {
+            if *stop.borrow() || interrupt::is_cancelled() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                _ = stop.changed() => {}
+                _ = interrupt::cancelled() => {}
+                done = async { match sync.as_mut() { Some(f) => f.await, None => std::future::pending().await } } => {
+                    sync = None;
+                    writer.synced(done?);
+                    stream.report(writer.written(), writer.durable(), *shared.applied.borrow());
+                }
+                _ = tick.tick() => {
+                    ticks += 1;
+                    if !writer.in_transaction() {
+                        // Make the stored tail visible to the reader.
+                        writer.write_out()?;
+                    }
+                    if sync.is_none() && writer.sync_due() {
+                        sync = Some(Box::pin(writer.start_sync()?));
+                    }
+                    if ticks % 10 == 0 {
+                        endpos = shared.endpos()?;
+                        report_positions(shared, writer)?;
+                    }
+                }
+                message = stream.next() => {
+                    match message? {
+                        None => {
+                            tracing::info!("the source ended the replication stream");
+                            break;
+                        }
+                        Some(Received::Data { lsn, data }) => {
+                            writer.append(lsn, &data)?;
+                            if !writer.in_transaction() {
+                                shared.passed.send_if_modified(|p| advance(p, writer.written()));
+                            }
+                        }
+                        Some(Received::Keepalive { wal_end }) => {
+                            if !writer.in_transaction() {
+                                writer.write_out()?;
+                                shared.passed.send_if_modified(|p| advance(p, wal_end));
+                            }
+                        }
+                    }
+                    if receive_only && endpos.is_some_and(|e| *shared.passed.borrow() >= e) {
+                        tracing::info!("received everything up to endpos");
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    // Whatever happened, what was received is made durable and reported.
+    if let Some(f) = sync.take() {
+        if let Ok(lsn) = f.await {
+            writer.synced(lsn);
+        }
+    }
+    let synced = writer.sync().await;
+    stream.report(writer.written(), writer.durable(), *shared.applied.borrow());
+    report_positions(shared, writer)?;
+    result?;
+    synced?;
+    Ok(ReceiveEnd {
+        written: writer.written(),
+        flushed: writer.durable(),
+        syncs: writer.syncs(),
+    })
+}
+
+struct StopOnDrop<'a>(&'a watch::Sender<bool>);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.send_replace(true);
+    }
+}
+
+fn advance(position: &mut Lsn, to: Lsn) -> bool {
+    if to > *position {
+        *position = to;
+        true
+    } else {
+        false
+    }
+}
+
+fn report_positions(shared: &Shared, writer: &StoreWriter) -> Result<()> {
+    let s = sentinel::read(&shared.state)?.unwrap_or_default();
+    let stats = FollowStats {
+        source_lsn: *shared.passed.borrow(),
+        ..s.stats
+    };
+    sentinel::report(
+        &shared.state,
+        writer.written(),
+        writer.durable(),
+        Lsn::INVALID,
+        &stats,
+    )
+}
+
+/// Why the applier stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ApplyEnd {
+    /// The last transaction at or before endpos is applied.
+    Endpos,
+    /// Everything stored is applied (no writer: catch-up).
+    StoreEnd,
+    /// Interrupted, or the receiver ended.
+    Stopped,
+}
+
+/// Apply the store from the target's origin position on, until endpos.
+pub(crate) async fn apply(
+    sink: &mut impl Apply,
+    reader_at: impl FnOnce(Lsn) -> Result<StoreReader>,
+    decoder: &mut dyn Decoder,
+    shared: &Shared,
+    started: f64,
+) -> Result<ApplyEnd> {
+    let origin = sink.progress().await?;
+    shared.applied.send_replace(origin);
+    let mut reader = reader_at(origin)?;
+    let mut gate = Gate::new(shared.endpos()?);
+    let mut changes = Vec::new();
+    let mut passed = shared.passed.subscribe();
+    let mut stop = shared.stop.subscribe();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut applying = shared.apply_enabled()?;
+    if !applying {
+        tracing::info!("waiting for `pgcopydb stream sentinel set apply` to apply changes");
+    }
+    let _stop_on_exit = StopOnDrop(&shared.stop);
+    let end = loop {
+        if interrupt::is_cancelled() {
+            break ApplyEnd::Stopped;
+        }
+        let passed_endpos = gate
+            .endpos
+            .is_some_and(|e| *passed.borrow_and_update() >= e);
+        if applying && gate.idle() && passed_endpos && reader.caught_up() {
+            // Nothing committed at or before endpos is left to come.
+            break ApplyEnd::Endpos;
+        }
+        tokio::select! {
+            biased;
+            _ = interrupt::cancelled() => break ApplyEnd::Stopped,
+            _ = stop.changed() => break ApplyEnd::Stopped,
+            // Before the records: a reader that always has one must not
+            // starve the sentinel (endpos, apply) and the progress report.
+            _ = tick.tick() => {
+                applying = shared.apply_enabled()?;
+                gate.endpos = shared.endpos()?;
+                // Between transactions only: asking the target mid-way would
+                // wait on statements (a COPY) that need the rest of it.
+                if gate.idle() {
+                    report_apply(shared, sink, started, false).await?;
+                }
+            }
+            record = reader.next(), if applying => {
+                let Some(record) = record? else {
+                    break ApplyEnd::StoreEnd;
+                };
+                changes.clear();
+                decoder
+                    .decode(record.lsn, &record.data, &mut changes)
+                    .map_err(|e: DecodeError| anyhow::Error::new(e))?;
+                let mut done = false;
+                for change in changes.drain(..) {
+                    match gate.admit(change) {
+                        Admit::Apply(batch) => {
+                            for c in batch {
+                                sink.apply(c).await?;
+                            }
+                        }
+                        Admit::Hold => {}
+                        Admit::Stop => {
+                            done = true;
+                            break;
+                        }
+                    }
+                    if gate.reached {
+                        done = true;
+                        break;
+                    }
+                }
+                if done {
+                    break ApplyEnd::Endpos;
+                }
+            }
+            _ = passed.changed() => {}
+        }
+    };
+    if gate.idle() {
+        report_apply(shared, sink, started, end == ApplyEnd::Endpos).await?;
+    }
+    Ok(end)
+}
+
+async fn report_apply(
+    shared: &Shared,
+    sink: &mut impl Apply,
+    started: f64,
+    done: bool,
+) -> Result<()> {
+    let applied = sink
+        .progress()
+        .await
+        .context("reading the target's origin position")?;
+    shared.applied.send_replace(applied);
+    let (transactions, rows, _) = sink.counts();
+    let passed = *shared.passed.borrow();
+    let stats = FollowStats {
+        source_lsn: passed,
+        transactions,
+        rows,
+        started: Some(started),
+        updated: None,
+        caught_up: done || applied >= passed,
+        last_caught_up: None,
+    };
+    sentinel::report(&shared.state, Lsn::INVALID, Lsn::INVALID, applied, &stats)
+}
+
+enum Admit {
+    Apply(Vec<Change>),
+    /// Held until its commit says whether it is at or before endpos.
+    Hold,
+    /// This transaction commits after endpos: stop before it.
+    Stop,
+}
+
+/// Lets through the transactions that commit at or before endpos. A
+/// transaction whose begin does not say where it commits (the text
+/// plugins) is held until its commit when an endpos is set.
+struct Gate {
+    endpos: Option<Lsn>,
+    held: Option<Vec<Change>>,
+    /// Between transactions.
+    at_boundary: bool,
+    /// The last transaction applied commits at or after endpos.
+    reached: bool,
+}
+
+impl Gate {
+    fn new(endpos: Option<Lsn>) -> Gate {
+        Gate {
+            endpos,
+            held: None,
+            at_boundary: true,
+            reached: false,
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.held.is_none() && self.at_boundary
+    }
+
+    fn admit(&mut self, change: Change) -> Admit {
+        match &change {
+            Change::Begin { final_lsn, .. } => {
+                self.at_boundary = false;
+                match (self.endpos, final_lsn) {
+                    (Some(e), Some(f)) if *f > e => return Admit::Stop,
+                    (Some(_), None) => {
+                        self.held = Some(vec![change]);
+                        return Admit::Hold;
+                    }
+                    _ => {}
+                }
+            }
+            Change::Commit {
+                commit_lsn,
+                end_lsn,
+                ..
+            } => {
+                self.at_boundary = true;
+                let commit = commit_lsn.unwrap_or(*end_lsn);
+                if let Some(e) = self.endpos {
+                    if commit > e {
+                        self.held = None;
+                        return Admit::Stop;
+                    }
+                    if *end_lsn >= e {
+                        self.reached = true;
+                    }
+                }
+                if let Some(mut held) = self.held.take() {
+                    held.push(change);
+                    return Admit::Apply(held);
+                }
+            }
+            _ => {
+                if let Some(held) = self.held.as_mut() {
+                    held.push(change);
+                    return Admit::Hold;
+                }
+            }
+        }
+        Admit::Apply(vec![change])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn begin(final_lsn: Option<u64>) -> Change {
+        Change::Begin {
+            xid: 1,
+            final_lsn: final_lsn.map(Lsn),
+            commit_time: None,
+        }
+    }
+    fn commit(lsn: u64) -> Change {
+        Change::Commit {
+            commit_lsn: Some(Lsn(lsn)),
+            end_lsn: Lsn(lsn + 8),
+            commit_time: None,
+        }
+    }
+    fn message() -> Change {
+        Change::Message {
+            transactional: true,
+            prefix: "p".into(),
+            content: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn transactions_after_endpos_are_not_applied() {
+        let mut gate = Gate::new(Some(Lsn(100)));
+        assert!(matches!(gate.admit(begin(Some(50))), Admit::Apply(_)));
+        assert!(matches!(gate.admit(commit(50)), Admit::Apply(_)));
+        assert!(!gate.reached);
+        assert!(matches!(gate.admit(begin(Some(150))), Admit::Stop));
+    }
+
+    #[test]
+    fn a_begin_without_its_commit_position_is_held_until_the_commit() {
+        let mut gate = Gate::new(Some(Lsn(100)));
+        assert!(matches!(gate.admit(begin(None)), Admit::Hold));
+        assert!(matches!(gate.admit(message()), Admit::Hold));
+        match gate.admit(commit(96)) {
+            Admit::Apply(batch) => assert_eq!(batch.len(), 3),
+            _ => panic!("the transaction commits before endpos"),
+        }
+        // Its end is past endpos: nothing later can commit before it.
+        assert!(gate.reached);
+        let mut gate = Gate::new(Some(Lsn(100)));
+        gate.admit(begin(None));
+        assert!(matches!(gate.admit(commit(120)), Admit::Stop));
+    }
+
+    #[test]
+    fn without_endpos_everything_goes_through() {
+        let mut gate = Gate::new(None);
+        for c in [begin(None), message(), commit(10_000)] {
+            assert!(matches!(gate.admit(c), Admit::Apply(b) if b.len() == 1));
+        }
+        assert!(!gate.reached && gate.idle());
+    }
+}

@@ -1,0 +1,253 @@
+//! Setting up and tearing down what a follow needs: the publication
+//! (pgoutput), the slot, the target's origin and the sentinel, recorded in
+//! the work directory's state so that `stream cleanup` drops exactly what
+//! we created and a later run checks it follows the same slot.
+
+use anyhow::Result;
+
+use super::settings::FollowSettings;
+use super::wire::{self, SlotInfo};
+use crate::connections::{connect, Endpoints, Side};
+use crate::conninfo::ConnInfo;
+use crate::error::Failure;
+use crate::stream::decode::Plugin;
+use crate::stream::lsn::Lsn;
+use crate::stream::publication::{self, Outcome};
+use crate::stream::sentinel;
+use crate::stream::store::segments;
+use crate::workdir::state::State;
+use crate::workdir::{Reuse, WorkDir};
+
+/// What the state records of the set-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub slot_name: String,
+    pub plugin: Plugin,
+    /// We created the slot (cleanup drops it).
+    pub slot_created: bool,
+    pub publication: Option<String>,
+    pub publication_created: bool,
+    pub origin: String,
+    /// The slot's consistent point: the first change streamed comes after it.
+    pub startpos: Lsn,
+}
+
+const KEYS: &[&str] = &[
+    "cdc.slot_name",
+    "cdc.plugin",
+    "cdc.slot_created",
+    "cdc.publication",
+    "cdc.publication_created",
+    "cdc.origin",
+    "cdc.startpos",
+];
+
+pub fn recorded(state: &State) -> Result<Option<Recorded>> {
+    let setup = state.setup()?;
+    let Some(slot_name) = setup.get("cdc.slot_name") else {
+        return Ok(None);
+    };
+    let get = |k: &str| setup.get(k).cloned().unwrap_or_default();
+    Ok(Some(Recorded {
+        slot_name: slot_name.clone(),
+        plugin: Plugin::from_name(&get("cdc.plugin")).unwrap_or_default(),
+        slot_created: get("cdc.slot_created") == "yes",
+        publication: setup
+            .get("cdc.publication")
+            .filter(|p| !p.is_empty())
+            .cloned(),
+        publication_created: get("cdc.publication_created") == "yes",
+        origin: get("cdc.origin"),
+        startpos: get("cdc.startpos").parse().unwrap_or_default(),
+    }))
+}
+
+fn record(state: &State, r: &Recorded) -> Result<()> {
+    let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
+    state.put_setup(&[
+        ("cdc.slot_name", r.slot_name.clone()),
+        ("cdc.plugin", r.plugin.name().to_string()),
+        ("cdc.slot_created", yes(r.slot_created)),
+        ("cdc.publication", r.publication.clone().unwrap_or_default()),
+        ("cdc.publication_created", yes(r.publication_created)),
+        ("cdc.origin", r.origin.clone()),
+        ("cdc.startpos", r.startpos.to_string()),
+    ])
+}
+
+fn forget(state: &State) -> Result<()> {
+    state.with(|c| {
+        for k in KEYS {
+            c.execute("DELETE FROM setup WHERE key = ?1", [k])?;
+        }
+        Ok(())
+    })
+}
+
+/// A run that follows another slot or plugin than the one recorded would
+/// mix two streams in one store.
+fn check_same_slot(r: &Recorded, settings: &FollowSettings) -> Result<()> {
+    if r.slot_name != settings.slot.slot_name || r.plugin != settings.slot.plugin {
+        return Err(Failure::state(format!(
+            "{} follows slot {:?} with plugin {}: give the same --slot-name and --plugin, \
+             or --restart to drop it and start over",
+            settings.dir.display(),
+            r.slot_name,
+            r.plugin.name()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// pgoutput's publication, before the slot: changes are decoded against
+/// the catalog as of each change, so a publication created after the slot
+/// would miss what came between.
+pub(crate) async fn ensure_publication(
+    source: &ConnInfo,
+    settings: &FollowSettings,
+) -> Result<(Option<String>, bool)> {
+    if settings.slot.plugin != Plugin::Pgoutput {
+        return Ok((None, false));
+    }
+    let client = connect(Side::Source, source).await?;
+    let name = settings.slot.publication_name().to_string();
+    let outcome = publication::ensure(&client, &name, &settings.filters).await?;
+    Ok((Some(name), outcome == Outcome::Created))
+}
+
+/// Make sure everything a follow needs exists, creating what is missing,
+/// and record it. `created` is a slot the caller made (with the snapshot a
+/// clone used).
+pub(crate) async fn prepare(
+    endpoints: &Endpoints,
+    settings: &FollowSettings,
+    state: &State,
+    created: Option<(SlotInfo, Option<String>, bool)>,
+) -> Result<Recorded> {
+    let before = recorded(state)?;
+    if let Some(r) = &before {
+        check_same_slot(r, settings)?;
+    }
+    let (recorded, fresh) = match (before, created) {
+        (Some(r), None) => (r, false),
+        (_, Some((slot, publication, publication_created))) => (
+            Recorded {
+                slot_name: settings.slot.slot_name.clone(),
+                plugin: settings.slot.plugin,
+                slot_created: true,
+                publication,
+                publication_created,
+                origin: settings.origin.clone(),
+                startpos: slot.consistent_point,
+            },
+            true,
+        ),
+        (None, None) => {
+            let existing = wire::preflight(
+                &endpoints.source,
+                &settings.slot,
+                settings.resume,
+                settings.endpos,
+            )
+            .await?;
+            let (publication, publication_created) =
+                ensure_publication(&endpoints.source, settings).await?;
+            let (startpos, slot_created) = match existing {
+                Some(confirmed) => (confirmed, false),
+                None => (
+                    wire::create_slot(&endpoints.source, &settings.slot)
+                        .await?
+                        .consistent_point,
+                    true,
+                ),
+            };
+            (
+                Recorded {
+                    slot_name: settings.slot.slot_name.clone(),
+                    plugin: settings.slot.plugin,
+                    slot_created,
+                    publication,
+                    publication_created,
+                    origin: settings.origin.clone(),
+                    startpos,
+                },
+                true,
+            )
+        }
+    };
+    if fresh {
+        // Recorded first: whatever fails next, cleanup knows what to drop.
+        record(state, &recorded)?;
+        sentinel::reset(state)?;
+        sentinel::put_control(state, Some(recorded.startpos), settings.endpos, None)?;
+    }
+    // Idempotent: creates the origin when missing, never moves it back.
+    wire::setup_origin(&endpoints.target, &recorded.origin, recorded.startpos).await?;
+    if let Some(endpos) = settings.endpos {
+        if endpos < recorded.startpos {
+            return Err(Failure::args(format!(
+                "--endpos {endpos} is behind the slot's start position {}: give a later LSN",
+                recorded.startpos
+            ))
+            .into());
+        }
+        sentinel::put_control(state, None, Some(endpos), None)?;
+    }
+    Ok(recorded)
+}
+
+/// `stream setup`.
+pub async fn setup(endpoints: &Endpoints, settings: &FollowSettings) -> Result<()> {
+    let workdir = WorkDir::open(&settings.dir, Reuse::Continue)?;
+    if settings.restart {
+        teardown(endpoints, &workdir).await?;
+    }
+    let r = prepare(endpoints, settings, &workdir.state, None).await?;
+    crate::report::stdout::println(format!(
+        "slot {} ({}) starts at {}; origin {} on the target",
+        r.slot_name,
+        r.plugin.name(),
+        r.startpos,
+        r.origin
+    ))?;
+    Ok(())
+}
+
+/// `stream cleanup`.
+pub async fn cleanup(endpoints: &Endpoints, settings: &FollowSettings) -> Result<()> {
+    let workdir = WorkDir::open(&settings.dir, Reuse::Continue)?;
+    teardown(endpoints, &workdir).await
+}
+
+/// Drop what we created (slot, publication, origin), the stored changes
+/// and the CDC state. A publication the user gave stays.
+pub(crate) async fn teardown(endpoints: &Endpoints, workdir: &WorkDir) -> Result<()> {
+    if let Some(r) = recorded(&workdir.state)? {
+        if r.slot_created {
+            wire::drop_slot(&endpoints.source, &r.slot_name).await?;
+            tracing::info!("dropped replication slot {}", r.slot_name);
+        }
+        if let (Some(name), true) = (&r.publication, r.publication_created) {
+            let client = connect(Side::Source, &endpoints.source).await?;
+            publication::drop(&client, name).await?;
+            tracing::info!("dropped publication {name}");
+        }
+        wire::drop_origin(&endpoints.target, &r.origin).await?;
+        tracing::info!("dropped replication origin {}", r.origin);
+    }
+    remove_store(&workdir.root)?;
+    sentinel::reset(&workdir.state)?;
+    forget(&workdir.state)
+}
+
+/// Delete every segment of the store (only files of ours).
+pub(crate) fn remove_store(root: &std::path::Path) -> Result<()> {
+    let dir = segments::cdc_dir(root);
+    segments::prune(&dir, Lsn(u64::MAX), false)?;
+    if let Some(last) = segments::list(&dir)?.last() {
+        std::fs::remove_file(dir.join(segments::file_name(*last)))?;
+    }
+    let _ = std::fs::remove_dir(&dir);
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! The follow's connections to its siblings' work: the walsender
+//! (`stream::walsender`), the decoders and the applier (`stream::apply`).
+//! The applier's entry points say so until its branch lands on main.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use super::pipeline::{Apply, Receive, Received};
+use super::settings::SlotSettings;
+use crate::connections::{connect, Side};
+use crate::conninfo::ConnInfo;
+use crate::error::Failure;
+use crate::stream::apply::{origin, Applier};
+use crate::stream::change::Change;
+use crate::stream::decode::options::{self, plugin_options, StreamSettings};
+use crate::stream::decode::tables::SourceTables;
+use crate::stream::decode::{Decoder, Plugin};
+use crate::stream::lsn::Lsn;
+use crate::stream::preflight::{self, Request};
+use crate::stream::walsender::{
+    ExportedSnapshot, ReplicationMessage, ReplicationStream, WalSender, WalSenderError,
+};
+
+/// A slot just created.
+#[derive(Debug, Clone)]
+pub struct SlotInfo {
+    pub consistent_point: Lsn,
+}
+
+/// A slot created with its snapshot exported and held (until dropped).
+pub struct HeldSnapshot {
+    pub slot: SlotInfo,
+    pub snapshot: String,
+    _holder: ExportedSnapshot,
+}
+
+fn source_failure(e: WalSenderError) -> anyhow::Error {
+    Failure::source(e.to_string()).into()
+}
+
+impl Receive for ReplicationStream {
+    async fn next(&mut self) -> Result<Option<Received>> {
+        Ok(
+            match ReplicationStream::next(self)
+                .await
+                .map_err(source_failure)?
+            {
+                None => None,
+                Some(ReplicationMessage::XLogData(x)) => Some(Received::Data {
+                    lsn: x.wal_start,
+                    data: x.data,
+                }),
+                Some(ReplicationMessage::Keepalive { wal_end, .. }) => {
+                    Some(Received::Keepalive { wal_end })
+                }
+            },
+        )
+    }
+    fn report(&mut self, written: Lsn, flushed: Lsn, applied: Lsn) {
+        ReplicationStream::report(self, written, flushed, applied)
+    }
+    async fn finish(mut self) -> Result<()> {
+        self.flush_status().await.map_err(source_failure)?;
+        let sender = ReplicationStream::finish(self)
+            .await
+            .map_err(source_failure)?;
+        sender.close().await.map_err(source_failure)
+    }
+}
+
+/// Checks before anything is written; the confirmed position of the slot
+/// when one of that name exists (and may be resumed).
+pub(crate) async fn preflight(
+    source: &ConnInfo,
+    slot: &SlotSettings,
+    resuming: bool,
+    endpos: Option<Lsn>,
+) -> Result<Option<Lsn>> {
+    let request = Request {
+        slot_name: &slot.slot_name,
+        plugin: slot.plugin,
+        resuming,
+        startpos: None,
+        endpos,
+    };
+    let found = preflight::preflight(source, &request).await?;
+    Ok(found
+        .existing_slot
+        .map(|s| s.confirmed_flush.unwrap_or(found.start)))
+}
+
+pub(crate) async fn create_slot(source: &ConnInfo, slot: &SlotSettings) -> Result<SlotInfo> {
+    let mut sender = WalSender::connect(source).await.map_err(source_failure)?;
+    let created = sender
+        .create_slot(&slot.slot_name, slot.plugin, false)
+        .await
+        .map_err(source_failure)?;
+    let _ = sender.close().await;
+    Ok(SlotInfo {
+        consistent_point: created.consistent_point,
+    })
+}
+
+pub(crate) async fn create_slot_holding_snapshot(
+    source: &ConnInfo,
+    slot: &SlotSettings,
+) -> Result<HeldSnapshot> {
+    let sender = WalSender::connect(source).await.map_err(source_failure)?;
+    let held = sender
+        .create_slot_holding_snapshot(&slot.slot_name, slot.plugin)
+        .await
+        .map_err(source_failure)?;
+    Ok(HeldSnapshot {
+        slot: SlotInfo {
+            consistent_point: held.slot().consistent_point,
+        },
+        snapshot: held.snapshot_name().to_string(),
+        _holder: held,
+    })
+}
+
+/// Drop slot `name`; one already gone is not an error.
+pub(crate) async fn drop_slot(source: &ConnInfo, name: &str) -> Result<()> {
+    let mut sender = WalSender::connect(source).await.map_err(source_failure)?;
+    match sender.drop_slot(name, false).await {
+        Err(e) if e.sqlstate() == Some("42704") => {}
+        other => other.map_err(source_failure)?,
+    }
+    let _ = sender.close().await;
+    Ok(())
+}
+
+/// `START_REPLICATION` from `from` (the server starts at the slot's
+/// confirmed position when that is later) with the options the decoder of
+/// the slot's plugin needs.
+pub(crate) async fn start_stream(
+    source: &ConnInfo,
+    slot: &SlotSettings,
+    from: Lsn,
+) -> Result<ReplicationStream> {
+    let sender = WalSender::connect(source).await.map_err(source_failure)?;
+    let options: Vec<(String, String)> = plugin_options(slot.plugin, &stream_settings(slot))
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    sender
+        .start_replication(&slot.slot_name, from, &options)
+        .await
+        .map_err(source_failure)
+}
+
+fn stream_settings(slot: &SlotSettings) -> StreamSettings {
+    StreamSettings {
+        publication: slot.publication_name().to_string(),
+        wal2json_numeric_as_string: slot.wal2json_numeric_as_string,
+    }
+}
+
+/// The decoder of the slot's plugin; the text plugins read the source's
+/// tables (keys, identity, types) first.
+pub(crate) async fn decoder(source: &ConnInfo, slot: &SlotSettings) -> Result<Box<dyn Decoder>> {
+    let tables = match slot.plugin {
+        Plugin::Pgoutput => SourceTables::default(),
+        Plugin::TestDecoding | Plugin::Wal2json => {
+            let client = connect(Side::Source, source).await?;
+            SourceTables::load(&client).await?
+        }
+    };
+    Ok(options::decoder(
+        slot.plugin,
+        Arc::new(tables),
+        &stream_settings(slot),
+    ))
+}
+
+impl Apply for Applier {
+    async fn progress(&mut self) -> Result<Lsn> {
+        Applier::progress(self).await
+    }
+    async fn apply(&mut self, change: Change) -> Result<()> {
+        Applier::apply(self, change).await
+    }
+    fn counts(&self) -> (u64, u64, u64) {
+        let s = self.stats();
+        (s.transactions, s.rows, s.skipped)
+    }
+    async fn close(self) -> Result<()> {
+        Applier::close(self).await.map(|_| ())
+    }
+}
+
+/// The applier on the target, attached to `origin` (created when missing).
+pub(crate) async fn connect_applier(target: &ConnInfo, origin_name: &str) -> Result<Applier> {
+    Applier::connect(target, origin_name).await
+}
+
+pub(crate) async fn setup_origin(target: &ConnInfo, name: &str, start: Lsn) -> Result<()> {
+    origin::setup(target, name, start).await.map(|_| ())
+}
+
+pub(crate) async fn drop_origin(target: &ConnInfo, name: &str) -> Result<()> {
+    origin::drop(target, name).await
+}

@@ -1,0 +1,149 @@
+//! Reading the store back: from the segment holding a position, then every
+//! later one, following a live writer (woken on each write) or, without
+//! one, to the end of what is there.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use tokio::sync::watch;
+
+use super::record::{self, Record};
+use super::segments::{self, cdc_dir};
+use super::Written;
+use crate::stream::lsn::Lsn;
+
+pub struct StoreReader {
+    dir: PathBuf,
+    segment: Option<Lsn>,
+    input: Option<BufReader<File>>,
+    offset: u64,
+    live: Option<watch::Receiver<Written>>,
+}
+
+impl StoreReader {
+    /// Read every transaction ending after `from`, following `live` when a
+    /// writer runs; without one, stop at the end of what is stored.
+    pub fn open(
+        workdir: &Path,
+        from: Lsn,
+        live: Option<watch::Receiver<Written>>,
+    ) -> Result<StoreReader> {
+        let dir = cdc_dir(workdir);
+        let starts = segments::list(&dir)?;
+        let mut reader = StoreReader {
+            dir,
+            segment: None,
+            input: None,
+            offset: 0,
+            live,
+        };
+        if let Some(start) = segments::holding(&starts, from) {
+            reader.enter(start)?;
+        }
+        Ok(reader)
+    }
+
+    fn enter(&mut self, start: Lsn) -> Result<()> {
+        let path = self.dir.join(segments::file_name(start));
+        let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        self.segment = Some(start);
+        self.input = Some(BufReader::with_capacity(256 << 10, file));
+        self.offset = 0;
+        Ok(())
+    }
+
+    /// The segment after the current one, if one was created.
+    fn next_segment(&self) -> Result<Option<Lsn>> {
+        let starts = segments::list(&self.dir)?;
+        Ok(match self.segment {
+            None => starts.first().copied(),
+            Some(cur) => starts.into_iter().find(|s| *s > cur),
+        })
+    }
+
+    /// The next record; None at the end (the writer closed, or without a
+    /// writer, the end of the last segment).
+    pub async fn next(&mut self) -> Result<Option<Record>> {
+        loop {
+            let limit = self.limit();
+            if let (Some(input), Some(limit)) = (self.input.as_mut(), limit) {
+                if self.offset < limit {
+                    let mut bounded = input.by_ref().take(limit - self.offset);
+                    match record::read(&mut bounded) {
+                        Ok(Some((rec, size))) => {
+                            self.offset += size;
+                            return Ok(Some(rec));
+                        }
+                        Ok(None) => {}
+                        // Without a writer a torn tail is the end (the
+                        // writer cuts it when it next opens the store).
+                        Err(_) if self.live.is_none() => return Ok(None),
+                        Err(e) => {
+                            return Err(e).context(format!(
+                                "reading segment {} of the change store",
+                                self.segment.unwrap_or_default()
+                            ))
+                        }
+                    }
+                }
+            }
+            // At the end of what may be read in this segment.
+            match &self.live {
+                None => match self.next_segment()? {
+                    Some(next) => self.enter(next)?,
+                    None => return Ok(None),
+                },
+                Some(rx) => {
+                    let written = *rx.borrow();
+                    let behind = self.segment.is_none_or(|s| s < written.segment);
+                    if behind {
+                        if let Some(next) = self.next_segment()? {
+                            self.enter(next)?;
+                            continue;
+                        }
+                    } else if written.closed && self.offset >= written.offset {
+                        return Ok(None);
+                    }
+                    let rx = self.live.as_mut().context("no writer")?;
+                    if rx.changed().await.is_err() {
+                        // The writer is gone without saying so: read what is there.
+                        self.live = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Following a writer, everything it has written is read.
+    pub fn caught_up(&self) -> bool {
+        match (&self.live, self.segment) {
+            (Some(rx), Some(segment)) => {
+                let w = *rx.borrow();
+                segment == w.segment && self.offset >= w.offset
+            }
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    /// How far the current segment may be read: everything of a segment the
+    /// writer left, up to its published offset in the one it writes.
+    fn limit(&self) -> Option<u64> {
+        let segment = self.segment?;
+        match &self.live {
+            None => Some(u64::MAX),
+            Some(rx) => {
+                let w = *rx.borrow();
+                if w.segment == segment {
+                    Some(w.offset)
+                } else if segment < w.segment {
+                    Some(u64::MAX)
+                } else {
+                    Some(0)
+                }
+            }
+        }
+    }
+}

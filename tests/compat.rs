@@ -1,0 +1,458 @@
+//! Compatibility with scripts written for the original pgcopydb: its
+//! documented invocations (written anew here) against real servers.
+
+mod support;
+
+use std::process::{Command, Stdio};
+
+use support::{pgcopydb, source_and_target, workdir};
+
+const DB: &str = "compat";
+
+const FIXTURE: &str = r#"
+CREATE TABLE public.items (id int PRIMARY KEY, name text);
+CREATE INDEX items_name_idx ON public.items (name);
+CREATE SEQUENCE public.ticket START 7;
+INSERT INTO public.items SELECT i, 'item ' || i FROM generate_series(1, 500) i;
+"#;
+
+/// Run `cmd` with its stdout a pipe whose reader is gone before the first
+/// write (`| head -c0`, the limit of `| head -1`): the command must neither
+/// panic nor fail because of it, and ends with the status it would have had.
+fn with_reader_gone(mut cmd: Command, what: &str) {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn pgcopydb");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait for pgcopydb");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{what}: {stderr}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{what}: {stderr}");
+}
+
+fn cmd(args: &[&str]) -> Command {
+    let mut c = pgcopydb();
+    c.args(args);
+    c
+}
+
+#[test]
+fn every_printing_command_survives_a_reader_that_goes_away() {
+    let (src, tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    let dir = workdir();
+    let d = dir.path().to_str().expect("utf-8 path");
+    let (s, t) = (src.uri(DB), tgt.uri(DB));
+
+    // clone prints its summary on stdout.
+    let mut clone = cmd(&["clone", "--source", &s, "--target", &t, "--dir", d]);
+    clone.arg("--verify");
+    with_reader_gone(clone, "clone");
+
+    with_reader_gone(cmd(&["version"]), "version");
+    with_reader_gone(cmd(&["version", "--json"]), "version --json");
+    with_reader_gone(cmd(&["ping", "--source", &s, "--target", &t]), "ping");
+    for what in [
+        "databases",
+        "extensions",
+        "collations",
+        "tables",
+        "sequences",
+        "indexes",
+        "depends",
+        "schema",
+    ] {
+        for json in [false, true] {
+            let mut c = cmd(&["list", what, "--source", &s]);
+            if json {
+                c.arg("--json");
+            }
+            with_reader_gone(c, &format!("list {what} json={json}"));
+        }
+    }
+    let parts = cmd(&[
+        "list",
+        "table-parts",
+        "--source",
+        &s,
+        "--split-tables-larger-than",
+        "8kB",
+    ]);
+    with_reader_gone(parts, "list table-parts");
+    for extra in [
+        &[][..],
+        &["--json"],
+        &["--summary"],
+        &["--summary", "--json"],
+    ] {
+        let mut c = cmd(&["list", "progress", "--dir", d]);
+        c.args(extra);
+        with_reader_gone(c, &format!("list progress {extra:?}"));
+    }
+    for what in ["schema", "data"] {
+        for json in [false, true] {
+            let mut c = cmd(&["compare", what, "--source", &s, "--target", &t]);
+            if json {
+                c.arg("--json");
+            }
+            with_reader_gone(c, &format!("compare {what} json={json}"));
+        }
+    }
+
+    // The step commands print their summary; parse-list prints the lists.
+    let steps = workdir();
+    let sd = steps.path().to_str().expect("utf-8 path");
+    with_reader_gone(
+        cmd(&["dump", "schema", "--source", &s, "--dir", sd]),
+        "dump schema",
+    );
+    with_reader_gone(
+        cmd(&[
+            "restore",
+            "parse-list",
+            "--source",
+            &s,
+            "--target",
+            &t,
+            "--dir",
+            sd,
+        ]),
+        "restore parse-list",
+    );
+}
+
+/// Run `args` and fail the test unless it succeeds; its stdout.
+fn accepted(args: &[&str]) -> String {
+    let out = cmd(args).output().expect("run pgcopydb");
+    assert!(
+        out.status.success(),
+        "{args:?} ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_original_options_and_short_letters_are_accepted() {
+    let (src, tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    let (s, t) = (src.uri(DB), tgt.uri(DB));
+    let dir = workdir();
+    let d = dir.path().to_str().expect("utf-8 path");
+
+    // Short letters of the original, on clone and on the listings.
+    accepted(&["clone", "-S", &s, "-T", &t, "-D", d, "-J", "2", "-I", "2"]);
+    accepted(&["list", "tables", "-S", &s, "-J", "-D", d]);
+    accepted(&["list", "progress", "-D", d, "-J", "-y", "-S", &s]);
+    // --dir on the listings of the source; list schema's cache options.
+    for what in [
+        "databases",
+        "extensions",
+        "collations",
+        "sequences",
+        "indexes",
+        "depends",
+    ] {
+        accepted(&["list", what, "--source", &s, "--dir", d]);
+    }
+    accepted(&[
+        "list",
+        "schema",
+        "--source",
+        &s,
+        "--force",
+        "--not-consistent",
+    ]);
+    accepted(&[
+        "list",
+        "schema",
+        "--source",
+        &s,
+        "--split-at",
+        "10MB",
+        "--json",
+    ]);
+    // The common options on the one-shot commands.
+    let roles = workdir();
+    let r = roles.path().to_str().expect("utf-8 path");
+    accepted(&[
+        "dump",
+        "roles",
+        "-S",
+        &s,
+        "-D",
+        r,
+        "--resume",
+        "--not-consistent",
+    ]);
+    accepted(&["restore", "roles", "-T", &t, "-D", r, "--restore-jobs", "4"]);
+    accepted(&[
+        "copy",
+        "roles",
+        "-S",
+        &s,
+        "-T",
+        &t,
+        "--restart",
+        "--snapshot",
+        "x",
+    ]);
+    accepted(&[
+        "copy",
+        "extensions",
+        "-S",
+        &s,
+        "-T",
+        &t,
+        "-D",
+        d,
+        "--resume",
+    ]);
+    accepted(&["compare", "schema", "-S", &s, "-T", &t, "--jobs", "2", "-J"]);
+    accepted(&["compare", "data", "-S", &s, "-T", &t, "-j", "2"]);
+}
+
+/// The original's documented split: `dump schema` knows only the source;
+/// `restore pre-data` knows only the target, and one dump restores into
+/// several targets.
+#[test]
+#[ignore = "not done yet: the restore steps still read the source and keep one state per work directory (README, differences)"]
+fn one_schema_dump_restores_into_several_targets_without_the_source() {
+    let (src, tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    tgt.create_db("second");
+    let dir = workdir();
+    let d = dir.path().to_str().expect("utf-8 path");
+    accepted(&["dump", "schema", "--source", &src.uri(DB), "--dir", d]);
+    for db in [DB, "second"] {
+        accepted(&["restore", "pre-data", "--target", &tgt.uri(db), "--dir", d]);
+        let tables = tgt.psql(
+            db,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'items'",
+        );
+        assert_eq!(tables.trim(), "1", "items restored into {db}");
+    }
+}
+
+/// `list extensions --requirements --json` writes the pins file that
+/// `--requirements FILE` of clone and copy extensions reads; a pinned version
+/// is the one created on the target.
+#[test]
+fn extension_requirements_pin_the_version_created_on_the_target() {
+    let (src, tgt) = source_and_target(DB);
+    src.psql(DB, "CREATE EXTENSION hstore;");
+    tgt.create_db("copied");
+    let (s, t) = (src.uri(DB), tgt.uri(DB));
+
+    let listed: serde_json::Value = serde_json::from_str(&accepted(&[
+        "list",
+        "extensions",
+        "--requirements",
+        "--json",
+        "--source",
+        &t,
+    ]))
+    .expect("requirements JSON");
+    let hstore = listed
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"] == "hstore"))
+        .expect("hstore listed");
+    assert!(hstore["version"].is_string(), "{hstore}");
+
+    let dir = workdir();
+    let pins = dir.path().join("requirements.json");
+    std::fs::write(&pins, r#"[{"name": "hstore", "version": "1.7"}]"#).expect("write pins");
+    let p = pins.to_str().expect("utf-8 path");
+    let work = dir.path().join("work");
+    let w = work.to_str().expect("utf-8 path");
+    accepted(&["clone", "-S", &s, "-T", &t, "-D", w, "--requirements", p]);
+    let version = tgt.psql(
+        DB,
+        "SELECT extversion FROM pg_extension WHERE extname = 'hstore'",
+    );
+    assert_eq!(version.trim(), "1.7");
+
+    accepted(&[
+        "copy",
+        "extensions",
+        "-S",
+        &s,
+        "-T",
+        &tgt.uri("copied"),
+        "--requirements",
+        p,
+    ]);
+    let version = tgt.psql(
+        "copied",
+        "SELECT extversion FROM pg_extension WHERE extname = 'hstore'",
+    );
+    assert_eq!(version.trim(), "1.7");
+
+    // A pin the target cannot install is refused, naming it.
+    tgt.create_db("third");
+    std::fs::write(&pins, r#"[{"name": "hstore", "version": "9.9"}]"#).expect("write pins");
+    let out = cmd(&[
+        "copy",
+        "extensions",
+        "-S",
+        &s,
+        "-T",
+        &tgt.uri("third"),
+        "--requirements",
+        p,
+    ])
+    .output()
+    .expect("run pgcopydb");
+    support::assert_fails(&out, 7, "9.9");
+}
+
+#[test]
+fn version_names_the_original_version_it_follows() {
+    assert!(accepted(&["version"]).contains("original pgcopydb 0.18"));
+    let doc: serde_json::Value =
+        serde_json::from_str(&accepted(&["version", "--json"])).expect("version JSON");
+    assert!(doc["pgcopydb"].is_string(), "{doc}");
+    assert_eq!(doc["compatible_with"], "0.18");
+}
+
+/// The original's log variables: JSON lines on stderr, a log file (in JSON
+/// or not), a strftime time format.
+#[test]
+fn the_original_log_variables_shape_the_log() {
+    let (src, _tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    let dir = workdir();
+    let file = dir.path().join("pgcopydb.log");
+    let dump = |work: &str| {
+        let mut c = cmd(&["dump", "schema", "--source", &src.uri(DB), "--dir"]);
+        c.arg(dir.path().join(work));
+        c
+    };
+    let out = dump("one")
+        .env("PGCOPYDB_LOG_JSON", "on")
+        .env("PGCOPYDB_LOG_FILENAME", &file)
+        .output()
+        .expect("run pgcopydb");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(!lines.is_empty(), "some log lines expected");
+    for line in &lines {
+        let doc: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+        for key in [
+            "timestamp",
+            "pid",
+            "error_severity",
+            "file_name",
+            "file_line_num",
+            "message",
+        ] {
+            assert!(doc.get(key).is_some(), "{key} missing in {line}");
+        }
+    }
+    // The file has the same lines, in text (PGCOPYDB_LOG_JSON_FILE unset).
+    let logged = std::fs::read_to_string(&file).expect("log file written");
+    assert_eq!(logged.lines().count(), lines.len(), "{logged}");
+    assert!(!logged.starts_with('{'), "{logged}");
+    assert!(!logged.contains(support::Cluster::PASSWORD));
+
+    let out = dump("two")
+        .env("PGCOPYDB_LOG_TIME_FORMAT", "at-%Y")
+        .env("PGCOPYDB_LOG_FILENAME", &file)
+        .env("PGCOPYDB_LOG_JSON_FILE", "yes")
+        .output()
+        .expect("run pgcopydb");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.lines().all(|l| l.starts_with("at-20")), "{stderr}");
+    let logged = std::fs::read_to_string(&file).expect("log file written");
+    assert!(logged.lines().all(|l| l.starts_with('{')), "{logged}");
+}
+
+/// `--schema-name` / `--table-name` point `list table-parts`, `list indexes`
+/// and `list depends` at one table.
+#[test]
+fn schema_and_table_name_select_one_table() {
+    let (src, _tgt) = source_and_target(DB);
+    src.psql(
+        DB,
+        "CREATE TABLE public.other (id int PRIMARY KEY, filler text);
+         INSERT INTO public.other SELECT i, repeat('x', 200) FROM generate_series(1, 2000) i;",
+    );
+    src.psql(DB, FIXTURE);
+    src.psql(DB, "VACUUM ANALYZE");
+    let s = src.uri(DB);
+    let names = ["-s", "public", "--table-name", "items"];
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["--source", &s, "--json"]);
+        all.extend(names);
+        serde_json::from_str(&accepted(&all)).expect("listing JSON")
+    };
+    let indexes = json(&["list", "indexes"]);
+    let tables: Vec<&serde_json::Value> = indexes
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| &i["table_name"])
+        .collect();
+    assert!(
+        !tables.is_empty() && tables.iter().all(|t| *t == "items"),
+        "{indexes}"
+    );
+    let parts = json(&["list", "table-parts", "--split-at", "8kB"]);
+    let parts = parts.as_array().expect("array");
+    assert!(
+        !parts.is_empty() && parts.iter().all(|p| p["name"] == "items"),
+        "{parts:?}"
+    );
+    let deps = json(&["list", "depends"]);
+    let deps = deps.as_array().expect("array");
+    assert!(deps.iter().all(|d| d["name"] == "items"), "{deps:?}");
+}
+
+/// `compare schema --all-databases` compares every database of the instance.
+#[test]
+fn compare_schema_of_every_database() {
+    let (src, tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    src.create_db("other");
+    src.psql("other", "CREATE TABLE t (id int PRIMARY KEY);");
+    let dir = workdir();
+    let out = support::clone_all_databases(&src, &tgt, dir.path())
+        .output()
+        .expect("run pgcopydb");
+    support::assert_success(&out, "clone --all-databases");
+    let (s, t) = (src.uri("postgres"), tgt.uri("postgres"));
+    let doc: serde_json::Value = serde_json::from_str(&accepted(&[
+        "compare",
+        "schema",
+        "--all-databases",
+        "-S",
+        &s,
+        "-T",
+        &t,
+        "--json",
+    ]))
+    .expect("comparison JSON");
+    let names: Vec<&str> = doc["databases"]
+        .as_array()
+        .expect("databases")
+        .iter()
+        .filter_map(|d| d["database"].as_str())
+        .collect();
+    assert!(names.contains(&DB) && names.contains(&"other"), "{doc}");
+
+    tgt.psql("other", "ALTER TABLE t ADD COLUMN extra int;");
+    let out = cmd(&["compare", "schema", "-a", "-S", &s, "-T", &t])
+        .output()
+        .expect("run pgcopydb");
+    assert_eq!(
+        out.status.code(),
+        Some(12),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
