@@ -136,6 +136,34 @@ impl Shared {
         self.fail(unit, Error::classify(err).or_on(Side::Target))
             .await
     }
+    /// One unit of work on the target: take a connection, record the unit
+    /// started, do the work (which ends with the unit's failpoint, if it
+    /// has one), record it done. Any failure along the way, not only the
+    /// work's, is recorded against the unit and reported; the error is
+    /// returned for callers whose next steps depend on the unit.
+    async fn run_target_unit<W, F>(
+        &self,
+        unit: &Unit,
+        label: &str,
+        connection: impl std::future::Future<Output = Result<crate::pool::Pooled>>,
+        work: W,
+    ) -> Result<()>
+    where
+        W: FnOnce(crate::pool::Pooled) -> F,
+        F: std::future::Future<Output = Result<()>>,
+    {
+        let result = async {
+            let conn = connection.await?;
+            self.state.start(unit, label, 0)?;
+            work(conn).await?;
+            self.state.done(unit, 0, 0)
+        }
+        .await;
+        if let Err(e) = &result {
+            self.fail_on_target(Some(unit), e).await;
+        }
+        result
+    }
     fn stopping(&self) -> bool {
         interrupt::is_cancelled()
             || self.server_lost.load(Ordering::Relaxed)
@@ -526,18 +554,20 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
                 // Any failure of the unit is reported, not only the build's:
                 // one that ended the future silently left the index to
                 // post-data, which then failed on it existing.
-                let result = async {
-                    let conn = shared.index_connection().await?;
-                    shared.state.start(&unit, &index.label(), 0)?;
-                    build_index(&conn, index, shared.index_if_not_exists()).await?;
-                    crate::failpoint!("index-built", &index.label());
-                    shared.state.done(&unit, 0, 0)
-                }
-                .await;
-                if let Err(e) = result {
-                    shared.fail_on_target(Some(&unit), &e).await;
-                    return Err(e);
-                }
+                let label = index.label();
+                let if_not_exists = shared.index_if_not_exists();
+                shared
+                    .run_target_unit(
+                        &unit,
+                        &label,
+                        shared.index_connection(),
+                        |conn| async move {
+                            build_index(&conn, index, if_not_exists).await?;
+                            crate::failpoint!("index-built", &index.label());
+                            Ok(())
+                        },
+                    )
+                    .await?;
             }
             shared.progress.indexes_done.fetch_add(1, Ordering::Relaxed);
             Ok::<(), anyhow::Error>(())
@@ -553,50 +583,54 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
             || !i.column_statistics.is_empty()
     });
     if built && shared.steps.constraints && needs_finishing && !shared.is_done(&constraints) {
-        let result = async {
-            // An EXCLUDE constraint builds its index as it is added.
-            let builds = table
-                .indexes
-                .iter()
-                .any(|i| i.constraint.as_ref().is_some_and(|c| c.kind == 'x'));
-            let pool = if builds {
-                &shared.index_pool
-            } else {
-                &shared.ddl_pool
-            };
-            let conn = pool.get().await?;
-            shared.state.start(&constraints, &table.label(), 0)?;
-            attach_constraints(&conn, &table).await?;
-            crate::failpoint!("constraints-attached", &table.label());
-            shared.state.done(&constraints, 0, 0)
-        }
-        .await;
-        if let Err(e) = result {
-            shared.fail_on_target(Some(&constraints), &e).await;
-            ok = false;
-        }
+        // An EXCLUDE constraint builds its index as it is added.
+        let builds = table
+            .indexes
+            .iter()
+            .any(|i| i.constraint.as_ref().is_some_and(|c| c.kind == 'x'));
+        let pool = if builds {
+            &shared.index_pool
+        } else {
+            &shared.ddl_pool
+        };
+        let table = &table;
+        ok = shared
+            .run_target_unit(
+                &constraints,
+                &table.label(),
+                pool.get(),
+                |conn| async move {
+                    attach_constraints(&conn, table).await?;
+                    crate::failpoint!("constraints-attached", &table.label());
+                    Ok(())
+                },
+            )
+            .await
+            .is_ok();
     }
     report.index_seconds = started.elapsed().as_secs_f64();
     Shared::mark(&shared.last_index, shared.started.elapsed());
     let vacuum = Unit::Vacuum(table.oid);
     if ok && shared.steps.analyze && !shared.opts.skip_vacuum && !shared.is_done(&vacuum) {
-        let result = async {
-            let conn = shared.index_pool.get().await?;
-            shared.state.start(&vacuum, &table.label(), 0)?;
-            let sql = format!(
-                "{} {}",
-                shared.maintenance_command(&table),
-                table.qualified()
-            );
-            conn.batch_execute(&sql)
-                .await
-                .with_context(|| format!("{sql} on the target"))?;
-            shared.state.done(&vacuum, 0, 0)
-        }
-        .await;
-        if let Err(e) = result {
-            shared.fail_on_target(Some(&vacuum), &e).await;
-        }
+        let sql = format!(
+            "{} {}",
+            shared.maintenance_command(&table),
+            table.qualified()
+        );
+        let sql = &sql;
+        // Its failure is reported; the table is complete all the same.
+        let _ = shared
+            .run_target_unit(
+                &vacuum,
+                &table.label(),
+                shared.index_pool.get(),
+                |conn| async move {
+                    conn.batch_execute(sql)
+                        .await
+                        .with_context(|| format!("{sql} on the target"))
+                },
+            )
+            .await;
         Shared::mark(&shared.last_index, shared.started.elapsed());
     }
     crate::sync::lock(&shared.reports).push(report);
@@ -624,16 +658,17 @@ async fn build_parent(shared: Arc<Shared>, parent: Arc<PartitionedTable>) {
         if shared.is_done(&unit) {
             continue;
         }
-        let result = async {
-            let conn = shared.ddl_pool.get().await?;
-            shared.state.start(&unit, &index.index.label(), 0)?;
-            build_parent_index(&conn, &parent.qualified(), index).await?;
-            shared.state.done(&unit, 0, 0)
-        }
-        .await;
-        if let Err(e) = result {
+        let parent = &parent;
+        let result = shared
+            .run_target_unit(
+                &unit,
+                &index.index.label(),
+                shared.ddl_pool.get(),
+                |conn| async move { build_parent_index(&conn, &parent.qualified(), index).await },
+            )
+            .await;
+        if result.is_err() {
             // Its foreign keys and its own parent wait for post-data.
-            shared.fail_on_target(Some(&unit), &e).await;
             return;
         }
     }
@@ -656,18 +691,17 @@ fn table_complete(shared: &Arc<Shared>, oid: u32) {
             if s.is_done(&unit) {
                 return;
             }
-            let result = async {
-                let conn = s.index_pool.get().await?;
-                s.state
-                    .start(&unit, &format!("{} {}", fk.table, fk.name), 0)?;
-                add_foreign_key(&conn, &fk, !s.fk_unvalidated.contains(&fk.oid)).await?;
-                crate::failpoint!("foreign-key-added", &format!("{} {}", fk.table, fk.name));
-                s.state.done(&unit, 0, 0)
-            }
-            .await;
-            if let Err(e) = result {
-                s.fail_on_target(Some(&unit), &e).await;
-            }
+            let label = format!("{} {}", fk.table, fk.name);
+            let fk = &fk;
+            let validate = !s.fk_unvalidated.contains(&fk.oid);
+            // Its failure is reported; nothing else waits for it.
+            let _ = s
+                .run_target_unit(&unit, &label, s.index_pool.get(), |conn| async move {
+                    add_foreign_key(&conn, fk, validate).await?;
+                    crate::failpoint!("foreign-key-added", &format!("{} {}", fk.table, fk.name));
+                    Ok(())
+                })
+                .await;
             Shared::mark(&s.last_index, s.started.elapsed());
         });
     }
