@@ -21,7 +21,7 @@ use crate::catalog::{Catalog, PartitionedTable, Table};
 use crate::connections::{connect_target_worker, Endpoints};
 use crate::copy::{target_relations, CopyFormat, CopyStats, TargetRelation};
 use crate::error::{Error, Side};
-use crate::foreign_keys::{add_foreign_key, ForeignKey};
+use crate::foreign_keys::add_foreign_key;
 use crate::indexes::memory::index_session_setting;
 use crate::indexes::{attach_constraints, build_index, build_parent_index, buildable};
 use crate::interrupt;
@@ -34,6 +34,7 @@ use crate::workdir::state::{State, Unit};
 mod blobs_phase;
 mod format;
 mod order;
+mod schedule;
 mod table_copy;
 
 /// While tables are still copying, every core is already busy with our own
@@ -75,8 +76,8 @@ pub(super) struct Shared {
     queue: Mutex<VecDeque<table_copy::WorkItem>>,
     /// Copy priority of referenced tables (see `order`).
     referenced_weights: HashMap<u32, i64>,
-    /// Split tables still being copied: parts left, and the sum of their stats.
-    parts_left: Mutex<HashMap<u32, (usize, CopyStats)>>,
+    /// What may start when a part, a table or a partitioned table is in.
+    schedule: Mutex<schedule::Schedule>,
     reports: Mutex<Vec<TableReport>>,
     failures: Mutex<Vec<Error>>,
     /// Index builds, and the ANALYZE that follows them: together at most
@@ -108,20 +109,8 @@ pub(super) struct Shared {
     count_mismatches: AtomicUsize,
     /// Work that follows a table's copy (indexes, constraints, foreign keys).
     after: Mutex<JoinSet<()>>,
-    /// Tables whose data, indexes, constraints and statistics are all in.
-    complete: Mutex<HashSet<u32>>,
-    foreign_keys: Vec<ForeignKey>,
-    /// Positions in `foreign_keys` of the keys on or to each table.
-    fk_by_table: HashMap<u32, Vec<usize>>,
-    fk_started: Mutex<HashSet<u32>>,
     /// Keys whose referenced data is excluded: added NOT VALID.
     fk_unvalidated: HashSet<u32>,
-    /// Partitioned tables whose indexes this phase builds, by oid.
-    parents: HashMap<u32, Arc<PartitionedTable>>,
-    /// The partitioned table (among `parents`) each partition belongs to.
-    parent_of: HashMap<u32, u32>,
-    /// Partitions of each of `parents` not complete yet.
-    partitions_left: Mutex<HashMap<u32, usize>>,
     steps: Steps,
 }
 
@@ -146,6 +135,34 @@ impl Shared {
     async fn fail_on_target(&self, unit: Option<&Unit>, err: &anyhow::Error) {
         self.fail(unit, Error::classify(err).or_on(Side::Target))
             .await
+    }
+    /// One unit of work on the target: take a connection, record the unit
+    /// started, do the work (which ends with the unit's failpoint, if it
+    /// has one), record it done. Any failure along the way, not only the
+    /// work's, is recorded against the unit and reported; the error is
+    /// returned for callers whose next steps depend on the unit.
+    async fn run_target_unit<W, F>(
+        &self,
+        unit: &Unit,
+        label: &str,
+        connection: impl std::future::Future<Output = Result<crate::pool::Pooled>>,
+        work: W,
+    ) -> Result<()>
+    where
+        W: FnOnce(crate::pool::Pooled) -> F,
+        F: std::future::Future<Output = Result<()>>,
+    {
+        let result = async {
+            let conn = connection.await?;
+            self.state.start(unit, label, 0)?;
+            work(conn).await?;
+            self.state.done(unit, 0, 0)
+        }
+        .await;
+        if let Err(e) = &result {
+            self.fail_on_target(Some(unit), e).await;
+        }
+        result
     }
     fn stopping(&self) -> bool {
         interrupt::is_cancelled()
@@ -226,16 +243,7 @@ impl Shared {
     /// A part of `table` is copied; returns the table's total once its last
     /// part is in (at once for a table copied whole).
     fn part_done(&self, table: &Table, stats: &CopyStats) -> Option<CopyStats> {
-        if table.parts.is_empty() {
-            return Some(stats.clone());
-        }
-        let mut left = crate::sync::lock(&self.parts_left);
-        let entry = left.get_mut(&table.oid)?;
-        entry.0 -= 1;
-        entry.1.rows += stats.rows;
-        entry.1.bytes += stats.bytes;
-        entry.1.duration += stats.duration;
-        (entry.0 == 0).then(|| entry.1.clone())
+        crate::sync::lock(&self.schedule).part_done(table, stats)
     }
 
     /// CREATE INDEX IF NOT EXISTS when the index may already be there: on
@@ -282,11 +290,11 @@ pub async fn copy_all(
         HashMap::new()
     };
     drop(target);
-    let parents = if steps.indexes && steps.constraints {
-        parents_to_build(catalog)
-    } else {
-        HashMap::new()
-    };
+    let schedule = schedule::Schedule::new(
+        catalog,
+        steps.indexes && steps.constraints,
+        steps.foreign_keys,
+    );
     let shared = Arc::new(Shared {
         endpoints: endpoints.clone(),
         snapshot: snapshot.map(str::to_string),
@@ -310,7 +318,7 @@ pub async fn copy_all(
         done,
         queue: Mutex::new(VecDeque::new()),
         referenced_weights: order::referenced_weights(catalog),
-        parts_left: Mutex::new(HashMap::new()),
+        schedule: Mutex::new(schedule),
         reports: Mutex::new(Vec::new()),
         failures: Mutex::new(Vec::new()),
         // With --all-databases, index work of every database shares one limit.
@@ -330,34 +338,14 @@ pub async fn copy_all(
         copy_failed: AtomicBool::new(false),
         count_mismatches: AtomicUsize::new(0),
         after: Mutex::new(JoinSet::new()),
-        complete: Mutex::new(HashSet::new()),
-        foreign_keys: catalog.foreign_keys.clone(),
-        fk_by_table: foreign_keys_by_table(&catalog.foreign_keys),
-        fk_started: Mutex::new(HashSet::new()),
         fk_unvalidated: crate::foreign_keys::keys_to_excluded_data(catalog),
-        parent_of: parents
-            .values()
-            .flat_map(|p| p.partitions.iter().map(|&c| (c, p.oid)))
-            .collect(),
-        partitions_left: Mutex::new(
-            parents
-                .values()
-                .map(|p| (p.oid, p.partitions.len()))
-                .collect(),
-        ),
-        parents,
         steps,
     });
     if steps.foreign_keys {
         crate::foreign_keys::warn_unvalidated(catalog, &shared.fk_unvalidated);
     }
     // A partitioned table without partitions is complete from the start.
-    let empty: Vec<Arc<PartitionedTable>> = shared
-        .parents
-        .values()
-        .filter(|p| p.partitions.is_empty())
-        .cloned()
-        .collect();
+    let empty = crate::sync::lock(&shared.schedule).parents_without_partitions();
     for parent in empty {
         spawn_after(&shared, build_parent(shared.clone(), parent));
     }
@@ -550,7 +538,7 @@ async fn split_items(
             clear_first: !start_over && cut_short(unit),
         })
         .collect();
-    crate::sync::lock(&shared.parts_left).insert(table.oid, (items.len(), CopyStats::default()));
+    crate::sync::lock(&shared.schedule).split_started(table.oid, items.len());
     Ok(items)
 }
 
@@ -566,18 +554,20 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
                 // Any failure of the unit is reported, not only the build's:
                 // one that ended the future silently left the index to
                 // post-data, which then failed on it existing.
-                let result = async {
-                    let conn = shared.index_connection().await?;
-                    shared.state.start(&unit, &index.label(), 0)?;
-                    build_index(&conn, index, shared.index_if_not_exists()).await?;
-                    crate::failpoint!("index-built", &index.label());
-                    shared.state.done(&unit, 0, 0)
-                }
-                .await;
-                if let Err(e) = result {
-                    shared.fail_on_target(Some(&unit), &e).await;
-                    return Err(e);
-                }
+                let label = index.label();
+                let if_not_exists = shared.index_if_not_exists();
+                shared
+                    .run_target_unit(
+                        &unit,
+                        &label,
+                        shared.index_connection(),
+                        |conn| async move {
+                            build_index(&conn, index, if_not_exists).await?;
+                            crate::failpoint!("index-built", &index.label());
+                            Ok(())
+                        },
+                    )
+                    .await?;
             }
             shared.progress.indexes_done.fetch_add(1, Ordering::Relaxed);
             Ok::<(), anyhow::Error>(())
@@ -593,50 +583,54 @@ async fn after_copy(shared: Arc<Shared>, table: Arc<Table>, mut report: TableRep
             || !i.column_statistics.is_empty()
     });
     if built && shared.steps.constraints && needs_finishing && !shared.is_done(&constraints) {
-        let result = async {
-            // An EXCLUDE constraint builds its index as it is added.
-            let builds = table
-                .indexes
-                .iter()
-                .any(|i| i.constraint.as_ref().is_some_and(|c| c.kind == 'x'));
-            let pool = if builds {
-                &shared.index_pool
-            } else {
-                &shared.ddl_pool
-            };
-            let conn = pool.get().await?;
-            shared.state.start(&constraints, &table.label(), 0)?;
-            attach_constraints(&conn, &table).await?;
-            crate::failpoint!("constraints-attached", &table.label());
-            shared.state.done(&constraints, 0, 0)
-        }
-        .await;
-        if let Err(e) = result {
-            shared.fail_on_target(Some(&constraints), &e).await;
-            ok = false;
-        }
+        // An EXCLUDE constraint builds its index as it is added.
+        let builds = table
+            .indexes
+            .iter()
+            .any(|i| i.constraint.as_ref().is_some_and(|c| c.kind == 'x'));
+        let pool = if builds {
+            &shared.index_pool
+        } else {
+            &shared.ddl_pool
+        };
+        let table = &table;
+        ok = shared
+            .run_target_unit(
+                &constraints,
+                &table.label(),
+                pool.get(),
+                |conn| async move {
+                    attach_constraints(&conn, table).await?;
+                    crate::failpoint!("constraints-attached", &table.label());
+                    Ok(())
+                },
+            )
+            .await
+            .is_ok();
     }
     report.index_seconds = started.elapsed().as_secs_f64();
     Shared::mark(&shared.last_index, shared.started.elapsed());
     let vacuum = Unit::Vacuum(table.oid);
     if ok && shared.steps.analyze && !shared.opts.skip_vacuum && !shared.is_done(&vacuum) {
-        let result = async {
-            let conn = shared.index_pool.get().await?;
-            shared.state.start(&vacuum, &table.label(), 0)?;
-            let sql = format!(
-                "{} {}",
-                shared.maintenance_command(&table),
-                table.qualified()
-            );
-            conn.batch_execute(&sql)
-                .await
-                .with_context(|| format!("{sql} on the target"))?;
-            shared.state.done(&vacuum, 0, 0)
-        }
-        .await;
-        if let Err(e) = result {
-            shared.fail_on_target(Some(&vacuum), &e).await;
-        }
+        let sql = format!(
+            "{} {}",
+            shared.maintenance_command(&table),
+            table.qualified()
+        );
+        let sql = &sql;
+        // Its failure is reported; the table is complete all the same.
+        let _ = shared
+            .run_target_unit(
+                &vacuum,
+                &table.label(),
+                shared.index_pool.get(),
+                |conn| async move {
+                    conn.batch_execute(sql)
+                        .await
+                        .with_context(|| format!("{sql} on the target"))
+                },
+            )
+            .await;
         Shared::mark(&shared.last_index, shared.started.elapsed());
     }
     crate::sync::lock(&shared.reports).push(report);
@@ -655,57 +649,6 @@ pub(super) fn spawn_after(
     crate::sync::lock(&shared.after).spawn(work);
 }
 
-fn foreign_keys_by_table(keys: &[ForeignKey]) -> HashMap<u32, Vec<usize>> {
-    let mut map: HashMap<u32, Vec<usize>> = HashMap::new();
-    for (i, k) in keys.iter().enumerate() {
-        map.entry(k.table_oid).or_default().push(i);
-        if k.referenced_oid != k.table_oid {
-            map.entry(k.referenced_oid).or_default().push(i);
-        }
-    }
-    map
-}
-
-/// The partitioned tables whose every partition is copied here, or is
-/// itself such a partitioned table: their indexes can be built as soon as
-/// the partitions are complete. The others (with a foreign-table partition,
-/// or a partition left out by the filters) are left to post-data, and so
-/// are the partitioned tables above them.
-fn parents_to_build(catalog: &Catalog) -> HashMap<u32, Arc<PartitionedTable>> {
-    let copied: HashSet<u32> = catalog.tables.iter().map(|t| t.oid).collect();
-    let by_oid: HashMap<u32, &PartitionedTable> =
-        catalog.partitioned.iter().map(|p| (p.oid, p)).collect();
-    fn buildable(
-        oid: u32,
-        copied: &HashSet<u32>,
-        by_oid: &HashMap<u32, &PartitionedTable>,
-        memo: &mut HashMap<u32, bool>,
-    ) -> bool {
-        if copied.contains(&oid) {
-            return true;
-        }
-        if let Some(&known) = memo.get(&oid) {
-            return known;
-        }
-        // Guards against a cycle, which the catalog cannot hold anyway.
-        memo.insert(oid, false);
-        let ok = by_oid.get(&oid).is_some_and(|p| {
-            p.partitions
-                .iter()
-                .all(|&c| buildable(c, copied, by_oid, memo))
-        });
-        memo.insert(oid, ok);
-        ok
-    }
-    let mut memo = HashMap::new();
-    catalog
-        .partitioned
-        .iter()
-        .filter(|p| buildable(p.oid, &copied, &by_oid, &mut memo))
-        .map(|p| (p.oid, Arc::new(p.clone())))
-        .collect()
-}
-
 /// Build the indexes of a partitioned table whose partitions are all
 /// complete, one after the other on one connection (each is a catalog
 /// change, no scan), then count the table complete.
@@ -715,16 +658,17 @@ async fn build_parent(shared: Arc<Shared>, parent: Arc<PartitionedTable>) {
         if shared.is_done(&unit) {
             continue;
         }
-        let result = async {
-            let conn = shared.ddl_pool.get().await?;
-            shared.state.start(&unit, &index.index.label(), 0)?;
-            build_parent_index(&conn, &parent.qualified(), index).await?;
-            shared.state.done(&unit, 0, 0)
-        }
-        .await;
-        if let Err(e) = result {
+        let parent = &parent;
+        let result = shared
+            .run_target_unit(
+                &unit,
+                &index.index.label(),
+                shared.ddl_pool.get(),
+                |conn| async move { build_parent_index(&conn, &parent.qualified(), index).await },
+            )
+            .await;
+        if result.is_err() {
             // Its foreign keys and its own parent wait for post-data.
-            shared.fail_on_target(Some(&unit), &e).await;
             return;
         }
     }
@@ -736,91 +680,29 @@ async fn build_parent(shared: Arc<Shared>, parent: Arc<PartitionedTable>) {
 /// the indexes of its partitioned parent once that one's partitions all are,
 /// and start every foreign key whose two tables now are.
 fn table_complete(shared: &Arc<Shared>, oid: u32) {
-    if let Some(&parent) = shared.parent_of.get(&oid) {
-        let last = {
-            let mut left = crate::sync::lock(&shared.partitions_left);
-            left.get_mut(&parent).is_some_and(|n| {
-                *n -= 1;
-                *n == 0
-            })
-        };
-        if let Some(p) = shared.parents.get(&parent).filter(|_| last) {
-            spawn_after(shared, build_parent(shared.clone(), p.clone()));
-        }
+    let ready = crate::sync::lock(&shared.schedule).table_complete(oid);
+    if let Some(p) = ready.parent {
+        spawn_after(shared, build_parent(shared.clone(), p));
     }
-    if !shared.steps.foreign_keys {
-        return;
-    }
-    let ready: Vec<ForeignKey> = {
-        let mut complete = crate::sync::lock(&shared.complete);
-        complete.insert(oid);
-        let mut started = crate::sync::lock(&shared.fk_started);
-        shared
-            .fk_by_table
-            .get(&oid)
-            .into_iter()
-            .flatten()
-            .filter_map(|&i| shared.foreign_keys.get(i))
-            .filter(|k| complete.contains(&k.table_oid) && complete.contains(&k.referenced_oid))
-            .filter(|k| started.insert(k.oid))
-            .cloned()
-            .collect()
-    };
-    for fk in ready {
+    for fk in ready.foreign_keys {
         let s = shared.clone();
         spawn_after(shared, async move {
             let unit = Unit::ForeignKey(fk.oid);
             if s.is_done(&unit) {
                 return;
             }
-            let result = async {
-                let conn = s.index_pool.get().await?;
-                s.state
-                    .start(&unit, &format!("{} {}", fk.table, fk.name), 0)?;
-                add_foreign_key(&conn, &fk, !s.fk_unvalidated.contains(&fk.oid)).await?;
-                crate::failpoint!("foreign-key-added", &format!("{} {}", fk.table, fk.name));
-                s.state.done(&unit, 0, 0)
-            }
-            .await;
-            if let Err(e) = result {
-                s.fail_on_target(Some(&unit), &e).await;
-            }
+            let label = format!("{} {}", fk.table, fk.name);
+            let fk = &fk;
+            let validate = !s.fk_unvalidated.contains(&fk.oid);
+            // Its failure is reported; nothing else waits for it.
+            let _ = s
+                .run_target_unit(&unit, &label, s.index_pool.get(), |conn| async move {
+                    add_foreign_key(&conn, fk, validate).await?;
+                    crate::failpoint!("foreign-key-added", &format!("{} {}", fk.table, fk.name));
+                    Ok(())
+                })
+                .await;
             Shared::mark(&s.last_index, s.started.elapsed());
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn table(oid: u32) -> Table {
-        Table::for_test(oid, 0)
-    }
-
-    fn parent(oid: u32, partitions: &[u32]) -> PartitionedTable {
-        PartitionedTable::for_test(oid, partitions)
-    }
-
-    #[test]
-    fn parents_are_built_only_when_every_partition_below_is_copied() {
-        let catalog = Catalog {
-            tables: vec![table(1), table(2), table(3), table(4)],
-            partitioned: vec![
-                // Two levels, all copied.
-                parent(10, &[11, 1]),
-                parent(11, &[2, 3]),
-                // 99 is not copied (a foreign table, or filtered out): left
-                // to post-data, and so is the parent above it.
-                parent(20, &[4, 99]),
-                parent(21, &[20]),
-                // No partitions: built at once.
-                parent(30, &[]),
-            ],
-            ..Catalog::default()
-        };
-        let mut built: Vec<u32> = parents_to_build(&catalog).into_keys().collect();
-        built.sort();
-        assert_eq!(built, vec![10, 11, 30]);
     }
 }
