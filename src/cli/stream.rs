@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use super::cdc_args::CdcArgs;
 use super::stream_sentinel::SentinelCommand;
-use super::{ConnectionArgs, LogArgs};
+use super::LogArgs;
 use crate::connections::Endpoints;
 use crate::interrupt;
 use crate::stream::follow::{self, FollowSettings, Mode};
@@ -37,37 +36,12 @@ pub enum StreamCommand {
     Apply(StreamArgs),
 }
 
-/// Options of the stream steps (each takes those it needs).
-#[derive(Debug, Clone, Args)]
-pub struct StreamArgs {
-    #[command(flatten)]
-    pub conn: ConnectionArgs,
-    /// Work directory (changes are stored in its cdc/ subdirectory)
-    #[arg(long, env = "PGCOPYDB_DIR")]
-    pub dir: Option<PathBuf>,
-    /// INI file of what to leave out (as for clone): the publication leaves those tables out
-    #[arg(long, visible_alias = "filter", value_name = "FILE")]
-    pub filters: Option<PathBuf>,
-    /// Start over: drop the stored changes of an earlier run
-    #[arg(long, conflicts_with = "resume")]
-    pub restart: bool,
-    /// Continue from the slot and the target's origin
-    #[arg(long)]
-    pub resume: bool,
-    /// Accepted for compatibility
-    #[arg(long)]
-    pub not_consistent: bool,
-    /// Accepted for compatibility
-    #[arg(long, env = "PGCOPYDB_SNAPSHOT")]
-    pub snapshot: Option<String>,
-    #[command(flatten)]
-    pub cdc: CdcArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
-}
+/// Options of the stream steps (each takes those it needs): the same as
+/// `follow`'s.
+pub type StreamArgs = super::follow::FollowArgs;
 
 impl StreamArgs {
-    fn settings(&self) -> Result<FollowSettings> {
+    pub(super) fn stream_settings(&self) -> Result<FollowSettings> {
         super::follow::settings(
             self.dir.as_ref(),
             self.filters.as_ref(),
@@ -126,7 +100,7 @@ pub async fn run(command: StreamCommand) -> Result<()> {
 
 fn prepare(args: &StreamArgs) -> Result<(Endpoints, FollowSettings)> {
     crate::report::logging::init(args.log.level());
-    Ok((Endpoints::from_args(&args.conn)?, args.settings()?))
+    Ok((Endpoints::from_args(&args.conn)?, args.stream_settings()?))
 }
 
 /// `follow` and the end of `clone --follow`: set up what is missing, then

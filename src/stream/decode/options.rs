@@ -26,9 +26,10 @@ pub fn plugin_options(plugin: Plugin, settings: &StreamSettings) -> Vec<(&'stati
     let pairs: Vec<(&'static str, String)> = match plugin {
         Plugin::Pgoutput => vec![
             ("proto_version", "1".into()),
+            // An identifier list, split on commas: a name that needs it is quoted.
             (
                 "publication_names",
-                quote_publication(&settings.publication),
+                crate::sql::quote_ident(&settings.publication),
             ),
             ("messages", "true".into()),
         ],
@@ -55,23 +56,6 @@ pub fn plugin_options(plugin: Plugin, settings: &StreamSettings) -> Vec<(&'stati
     pairs
 }
 
-/// pgoutput splits `publication_names` on commas as an identifier list:
-/// a name that is not all lower case letters, digits and `_` is quoted.
-fn quote_publication(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-}
-
 /// The decoder of `plugin`'s stream. The text plugins read keys and
 /// relation ids from `tables`, loaded with [`SourceTables::load`] before
 /// the stream starts.
@@ -96,10 +80,10 @@ mod tests {
 
     #[test]
     fn publication_names_are_quoted_when_needed() {
-        assert_eq!(quote_publication("pgcopydb"), "pgcopydb");
-        assert_eq!(quote_publication("My Pub"), "\"My Pub\"");
-        assert_eq!(quote_publication("a\"b"), "\"a\"\"b\"");
-        assert_eq!(quote_publication("1x"), "\"1x\"");
+        assert_eq!(crate::sql::quote_ident("pgcopydb"), "pgcopydb");
+        assert_eq!(crate::sql::quote_ident("My Pub"), "\"My Pub\"");
+        assert_eq!(crate::sql::quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(crate::sql::quote_ident("1x"), "\"1x\"");
     }
 
     #[test]
