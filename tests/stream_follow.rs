@@ -268,7 +268,6 @@ fn clone_follow_wal2json_under_load_ends_equal_at_endpos() {
 /// SIGKILL once the follower has applied some transactions (read from
 /// `list progress`), then `follow --resume`: nothing lost, nothing twice.
 #[test]
-#[ignore = "known failing (issue 11): after SIGKILL, follow --resume leaves differences; under diagnosis"]
 fn sigkill_mid_apply_then_resume_ends_equal() {
     let (src, tgt) = source_and_target();
     let dir = workdir();
