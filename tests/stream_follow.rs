@@ -254,13 +254,11 @@ fn clone_follow_pgoutput_under_load_ends_equal_at_endpos() {
 }
 
 #[test]
-#[ignore = "known failing (issue 11): the follower applies nothing with test_decoding; under diagnosis"]
 fn clone_follow_test_decoding_under_load_ends_equal_at_endpos() {
     clone_follow_under_load("test_decoding");
 }
 
 #[test]
-#[ignore = "known failing (issue 11): the follower applies nothing with wal2json; under diagnosis"]
 fn clone_follow_wal2json_under_load_ends_equal_at_endpos() {
     clone_follow_under_load("wal2json");
 }
