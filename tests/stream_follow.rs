@@ -254,13 +254,11 @@ fn clone_follow_pgoutput_under_load_ends_equal_at_endpos() {
 }
 
 #[test]
-#[ignore = "known failing (issue 11): the follower applies nothing with test_decoding; under diagnosis"]
 fn clone_follow_test_decoding_under_load_ends_equal_at_endpos() {
     clone_follow_under_load("test_decoding");
 }
 
 #[test]
-#[ignore = "known failing (issue 11): the follower applies nothing with wal2json; under diagnosis"]
 fn clone_follow_wal2json_under_load_ends_equal_at_endpos() {
     clone_follow_under_load("wal2json");
 }
@@ -268,7 +266,6 @@ fn clone_follow_wal2json_under_load_ends_equal_at_endpos() {
 /// SIGKILL once the follower has applied some transactions (read from
 /// `list progress`), then `follow --resume`: nothing lost, nothing twice.
 #[test]
-#[ignore = "known failing (issue 11): after SIGKILL, follow --resume leaves differences; under diagnosis"]
 fn sigkill_mid_apply_then_resume_ends_equal() {
     let (src, tgt) = source_and_target();
     let dir = workdir();

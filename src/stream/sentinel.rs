@@ -348,10 +348,29 @@ pub fn set_apply(dir: &Path, apply: bool) -> Result<()> {
     put_control(&state, None, None, Some(apply))
 }
 
-/// The source's current WAL flush position (`--current`).
+/// The source's current WAL flush position (`--current`), once every
+/// transaction committed so far is flushed: under `synchronous_commit = off`
+/// a commit is visible before its record is flushed, and the flush position
+/// alone would put endpos before (or in the middle of) the last commits.
+/// A transactional logical message committed with `synchronous_commit =
+/// local` flushes the WAL up to its own commit, which follows theirs (the
+/// applier ignores messages).
 pub async fn source_current_lsn(source: &ConnInfo) -> Result<Lsn> {
     use crate::connections::{connect, Side};
     let client = connect(Side::Source, source).await?;
+    if let Err(e) = client
+        .batch_execute(
+            "SET synchronous_commit = local; \
+             SELECT pg_catalog.pg_logical_emit_message(true, 'pgcopydb', 'endpos')",
+        )
+        .await
+    {
+        tracing::warn!(
+            "cannot flush the source's WAL before reading its position ({}): transactions \
+             committed without a flush may land after endpos",
+            crate::connections::db_error_message(&e)
+        );
+    }
     let text: String = client
         .query_one("SELECT pg_current_wal_flush_lsn()::text", &[])
         .await

@@ -58,6 +58,9 @@ pub(crate) trait Apply {
     fn close(self) -> impl Future<Output = Result<()>>;
 }
 
+/// Messages the receiver appends before letting the applier run.
+const YIELD_EVERY: u64 = 64;
+
 type SyncFuture = Pin<Box<dyn Future<Output = Result<Lsn>> + Send>>;
 
 /// What both halves share.
@@ -116,6 +119,7 @@ pub(crate) async fn receive(
     let mut stop = shared.stop.subscribe();
     let mut endpos = shared.endpos()?;
     let mut ticks = 0u64;
+    let mut received = 0u64;
     // Whoever ends first ends the other.
     let _stop_on_exit = StopOnDrop(&shared.stop);
     let result: Result<()> = async {
@@ -156,6 +160,14 @@ pub(crate) async fn receive(
                             writer.append(lsn, &data)?;
                             if !writer.in_transaction() {
                                 shared.passed.send_if_modified(|p| advance(p, writer.written()));
+                            }
+                            // The applier runs in the same task (joined):
+                            // while the stream has messages buffered this loop
+                            // never waits, so it hands over now and then or
+                            // the applier would not run until the source idles.
+                            received += 1;
+                            if received % YIELD_EVERY == 0 {
+                                tokio::task::yield_now().await;
                             }
                         }
                         Some(Received::Keepalive { wal_end }) => {
