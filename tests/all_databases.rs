@@ -166,6 +166,13 @@ fn all_databases_resumes_after_sigkill() {
              SELECT lo_from_bytea(0, 'blob');",
         );
     }
+    // Each database's tables get names of their own, so that the label the
+    // failpoint reports names one database's table (both copy at once).
+    src.psql(
+        "two two",
+        "ALTER TABLE big RENAME TO big_b; ALTER TABLE big2 RENAME TO big2_b;
+         ALTER TABLE side RENAME TO side_b;",
+    );
     let tgt = Cluster::start();
     let dir = workdir();
     let points = support::failpoints::Failpoints::new();
