@@ -80,6 +80,94 @@ pub async fn create_metadata(
     Ok(())
 }
 
+/// Comments and privileges of large objects, for a schema dump that does
+/// not carry them: pg_dump 17 and later put large objects' metadata in the
+/// data section, which the clone does not dump, so their comments and
+/// privileges are made here (with pg_dump 16 or older they are entries of
+/// the pre-data restore). Privileges are replaced whole: everything
+/// revoked from PUBLIC and the owner, then each grant of the source's ACL.
+pub async fn copy_comments_and_privileges(
+    source: &Client,
+    target: &Client,
+    oids: &[u32],
+    with_privileges: bool,
+    with_comments: bool,
+) -> Result<()> {
+    let mut statements = Vec::new();
+    if with_comments {
+        let rows = source
+            .query(
+                "SELECT d.objoid, d.description FROM pg_catalog.pg_description d \
+                  WHERE d.classoid = 'pg_catalog.pg_largeobject'::pg_catalog.regclass \
+                    AND d.objoid = ANY($1::pg_catalog.oid[]) ORDER BY d.objoid",
+                &[&oids],
+            )
+            .await
+            .context("reading the comments of source large objects")?;
+        for r in rows {
+            let oid: u32 = r.try_get(0)?;
+            let comment: String = r.try_get(1)?;
+            statements.push(format!(
+                "COMMENT ON LARGE OBJECT {oid} IS {};",
+                crate::sql::quote_literal(&comment)
+            ));
+        }
+    }
+    if with_privileges {
+        let rows = source
+            .query(
+                "SELECT m.oid, pg_catalog.pg_get_userbyid(m.lomowner)::text, \
+                        a.grantee = 0, pg_catalog.pg_get_userbyid(a.grantee)::text, \
+                        a.privilege_type, a.is_grantable \
+                   FROM pg_catalog.pg_largeobject_metadata m \
+                   CROSS JOIN LATERAL pg_catalog.aclexplode(m.lomacl) a \
+                  WHERE m.lomacl IS NOT NULL AND m.oid = ANY($1::pg_catalog.oid[]) \
+                  ORDER BY m.oid",
+                &[&oids],
+            )
+            .await
+            .context("reading the privileges of source large objects")?;
+        let mut last = None;
+        for r in rows {
+            let oid: u32 = r.try_get(0)?;
+            let owner: String = r.try_get(1)?;
+            let public: bool = r.try_get(2)?;
+            let grantee: String = r.try_get(3)?;
+            let privilege: String = r.try_get(4)?;
+            let grantable: bool = r.try_get(5)?;
+            if last != Some(oid) {
+                statements.push(format!(
+                    "REVOKE ALL ON LARGE OBJECT {oid} FROM PUBLIC, {};",
+                    crate::sql::quote_ident(&owner)
+                ));
+                last = Some(oid);
+            }
+            let to = if public {
+                "PUBLIC".to_string()
+            } else {
+                crate::sql::quote_ident(&grantee)
+            };
+            // aclexplode names privileges in SQL's words (SELECT, UPDATE).
+            let privilege = match privilege.as_str() {
+                "SELECT" => "SELECT",
+                "UPDATE" => "UPDATE",
+                other => anyhow::bail!("large object {oid}: unknown privilege {other:?}"),
+            };
+            let option = if grantable { " WITH GRANT OPTION" } else { "" };
+            statements.push(format!(
+                "GRANT {privilege} ON LARGE OBJECT {oid} TO {to}{option};"
+            ));
+        }
+    }
+    for chunk in statements.chunks(METADATA_BATCH) {
+        target
+            .batch_execute(&format!("BEGIN;{}COMMIT;", chunk.concat()))
+            .await
+            .context("setting the comments and privileges of large objects on the target")?;
+    }
+    Ok(())
+}
+
 /// The size of each large object, in the order given, in one round trip.
 /// Each is opened for reading (262144 = INV_READ), measured and closed.
 pub async fn sizes(source: &Client, oids: &[u32]) -> Result<Vec<(u32, u64)>> {

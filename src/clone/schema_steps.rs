@@ -113,6 +113,19 @@ pub async fn restore_pre_data(
                 .await?;
         let with_owners = !opts.restore_options().no_owner;
         crate::blobs::create_metadata(&source, target, large_objects, with_owners).await?;
+        // pg_dump 17+ leaves large objects' metadata to the data section,
+        // which is not dumped: their comments and privileges come from here.
+        if tools.major >= 17 {
+            let restore = opts.restore_options();
+            crate::blobs::copy_comments_and_privileges(
+                &source,
+                target,
+                large_objects,
+                !restore.no_acl,
+                !restore.no_comments,
+            )
+            .await?;
+        }
     }
     let mut restore_opts = opts.restore_options();
     restore_opts.clean_if_exists |= interrupted;
