@@ -92,6 +92,7 @@ pub async fn copy_comments_and_privileges(
     oids: &[u32],
     with_privileges: bool,
     with_comments: bool,
+    with_owners: bool,
 ) -> Result<()> {
     let mut statements = Vec::new();
     if with_comments {
@@ -136,9 +137,15 @@ pub async fn copy_comments_and_privileges(
             let privilege: String = r.try_get(4)?;
             let grantable: bool = r.try_get(5)?;
             if last != Some(oid) {
-                statements.push(format!(
-                    "REVOKE ALL ON LARGE OBJECT {oid} FROM PUBLIC, {};",
+                // Under --no-owner the target's object is ours, not the
+                // source owner's (who may not exist there).
+                let owner = if with_owners {
                     crate::sql::quote_ident(&owner)
+                } else {
+                    "CURRENT_USER".to_string()
+                };
+                statements.push(format!(
+                    "REVOKE ALL ON LARGE OBJECT {oid} FROM PUBLIC, {owner};"
                 ));
                 last = Some(oid);
             }

@@ -123,6 +123,7 @@ pub async fn restore_pre_data(
                 large_objects,
                 !restore.no_acl,
                 !restore.no_comments,
+                with_owners,
             )
             .await?;
         }
