@@ -352,28 +352,35 @@ impl Parser<'_> {
         Ok(value)
     }
 
+    /// The text between `quote` at the head of the rest and its closing
+    /// match, a doubled quote standing for one (test_decoding quotes names
+    /// and values alike); the rest moves past the closing quote.
+    fn quoted(&mut self, quote: u8, what: &str) -> Result<Vec<u8>, String> {
+        let mut text = Vec::new();
+        let mut i = 1;
+        loop {
+            match (self.rest.get(i), self.rest.get(i + 1)) {
+                (Some(&a), Some(&b)) if a == quote && b == quote => {
+                    text.push(quote);
+                    i += 2;
+                }
+                (Some(&a), _) if a == quote => break,
+                (Some(&b), _) => {
+                    text.push(b);
+                    i += 1;
+                }
+                (None, _) => return Err(format!("the line ends inside a quoted {what}")),
+            }
+        }
+        self.rest = self.rest.get(i + 1..).unwrap_or_default();
+        Ok(text)
+    }
+
     /// A `quote_identifier`ed name: bare (lower case, digits, `_`) or in
     /// double quotes with quotes doubled.
     fn identifier(&mut self) -> Result<String, String> {
         let raw = if self.rest.first() == Some(&b'"') {
-            let mut name = Vec::new();
-            let mut i = 1;
-            loop {
-                match (self.rest.get(i), self.rest.get(i + 1)) {
-                    (Some(b'"'), Some(b'"')) => {
-                        name.push(b'"');
-                        i += 2;
-                    }
-                    (Some(b'"'), _) => break,
-                    (Some(&b), _) => {
-                        name.push(b);
-                        i += 1;
-                    }
-                    (None, _) => return Err("the line ends inside a quoted name".into()),
-                }
-            }
-            self.rest = self.rest.get(i + 1..).unwrap_or_default();
-            name
+            self.quoted(b'"', "name")?
         } else {
             let len = self
                 .rest
@@ -451,24 +458,7 @@ impl Parser<'_> {
     fn value(&mut self) -> Result<Value, String> {
         let text = |v: &[u8]| Value::Text(Bytes::copy_from_slice(v));
         if self.rest.first() == Some(&b'\'') {
-            let mut value = Vec::new();
-            let mut i = 1;
-            loop {
-                match (self.rest.get(i), self.rest.get(i + 1)) {
-                    (Some(b'\''), Some(b'\'')) => {
-                        value.push(b'\'');
-                        i += 2;
-                    }
-                    (Some(b'\''), _) => break,
-                    (Some(&b), _) => {
-                        value.push(b);
-                        i += 1;
-                    }
-                    (None, _) => return Err("the line ends inside a quoted value".into()),
-                }
-            }
-            self.rest = self.rest.get(i + 1..).unwrap_or_default();
-            return Ok(Value::Text(Bytes::from(value)));
+            return Ok(Value::Text(Bytes::from(self.quoted(b'\'', "value")?)));
         }
         if self.bare_word(b"null") {
             return Ok(Value::Null);
