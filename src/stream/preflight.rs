@@ -9,10 +9,13 @@
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Row};
 
+use super::change::ReplicaIdentity;
+use super::decode::tables::SourceTables;
 use super::decode::Plugin;
 use super::lsn::Lsn;
 use crate::conninfo::ConnInfo;
 use crate::error::Failure;
+use crate::filters::Filters;
 use crate::sql::{quote_ident, quote_literal};
 
 /// What the follower is about to do.
@@ -288,7 +291,63 @@ pub async fn check_plugin_available(client: &Client, name: &str) -> Result<(), F
     outcome
 }
 
-async fn current_wal_lsn(client: &Client) -> Result<Lsn, Failure> {
+/// Names listed in a refusal before the rest is only counted.
+const NAMES_SHOWN: usize = 10;
+
+/// The followed tables (those `filters` keep) whose UPDATEs and DELETEs
+/// cannot be located on the target: no primary key under the DEFAULT
+/// identity, identity NOTHING, or USING an index since dropped. The source
+/// logs no key for them (pgoutput and wal2json send nothing to find the row
+/// by), so a follow would stop at their first UPDATE or DELETE, or miss it:
+/// refused before anything is written, for every plugin. The original has
+/// no option to go on regardless, nor has this one.
+pub async fn check_replica_identities(source: &ConnInfo, filters: &Filters) -> Result<(), Failure> {
+    let client = source
+        .connect()
+        .await
+        .map_err(|e| Failure::source(e.message().to_string()))?;
+    let tables = SourceTables::load(&client).await.map_err(|e| {
+        Failure::source(format!(
+            "cannot check replica identities on the source: {e:#}"
+        ))
+    })?;
+    let lacking: Vec<String> = tables
+        .without_identity()
+        .into_iter()
+        .filter(|t| !filters.table_excluded(&t.schema, &t.name, 'r'))
+        .map(|t| {
+            let why = match t.replica_identity {
+                ReplicaIdentity::Nothing => "REPLICA IDENTITY NOTHING",
+                ReplicaIdentity::Index => "its identity index is gone",
+                ReplicaIdentity::Default | ReplicaIdentity::Full => "no primary key",
+            };
+            format!(
+                "{}.{} ({why})",
+                quote_ident(&t.schema),
+                quote_ident(&t.name)
+            )
+        })
+        .collect();
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    let mut names = lacking
+        .iter()
+        .take(NAMES_SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if lacking.len() > NAMES_SHOWN {
+        names.push_str(&format!(" and {} more", lacking.len() - NAMES_SHOWN));
+    }
+    Err(Failure::source(format!(
+        "{} followed tables have no usable replica identity, so their UPDATEs and DELETEs cannot be applied: {names}; on the source run ALTER TABLE ... REPLICA IDENTITY FULL (or ADD PRIMARY KEY, or REPLICA IDENTITY USING INDEX a unique index on NOT NULL columns), or leave them out with --filters",
+        lacking.len()
+    )))
+}
+
+/// The source's current WAL position (the last replayed one on a standby).
+pub async fn current_wal_lsn(client: &Client) -> Result<Lsn, Failure> {
     let row = client
         .query_one(
             "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \

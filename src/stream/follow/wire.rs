@@ -11,6 +11,7 @@ use super::settings::SlotSettings;
 use crate::connections::{connect, Side};
 use crate::conninfo::ConnInfo;
 use crate::error::Failure;
+use crate::filters::Filters;
 use crate::stream::apply::{origin, Applier};
 use crate::stream::change::Change;
 use crate::stream::decode::options::{self, plugin_options, StreamSettings};
@@ -76,6 +77,7 @@ pub(crate) async fn preflight(
     slot: &SlotSettings,
     resuming: bool,
     endpos: Option<Lsn>,
+    filters: &Filters,
 ) -> Result<Option<Lsn>> {
     let request = Request {
         slot_name: &slot.slot_name,
@@ -85,6 +87,7 @@ pub(crate) async fn preflight(
         endpos,
     };
     let found = preflight::preflight(source, &request).await?;
+    preflight::check_replica_identities(source, filters).await?;
     Ok(found
         .existing_slot
         .map(|s| s.confirmed_flush.unwrap_or(found.start)))

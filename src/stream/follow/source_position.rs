@@ -1,0 +1,71 @@
+//! The source's current WAL position, asked now and then on an ordinary
+//! connection while a follow runs: lag and "caught up" are measured from
+//! it. The replication stream cannot say it: a walsender's keepalive and
+//! data carry how far it has decoded, which falls behind the source exactly
+//! when the follower does (a long transaction being decoded, a slow
+//! network), hiding the lag it should show.
+
+use std::time::Duration;
+
+use super::pipeline::Shared;
+use crate::conninfo::ConnInfo;
+use crate::stream::lsn::Lsn;
+use crate::stream::preflight::current_wal_lsn;
+
+/// How often the source is asked (the applier reports every 500 ms).
+const EVERY: Duration = Duration::from_secs(1);
+
+/// The source's current WAL position, once.
+pub(crate) async fn now(source: &ConnInfo) -> Option<Lsn> {
+    let asked = async {
+        let client = source
+            .connect()
+            .await
+            .map_err(|e| e.message().to_string())?;
+        current_wal_lsn(&client).await.map_err(|f| f.message)
+    };
+    match asked.await {
+        Ok(lsn) => Some(lsn),
+        Err(e) => {
+            tracing::warn!("cannot read the source's WAL position, lag is not known: {e}");
+            None
+        }
+    }
+}
+
+/// Publish the source's position in `shared.source_now` until the follow
+/// stops. On an error it stops asking (and the follow never claims to be
+/// caught up): the receiver reports a lost source itself.
+pub(crate) async fn follow(source: &ConnInfo, shared: &Shared) {
+    let mut stop = shared.stop.subscribe();
+    let client = tokio::select! {
+        _ = stop.wait_for(|s| *s) => return,
+        c = source.connect() => match c {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("cannot read the source's WAL position, lag is not known: {}", e.message());
+                return;
+            }
+        },
+    };
+    let mut tick = tokio::time::interval(EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tick.tick() => match current_wal_lsn(&client).await {
+                Ok(lsn) => {
+                    shared.source_now.send_if_modified(|p| {
+                        let moved = lsn > *p;
+                        *p = (*p).max(lsn);
+                        moved
+                    });
+                }
+                Err(f) => {
+                    tracing::warn!("cannot read the source's WAL position, lag is not known: {}", f.message);
+                    return;
+                }
+            },
+        }
+    }
+}
