@@ -171,6 +171,9 @@ pub async fn run_in(
         seconds: started.elapsed().as_secs_f64(),
         ..FollowSummary::default()
     };
+    if let Some(source) = summary.source_lsn {
+        sentinel::report_source_at_end(&state, source)?;
+    }
     if let Some((end, (transactions, rows, skipped), missing_rows)) = applied {
         summary.missing_rows = missing_rows;
         summary.transactions = transactions;

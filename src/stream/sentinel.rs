@@ -285,6 +285,20 @@ pub fn report(
     })
 }
 
+/// The source's position read at the end of a follow: recorded, and
+/// "caught up" withdrawn when the source has moved past what the last report
+/// judged by (SQLite reads the old row's values on the right-hand side).
+pub fn report_source_at_end(state: &State, source: Lsn) -> Result<()> {
+    state.with(|c| {
+        c.execute(
+            "UPDATE cdc_sentinel SET caught_up = caught_up AND ?1 <= source_lsn, \
+               source_lsn = max(source_lsn, ?1), updated = ?2",
+            params![to_sql(source), now()],
+        )
+        .map(|_| ())
+    })
+}
+
 /// Forget the reported positions and counters (a fresh follow on a
 /// directory that held another one).
 pub fn reset(state: &State) -> Result<()> {

@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod failpoints;
+pub mod follow;
 pub mod pgbouncer;
 pub mod ssl;
 pub mod verify;
