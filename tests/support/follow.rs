@@ -73,7 +73,13 @@ pub fn wait_for(what: &str, child: &mut Child, mut done: impl FnMut() -> bool) {
             let out = child_output(child);
             panic!("the follower exited ({status}) before {what}:\n{out}");
         }
-        assert!(start.elapsed() < HANG_GUARD, "{what}: never happened");
+        if start.elapsed() > HANG_GUARD {
+            let _ = child.kill();
+            let _ = child.wait();
+            let out = child_output(child);
+            let tail = out.get(out.len().saturating_sub(4000)..).unwrap_or(&out);
+            panic!("{what}: never happened; the follower said:\n{tail}");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -276,7 +276,9 @@ pub(crate) async fn apply(
     }
     let _stop_on_exit = StopOnDrop(&shared.stop);
     let end = loop {
-        if interrupt::is_cancelled() {
+        // Read, not only awaited: the receiver may have stopped (failed to
+        // start its stream) before this subscribed.
+        if interrupt::is_cancelled() || *stop.borrow() {
             break ApplyEnd::Stopped;
         }
         let passed_endpos = gate

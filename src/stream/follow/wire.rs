@@ -14,7 +14,7 @@ use crate::error::Failure;
 use crate::filters::Filters;
 use crate::stream::apply::{origin, Applier};
 use crate::stream::change::Change;
-use crate::stream::decode::options::{self, plugin_options, StreamSettings};
+use crate::stream::decode::options::{self, plugin_options_for, StreamSettings};
 use crate::stream::decode::tables::SourceTables;
 use crate::stream::decode::{Decoder, Plugin};
 use crate::stream::lsn::Lsn;
@@ -143,10 +143,12 @@ pub(crate) async fn start_stream(
     from: Lsn,
 ) -> Result<ReplicationStream> {
     let sender = WalSender::connect(source).await.map_err(source_failure)?;
-    let options: Vec<(String, String)> = plugin_options(slot.plugin, &stream_settings(slot))
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+    let version = sender.server_version_num();
+    let options: Vec<(String, String)> =
+        plugin_options_for(slot.plugin, &stream_settings(slot), version)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
     sender
         .start_replication(&slot.slot_name, from, &options)
         .await
