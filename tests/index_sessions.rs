@@ -4,9 +4,9 @@
 //! target's administrator configured it, and parallel workers, off while
 //! tables are still copying and the server's default afterwards.
 
-mod support;
+use crate::support;
 
-use support::{verify, workdir, Cluster};
+use crate::support::{verify, workdir, Cluster};
 
 const SOURCE: &str = "
 CREATE TABLE item (id int PRIMARY KEY, label text NOT NULL, qty int);

@@ -5,14 +5,14 @@
 //! each, `--resume` must finish and the target must verify equal to the
 //! source; the source must never be written to.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::failpoints::Failpoints;
-use support::{pgcopydb, verify, workdir, Cluster};
+use crate::support::failpoints::Failpoints;
+use crate::support::{pgcopydb, verify, workdir, Cluster};
 
 /// A database big enough that a clone takes a few seconds, with every kind
 /// of unit: a large table, many small ones, indexes, constraints, foreign

@@ -8,13 +8,13 @@
 //! (`--table-jobs 1`, `big` first as the largest) is held inside the COPY of
 //! `big` while the test changes the source; releasing the lock lets it go on.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{pgcopydb, verify, workdir, Cluster};
+use crate::support::{pgcopydb, verify, workdir, Cluster};
 
 const SOURCE: &str = "
 CREATE TABLE big (id int PRIMARY KEY, v text);

@@ -2,14 +2,12 @@
 //! `pgcopydb` binary with a clean environment, and (in [`verify`]) an independent
 //! check that a target database equals its source.
 //!
-//! Each integration test file does `mod support;`. Everything here is synchronous
+//! tests/main.rs declares it once for every test module. Everything here is synchronous
 //! std code: servers are driven with `initdb`, `pg_ctl` and `psql`.
 //!
 //! When the tests run as root, every server program runs as the `postgres` user
 //! (PostgreSQL refuses to run as root) and the temporary directories are handed to
 //! that user.
-
-#![allow(dead_code)]
 
 pub mod failpoints;
 pub mod pgbouncer;
