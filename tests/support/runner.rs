@@ -35,19 +35,31 @@ pub fn workdir() -> tempfile::TempDir {
 /// with the work directory `dir` and `extra` arguments; its output, whatever
 /// the outcome.
 pub fn clone_between(
+    from: (&Cluster, &str),
+    to: (&Cluster, &str),
+    dir: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    clone_command(from, to, dir, extra)
+        .output()
+        .expect("run pgcopydb clone")
+}
+
+/// The command [`clone_between`] runs, for a test that starts it and acts
+/// while it runs.
+pub fn clone_command(
     (src, src_db): (&Cluster, &str),
     (tgt, tgt_db): (&Cluster, &str),
     dir: &Path,
     extra: &[&str],
-) -> std::process::Output {
-    pgcopydb()
-        .args(["clone", "--source", &src.uri(src_db)])
+) -> Command {
+    let mut cmd = pgcopydb();
+    cmd.args(["clone", "--source", &src.uri(src_db)])
         .args(["--target", &tgt.uri(tgt_db)])
         .arg("--dir")
         .arg(dir)
-        .args(extra)
-        .output()
-        .expect("run pgcopydb clone")
+        .args(extra);
+    cmd
 }
 
 /// `pgcopydb clone --resume --not-consistent` of the run recorded in `dir`,
