@@ -6,12 +6,14 @@
 
 #![allow(clippy::disallowed_methods)]
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 
-use support::follow::{self, lsn};
-use support::{assert_fails, assert_success, output_text, pgcopydb, verify, workdir, Cluster};
+use crate::support::follow::{self, lsn};
+use crate::support::{
+    assert_fails, assert_success, output_text, pgcopydb, verify, workdir, Cluster,
+};
 
 const PLUGINS: &[&str] = &["pgoutput", "test_decoding", "wal2json"];
 
