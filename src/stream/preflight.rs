@@ -6,6 +6,8 @@
 //! (and drops) a temporary slot, and sets a statement timeout, which must
 //! not leak into a caller's session.
 
+use std::collections::HashSet;
+
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Row};
 
@@ -301,7 +303,14 @@ const NAMES_SHOWN: usize = 10;
 /// by), so a follow would stop at their first UPDATE or DELETE, or miss it:
 /// refused before anything is written, for every plugin. The original has
 /// no option to go on regardless, nor has this one.
-pub async fn check_replica_identities(source: &ConnInfo, filters: &Filters) -> Result<(), Failure> {
+///
+/// `publication`: pgoutput's; when it exists already (given by the user, or
+/// left by an earlier setup) only the tables it publishes are followed.
+pub async fn check_replica_identities(
+    source: &ConnInfo,
+    filters: &Filters,
+    publication: Option<&str>,
+) -> Result<(), Failure> {
     let client = source
         .connect()
         .await
@@ -311,10 +320,19 @@ pub async fn check_replica_identities(source: &ConnInfo, filters: &Filters) -> R
             "cannot check replica identities on the source: {e:#}"
         ))
     })?;
+    let published = match publication {
+        Some(name) => published_tables(&client, name).await?,
+        None => None,
+    };
     let lacking: Vec<String> = tables
         .without_identity()
         .into_iter()
         .filter(|t| !filters.table_excluded(&t.schema, &t.name, 'r'))
+        .filter(|t| {
+            published
+                .as_ref()
+                .is_none_or(|p| p.contains(&(t.schema.clone(), t.name.clone())))
+        })
         .map(|t| {
             let why = match t.replica_identity {
                 ReplicaIdentity::Nothing => "REPLICA IDENTITY NOTHING",
@@ -346,8 +364,40 @@ pub async fn check_replica_identities(source: &ConnInfo, filters: &Filters) -> R
     )))
 }
 
-/// The source's current WAL position (the last replayed one on a standby).
-pub async fn current_wal_lsn(client: &Client) -> Result<Lsn, Failure> {
+/// The tables publication `name` publishes (as `pg_publication_tables`
+/// lists them: partitioned roots under `publish_via_partition_root`), or
+/// None when it does not exist yet (it will be made from the filters).
+async fn published_tables(
+    client: &Client,
+    name: &str,
+) -> Result<Option<HashSet<(String, String)>>, Failure> {
+    let what = "the publication's tables";
+    let exists = client
+        .query_one(
+            "SELECT count(*) > 0 FROM pg_catalog.pg_publication WHERE pubname = $1",
+            &[&name],
+        )
+        .await
+        .map_err(|e| query_failed(what, &e))?;
+    if !column::<bool>(&exists, 0, what)? {
+        return Ok(None);
+    }
+    let rows = client
+        .query(
+            "SELECT schemaname::text, tablename::text FROM pg_catalog.pg_publication_tables \
+             WHERE pubname = $1",
+            &[&name],
+        )
+        .await
+        .map_err(|e| query_failed(what, &e))?;
+    let mut tables = HashSet::new();
+    for row in &rows {
+        tables.insert((column(row, 0, what)?, column(row, 1, what)?));
+    }
+    Ok(Some(tables))
+}
+
+async fn current_wal_lsn(client: &Client) -> Result<Lsn, Failure> {
     let row = client
         .query_one(
             "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \

@@ -7,13 +7,32 @@
 
 use std::time::Duration;
 
+use tokio_postgres::Client;
+
 use super::pipeline::Shared;
 use crate::conninfo::ConnInfo;
 use crate::stream::lsn::Lsn;
-use crate::stream::preflight::current_wal_lsn;
 
 /// How often the source is asked (the applier reports every 500 ms).
 const EVERY: Duration = Duration::from_secs(1);
+
+/// Where the source's WAL ends: the insert position, past every commit
+/// made so far even under `synchronous_commit = off` (the write position
+/// can be short of the last ones); the replayed one on a standby.
+async fn current_position(client: &Client) -> Result<Lsn, String> {
+    let row = client
+        .query_one(
+            "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+                          ELSE pg_current_wal_insert_lsn() END)::text",
+            &[],
+        )
+        .await
+        .map_err(|e| crate::connections::db_error_message(&e))?;
+    let text: Option<String> = row.try_get(0).map_err(|e| e.to_string())?;
+    text.unwrap_or_else(|| "0/0".to_string())
+        .parse()
+        .map_err(|e| format!("the source's WAL position: {e}"))
+}
 
 /// The source's current WAL position, once.
 pub(crate) async fn now(source: &ConnInfo) -> Option<Lsn> {
@@ -22,7 +41,7 @@ pub(crate) async fn now(source: &ConnInfo) -> Option<Lsn> {
             .connect()
             .await
             .map_err(|e| e.message().to_string())?;
-        current_wal_lsn(&client).await.map_err(|f| f.message)
+        current_position(&client).await
     };
     match asked.await {
         Ok(lsn) => Some(lsn),
@@ -53,7 +72,7 @@ pub(crate) async fn follow(source: &ConnInfo, shared: &Shared) {
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
-            _ = tick.tick() => match current_wal_lsn(&client).await {
+            _ = tick.tick() => match current_position(&client).await {
                 Ok(lsn) => {
                     shared.source_now.send_if_modified(|p| {
                         let moved = lsn > *p;
@@ -61,8 +80,8 @@ pub(crate) async fn follow(source: &ConnInfo, shared: &Shared) {
                         moved
                     });
                 }
-                Err(f) => {
-                    tracing::warn!("cannot read the source's WAL position, lag is not known: {}", f.message);
+                Err(e) => {
+                    tracing::warn!("cannot read the source's WAL position, lag is not known: {e}");
                     return;
                 }
             },

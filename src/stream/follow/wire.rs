@@ -87,7 +87,8 @@ pub(crate) async fn preflight(
         endpos,
     };
     let found = preflight::preflight(source, &request).await?;
-    preflight::check_replica_identities(source, filters).await?;
+    let publication = (slot.plugin == Plugin::Pgoutput).then(|| slot.publication_name());
+    preflight::check_replica_identities(source, filters, publication).await?;
     Ok(found
         .existing_slot
         .map(|s| s.confirmed_flush.unwrap_or(found.start)))
