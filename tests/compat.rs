@@ -216,10 +216,9 @@ fn the_original_options_and_short_letters_are_accepted() {
 }
 
 /// The original's documented split: `dump schema` knows only the source;
-/// `restore pre-data` knows only the target, and one dump restores into
-/// several targets.
+/// `restore pre-data`, `parse-list` and `post-data` know only the target, and
+/// one dump restores into several targets, none taken for a resume of another.
 #[test]
-#[ignore = "not done yet: the restore steps still read the source and keep one state per work directory (README, differences)"]
 fn one_schema_dump_restores_into_several_targets_without_the_source() {
     let (src, tgt) = source_and_target(DB);
     src.psql(DB, FIXTURE);
@@ -228,13 +227,37 @@ fn one_schema_dump_restores_into_several_targets_without_the_source() {
     let d = dir.path().to_str().expect("utf-8 path");
     accepted(&["dump", "schema", "--source", &src.uri(DB), "--dir", d]);
     for db in [DB, "second"] {
-        accepted(&["restore", "pre-data", "--target", &tgt.uri(db), "--dir", d]);
+        let t = tgt.uri(db);
+        accepted(&["restore", "pre-data", "--target", &t, "--dir", d]);
         let tables = tgt.psql(
             db,
             "SELECT count(*) FROM pg_tables WHERE tablename = 'items'",
         );
         assert_eq!(tables.trim(), "1", "items restored into {db}");
+        let lists = accepted(&["restore", "parse-list", "--target", &t, "--dir", d]);
+        assert!(lists.contains("items_name_idx"), "{lists}");
+        accepted(&["restore", "post-data", "--target", &t, "--dir", d]);
+        let indexes = tgt.psql(
+            db,
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'items'",
+        );
+        assert_eq!(indexes.trim(), "2", "items' indexes restored into {db}");
     }
+    // Back to the first target: a new restore there, not a resume of it,
+    // so its existing tables are refused before anything is written.
+    let out = cmd(&["restore", "pre-data", "--target", &tgt.uri(DB), "--dir", d])
+        .output()
+        .expect("run pgcopydb");
+    support::assert_fails(&out, 7, "items");
+    // The dump's own database is no target, even with --drop-if-exists.
+    let s = src.uri(DB);
+    let out = cmd(&["restore", "pre-data", "--target", &s, "--dir", d])
+        .arg("--drop-if-exists")
+        .output()
+        .expect("run pgcopydb");
+    support::assert_fails(&out, 7, "dumped from");
+    let kept = src.psql(DB, "SELECT count(*) FROM public.items");
+    assert_eq!(kept.trim(), "500");
 }
 
 /// `list extensions --requirements --json` writes the pins file that
