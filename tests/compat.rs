@@ -479,3 +479,39 @@ fn compare_schema_of_every_database() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `--list-skipped` on `list sequences`, `indexes` and `depends`: what the
+/// filters leave out, and nothing of what they keep.
+#[test]
+fn list_skipped_shows_what_the_filters_leave_out() {
+    let (src, _tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    src.psql(
+        DB,
+        "CREATE SCHEMA hidden;
+         CREATE TABLE hidden.notes (id serial PRIMARY KEY, body text);",
+    );
+    let dir = workdir();
+    let filters = dir.path().join("filters.ini");
+    std::fs::write(&filters, "[exclude-schema]\nhidden\n").expect("write filters");
+    let f = filters.to_str().expect("utf-8 path");
+    let s = src.uri(DB);
+    let names = |what: &str, skipped: bool, key: &str| -> Vec<String> {
+        let mut args = vec!["list", what, "--source", &s, "--filters", f, "--json"];
+        if skipped {
+            args.push("--list-skipped");
+        }
+        let doc: serde_json::Value = serde_json::from_str(&accepted(&args)).expect("listing JSON");
+        doc.as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|r| r[key].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(names("sequences", true, "name"), ["notes_id_seq"]);
+    assert_eq!(names("sequences", false, "name"), ["ticket"]);
+    assert_eq!(names("indexes", true, "name"), ["notes_pkey"]);
+    assert!(!names("indexes", false, "name").contains(&"notes_pkey".to_string()));
+    assert_eq!(names("depends", true, "name"), ["notes"]);
+    assert_eq!(names("depends", false, "name"), ["items"]);
+}

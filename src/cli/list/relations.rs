@@ -5,8 +5,8 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use super::render::{bytes, grid, or_dash, print_json, yes_no};
-use super::{DependsArgs, IndexesArgs, SourceArgs, TablePartsArgs, TablesArgs};
-use crate::catalog::listing::{self, Dependent, IndexRow, TableRow};
+use super::{DependsArgs, IndexesArgs, SequencesArgs, TablePartsArgs, TablesArgs};
+use crate::catalog::listing::{self, Dependent, Everything, IndexRow, TableRow};
 use crate::catalog::parts::{plan_parts, Part, PartRange, SplitKey, SplitSettings, TableShape};
 use crate::catalog::TableSizes;
 use crate::error::Failure;
@@ -127,9 +127,23 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
     Ok(())
 }
 
-pub async fn sequences(args: SourceArgs) -> Result<()> {
+/// With `--list-skipped`: the rows of `all` (the whole source) missing from
+/// `kept` (what `--filters` keeps), by oid.
+fn left_out<T>(all: Vec<T>, kept: &[T], oid: impl Fn(&T) -> u32) -> Vec<T> {
+    let kept: std::collections::HashSet<u32> = kept.iter().map(&oid).collect();
+    all.into_iter()
+        .filter(|r| !kept.contains(&oid(r)))
+        .collect()
+}
+
+pub async fn sequences(args: SequencesArgs) -> Result<()> {
+    let (skipped, args) = (args.skipped.list_skipped, args.src);
     let client = args.open().await?;
-    let rows = listing::sequences(&client, &*args.scope(&client).await?).await?;
+    let mut rows = listing::sequences(&client, &*args.scope(&client).await?).await?;
+    if skipped {
+        let all = listing::sequences(&client, &Everything).await?;
+        rows = left_out(all, &rows, |s| s.oid);
+    }
     if args.json {
         return print_json(&rows);
     }
@@ -151,6 +165,10 @@ pub async fn indexes(args: IndexesArgs) -> Result<()> {
     let client = args.src.open().await?;
     let scope = args.src.scope(&client).await?;
     let mut rows = listing::indexes(&client, &*scope).await?;
+    if args.skipped.list_skipped {
+        let all = listing::indexes(&client, &Everything).await?;
+        rows = left_out(all, &rows, |i| i.oid);
+    }
     if let Some(wanted) = &args.table {
         let tables = listing::tables(&client, &*scope, TableSizes::Exact).await?;
         if !tables
@@ -222,13 +240,15 @@ pub async fn dependency_doc(client: &Client, tables: &[TableRow]) -> Result<Vec<
 }
 
 pub async fn depends(args: DependsArgs) -> Result<()> {
-    let names = args.names;
+    let (names, skipped) = (args.names, args.skipped.list_skipped);
     let args = args.src;
     let client = args.open().await?;
     let scope = args.scope(&client).await?;
     let mut tables = listing::tables(&client, &*scope, TableSizes::Exact).await?;
-    // Tables the filters leave out are not part of the run, nor their dependents.
-    tables.retain(|t| scope.table(&t.schema, &t.name) && names.keeps(&t.schema, &t.name));
+    // Tables the filters leave out are not part of the run, nor their
+    // dependents: --list-skipped lists those instead.
+    tables
+        .retain(|t| scope.table(&t.schema, &t.name) != skipped && names.keeps(&t.schema, &t.name));
     let doc = dependency_doc(&client, &tables).await?;
     if args.json {
         return print_json(&doc);
