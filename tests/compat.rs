@@ -515,3 +515,84 @@ fn list_skipped_shows_what_the_filters_leave_out() {
     assert_eq!(names("depends", true, "name"), ["notes"]);
     assert_eq!(names("depends", false, "name"), ["items"]);
 }
+
+/// Each of `keys` (`a.b` for nesting, `a[].b` for every item of an array,
+/// which must not be empty) is in `doc`.
+fn assert_keys(doc: &serde_json::Value, keys: &[&str], what: &str) {
+    fn has(v: &serde_json::Value, path: &[&str]) -> bool {
+        let Some((first, rest)) = path.split_first() else {
+            return true;
+        };
+        match first.strip_suffix("[]") {
+            Some(array) => v[array]
+                .as_array()
+                .is_some_and(|a| !a.is_empty() && a.iter().all(|i| has(i, rest))),
+            None => v.get(*first).is_some_and(|i| has(i, rest)),
+        }
+    }
+    for key in keys {
+        let path: Vec<&str> = key.split('.').collect();
+        assert!(has(doc, &path), "{what}: no {key} in {doc:#}");
+    }
+}
+
+fn json_of(args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&accepted(args)).expect("JSON output")
+}
+
+/// The JSON documents scripts written for the original parse carry its keys
+/// (ours may add others): the run's summary, progress, and the listings.
+#[test]
+fn json_outputs_carry_the_original_keys() {
+    let (src, tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    src.psql(DB, "CREATE EXTENSION hstore;");
+    let (s, t) = (src.uri(DB), tgt.uri(DB));
+    let dir = workdir();
+    let d = dir.path().to_str().expect("utf-8 path");
+    accepted(&["clone", "--source", &s, "--target", &t, "--dir", d]);
+
+    let summary_keys = [
+        "setup.table-jobs",
+        "setup.index-jobs",
+        "steps[].label",
+        "steps[].conn",
+        "steps[].duration",
+        "steps[].duration_pretty",
+        "steps[].concurrency",
+        "tables[].oid",
+        "tables[].schema",
+        "tables[].name",
+        "tables[].duration",
+        "tables[].network.bytes",
+        "tables[].network.bytes-pretty",
+        "tables[].network.transmit-rate",
+        "tables[].index.count",
+        "tables[].index.duration",
+    ];
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).expect("summary"))
+            .expect("summary.json");
+    assert_keys(&saved, &summary_keys, "summary.json");
+    let printed = json_of(&["list", "progress", "--summary", "--json", "--dir", d]);
+    assert_keys(&printed, &summary_keys, "list progress --summary --json");
+
+    let progress = json_of(&["list", "progress", "--json", "--dir", d]);
+    assert_keys(
+        &progress,
+        &[
+            "table-jobs",
+            "index-jobs",
+            "tables.total",
+            "tables.done",
+            "tables.in-progress",
+            "indexes.total",
+            "indexes.done",
+            "indexes.in-progress",
+        ],
+        "list progress --json",
+    );
+    assert_eq!(progress["tables"]["total"], 1, "{progress:#}");
+    assert_eq!(progress["tables"]["done"], 1, "{progress:#}");
+    assert_eq!(progress["indexes"]["total"], 2, "{progress:#}");
+}

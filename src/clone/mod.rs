@@ -129,6 +129,10 @@ pub async fn run_steps(
             false => endpoints.source.safe_display(),
         },
         target: endpoints.target.safe_display(),
+        setup: crate::report::summary::RunSetup {
+            table_jobs: opts.table_jobs,
+            index_jobs: opts.index_jobs,
+        },
         ..Summary::default()
     };
     let (holder, snapshot_id) = take_snapshot(endpoints, opts, &workdir, steps).await?;
@@ -141,6 +145,8 @@ pub async fn run_steps(
         "source" | "snapshot" => !opts.without_source,
         _ => true,
     });
+    setup.push(("table_jobs", opts.table_jobs.to_string()));
+    setup.push(("index_jobs", opts.index_jobs.to_string()));
     if !opts.without_source {
         setup.push((restore_target::SOURCE_MAJOR, source_major.to_string()));
     }

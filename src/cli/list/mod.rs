@@ -5,6 +5,7 @@
 //! every number in one listing comes from the same view of the source.
 
 mod progress;
+mod progress_json;
 mod relations;
 mod render;
 mod server;
