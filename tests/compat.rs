@@ -517,14 +517,14 @@ fn list_skipped_shows_what_the_filters_leave_out() {
 }
 
 /// Each of `keys` (`a.b` for nesting, `a[].b` for every item of an array,
-/// which must not be empty) is in `doc`.
+/// which must not be empty; `[].b` when `doc` is the array) is in `doc`.
 fn assert_keys(doc: &serde_json::Value, keys: &[&str], what: &str) {
     fn has(v: &serde_json::Value, path: &[&str]) -> bool {
         let Some((first, rest)) = path.split_first() else {
             return true;
         };
         match first.strip_suffix("[]") {
-            Some(array) => v[array]
+            Some(array) => (if array.is_empty() { v } else { &v[array] })
                 .as_array()
                 .is_some_and(|a| !a.is_empty() && a.iter().all(|i| has(i, rest))),
             None => v.get(*first).is_some_and(|i| has(i, rest)),
@@ -595,4 +595,87 @@ fn json_outputs_carry_the_original_keys() {
     assert_eq!(progress["tables"]["total"], 1, "{progress:#}");
     assert_eq!(progress["tables"]["done"], 1, "{progress:#}");
     assert_eq!(progress["indexes"]["total"], 2, "{progress:#}");
+
+    let schema = json_of(&["list", "schema", "--source", &s, "--split-at", "8kB"]);
+    assert_keys(
+        &schema,
+        &[
+            "setup.snapshot",
+            "setup.source_pguri",
+            "setup.target_pguri",
+            "setup.table-jobs",
+            "setup.index-jobs",
+            "setup.split-tables-larger-than",
+            "tables[].oid",
+            "tables[].schema",
+            "tables[].name",
+            "tables[].qname",
+            "tables[].reltuples",
+            "tables[].bytes",
+            "tables[].bytes-pretty",
+            "tables[].exclude-data",
+            "tables[].part-key",
+            "tables[].parts",
+            "indexes[].oid",
+            "indexes[].schema",
+            "indexes[].name",
+            "indexes[].qname",
+            "indexes[].isPrimary",
+            "indexes[].isUnique",
+            "indexes[].sql",
+            "indexes[].table.oid",
+            "indexes[].table.schema",
+            "indexes[].table.name",
+            "sequences[].oid",
+            "sequences[].schema",
+            "sequences[].name",
+            "sequences[].last-value",
+            "sequences[].is-called",
+        ],
+        "list schema --json",
+    );
+    let pkey = schema["indexes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["name"] == "items_pkey"))
+        .expect("items_pkey listed");
+    assert_keys(
+        pkey,
+        &["constraint.oid", "constraint.name", "constraint.sql"],
+        "list schema --json, a primary key",
+    );
+    assert_eq!(pkey["isPrimary"], true);
+
+    let extensions = json_of(&["list", "extensions", "--source", &s, "--json"]);
+    assert_keys(
+        &extensions,
+        &["[].oid", "[].name", "[].schema", "[].config"],
+        "list extensions --json",
+    );
+    let versions = json_of(&["list", "extensions", "-a", "--source", &s, "--json"]);
+    assert_keys(
+        &versions,
+        &["[].name", "[].versions"],
+        "--available-versions",
+    );
+
+    // The original prints an array of tables; ours has them under `tables`.
+    let compared = json_of(&["compare", "data", "--source", &s, "--target", &t, "--json"]);
+    assert_keys(
+        &compared,
+        &[
+            "tables[].schema",
+            "tables[].name",
+            "tables[].source.rowcount",
+            "tables[].source.checksum",
+            "tables[].target.rowcount",
+            "tables[].target.checksum",
+        ],
+        "compare data --json",
+    );
+    let tables = json_of(&["list", "tables", "--source", &s, "--json"]);
+    assert_keys(
+        &tables,
+        &["[].oid", "[].schema", "[].name", "[].bytes"],
+        "list tables --json",
+    );
 }

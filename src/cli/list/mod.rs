@@ -8,6 +8,7 @@ mod progress;
 mod progress_json;
 mod relations;
 mod render;
+mod schema_json;
 mod server;
 
 use std::path::PathBuf;
@@ -251,7 +252,7 @@ pub async fn run(cmd: ListCommand) -> Result<()> {
         ListCommand::Sequences(a) => relations::sequences(a).await,
         ListCommand::Indexes(a) => relations::indexes(a).await,
         ListCommand::Depends(a) => relations::depends(a).await,
-        ListCommand::Schema(a) => server::schema(a.src).await,
+        ListCommand::Schema(a) => server::schema(a).await,
         ListCommand::Progress(a) => progress::run(a),
     }
 }

@@ -3,6 +3,9 @@
 
 use anyhow::Result;
 
+use crate::connections::{resolve, Side};
+use crate::error::Failure;
+
 use super::render::{bytes, grid, or_dash, print_json, yes_no};
 use super::{ExtensionsArgs, SourceArgs};
 use crate::catalog::{listing, read_catalog, TableSizes};
@@ -125,7 +128,12 @@ pub async fn collations(args: SourceArgs) -> Result<()> {
 /// Everything above in one JSON document, plus the catalog the copy itself
 /// reads (columns, indexes, constraints, sequence values). Large objects are
 /// counted, not listed: there can be millions.
-pub async fn schema(args: SourceArgs) -> Result<()> {
+pub async fn schema(a: super::SchemaArgs) -> Result<()> {
+    let split_at = match &a.split_at {
+        Some(size) => Some(crate::catalog::parts::parse_size(size).map_err(Failure::args)?),
+        None => None,
+    };
+    let args = a.src;
     let client = args.open().await?;
     let scope = args.scope(&client).await?;
     let mut catalog = read_catalog(&client, false, TableSizes::Exact).await?;
@@ -145,7 +153,7 @@ pub async fn schema(args: SourceArgs) -> Result<()> {
         .await?;
     let listed = listing::tables(&client, &*scope, TableSizes::Exact).await?;
     let skipped: Vec<_> = listed.iter().filter(|t| !t.copied()).collect();
-    let doc = serde_json::json!({
+    let mut doc = serde_json::json!({
         "database": head.try_get::<_, String>(0)?,
         "server_version": head.try_get::<_, String>(1)?,
         "encoding": catalog.encoding,
@@ -157,5 +165,15 @@ pub async fn schema(args: SourceArgs) -> Result<()> {
         "collations": listing::collations(&client).await?,
         "depends": super::relations::dependency_doc(&client, &listed).await?,
     });
+    let source = resolve(Side::Source, args.source.as_deref())?;
+    let setup = serde_json::json!({
+        "snapshot": args.snapshot,
+        "source_pguri": source.safe_display(),
+        "target_pguri": null,
+        "table-jobs": null,
+        "index-jobs": null,
+        "split-tables-larger-than": split_at.unwrap_or(0),
+    });
+    super::schema_json::add_original_keys(&mut doc, &catalog, setup);
     print_json(&doc)
 }
