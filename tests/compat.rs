@@ -679,3 +679,95 @@ fn json_outputs_carry_the_original_keys() {
         "list tables --json",
     );
 }
+
+/// The column names of the first line of a listing's table.
+fn header(out: &str) -> Vec<String> {
+    let line = out.lines().next().unwrap_or_default();
+    line.split('|')
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// The text tables of `list` start with the original's columns, in its
+/// order (ours follow them), and sizes read as `pg_size_pretty` prints them.
+#[test]
+fn listings_start_with_the_original_columns() {
+    let (src, _tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    src.psql(DB, "VACUUM ANALYZE");
+    let s = src.uri(DB);
+    for (args, columns) in [
+        (
+            &["tables"][..],
+            &[
+                "OID",
+                "Schema Name",
+                "Table Name",
+                "Est. Row Count",
+                "On-disk size",
+            ][..],
+        ),
+        (
+            &["tables", "--list-skipped"],
+            &[
+                "OID",
+                "Schema Name",
+                "Table Name",
+                "Est. Row Count",
+                "On-disk size",
+            ],
+        ),
+        (
+            &["indexes"],
+            &[
+                "OID",
+                "Schema",
+                "Index Name",
+                "Constraint Name",
+                "Constraint",
+            ],
+        ),
+        (
+            &["sequences"],
+            &["OID", "Schema Name", "Sequence Name", "Owned By"],
+        ),
+        (
+            &["table-parts", "--split-at", "8kB"],
+            &["Part", "Min", "Max", "Count"],
+        ),
+        (&["databases"], &["OID", "Database Name", "On-disk size"]),
+        (
+            &["extensions"],
+            &["OID", "Name", "Schema", "Count", "Config"],
+        ),
+        (&["collations"], &["OID", "Name", "Object name"]),
+    ] {
+        let mut all = vec!["list"];
+        all.extend(args);
+        all.extend(["--source", &s]);
+        let out = accepted(&all);
+        let got = header(&out);
+        assert!(
+            got.len() >= columns.len() && got[..columns.len()] == *columns,
+            "list {args:?}: {got:?}\n{out}"
+        );
+        if args == ["tables"] {
+            let items = out
+                .lines()
+                .find(|l| l.contains("items"))
+                .expect("items row");
+            assert!(
+                items.contains(" kB ") || items.contains(" bytes "),
+                "{items}"
+            );
+            assert!(items.contains(" 500 "), "estimated rows: {items}");
+        }
+        if args == ["collations"] {
+            assert!(out.contains(&format!("database {DB}")), "{out}");
+        }
+        if args == ["indexes"] {
+            assert!(out.contains("PRIMARY KEY (id)"), "{out}");
+        }
+    }
+}
