@@ -43,6 +43,8 @@ pub(crate) trait Receive {
     fn next(&mut self) -> impl Future<Output = Result<Option<Received>>>;
     /// Record the positions for the next status update.
     fn report(&mut self, written: Lsn, flushed: Lsn, applied: Lsn);
+    /// Send a status update with the recorded positions now.
+    fn send_status(&mut self) -> impl Future<Output = Result<()>>;
     /// Send the last status update and end the stream.
     fn finish(self) -> impl Future<Output = Result<()>>;
 }
@@ -133,8 +135,16 @@ pub(crate) async fn receive(
                 _ = interrupt::cancelled() => {}
                 done = async { match sync.as_mut() { Some(f) => f.await, None => std::future::pending().await } } => {
                     sync = None;
+                    let before = writer.durable();
                     writer.synced(done?);
+                    crate::failpoint!("stream-stored", &writer.durable().to_string());
                     stream.report(writer.written(), writer.durable(), *shared.applied.borrow());
+                    if writer.durable() > before {
+                        // Told at once, as pg_recvlogical does after its
+                        // fsync: the source need not keep WAL the store has.
+                        stream.send_status().await?;
+                        crate::failpoint!("stream-flush-reported", &writer.durable().to_string());
+                    }
                 }
                 _ = tick.tick() => {
                     ticks += 1;
@@ -157,6 +167,7 @@ pub(crate) async fn receive(
                             break;
                         }
                         Some(Received::Data { lsn, data }) => {
+                            crate::failpoint!("stream-received", &lsn.to_string());
                             writer.append(lsn, &data)?;
                             if !writer.in_transaction() {
                                 shared.passed.send_if_modified(|p| advance(p, writer.written()));
@@ -309,7 +320,19 @@ pub(crate) async fn apply(
                     match gate.admit(change) {
                         Admit::Apply(batch) => {
                             for c in batch {
+                                #[cfg(feature = "failpoints")]
+                                let row = matches!(
+                                    c,
+                                    Change::Insert { .. }
+                                        | Change::Update { .. }
+                                        | Change::Delete { .. }
+                                        | Change::Truncate { .. }
+                                );
                                 sink.apply(c).await?;
+                                #[cfg(feature = "failpoints")]
+                                if row {
+                                    crate::failpoint!("stream-change-sent", &record.lsn.to_string());
+                                }
                             }
                         }
                         Admit::Hold => {}

@@ -60,6 +60,9 @@ impl Receive for ReplicationStream {
     fn report(&mut self, written: Lsn, flushed: Lsn, applied: Lsn) {
         ReplicationStream::report(self, written, flushed, applied)
     }
+    async fn send_status(&mut self) -> Result<()> {
+        self.flush_status().await.map_err(source_failure)
+    }
     async fn finish(mut self) -> Result<()> {
         self.flush_status().await.map_err(source_failure)?;
         let sender = ReplicationStream::finish(self)
