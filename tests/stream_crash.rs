@@ -13,8 +13,8 @@
 mod support;
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use support::failpoints::Failpoints;
 use support::{assert_success, pgcopydb, verify, workdir, Cluster};
@@ -108,6 +108,11 @@ impl Follow {
     /// Commit the workload on the source and set endpos at its end.
     fn load_and_set_endpos(&self) {
         self.src.psql(DB, &workload());
+        self.set_endpos_current();
+    }
+
+    /// Set endpos at the source's current position.
+    fn set_endpos_current(&self) {
         let out = pgcopydb()
             .args(["stream", "sentinel", "set", "endpos", "--current"])
             .args(["--source", &self.src.uri(DB), "--dir"])
@@ -319,4 +324,69 @@ fn wal2json_crash_while_a_big_transaction_is_received() {
     // commit for each transaction.
     run.crash(&[], "stream-received", 60 * 6 + BIG_ROWS / 3);
     run.resume_to_end();
+}
+
+/// Only guards against a hang: a test that waits this long has failed.
+const HANG_GUARD: Duration = Duration::from_secs(180);
+
+/// Polls `done` until it holds; fails the test if the follower exits first.
+fn wait_for(what: &str, child: &mut Child, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the follower exited ({status}) before {what}");
+        }
+        assert!(start.elapsed() < HANG_GUARD, "{what}: never happened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_exit(mut child: Child) -> Output {
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > HANG_GUARD {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("the follower did not end:\n{}", support::output_text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// A server restarted (`pg_ctl restart -m fast`) while the follower applies
+/// the workload: it reconnects from what is stored and applied, goes on
+/// with what comes after, and ends at endpos equal, nothing lost, nothing
+/// applied twice.
+fn restart_during_follow(restart: impl FnOnce(&Follow)) {
+    let run = Follow::new("pgoutput");
+    run.src.psql(DB, &workload());
+    let mut child = run.command(&["follow"]).spawn().unwrap();
+    wait_for("some transactions are applied", &mut child, || {
+        run.tgt
+            .try_psql(DB, "SELECT count(*) FROM events WHERE what = 'tick'")
+            .is_ok_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 20))
+    });
+    restart(&run);
+    let more: String = (100..140).map(small_transaction).collect();
+    run.src.psql(DB, &more);
+    run.set_endpos_current();
+    let out = wait_exit(child);
+    let text = support::output_text(&out);
+    assert_success(&out, "follow through a restart");
+    assert!(text.contains("reconnecting"), "{text}");
+    assert!(text.contains("endpos reached"), "{text}");
+    let cleanup = run.command(&["stream", "cleanup"]).output().unwrap();
+    assert_success(&cleanup, "stream cleanup");
+    verify::assert_equal(&run.src, DB, &run.tgt, DB);
+}
+
+#[test]
+fn target_restart_during_follow_reconnects_and_ends_equal() {
+    restart_during_follow(|run| run.tgt.restart());
+}
+
+#[test]
+fn source_restart_during_follow_reconnects_and_ends_equal() {
+    restart_during_follow(|run| run.src.restart());
 }

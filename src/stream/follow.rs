@@ -3,6 +3,7 @@
 
 pub mod clone_follow;
 mod pipeline;
+pub mod reconnect;
 pub mod settings;
 pub mod setup;
 mod summary;
@@ -84,25 +85,119 @@ pub async fn run_in(
             ))
         })?,
     };
-    let receiving = mode != Mode::Catchup;
-    let applying = mode != Mode::Receive;
-    if applying {
+    if mode != Mode::Receive {
         // Asked to apply: `stream sentinel set prefetch` pauses it later.
         sentinel::put_control(&state, None, None, Some(true))?;
     }
-    let shared = Shared::new(state.clone(), settings.endpos, recorded.startpos);
+    let t0 = now();
+    let mut failed_in_a_row = 0;
+    let mut counts = (0, 0, 0);
+    let (received, applied) = loop {
+        let (result, attempt_counts) =
+            attempt(endpoints, settings, workdir, &recorded, mode, t0).await;
+        counts.0 += attempt_counts.0;
+        counts.1 += attempt_counts.1;
+        counts.2 += attempt_counts.2;
+        let result = result.and_then(|(received, applied)| {
+            if applied == Some(ApplyEnd::Stopped) && !crate::interrupt::is_cancelled() {
+                // A source shutting down ends the stream: a lost link.
+                return Err(crate::error::Error::new(
+                    crate::error::Kind::ConnectionLost,
+                    crate::error::Side::Source,
+                    "the replication stream ended before endpos",
+                )
+                .into());
+            }
+            Ok((received, applied))
+        });
+        match result {
+            Ok(done) => break done,
+            Err(e) if !crate::interrupt::is_cancelled() && reconnect::worth_reconnecting(&e) => {
+                // An attempt that applied something made progress: the
+                // server came back once, it may again.
+                failed_in_a_row = if attempt_counts.0 > 0 {
+                    1
+                } else {
+                    failed_in_a_row + 1
+                };
+                if failed_in_a_row > reconnect::MAX_ATTEMPTS {
+                    return Err(e.context(format!(
+                        "gave up after {} attempts to reconnect: run again with --resume",
+                        reconnect::MAX_ATTEMPTS
+                    )));
+                }
+                let wait = reconnect::delay(crate::retry::base_delay(), failed_in_a_row);
+                tracing::warn!(
+                    "{}; reconnecting in {wait:?} (attempt {failed_in_a_row} of {}), from what \
+                     is stored and applied",
+                    crate::error::Error::classify(&e).message,
+                    reconnect::MAX_ATTEMPTS
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = crate::interrupt::cancelled() => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let sentinel = sentinel::read(&state)?.unwrap_or_default();
+    let mut summary = FollowSummary {
+        slot_name: recorded.slot_name.clone(),
+        origin: recorded.origin.clone(),
+        startpos: recorded.startpos,
+        endpos: sentinel.endpos().or(settings.endpos),
+        written: received.written.max(sentinel.write_lsn),
+        flushed: received.flushed.max(sentinel.flush_lsn),
+        applied: sentinel.replay_lsn,
+        syncs: received.syncs,
+        seconds: started.elapsed().as_secs_f64(),
+        ..FollowSummary::default()
+    };
+    if let Some(end) = applied {
+        (summary.transactions, summary.rows, summary.skipped) = counts;
+        summary.reached_endpos = end == ApplyEnd::Endpos;
+    }
+    if summary.reached_endpos {
+        summary.sequences = Some(sequences::copy(endpoints, &settings.filters).await?);
+    }
+    Ok(summary)
+}
+
+mod sequences;
+
+/// One run of the pipeline, from what is durable: the store reopened (its
+/// unfinished tail cut off), the stream started after its last commit, the
+/// applier from the target origin's position. The applier's counts come
+/// back whatever the outcome.
+async fn attempt(
+    endpoints: &Endpoints,
+    settings: &FollowSettings,
+    workdir: &WorkDir,
+    recorded: &setup::Recorded,
+    mode: Mode,
+    t0: f64,
+) -> (
+    Result<(pipeline::ReceiveEnd, Option<ApplyEnd>)>,
+    (u64, u64, u64),
+) {
+    let receiving = mode != Mode::Catchup;
+    let applying = mode != Mode::Receive;
+    let shared = Shared::new(workdir.state.clone(), settings.endpos, recorded.startpos);
     let mut writer = if receiving {
-        Some(StoreWriter::open(
+        match StoreWriter::open(
             &workdir.root,
             settings.slot.plugin,
             settings.segment_bytes,
             recorded.startpos,
-        )?)
+        ) {
+            Ok(w) => Some(w),
+            Err(e) => return (Err(e), (0, 0, 0)),
+        }
     } else {
         None
     };
     let live = writer.as_ref().map(StoreWriter::subscribe);
-    let t0 = now();
     let receive = async {
         let Some(writer) = writer.as_mut() else {
             return Ok(pipeline::ReceiveEnd::default());
@@ -123,17 +218,22 @@ pub async fn run_in(
     };
     let apply = async {
         if !applying {
-            return Ok(None);
+            return (Ok(None), (0, 0, 0));
         }
         let root = workdir.root.clone();
-        let mut sink = match wire::connect_applier(&endpoints.target, &recorded.origin).await {
-            Ok(s) => s,
+        let connected = async {
+            let sink = wire::connect_applier(&endpoints.target, &recorded.origin).await?;
+            let decoder = wire::decoder(&endpoints.source, &settings.slot).await?;
+            anyhow::Ok((sink, decoder))
+        };
+        let (mut sink, mut decoder) = match connected.await {
+            Ok(c) => c,
             Err(e) => {
+                // The receiver ends too: the attempt is over.
                 shared.stop.send_replace(true);
-                return Err(e);
+                return (Err(e), (0, 0, 0));
             }
         };
-        let mut decoder = wire::decoder(&endpoints.source, &settings.slot).await?;
         let end = pipeline::apply(
             &mut sink,
             |from| StoreReader::open(&root, from, live),
@@ -144,45 +244,14 @@ pub async fn run_in(
         .await;
         let counts = sink.counts();
         let closed = Apply::close(sink).await;
-        let end = end?;
-        closed?;
-        Ok(Some((end, counts)))
+        let end = end.and_then(|end| closed.map(|()| Some(end)));
+        (end, counts)
     };
-    let (received, applied) = tokio::join!(receive, apply);
-    let received = received?;
-    let applied = applied?;
-    let sentinel = sentinel::read(&state)?.unwrap_or_default();
-    let mut summary = FollowSummary {
-        slot_name: recorded.slot_name.clone(),
-        origin: recorded.origin.clone(),
-        startpos: recorded.startpos,
-        endpos: sentinel.endpos().or(settings.endpos),
-        written: received.written.max(sentinel.write_lsn),
-        flushed: received.flushed.max(sentinel.flush_lsn),
-        applied: sentinel.replay_lsn,
-        syncs: received.syncs,
-        seconds: started.elapsed().as_secs_f64(),
-        ..FollowSummary::default()
-    };
-    if let Some((end, (transactions, rows, skipped))) = applied {
-        summary.transactions = transactions;
-        summary.rows = rows;
-        summary.skipped = skipped;
-        summary.reached_endpos = end == ApplyEnd::Endpos;
-        if end == ApplyEnd::Stopped && !crate::interrupt::is_cancelled() {
-            return Err(Failure::source(
-                "the replication stream ended before endpos: run again with --resume",
-            )
-            .into());
-        }
-    }
-    if summary.reached_endpos {
-        summary.sequences = Some(sequences::copy(endpoints, &settings.filters).await?);
-    }
-    Ok(summary)
+    let (received, (applied, counts)) = tokio::join!(receive, apply);
+    // The applier's failure first: the receiver only stopped because of it.
+    let result = applied.and_then(|applied| Ok((received?, applied)));
+    (result, counts)
 }
-
-mod sequences;
 
 /// `stream prune`: delete the segments whose every transaction the target
 /// has (the sentinel's replay position); the names of those deleted.

@@ -185,6 +185,14 @@ pub(crate) async fn receive(
                             if !writer.in_transaction() {
                                 writer.write_out()?;
                                 shared.passed.send_if_modified(|p| advance(p, wal_end));
+                                if writer.durable() == writer.written() {
+                                    // Everything sent before this is stored:
+                                    // the WAL up to it holds nothing more for
+                                    // us (a transaction still open there
+                                    // commits later, and is sent then). A
+                                    // source shutting down waits for this.
+                                    stream.report(wal_end, wal_end, *shared.applied.borrow());
+                                }
                             }
                         }
                     }
@@ -282,7 +290,9 @@ pub(crate) async fn apply(
     }
     let _stop_on_exit = StopOnDrop(&shared.stop);
     let end = loop {
-        if interrupt::is_cancelled() {
+        // Stopped before this loop subscribed (the receiver failed at once)
+        // is seen here: `changed` only tells of later changes.
+        if interrupt::is_cancelled() || *stop.borrow() {
             break ApplyEnd::Stopped;
         }
         let passed_endpos = gate
