@@ -390,3 +390,91 @@ fn target_restart_during_follow_reconnects_and_ends_equal() {
 fn source_restart_during_follow_reconnects_and_ends_equal() {
     restart_during_follow(|run| run.src.restart());
 }
+
+/// `clone --follow` killed during the copy (a table copied, not recorded):
+/// the slot it made for its snapshot is recorded from the start, so
+/// `stream cleanup` drops it and its publication, and `clone --follow
+/// --restart` starts over instead of refusing the slot as someone else's.
+#[test]
+fn a_slot_made_for_a_copy_killed_mid_copy_is_dropped_by_cleanup_and_restart() {
+    let src = Cluster::start_with(
+        &support::pgbin(),
+        &[
+            ("wal_level", "logical"),
+            ("max_replication_slots", "10"),
+            ("max_wal_senders", "10"),
+        ],
+    );
+    let tgt = Cluster::start();
+    src.create_db(DB);
+    tgt.create_db(DB);
+    src.psql(DB, SCHEMA);
+    let dir = workdir();
+    let points = Failpoints::new();
+    let clone = |extra: &[&str]| {
+        let mut cmd = pgcopydb();
+        cmd.args(["clone", "--follow"])
+            .args(extra)
+            .args(["--source", &src.uri(DB), "--target", &tgt.uri(DB)])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let slots = || src.psql(DB, "SELECT count(*) FROM pg_replication_slots");
+    let publications = || src.psql(DB, "SELECT count(*) FROM pg_publication");
+    let crash_mid_copy = |extra: &[&str]| {
+        let mut cmd = clone(extra);
+        points.arm(&mut cmd, "table-copied=crash");
+        let out = cmd.output().unwrap();
+        points.expect_reached("table-copied", &out);
+        assert_eq!(out.status.signal(), Some(libc::SIGKILL));
+        assert_eq!(slots(), "1");
+    };
+
+    crash_mid_copy(&[]);
+    let out = pgcopydb()
+        .args(["stream", "cleanup", "--source", &src.uri(DB)])
+        .args(["--target", &tgt.uri(DB), "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_success(&out, "stream cleanup");
+    assert_eq!(slots(), "0");
+    assert_eq!(publications(), "0");
+
+    // Killed again (the target now holds a partial copy: start over).
+    crash_mid_copy(&["--restart", "--drop-if-exists"]);
+    let mut child = clone(&["--restart", "--drop-if-exists"]).spawn().unwrap();
+    let applying = || {
+        pgcopydb()
+            .args(["stream", "sentinel", "get", "--json", "--dir"])
+            .arg(dir.path())
+            .output()
+            .ok()
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+            .is_some_and(|s| s["apply"] == true)
+    };
+    wait_for("the copy is done", &mut child, applying);
+    src.psql(DB, &small_transaction(1));
+    let out = pgcopydb()
+        .args(["stream", "sentinel", "set", "endpos", "--current"])
+        .args(["--source", &src.uri(DB), "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_success(&out, "stream sentinel set endpos --current");
+    let out = wait_exit(child);
+    assert_success(&out, "clone --follow --restart");
+    assert_eq!(slots(), "1");
+    let out = pgcopydb()
+        .args(["stream", "cleanup", "--source", &src.uri(DB)])
+        .args(["--target", &tgt.uri(DB), "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_success(&out, "stream cleanup");
+    assert_eq!(slots(), "0");
+    verify::assert_equal(&src, DB, &tgt, DB);
+}

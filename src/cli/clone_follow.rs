@@ -37,6 +37,7 @@ pub async fn run(args: CloneArgs) -> Result<()> {
     };
     if let Some(slot) = &slot {
         options.snapshot = Some(slot.snapshot().to_string());
+        options.record_at_start = slot.state_entries(&settings);
     }
     let summary = interrupt::unless_interrupted(
         crate::clone::run(&endpoints, &options),

@@ -82,6 +82,7 @@ pub async fn run_steps(
     };
     let workdir = WorkDir::open(&opts.dir, reuse)?;
     let state = workdir.state.clone();
+    state.put_setup(&opts.record_at_start)?;
     let resumed_opts = CloneOptions {
         resume: workdir.resuming,
         ..opts.clone()

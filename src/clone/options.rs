@@ -60,6 +60,10 @@ pub struct CloneOptions {
     pub skips: SkipOptions,
     /// `--requirements FILE`: extension versions to create instead of the source's.
     pub requirements: crate::extensions::requirements::Pins,
+    /// Entries recorded in the state as soon as the work directory is open
+    /// (and cleared): the slot `clone --follow` created for the copy, so
+    /// that whatever happens next `stream cleanup` knows to drop it.
+    pub record_at_start: Vec<(&'static str, String)>,
 }
 
 impl CloneOptions {

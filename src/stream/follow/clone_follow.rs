@@ -29,6 +29,17 @@ impl SlotForCopy {
     pub fn consistent_point(&self) -> crate::stream::lsn::Lsn {
         self.held.slot.consistent_point
     }
+    /// What the work directory records of the slot (and its publication),
+    /// from the moment the copy starts: `stream cleanup` and `--restart`
+    /// drop them even when the run is killed during the copy.
+    pub fn state_entries(&self, settings: &FollowSettings) -> Vec<(&'static str, String)> {
+        super::setup::entries(&super::setup::created_slot(
+            settings,
+            &self.held.slot,
+            self.publication.clone(),
+            self.publication_created,
+        ))
+    }
 }
 
 /// Before the copy: checks, the publication (pgoutput), then the slot with
