@@ -10,14 +10,14 @@
 
 #![allow(clippy::disallowed_methods)]
 
-mod support;
+use crate::support;
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::failpoints::Failpoints;
-use support::{assert_success, pgcopydb, verify, workdir, Cluster};
+use crate::support::failpoints::Failpoints;
+use crate::support::{assert_success, pgcopydb, verify, workdir, Cluster};
 
 const DB: &str = "app";
 
@@ -154,9 +154,16 @@ impl Follow {
 
     /// `follow --resume` to endpos: exit 0, endpos reached, source = target.
     fn resume_to_end(&self) -> Output {
+        let started = Instant::now();
         let out = self.command(&["follow", "--resume"]).output().unwrap();
+        let took = started.elapsed();
         assert_success(&out, "follow --resume");
         let text = support::output_text(&out);
+        // The cost of a crash, for the record (`--no-capture` shows it).
+        eprintln!(
+            "follow --resume took {took:?}:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         assert!(text.contains("endpos reached"), "{text}");
         // Cleanup drops the publication (so that the schemas compare equal),
         // the slot and the origin.
@@ -434,6 +441,17 @@ fn a_slot_made_for_a_copy_killed_mid_copy_is_dropped_by_cleanup_and_restart() {
     };
 
     crash_mid_copy(&[]);
+    // A second clone --follow into that directory is refused (it holds an
+    // unfinished run) after making its own slot: that one is dropped.
+    let out = clone(&["--slot-name", "other"]).output().unwrap();
+    support::assert_fails(&out, 3, "unfinished run");
+    assert_eq!(
+        src.psql(
+            DB,
+            "SELECT string_agg(slot_name, ',') FROM pg_replication_slots"
+        ),
+        "pgcopydb"
+    );
     let out = pgcopydb()
         .args(["stream", "cleanup", "--source", &src.uri(DB)])
         .args(["--target", &tgt.uri(DB), "--dir"])
@@ -477,4 +495,61 @@ fn a_slot_made_for_a_copy_killed_mid_copy_is_dropped_by_cleanup_and_restart() {
     assert_success(&out, "stream cleanup");
     assert_eq!(slots(), "0");
     verify::assert_equal(&src, DB, &tgt, DB);
+}
+
+/// `clone --follow` killed while it applies under a load that keeps
+/// running: the changes committed meanwhile wait in the slot, `follow
+/// --resume` takes them after what the store holds, and ends equal.
+#[test]
+fn clone_follow_killed_under_load_then_resume() {
+    let src = Cluster::start_with(
+        &support::pgbin(),
+        &[
+            ("wal_level", "logical"),
+            ("max_replication_slots", "10"),
+            ("max_wal_senders", "10"),
+        ],
+    );
+    let tgt = Cluster::start();
+    src.create_db(DB);
+    tgt.create_db(DB);
+    src.psql(DB, SCHEMA);
+    let run = Follow {
+        src,
+        tgt,
+        dir: workdir(),
+        points: Failpoints::new(),
+        plugin: "pgoutput",
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let load = s.spawn(|| {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                run.src.psql(DB, &small_transaction(i));
+                i += 1;
+            }
+        });
+        let mut cmd = run.command(&["clone", "--follow"]);
+        run.points.arm(&mut cmd, "stream-applied=crash@15");
+        let out = cmd.output().unwrap();
+        run.points.expect_reached("stream-applied", &out);
+        assert_eq!(out.status.signal(), Some(libc::SIGKILL));
+        // The load goes on past the crash.
+        let before = run.src.psql(DB, "SELECT count(*) FROM events");
+        wait_until_more_events(&run.src, &before);
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        load.join().expect("load thread");
+    });
+    run.set_endpos_current();
+    run.resume_to_end();
+}
+
+/// Until the source has more `events` rows than `before` (the load ran).
+fn wait_until_more_events(src: &Cluster, before: &str) {
+    let start = Instant::now();
+    while src.psql(DB, "SELECT count(*) FROM events") == before {
+        assert!(start.elapsed() < HANG_GUARD, "the load stopped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
