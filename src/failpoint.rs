@@ -49,8 +49,10 @@
 //! - `post-data-restored`: pg_restore of post-data is done, not recorded yet.
 //! - `stream-received`, `stream-stored`, `stream-applied`: for the change
 //!   data capture engine (`src/stream/`): a message received from the slot
-//!   and not stored yet; stored (fsynced) and not applied yet; a transaction
-//!   applied on the target and the next not started. Each is labelled
+//!   and not stored yet; stored (fsynced) and not applied yet; a
+//!   transaction's commit, with its origin position, answered by the target
+//!   (the applier pipelines: later transactions may be in flight, none of
+//!   them answered). Each is labelled
 //!   with its LSN (the message's, the durable end, the commit's end).
 //! - `stream-flush-reported`: the slot was sent a status update saying the
 //!   store holds everything up to the label's LSN (the source may now

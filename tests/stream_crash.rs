@@ -553,3 +553,37 @@ fn wait_until_more_events(src: &Cluster, before: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `stream receive` (store only) through a source restart: it reconnects
+/// and receives up to endpos; `stream catchup` then applies it all once.
+#[test]
+fn stream_receive_through_a_source_restart_then_catchup() {
+    let run = Follow::new("pgoutput");
+    run.src.psql(DB, &workload());
+    let mut child = run.command(&["stream", "receive"]).spawn().unwrap();
+    wait_for("changes are stored", &mut child, || {
+        pgcopydb()
+            .args(["stream", "sentinel", "get", "--json", "--dir"])
+            .arg(run.dir.path())
+            .output()
+            .ok()
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+            .is_some_and(|s| {
+                let (flushed, start) = (&s["flush_lsn"], &s["startpos"]);
+                flushed.is_string() && flushed != "0/0" && flushed != start
+            })
+    });
+    run.src.restart();
+    let more: String = (100..140).map(small_transaction).collect();
+    run.src.psql(DB, &more);
+    run.set_endpos_current();
+    let out = wait_exit(child);
+    let text = support::output_text(&out);
+    assert_success(&out, "stream receive through a restart");
+    assert!(text.contains("reconnecting"), "{text}");
+    let out = run.command(&["stream", "catchup"]).output().unwrap();
+    assert_success(&out, "stream catchup");
+    let cleanup = run.command(&["stream", "cleanup"]).output().unwrap();
+    assert_success(&cleanup, "stream cleanup");
+    verify::assert_equal(&run.src, DB, &run.tgt, DB);
+}

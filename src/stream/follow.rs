@@ -101,12 +101,7 @@ pub async fn run_in(
         let result = result.and_then(|(received, applied)| {
             if applied == Some(ApplyEnd::Stopped) && !crate::interrupt::is_cancelled() {
                 // A source shutting down ends the stream: a lost link.
-                return Err(crate::error::Error::new(
-                    crate::error::Kind::ConnectionLost,
-                    crate::error::Side::Source,
-                    "the replication stream ended before endpos",
-                )
-                .into());
+                return Err(stream_ended());
             }
             Ok((received, applied))
         });
@@ -250,7 +245,27 @@ async fn attempt(
     let (received, (applied, counts)) = tokio::join!(receive, apply);
     // The applier's failure first: the receiver only stopped because of it.
     let result = applied.and_then(|applied| Ok((received?, applied)));
+    let result = result.and_then(|(received, applied)| {
+        // Receiving only, the stream may only end at endpos: before it, the
+        // source ended it (shutting down), a lost link.
+        let short = !applying
+            && !crate::interrupt::is_cancelled()
+            && shared.endpos()?.is_none_or(|e| *shared.passed.borrow() < e);
+        if short {
+            return Err(stream_ended());
+        }
+        Ok((received, applied))
+    });
     (result, counts)
+}
+
+fn stream_ended() -> anyhow::Error {
+    crate::error::Error::new(
+        crate::error::Kind::ConnectionLost,
+        crate::error::Side::Source,
+        "the replication stream ended before endpos",
+    )
+    .into()
 }
 
 /// `stream prune`: delete the segments whose every transaction the target

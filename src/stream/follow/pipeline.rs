@@ -90,7 +90,7 @@ impl Shared {
     }
 
     /// The endpos in force: the sentinel's when set, else `--endpos`.
-    fn endpos(&self) -> Result<Option<Lsn>> {
+    pub fn endpos(&self) -> Result<Option<Lsn>> {
         let sentinel = sentinel::read(&self.state)?;
         Ok(sentinel.and_then(|s| s.endpos()).or(self.endpos))
     }
