@@ -93,8 +93,16 @@ pub async fn run_in(
     let mut failed_in_a_row = 0;
     let mut counts = (0, 0, 0);
     let (received, applied) = loop {
-        let (result, attempt_counts) =
-            attempt(endpoints, settings, workdir, &recorded, mode, t0).await;
+        let (result, attempt_counts) = attempt(
+            endpoints,
+            settings,
+            workdir,
+            &recorded,
+            mode,
+            t0,
+            (counts.0, counts.1),
+        )
+        .await;
         counts.0 += attempt_counts.0;
         counts.1 += attempt_counts.1;
         counts.2 += attempt_counts.2;
@@ -172,13 +180,15 @@ async fn attempt(
     recorded: &setup::Recorded,
     mode: Mode,
     t0: f64,
+    applied_before: (u64, u64),
 ) -> (
     Result<(pipeline::ReceiveEnd, Option<ApplyEnd>)>,
     (u64, u64, u64),
 ) {
     let receiving = mode != Mode::Catchup;
     let applying = mode != Mode::Receive;
-    let shared = Shared::new(workdir.state.clone(), settings.endpos, recorded.startpos);
+    let mut shared = Shared::new(workdir.state.clone(), settings.endpos, recorded.startpos);
+    shared.applied_before = applied_before;
     let mut writer = if receiving {
         match StoreWriter::open(
             &workdir.root,

@@ -76,6 +76,9 @@ pub(crate) struct Shared {
     pub applied: watch::Sender<Lsn>,
     /// Set when the follow is to end (endpos applied, or a failure).
     pub stop: watch::Sender<bool>,
+    /// Transactions and rows applied by the earlier attempts of this run
+    /// (before a reconnect): progress counts the whole run.
+    pub applied_before: (u64, u64),
 }
 
 impl Shared {
@@ -86,6 +89,7 @@ impl Shared {
             passed: watch::channel(start).0,
             applied: watch::channel(Lsn::INVALID).0,
             stop: watch::channel(false).0,
+            applied_before: (0, 0),
         }
     }
 
@@ -384,8 +388,8 @@ async fn report_apply(
     let passed = *shared.passed.borrow();
     let stats = FollowStats {
         source_lsn: passed,
-        transactions,
-        rows,
+        transactions: transactions + shared.applied_before.0,
+        rows: rows + shared.applied_before.1,
         started: Some(started),
         updated: None,
         caught_up: done || applied >= passed,
