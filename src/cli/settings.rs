@@ -107,6 +107,8 @@ impl CloneOptions {
                 Some(path) => crate::extensions::requirements::load(path)?,
                 None => Default::default(),
             },
+            // Listened on by `cli::clone::serve_metrics`, which needs the runtime.
+            metrics: None,
         })
     }
 }

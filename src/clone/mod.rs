@@ -209,6 +209,7 @@ pub async fn run_steps(
             opts,
             steps,
             state.clone(),
+            &target,
         )
         .await?;
         for (name, duration) in &outcome.steps {

@@ -60,6 +60,8 @@ pub struct CloneOptions {
     pub skips: SkipOptions,
     /// `--requirements FILE`: extension versions to create instead of the source's.
     pub requirements: crate::extensions::requirements::Pins,
+    /// `--metrics-addr`: where the running clone's figures are served.
+    pub metrics: Option<std::sync::Arc<crate::report::metrics::Board>>,
 }
 
 impl CloneOptions {

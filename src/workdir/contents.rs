@@ -35,6 +35,7 @@ const RUN_FILES: &[&str] = &[
     SNAPSHOT_FILE,
     SNAPSHOT_LOCK,
     SUMMARY_FILE,
+    crate::report::in_flight::IN_FLIGHT_FILE,
 ];
 
 /// The files a run writes in `schema/`.

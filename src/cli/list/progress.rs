@@ -56,6 +56,7 @@ pub fn run(args: ProgressArgs) -> Result<()> {
     let cdc = sentinel.as_ref().map(|s| s.progress_json());
     if args.json {
         let doc = serde_json::json!({ "totals": totals.json(), "units": rows, "cdc": cdc });
+        let doc = crate::report::in_flight::with_in_flight(doc, &dir);
         crate::report::stdout::println(serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
@@ -84,6 +85,7 @@ pub fn run(args: ProgressArgs) -> Result<()> {
     if let Some(sentinel) = &sentinel {
         crate::report::stdout::println(sentinel.progress_line())?;
     }
+    crate::report::in_flight::print_live(&dir)?;
     Ok(())
 }
 

@@ -1,0 +1,255 @@
+//! What the servers say of a running clone's work: the COPYs in flight
+//! (`pg_stat_progress_copy`) and index builds (`pg_stat_progress_create_index`)
+//! in `list progress` and at `--metrics-addr`'s `/metrics`.
+//!
+//! The moment is chosen by state: on the target, the COPY into `copying`
+//! (a row trigger) and the index build of `indexed` (its expression) wait
+//! for an advisory lock the test holds; the test polls `/metrics` until the
+//! sampler reports both, reads `list progress`, then lets the clone finish.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{pgcopydb, verify, workdir, Cluster};
+
+const SOURCE: &str = "
+CREATE FUNCTION wait_for_test(n int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_lock_shared(4343);
+  PERFORM pg_advisory_unlock_shared(4343);
+  RETURN n;
+END $$;
+CREATE TABLE copying (id int PRIMARY KEY, v text);
+INSERT INTO copying SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 300000) g;
+CREATE TABLE indexed (id int, v text);
+INSERT INTO indexed SELECT g, md5(g::text) FROM generate_series(1, 10000) g;
+CREATE INDEX indexed_wait ON indexed (wait_for_test(id));
+";
+
+/// `copying` (40 MB of COPY text) is more than the sockets between the
+/// servers and pgcopydb buffer: its source COPY is still running while the
+/// target's waits.
+///
+/// On the target: once the restore creates `copying`, give it a row trigger
+/// that waits for the test's lock before each row.
+const HOLD_COPY: &str = "
+CREATE FUNCTION hold_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_lock_shared(4343);
+  PERFORM pg_advisory_unlock_shared(4343);
+  RETURN NEW;
+END $$;
+CREATE FUNCTION hold_copying() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands()
+              WHERE object_identity = 'public.copying' AND command_tag = 'CREATE TABLE') THEN
+    CREATE TRIGGER hold_row BEFORE INSERT ON public.copying
+      FOR EACH ROW EXECUTE FUNCTION public.hold_row();
+  END IF;
+END $$;
+CREATE EVENT TRIGGER hold_copying ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
+  EXECUTE FUNCTION hold_copying();
+";
+
+const RELEASE_COPY: &str = "
+DROP EVENT TRIGGER hold_copying;
+DROP TRIGGER hold_row ON copying;
+DROP FUNCTION hold_copying(), hold_row();
+";
+
+/// A psql session on the target holding advisory lock 4343 until dropped.
+struct HeldLock(Child);
+
+impl HeldLock {
+    fn take(tgt: &Cluster) -> HeldLock {
+        let mut psql = tgt
+            .client("psql")
+            .args(["-X", "-q", "-d", "dst"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start psql");
+        let stdin = psql.stdin.as_mut().expect("psql stdin");
+        writeln!(stdin, "SELECT pg_advisory_lock(4343);").expect("write to psql");
+        stdin.flush().expect("flush psql");
+        wait_until("the test's advisory lock", || {
+            let held = tgt.psql(
+                "dst",
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4343 AND granted",
+            );
+            (held == "1").then_some(()).ok_or(held)
+        });
+        HeldLock(psql)
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        // psql ends with its stdin, and its session with the lock.
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+/// Poll `state` until it is Ok (two minutes at most); its last Err says
+/// where things were instead.
+fn wait_until(what: &str, mut state: impl FnMut() -> Result<(), String>) {
+    let started = Instant::now();
+    while let Err(now) = state() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "never reached: {what}; last seen:\n{now}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A port nobody listens on now.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// `GET path` on 127.0.0.1:`port`: the status line and the body, or None
+/// while nothing answers.
+fn http_get(port: u16, path: &str) -> Option<(String, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).ok()?;
+    let (head, body) = reply.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_string(), body.to_string()))
+}
+
+/// The value of the sample of `/metrics` whose line starts with `prefix`
+/// (the name and labels).
+fn metric(page: &str, prefix: &str) -> Option<i64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+const TARGET_COPY: &str = "pgcopydb_copy_bytes_processed{side=\"target\",table=\"public.copying\"}";
+const SOURCE_COPY: &str = "pgcopydb_copy_bytes_processed{side=\"source\",table=\"public.copying\"}";
+const INDEX_BLOCKS: &str = "pgcopydb_index_build_blocks_total{index=\"public.indexed_wait\",table=\"public.indexed\",phase=\"building index: scanning table\"}";
+
+#[test]
+fn a_running_clone_shows_its_copies_and_index_builds_in_list_progress_and_metrics() {
+    let src = Cluster::start();
+    let tgt = Cluster::start();
+    src.create_db("src");
+    src.psql("src", SOURCE);
+    tgt.create_db("dst");
+    tgt.psql("dst", HOLD_COPY);
+    let dir = workdir();
+    let port = free_port();
+    let lock = HeldLock::take(&tgt);
+    let child = pgcopydb()
+        .args(["clone", "--table-jobs", "2", "--index-jobs", "2"])
+        .args(["--source", &src.uri("src"), "--target", &tgt.uri("dst")])
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pgcopydb clone");
+
+    // Both pieces of work wait on the lock; the sampler reports them.
+    let mut page = String::new();
+    wait_until("the copy and the index build in /metrics", || {
+        page = http_get(port, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        let both = metric(&page, TARGET_COPY).is_some_and(|b| b > 0)
+            && metric(&page, SOURCE_COPY).is_some_and(|b| b > 0)
+            && metric(&page, INDEX_BLOCKS).is_some_and(|b| b > 0);
+        both.then_some(()).ok_or_else(|| page.clone())
+    });
+    assert_eq!(metric(&page, "pgcopydb_tables "), Some(2), "{page}");
+    assert_eq!(metric(&page, "pgcopydb_indexes "), Some(2), "{page}");
+    assert_eq!(metric(&page, "pgcopydb_errors_total "), Some(0), "{page}");
+    assert!(
+        page.contains("# TYPE pgcopydb_index_build_blocks_done gauge"),
+        "{page}"
+    );
+    assert!(!page.contains(&src.port.to_string()) && !page.contains(Cluster::PASSWORD));
+    let (status, _) = http_get(port, "/other").expect("an answer");
+    assert!(status.contains("404"), "{status}");
+
+    // `list progress`, another process, reads the same sample.
+    let doc = support::list_progress(dir.path());
+    let in_flight = &doc["in_flight"];
+    let copies = in_flight["copies"].as_array().expect("in_flight.copies");
+    assert!(
+        copies.iter().any(|c| c["table"] == "public.copying"
+            && c["side"] == "target"
+            && c["bytes_processed"].as_i64() > Some(0)),
+        "{in_flight:#}"
+    );
+    let builds = in_flight["indexes"].as_array().expect("in_flight.indexes");
+    let build = builds
+        .iter()
+        .find(|b| b["index"] == "public.indexed_wait")
+        .unwrap_or_else(|| panic!("no build of indexed_wait: {in_flight:#}"));
+    assert_eq!(build["table"], "public.indexed");
+    assert_eq!(build["phase"], "building index: scanning table");
+    assert!(build["blocks_total"].as_i64() > Some(0), "{build:#}");
+    assert!(build["tuples_done"].is_i64(), "{build:#}");
+    let text = pgcopydb()
+        .args(["list", "progress", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run list progress");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(
+            "index public.indexed_wait on public.indexed: building index: scanning table"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("copy public.copying (target): "), "{text}");
+
+    drop(lock);
+    let out = child.wait_with_output().expect("wait for pgcopydb");
+    support::assert_success(&out, "clone");
+    // A finished run has nothing in flight.
+    assert_eq!(support::list_progress(dir.path())["in_flight"], Value::Null);
+    tgt.psql("dst", RELEASE_COPY);
+    verify::assert_equal(&src, "src", &tgt, "dst");
+}
+
+#[test]
+fn a_metrics_address_in_use_stops_the_run_before_anything_is_written() {
+    let (src, tgt) = support::source_and_target("db");
+    let busy = TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let addr = busy.local_addr().expect("local address").to_string();
+    let dir = workdir();
+    let out = support::clone_between(
+        (&src, "db"),
+        (&tgt, "db"),
+        dir.path(),
+        &["--metrics-addr", &addr],
+    );
+    support::assert_fails(&out, 1, "--metrics-addr");
+    assert!(
+        !dir.path().join("pgcopydb.db").exists(),
+        "the work directory was written"
+    );
+    let out = support::clone_between(
+        (&src, "db"),
+        (&tgt, "db"),
+        dir.path(),
+        &["--metrics-addr", "not-an-address"],
+    );
+    support::assert_fails(&out, 1, "--metrics-addr not-an-address");
+}
