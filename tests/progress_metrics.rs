@@ -306,3 +306,72 @@ fn a_metrics_address_in_use_stops_the_run_before_anything_is_written() {
     );
     support::assert_fails(&out, 1, "--metrics-addr not-an-address");
 }
+
+/// `clone --follow --metrics-addr`: once the copy is done, the follow's
+/// positions and counts are served too, as they advance.
+#[test]
+fn a_follow_serves_its_positions() {
+    let src = Cluster::start_with(
+        &support::pgbin(),
+        &[
+            ("wal_level", "logical"),
+            ("max_replication_slots", "4"),
+            ("max_wal_senders", "4"),
+        ],
+    );
+    let tgt = Cluster::start();
+    src.create_db("src");
+    tgt.create_db("dst");
+    src.psql("src", "CREATE TABLE t (id int PRIMARY KEY, v text)");
+    let dir = workdir();
+    let port = free_port();
+    let mut child = Running(Some(
+        pgcopydb()
+            .args(["clone", "--follow"])
+            .args(["--source", &src.uri("src"), "--target", &tgt.uri("dst")])
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run pgcopydb clone --follow"),
+    ));
+    // A change made once the follow applies reaches the metrics.
+    wait_until("the follow applying", || {
+        let page = http_get(port, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        page.contains("pgcopydb_cdc_applied_lsn ")
+            .then_some(())
+            .ok_or(page)
+    });
+    src.psql(
+        "src",
+        "INSERT INTO t SELECT g, 'x' FROM generate_series(1, 10) g",
+    );
+    wait_until("the change applied, in /metrics", || {
+        let page = http_get(port, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        let applied = metric(&page, "pgcopydb_cdc_rows_total ").is_some_and(|n| n >= 10)
+            && metric(&page, "pgcopydb_cdc_applied_lsn ").is_some_and(|l| l > 0)
+            && metric(&page, "pgcopydb_cdc_received_lsn ").is_some_and(|l| l > 0);
+        applied.then_some(()).ok_or(page)
+    });
+    let out = pgcopydb()
+        .args(["stream", "sentinel", "set", "endpos", "--current"])
+        .args(["--source", &src.uri("src"), "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run sentinel set endpos");
+    support::assert_success(&out, "stream sentinel set endpos --current");
+    let out = child
+        .0
+        .take()
+        .expect("the clone")
+        .wait_with_output()
+        .expect("wait for pgcopydb");
+    support::assert_success(&out, "clone --follow");
+    assert_eq!(tgt.psql("dst", "SELECT count(*) FROM t"), "10");
+}

@@ -19,7 +19,7 @@ pub async fn run(args: CloneArgs) -> Result<()> {
     crate::report::logging::init(args.log.level());
     let endpoints = Endpoints::from_args(&args.conn)?;
     let mut options = CloneOptions::from_args(&args)?;
-    serve_metrics(&args, &mut options).await?;
+    serve_metrics(&args, &mut options)?;
     interrupt::install_handlers();
     let summary = interrupt::unless_interrupted(
         crate::clone::run(&endpoints, &options),
@@ -46,10 +46,9 @@ pub async fn run(args: CloneArgs) -> Result<()> {
 
 /// `--metrics-addr`: listen now, before anything is connected to or written,
 /// so that an address in use stops the run at once.
-pub(super) async fn serve_metrics(args: &CloneArgs, options: &mut CloneOptions) -> Result<()> {
-    if let Some(addr) = &args.metrics_addr {
-        options.metrics = Some(crate::report::metrics::server::serve(addr).await?);
-    }
+pub(super) fn serve_metrics(args: &CloneArgs, options: &mut CloneOptions) -> Result<()> {
+    options.metrics =
+        crate::report::metrics::server::serve_if(args.metrics_addr.as_deref(), &options.dir)?;
     Ok(())
 }
 
@@ -58,7 +57,7 @@ pub async fn run_all_databases(args: CloneArgs) -> Result<()> {
     crate::report::logging::init(args.log.level());
     let endpoints = Endpoints::from_args(&args.conn)?;
     let mut options = CloneOptions::from_args(&args)?;
-    serve_metrics(&args, &mut options).await?;
+    serve_metrics(&args, &mut options)?;
     interrupt::install_handlers();
     let (summary, exit) = interrupt::unless_interrupted(
         crate::clone::instance::run(&endpoints, &options),

@@ -10,6 +10,7 @@
 pub mod server;
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -19,6 +20,8 @@ use super::progress::Progress;
 #[derive(Default)]
 pub struct Board {
     watched: Mutex<Vec<Arc<Progress>>>,
+    /// The work directory whose change data capture positions are shown.
+    changes_dir: Mutex<Option<PathBuf>>,
 }
 
 impl std::fmt::Debug for Board {
@@ -31,6 +34,12 @@ impl Board {
     /// Show the figures of a data phase that starts.
     pub fn watch(&self, progress: Arc<Progress>) {
         crate::sync::lock(&self.watched).push(progress);
+    }
+
+    /// Show the positions of the follow recorded in `dir` (`clone --follow`,
+    /// `follow`), read from its state at each scrape.
+    pub fn follow_changes_in(&self, dir: &Path) {
+        *crate::sync::lock(&self.changes_dir) = Some(dir.to_path_buf());
     }
 
     /// The whole page, in the Prometheus text exposition format (0.0.4).
@@ -105,7 +114,7 @@ impl Board {
         ];
         for (name, kind, help, value) in totals {
             page.family(name, kind, help);
-            page.sample(name, &[], value as i64);
+            page.sample(name, &[], value);
         }
         let samples: Vec<_> = watched.iter().map(|p| p.sampled()).collect();
         let copies: Vec<_> = samples.iter().flat_map(|s| &s.copies).collect();
@@ -179,6 +188,10 @@ impl Board {
             "Tuples of its phase.",
             &|b| b.tuples_total,
         );
+        let changes_dir = crate::sync::lock(&self.changes_dir).clone();
+        if let Some(sentinel) = changes_dir.and_then(|d| follow_positions(&d)) {
+            page.changes(&sentinel);
+        }
         page.text
     }
 }
@@ -193,7 +206,68 @@ impl Page {
     fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: i64) {
+    /// The follow's positions (LSNs as byte positions) and counts.
+    fn changes(&mut self, sentinel: &crate::stream::sentinel::Sentinel) {
+        let figures = sentinel.progress_json();
+        let number = |key: &str| figures.get(key).and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let stats = &sentinel.stats;
+        let rows: [(&str, &str, &str, f64); 8] = [
+            (
+                "pgcopydb_cdc_received_lsn",
+                "gauge",
+                "Last change received from the slot (WAL byte position).",
+                sentinel.write_lsn.0 as f64,
+            ),
+            (
+                "pgcopydb_cdc_stored_lsn",
+                "gauge",
+                "Last change stored in the work directory.",
+                sentinel.flush_lsn.0 as f64,
+            ),
+            (
+                "pgcopydb_cdc_applied_lsn",
+                "gauge",
+                "Last change applied on the target.",
+                sentinel.replay_lsn.0 as f64,
+            ),
+            (
+                "pgcopydb_cdc_source_lsn",
+                "gauge",
+                "The source's WAL position when last heard of.",
+                stats.source_lsn.0 as f64,
+            ),
+            (
+                "pgcopydb_cdc_lag_bytes",
+                "gauge",
+                "WAL between the source's position and the applied one.",
+                number("lag_bytes"),
+            ),
+            (
+                "pgcopydb_cdc_lag_seconds",
+                "gauge",
+                "Time since applied last reached the source's position (0 when caught up).",
+                number("lag_seconds"),
+            ),
+            (
+                "pgcopydb_cdc_transactions_total",
+                "counter",
+                "Transactions applied.",
+                stats.transactions as f64,
+            ),
+            (
+                "pgcopydb_cdc_rows_total",
+                "counter",
+                "Rows applied.",
+                stats.rows as f64,
+            ),
+        ];
+        for (name, kind, help, value) in rows {
+            self.family(name, kind, help);
+            self.sample(name, &[], value);
+        }
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
         let labels: Vec<String> = labels
             .iter()
             .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
@@ -205,6 +279,16 @@ impl Page {
         };
         let _ = writeln!(self.text, "{name}{labels} {value}");
     }
+}
+
+/// The follow recorded in `dir`, if one is.
+fn follow_positions(dir: &Path) -> Option<crate::stream::sentinel::Sentinel> {
+    let path = dir.join(crate::workdir::contents::STATE_FILE);
+    if !path.is_file() {
+        return None;
+    }
+    let state = crate::workdir::state::State::open_readonly(&path).ok()?;
+    crate::stream::sentinel::read(&state).ok().flatten()
 }
 
 /// A label value as the text format wants it.
