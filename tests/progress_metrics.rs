@@ -7,7 +7,7 @@
 //! for an advisory lock the test holds; the test polls `/metrics` until the
 //! sampler reports both, reads `list progress`, then lets the clone finish.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -15,85 +15,28 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{pgcopydb, verify, workdir, Cluster};
 
-const SOURCE: &str = "
-CREATE FUNCTION wait_for_test(n int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_advisory_lock_shared(4343);
-  PERFORM pg_advisory_unlock_shared(4343);
-  RETURN n;
-END $$;
-CREATE TABLE copying (id int PRIMARY KEY, v text);
-INSERT INTO copying SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 300000) g;
-CREATE TABLE indexed (id int, v text);
-INSERT INTO indexed SELECT g, md5(g::text) FROM generate_series(1, 10000) g;
-CREATE INDEX indexed_wait ON indexed (wait_for_test(id));
-";
+use crate::support::hold::{self, HeldLock, LOCK};
+use crate::support::{free_port, pgcopydb, verify, workdir, Cluster};
 
 /// `copying` (40 MB of COPY text) is more than the sockets between the
 /// servers and pgcopydb buffer: its source COPY is still running while the
-/// target's waits.
-///
-/// On the target: once the restore creates `copying`, give it a row trigger
-/// that waits for the test's lock before each row.
-const HOLD_COPY: &str = "
-CREATE FUNCTION hold_row() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_advisory_lock_shared(4343);
-  PERFORM pg_advisory_unlock_shared(4343);
-  RETURN NEW;
-END $$;
-CREATE FUNCTION hold_copying() RETURNS event_trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands()
-              WHERE object_identity = 'public.copying' AND command_tag = 'CREATE TABLE') THEN
-    CREATE TRIGGER hold_row BEFORE INSERT ON public.copying
-      FOR EACH ROW EXECUTE FUNCTION public.hold_row();
-  END IF;
-END $$;
-CREATE EVENT TRIGGER hold_copying ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
-  EXECUTE FUNCTION hold_copying();
-";
-
-const RELEASE_COPY: &str = "
-DROP EVENT TRIGGER hold_copying;
-DROP TRIGGER hold_row ON copying;
-DROP FUNCTION hold_copying(), hold_row();
-";
-
-/// A psql session on the target holding advisory lock 4343 until dropped.
-struct HeldLock(Child);
-
-impl HeldLock {
-    fn take(tgt: &Cluster) -> HeldLock {
-        let mut psql = tgt
-            .client("psql")
-            .args(["-X", "-q", "-d", "dst"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start psql");
-        let stdin = psql.stdin.as_mut().expect("psql stdin");
-        writeln!(stdin, "SELECT pg_advisory_lock(4343);").expect("write to psql");
-        stdin.flush().expect("flush psql");
-        wait_until("the test's advisory lock", || {
-            let held = tgt.psql(
-                "dst",
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4343 AND granted",
-            );
-            (held == "1").then_some(()).ok_or(held)
-        });
-        HeldLock(psql)
-    }
-}
-
-impl Drop for HeldLock {
-    fn drop(&mut self) {
-        // psql ends with its stdin, and its session with the lock.
-        drop(self.0.stdin.take());
-        let _ = self.0.wait();
-    }
+/// target's waits (on `support::hold`'s lock). The expression of
+/// `indexed_wait` waits on the same lock.
+fn source_sql() -> String {
+    format!(
+        "CREATE FUNCTION wait_for_lock(n int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$
+         BEGIN
+           PERFORM pg_advisory_lock_shared({LOCK});
+           PERFORM pg_advisory_unlock_shared({LOCK});
+           RETURN n;
+         END $$;
+         CREATE TABLE copying (id int PRIMARY KEY, v text);
+         INSERT INTO copying SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 300000) g;
+         CREATE TABLE indexed (id int, v text);
+         INSERT INTO indexed SELECT g, md5(g::text) FROM generate_series(1, 10000) g;
+         CREATE INDEX indexed_wait ON indexed (wait_for_lock(id));"
+    )
 }
 
 /// The clone under watch, killed if the test fails before it ends (its
@@ -111,7 +54,7 @@ impl Drop for Running {
 
 /// Poll `state` until it is Ok (two minutes at most); its last Err says
 /// where things were instead.
-fn wait_until(what: &str, mut state: impl FnMut() -> Result<(), String>) {
+fn wait_for_state(what: &str, mut state: impl FnMut() -> Result<(), String>) {
     let started = Instant::now();
     while let Err(now) = state() {
         assert!(
@@ -120,12 +63,6 @@ fn wait_until(what: &str, mut state: impl FnMut() -> Result<(), String>) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// A port nobody listens on now.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
 }
 
 /// `GET path` on 127.0.0.1:`port`: the status line and the body, or None
@@ -187,12 +124,12 @@ fn pg13_bin() -> std::path::PathBuf {
 fn watch_a_held_clone(src: &Cluster, source_copies: bool) -> std::process::Output {
     let tgt = Cluster::start();
     src.create_db("src");
-    src.psql("src", SOURCE);
+    src.psql("src", &source_sql());
     tgt.create_db("dst");
-    tgt.psql("dst", HOLD_COPY);
+    hold::install(&tgt, "dst", "copying");
     let dir = workdir();
     let port = free_port();
-    let lock = HeldLock::take(&tgt);
+    let lock = HeldLock::take(&tgt, "dst");
     let mut child = Running(Some(
         pgcopydb()
             .args(["clone", "--table-jobs", "2", "--index-jobs", "2"])
@@ -208,7 +145,7 @@ fn watch_a_held_clone(src: &Cluster, source_copies: bool) -> std::process::Outpu
 
     // Both pieces of work wait on the lock; the sampler reports them.
     let mut page = String::new();
-    wait_until("the copy and the index build in /metrics", || {
+    wait_for_state("the copy and the index build in /metrics", || {
         page = http_get(port, "/metrics")
             .map(|(_, b)| b)
             .unwrap_or_default();
@@ -276,7 +213,7 @@ fn watch_a_held_clone(src: &Cluster, source_copies: bool) -> std::process::Outpu
     support::assert_success(&out, "clone");
     // A finished run has nothing in flight.
     assert_eq!(support::list_progress(dir.path())["in_flight"], Value::Null);
-    tgt.psql("dst", RELEASE_COPY);
+    hold::uninstall(&tgt, "dst", "copying");
     verify::assert_equal(src, "src", &tgt, "dst");
     out
 }
@@ -338,7 +275,7 @@ fn a_follow_serves_its_positions() {
             .expect("run pgcopydb clone --follow"),
     ));
     // A change made once the follow applies reaches the metrics.
-    wait_until("the follow applying", || {
+    wait_for_state("the follow applying", || {
         let page = http_get(port, "/metrics")
             .map(|(_, b)| b)
             .unwrap_or_default();
@@ -350,7 +287,7 @@ fn a_follow_serves_its_positions() {
         "src",
         "INSERT INTO t SELECT g, 'x' FROM generate_series(1, 10) g",
     );
-    wait_until("the change applied, in /metrics", || {
+    wait_for_state("the change applied, in /metrics", || {
         let page = http_get(port, "/metrics")
             .map(|(_, b)| b)
             .unwrap_or_default();
