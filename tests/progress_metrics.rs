@@ -163,6 +163,10 @@ fn watch_a_held_clone(src: &Cluster, source_copies: bool) -> std::process::Outpu
     assert_eq!(metric(&page, "pgcopydb_indexes "), Some(2), "{page}");
     assert_eq!(metric(&page, "pgcopydb_errors_total "), Some(0), "{page}");
     assert!(
+        metric(&page, "pgcopydb_tables_copying ") >= Some(1),
+        "{page}"
+    );
+    assert!(
         page.contains("# TYPE pgcopydb_index_build_blocks_done gauge"),
         "{page}"
     );

@@ -107,7 +107,7 @@ impl CloneOptions {
                 Some(path) => crate::extensions::requirements::load(path)?,
                 None => Default::default(),
             },
-            // Listened on by `cli::clone::serve_metrics`, which needs the runtime.
+            // Set by `cli::clone::serve_metrics` once it listens.
             metrics: None,
         })
     }

@@ -41,6 +41,10 @@ impl Progress {
         let set = crate::sync::lock(&self.in_flight);
         set.iter().cloned().collect::<Vec<_>>().join(", ")
     }
+    /// Tables (or parts) being copied now.
+    pub fn copying(&self) -> usize {
+        crate::sync::lock(&self.in_flight).len()
+    }
     pub fn set_sampled(&self, sample: InFlight) {
         *crate::sync::lock(&self.sampled) = sample;
     }

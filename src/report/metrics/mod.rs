@@ -93,17 +93,8 @@ impl Board {
             (
                 "pgcopydb_tables_copying",
                 "gauge",
-                "Copies running.",
-                watched
-                    .iter()
-                    .map(|p| {
-                        p.sampled()
-                            .copies
-                            .iter()
-                            .filter(|c| c.side == "target")
-                            .count() as u64
-                    })
-                    .sum(),
+                "Tables (or parts of tables) being copied.",
+                sum(&|p| p.copying() as u64),
             ),
             (
                 "pgcopydb_errors_total",
@@ -309,6 +300,7 @@ mod tests {
         let board = Board::default();
         let progress = Arc::new(Progress::default());
         progress.tables_total.store(3, Ordering::Relaxed);
+        progress.start_table("public.\"q\"");
         progress.set_sampled(InFlight {
             sampled_at: 0.0,
             copies: vec![CopyInFlight {
