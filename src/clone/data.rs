@@ -427,6 +427,9 @@ async fn copy_everything(
         } else {
             let report = TableReport {
                 table: table.label(),
+                oid: table.oid,
+                schema: table.schema.clone(),
+                name: table.name.clone(),
                 indexes: buildable(&table).count(),
                 ..TableReport::default()
             };
