@@ -29,6 +29,7 @@ mod list;
 mod package;
 mod partitioned_target;
 mod partitions;
+mod progress_metrics;
 mod restore_errors;
 mod resume;
 mod row_counts;

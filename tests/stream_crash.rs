@@ -27,6 +27,9 @@ const SCHEMA: &str = "
 CREATE TABLE counters (id int PRIMARY KEY, n bigint NOT NULL);
 INSERT INTO counters SELECT g, 0 FROM generate_series(1, 10) g;
 CREATE TABLE events (at int, what text);
+-- No key, so a duplicate apply shows; FULL so that the follower accepts it
+-- (a table without replica identity is refused before anything is written).
+ALTER TABLE events REPLICA IDENTITY FULL;
 CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL);
 INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 2000) g;
 ";

@@ -18,7 +18,8 @@ pub async fn run(args: CloneArgs) -> Result<()> {
     }
     crate::report::logging::init(args.log.level());
     let endpoints = Endpoints::from_args(&args.conn)?;
-    let options = CloneOptions::from_args(&args)?;
+    let mut options = CloneOptions::from_args(&args)?;
+    serve_metrics(&args, &mut options)?;
     interrupt::install_handlers();
     let summary = interrupt::unless_interrupted(
         crate::clone::run(&endpoints, &options),
@@ -43,11 +44,20 @@ pub async fn run(args: CloneArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--metrics-addr`: listen now, before anything is connected to or written,
+/// so that an address in use stops the run at once.
+pub(super) fn serve_metrics(args: &CloneArgs, options: &mut CloneOptions) -> Result<()> {
+    options.metrics =
+        crate::report::metrics::server::serve_if(args.metrics_addr.as_deref(), &options.dir)?;
+    Ok(())
+}
+
 /// `clone --all-databases`: every database of the source instance.
 pub async fn run_all_databases(args: CloneArgs) -> Result<()> {
     crate::report::logging::init(args.log.level());
     let endpoints = Endpoints::from_args(&args.conn)?;
-    let options = CloneOptions::from_args(&args)?;
+    let mut options = CloneOptions::from_args(&args)?;
+    serve_metrics(&args, &mut options)?;
     interrupt::install_handlers();
     let (summary, exit) = interrupt::unless_interrupted(
         crate::clone::instance::run(&endpoints, &options),

@@ -218,6 +218,11 @@ pub struct CloneArgs {
           num_args = 0, default_missing_value = "true", default_value = "false")]
     pub verify: bool,
 
+    /// Serve the run's progress at http://HOST:PORT/metrics in the Prometheus
+    /// text format while it runs (off unless given)
+    #[arg(long, value_name = "HOST:PORT", env = "PGCOPYDB_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+
     /// After the copy, apply the changes made on the source since its snapshot
     /// (logical decoding from a slot created with the copy's snapshot) until endpos
     #[arg(long, conflicts_with = "all_databases")]

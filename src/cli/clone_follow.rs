@@ -16,6 +16,7 @@ pub async fn run(args: CloneArgs) -> Result<()> {
     crate::report::logging::init(args.log.level());
     let endpoints = Endpoints::from_args(&args.conn)?;
     let mut options = CloneOptions::from_args(&args)?;
+    super::clone::serve_metrics(&args, &mut options)?;
     let mut settings = super::follow::settings(
         args.dir.as_ref(),
         args.filters.as_ref(),

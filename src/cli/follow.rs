@@ -38,6 +38,10 @@ pub struct FollowArgs {
     pub snapshot: Option<String>,
     #[command(flatten)]
     pub cdc: CdcArgs,
+    /// Serve the received, applied and source positions at
+    /// http://HOST:PORT/metrics in the Prometheus text format (off unless given)
+    #[arg(long, value_name = "HOST:PORT", env = "PGCOPYDB_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -84,5 +88,7 @@ pub async fn run(args: FollowArgs) -> Result<()> {
     crate::report::logging::init(args.log.level());
     let endpoints = Endpoints::from_args(&args.conn)?;
     let settings = args.settings()?;
+    let _metrics =
+        crate::report::metrics::server::serve_if(args.metrics_addr.as_deref(), &settings.dir)?;
     super::stream::run_follow(&endpoints, &settings).await
 }

@@ -109,6 +109,8 @@ impl CloneOptions {
             },
             without_source: false,
             record_at_start: Vec::new(),
+            // Set by `cli::clone::serve_metrics` once it listens.
+            metrics: None,
         })
     }
 }

@@ -34,6 +34,7 @@ use crate::workdir::state::{State, Unit};
 mod blobs_phase;
 mod format;
 mod order;
+mod sampler;
 mod schedule;
 mod table_copy;
 
@@ -121,6 +122,7 @@ impl Shared {
             return;
         }
         warn!("{failure}");
+        self.progress.errors.fetch_add(1, Ordering::Relaxed);
         if let Some(unit) = unit {
             let _ = self.state.failed(unit, &failure.message);
         }
@@ -255,7 +257,42 @@ impl Shared {
     }
 }
 
+/// The data phase, with the servers sampled for what our sessions are doing
+/// (see `sampler`) on `control`, the run's target connection, meanwhile.
+#[allow(clippy::too_many_arguments)]
 pub async fn copy_all(
+    endpoints: &Endpoints,
+    catalog: &Catalog,
+    snapshot: Option<&str>,
+    majors: (u32, u32),
+    opts: &CloneOptions,
+    steps: Steps,
+    state: Arc<State>,
+    control: &tokio_postgres::Client,
+) -> Result<DataOutcome> {
+    let progress = Arc::new(Progress::default());
+    if let Some(board) = &opts.metrics {
+        board.watch(progress.clone());
+    }
+    let sampler = sampler::Sampler::new(
+        endpoints,
+        majors,
+        catalog,
+        opts.dir.clone(),
+        progress.clone(),
+    );
+    let result = tokio::select! {
+        r = copy_everything(endpoints, catalog, snapshot, majors, opts, steps, state, progress.clone()) => r,
+        () = sampler.run(control) => unreachable!("sampling never ends"),
+    };
+    // Nothing is in flight any more.
+    progress.set_sampled(crate::report::in_flight::InFlight::default());
+    crate::report::in_flight::InFlight::clear(&opts.dir);
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn copy_everything(
     endpoints: &Endpoints,
     catalog: &Catalog,
     snapshot: Option<&str>,
@@ -263,9 +300,9 @@ pub async fn copy_all(
     opts: &CloneOptions,
     steps: Steps,
     state: Arc<State>,
+    progress: Arc<Progress>,
 ) -> Result<DataOutcome> {
     let done = state.done_units()?;
-    let progress = Arc::new(Progress::default());
     progress
         .bytes_total
         .store(catalog.total_bytes().max(0) as u64, Ordering::Relaxed);

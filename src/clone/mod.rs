@@ -259,6 +259,7 @@ pub async fn run_steps(
             opts,
             steps,
             state.clone(),
+            &target,
         )
         .await?;
         for (name, duration) in &outcome.steps {

@@ -68,6 +68,8 @@ pub struct CloneOptions {
     /// (and cleared): the slot `clone --follow` created for the copy, so
     /// that whatever happens next `stream cleanup` knows to drop it.
     pub record_at_start: Vec<(&'static str, String)>,
+    /// `--metrics-addr`: where the running clone's figures are served.
+    pub metrics: Option<std::sync::Arc<crate::report::metrics::Board>>,
 }
 
 impl CloneOptions {

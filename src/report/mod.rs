@@ -1,8 +1,10 @@
 //! What the user sees: log lines, the live progress display, the final summary.
 
+pub mod in_flight;
 pub mod instance_summary;
 pub mod log_format;
 pub mod logging;
+pub mod metrics;
 pub mod progress;
 pub mod secrets;
 pub mod stdout;

@@ -9,17 +9,24 @@ use std::time::{Duration, Instant};
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use tokio::task::JoinHandle;
 
+use super::in_flight::InFlight;
 use super::logging::bars;
 
 #[derive(Default)]
 pub struct Progress {
     pub bytes_total: AtomicU64,
     pub bytes_done: AtomicU64,
+    /// Rows of the copies committed so far.
+    pub rows_done: AtomicU64,
     pub tables_total: AtomicUsize,
     pub tables_done: AtomicUsize,
     pub indexes_total: AtomicUsize,
     pub indexes_done: AtomicUsize,
+    /// Units of work that failed.
+    pub errors: AtomicUsize,
     in_flight: Mutex<BTreeSet<String>>,
+    /// The servers' latest word on our COPYs and index builds.
+    sampled: Mutex<InFlight>,
 }
 
 impl Progress {
@@ -34,6 +41,28 @@ impl Progress {
         let set = crate::sync::lock(&self.in_flight);
         set.iter().cloned().collect::<Vec<_>>().join(", ")
     }
+    /// Tables (or parts) being copied now.
+    pub fn copying(&self) -> usize {
+        crate::sync::lock(&self.in_flight).len()
+    }
+    pub fn set_sampled(&self, sample: InFlight) {
+        *crate::sync::lock(&self.sampled) = sample;
+    }
+    pub fn sampled(&self) -> InFlight {
+        crate::sync::lock(&self.sampled).clone()
+    }
+    /// The sampled COPYs and index builds on one line, for the display.
+    fn sampled_line(&self) -> String {
+        self.sampled().lines().join(" | ")
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// Show progress until the returned handle is aborted (or `stop` is called).
@@ -58,7 +87,18 @@ pub fn spawn_reporter(progress: Arc<Progress>) -> Reporter {
                 ProgressStyle::with_template("copying {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            let bars = vec![bytes.clone(), tables.clone(), flight.clone()];
+            // What the servers report of the COPYs and index builds.
+            let servers = multi.add(ProgressBar::new(0));
+            servers.set_style(
+                ProgressStyle::with_template("servers {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let bars = vec![
+                bytes.clone(),
+                tables.clone(),
+                flight.clone(),
+                servers.clone(),
+            ];
             let handle = tokio::spawn(async move {
                 loop {
                     bytes.set_length(progress.bytes_total.load(Ordering::Relaxed));
@@ -71,6 +111,7 @@ pub fn spawn_reporter(progress: Arc<Progress>) -> Reporter {
                         progress.indexes_total.load(Ordering::Relaxed)
                     ));
                     flight.set_message(progress.in_flight());
+                    servers.set_message(progress.sampled_line());
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             });
@@ -83,8 +124,14 @@ pub fn spawn_reporter(progress: Arc<Progress>) -> Reporter {
                 let done = progress.bytes_done.load(Ordering::Relaxed);
                 let total = progress.bytes_total.load(Ordering::Relaxed).max(1);
                 let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+                let servers = progress.sampled_line();
+                let servers = if servers.is_empty() {
+                    servers
+                } else {
+                    format!("; servers: {servers}")
+                };
                 tracing::info!(
-                    "progress: {} of {} ({:.0}%), {}/s; tables {}/{}, indexes {}/{}; copying: {}",
+                    "progress: {} of {} ({:.0}%), {}/s; tables {}/{}, indexes {}/{}; copying: {}{servers}",
                     HumanBytes(done),
                     HumanBytes(total),
                     100.0 * done as f64 / total as f64,

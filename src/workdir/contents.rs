@@ -38,6 +38,7 @@ const RUN_FILES: &[&str] = &[
     SNAPSHOT_SLOT_FILE,
     SNAPSHOT_LOCK,
     SUMMARY_FILE,
+    crate::report::in_flight::IN_FLIGHT_FILE,
 ];
 
 /// The files a run writes in `schema/`.

@@ -153,7 +153,7 @@ fn pseudo_random() -> u64 {
 
 /// A port that is free right now on 127.0.0.1, chosen at random below Linux's
 /// ephemeral range (32768+) so client connections' local ports don't take it.
-pub(super) fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     for _ in 0..200 {
         let port = 20000 + (pseudo_random() % 12000) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::cluster::Cluster;
 
-/// The advisory lock the held COPY waits for.
-const LOCK: i64 = 4242;
+/// The advisory lock the held COPY waits for (and whatever else a test makes wait on it).
+pub const LOCK: i64 = 4242;
 
 /// In `db` of `tgt` (created beforehand: the restore must run in it), make
 /// the COPY into `public.<table>` wait for the test's lock before each row.

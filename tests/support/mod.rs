@@ -21,7 +21,7 @@ pub mod ssl;
 pub mod verify;
 
 // The names the test modules use, from one place.
-pub use cluster::{pg_client, pgbin, running_as_root, Cluster};
+pub use cluster::{free_port, pg_client, pgbin, running_as_root, Cluster};
 pub use fixtures::{fixture, pagila_or_skip, source_and_target, SIZES_FIXTURE};
 pub use runner::{
     assert_fails, assert_success, clone_all_databases, clone_between, list_progress, output_text,

@@ -65,6 +65,7 @@ pub fn run(args: ProgressArgs) -> Result<()> {
         if let (Some(doc), serde_json::Value::Object(ours)) = (doc.as_object_mut(), ours) {
             doc.extend(ours);
         }
+        let doc = crate::report::in_flight::with_in_flight(doc, &dir);
         crate::report::stdout::println(serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
@@ -93,6 +94,7 @@ pub fn run(args: ProgressArgs) -> Result<()> {
     if let Some(sentinel) = &sentinel {
         crate::report::stdout::println(sentinel.progress_line())?;
     }
+    crate::report::in_flight::print_live(&dir)?;
     Ok(())
 }
 

@@ -156,6 +156,10 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
             Ok(stats) => {
                 crate::failpoint!(item.copied_point(), &label);
                 shared.state.done(&unit, stats.bytes, stats.rows)?;
+                shared
+                    .progress
+                    .rows_done
+                    .fetch_add(stats.rows, Ordering::Relaxed);
                 // The total is in table sizes (pages on disk), the flow in COPY
                 // bytes: once an item is in, count it at its expected size so
                 // that the bar ends at 100%.
