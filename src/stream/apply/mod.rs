@@ -28,6 +28,8 @@
 //! may only follow [`Applier::progress`], which reads the flushed position.
 
 mod copy;
+mod deletes;
+mod group;
 pub mod origin;
 pub mod param;
 mod pipeline;
@@ -44,6 +46,8 @@ use anyhow::{anyhow, Result};
 
 pub use self::copy::COPY_THRESHOLD;
 use self::copy::{Copy, Run};
+use self::deletes::Deletes;
+use self::group::Group;
 use self::pipeline::Pipeline;
 use self::rows::Prepared;
 use self::settle::Entry;
@@ -71,6 +75,11 @@ pub struct ApplyStats {
     pub missing_rows: u64,
 }
 
+/// Bounds of a commit group (see group.rs): what a failure rolls back and
+/// applies again, and how long the target's locks are held.
+pub const GROUP_TRANSACTIONS: u64 = 256;
+pub const GROUP_ROWS: u64 = 10_000;
+
 /// The levers of apply speed, for measurements (bench/stream-apply); the
 /// default is what wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +89,11 @@ pub struct Tuning {
     /// INSERTs in a row into one table after which COPY takes over
     /// (`None`: never).
     pub copy_after: Option<u64>,
+    /// Source transactions committed together in one target transaction
+    /// at most (1: each alone), see group.rs.
+    pub group_transactions: u64,
+    /// A group is committed once its rows reach this many.
+    pub group_rows: u64,
 }
 
 impl Default for Tuning {
@@ -87,6 +101,8 @@ impl Default for Tuning {
         Tuning {
             max_in_flight: pipeline::MAX_STATEMENTS,
             copy_after: Some(COPY_THRESHOLD),
+            group_transactions: GROUP_TRANSACTIONS,
+            group_rows: GROUP_ROWS,
         }
     }
 }
@@ -107,6 +123,10 @@ pub struct Applier {
     deferred: HashMap<u64, Deferred>,
     copy: Option<Copy>,
     run: Option<Run>,
+    /// DELETEs by key gathered, not sent yet.
+    deletes: Option<Deletes>,
+    /// Committed source transactions whose target transaction is open.
+    group: Option<Group>,
     tolerate_missing_rows: bool,
     tuning: Tuning,
     stats: ApplyStats,
@@ -150,6 +170,8 @@ impl Applier {
             deferred: HashMap::new(),
             copy: None,
             run: None,
+            deletes: None,
+            group: None,
             tolerate_missing_rows: false,
             tuning: Tuning::default(),
             stats: ApplyStats::default(),
@@ -182,7 +204,8 @@ impl Applier {
     }
 
     /// Position of the last transaction committed (or skipped) so far, as
-    /// sent: may be ahead of what the target has answered or flushed.
+    /// sent or grouped: may be ahead of what the target has answered or
+    /// flushed.
     pub fn applied_lsn(&self) -> Lsn {
         self.committed
     }
@@ -191,9 +214,22 @@ impl Applier {
         self.stats
     }
 
-    /// Wait for every statement sent so far; the first failure is returned.
-    pub async fn flush(&mut self) -> Result<()> {
+    /// The stream has nothing more for now: commit the source transactions
+    /// grouped so far (see group.rs) rather than hold them for the next.
+    /// Statements may still be in flight on return.
+    pub async fn idle(&mut self) -> Result<()> {
         self.check_usable()?;
+        if self.tx.is_some() {
+            return Ok(());
+        }
+        let result = self.end_group().await;
+        self.poison(result)
+    }
+
+    /// Wait for every statement sent so far (between source transactions,
+    /// the open group's commit included); the first failure is returned.
+    pub async fn flush(&mut self) -> Result<()> {
+        self.idle().await?;
         let result = self.settle_all().await;
         self.poison(result)
     }
@@ -205,6 +241,10 @@ impl Applier {
         self.copy = None;
         let client = self.pipeline.client();
         if self.tx.take().is_some() {
+            self.deletes = None;
+            // The group it would have joined goes with it: its members'
+            // positions were never committed, so they are applied again.
+            self.group = None;
             client.batch_execute("ROLLBACK").await?;
         }
         client
@@ -261,6 +301,7 @@ impl Applier {
                 if self.skipping()? {
                     return Ok(());
                 }
+                self.send_deletes().await?;
                 self.insert(relation, new).await
             }
             Change::Update { relation, old, new } => {
@@ -269,6 +310,7 @@ impl Applier {
                 }
                 self.end_copy().await?;
                 self.run = None;
+                self.send_deletes().await?;
                 self.locate(Op::Update, relation, old.as_ref(), Some(&new))
                     .await
             }
@@ -290,6 +332,7 @@ impl Applier {
                 }
                 self.end_copy().await?;
                 self.run = None;
+                self.send_deletes().await?;
                 self.truncate(&relations, cascade, restart_identity).await
             }
         }
@@ -306,7 +349,9 @@ impl Applier {
         }
         // A new shape of the table (DDL on the source, even within a
         // transaction): its statements are prepared again, and a COPY
-        // into it ends with the columns it started with.
+        // into it (or a run of DELETEs) ends with the columns it started
+        // with.
+        self.send_deletes().await?;
         self.statements.retain(|(rel, ..), _| *rel != id);
         if self.copy.as_ref().is_some_and(|c| c.relation == id) {
             self.end_copy().await?;

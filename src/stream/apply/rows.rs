@@ -8,6 +8,7 @@ use anyhow::{anyhow, Context, Result};
 use tokio_postgres::Statement;
 
 use super::copy::Run;
+use super::deletes::batchable_key;
 use super::param::Param;
 use super::settle::{Entry, Kind};
 use super::statement::{self, role, Op};
@@ -84,7 +85,7 @@ impl Applier {
             table: table.qualified.clone(),
             key_names,
             first_key_param: if op == Op::Update { written } else { 0 },
-            one_row: op != Op::Insert,
+            one_row: matches!(op, Op::Update | Op::Delete),
         });
         self.statements.insert(key, prepared.clone());
         Ok(prepared)
@@ -248,6 +249,13 @@ impl Applier {
             // Nothing to set (every column unchanged or generated).
             return Ok(());
         }
+        if op == Op::Delete && !full {
+            if let Some(key) = batchable_key(&roles, &params) {
+                return self.delete_by_key(id, roles, key).await;
+            }
+        }
+        // Whatever else this is, it comes after the DELETEs before it.
+        self.send_deletes().await?;
         let prepared = self.prepared(id, op, roles, full).await?;
         let Some(tx) = &mut self.tx else {
             return Err(anyhow!("a change arrived outside a transaction"));
@@ -305,7 +313,7 @@ pub(super) fn op_name(op: Op) -> &'static str {
     match op {
         Op::Insert => "INSERT",
         Op::Update => "UPDATE",
-        Op::Delete => "DELETE",
+        Op::Delete | Op::DeleteMany => "DELETE",
     }
 }
 

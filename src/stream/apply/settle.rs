@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use bytes::Bytes;
 
 use super::param::Param;
 use super::rows::{op_name, Prepared};
@@ -27,12 +28,23 @@ pub(super) enum Kind {
         params: Arc<Vec<Param>>,
         xid: u32,
     },
+    /// A run of DELETEs by key (see deletes.rs).
+    Deletes {
+        prepared: Arc<Prepared>,
+        keys: u64,
+        first: Bytes,
+        checked: bool,
+        xid: u32,
+    },
     Truncate {
         tables: String,
         xid: u32,
     },
+    /// A group of source transactions (see group.rs).
     Commit {
+        first_end: Lsn,
         end_lsn: Lsn,
+        transactions: u64,
         rows: u64,
     },
     Rollback,
@@ -88,17 +100,73 @@ impl Applier {
                 result.context("rolling back a source transaction already applied")?;
                 self.stats.skipped += 1;
             }
-            Kind::Commit { end_lsn, rows } => {
-                result.with_context(|| {
-                    format!("committing the source transaction that ends at {end_lsn}")
+            Kind::Commit {
+                first_end,
+                end_lsn,
+                transactions,
+                rows,
+            } => {
+                result.with_context(|| match transactions {
+                    1 => format!("committing the source transaction that ends at {end_lsn}"),
+                    n => format!(
+                        "committing {n} source transactions together, ending at {first_end} to \
+                         {end_lsn}"
+                    ),
                 })?;
-                self.stats.transactions += 1;
+                self.stats.transactions += transactions;
                 self.stats.rows += rows;
+                // Committed, origin included; later ones may be in flight.
+                crate::failpoint!("stream-applied", &end_lsn.to_string());
             }
             Kind::Truncate { tables, xid } => {
                 result.with_context(|| {
                     format!("applying TRUNCATE {tables} (source transaction {xid})")
                 })?;
+            }
+            Kind::Deletes {
+                prepared,
+                keys,
+                first,
+                checked,
+                xid,
+            } => {
+                let what = || {
+                    format!(
+                        "applying {keys} DELETEs from {} by ({}), the first ({}) (source \
+                         transaction {xid})",
+                        prepared.table,
+                        prepared.key_names.join(", "),
+                        String::from_utf8_lossy(first)
+                    )
+                };
+                let found = match result {
+                    // The checked form answers one row when every key matched.
+                    Ok(rows) if *checked && rows == 1 => *keys,
+                    Ok(rows) => rows,
+                    Err(e) => match e
+                        .as_db_error()
+                        .and_then(|db| statement::rows_matched(db.message()))
+                    {
+                        Some(rows) => rows,
+                        None => return Err(anyhow::Error::new(e).context(what())),
+                    },
+                };
+                if found < *keys && self.tolerate_missing_rows {
+                    tracing::warn!(
+                        "{}: {} of the rows are not on the target; skipped",
+                        what(),
+                        keys - found
+                    );
+                    self.stats.missing_rows += keys - found;
+                } else if found != *keys {
+                    return Err(Failure::target(format!(
+                        "{}: {found} rows of {} match the replica identity of {keys} deleted \
+                         rows: the target no longer holds what the source changed",
+                        what(),
+                        prepared.table
+                    ))
+                    .into());
+                }
             }
             Kind::Row {
                 prepared,

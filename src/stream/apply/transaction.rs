@@ -40,6 +40,7 @@ impl Applier {
         // Dropping an unfinished COPY aborts it.
         self.copy = None;
         self.run = None;
+        self.deletes = None;
         Ok(())
     }
 
@@ -79,7 +80,12 @@ impl Applier {
             return Ok(());
         }
         if deferred {
+            // Judged alone at its commit (see group.rs).
+            self.end_group().await?;
             self.deferred.insert(seq, Deferred::default());
+        } else if self.group.is_some() {
+            // Goes on in the open target transaction.
+            return Ok(());
         }
         // One message (simple query), one round trip's worth of work for
         // the server. When the previous transaction's outcome is still
@@ -106,6 +112,7 @@ impl Applier {
         }
         self.end_copy().await?;
         self.run = None;
+        self.send_deletes().await?;
         let Some(tx) = self.tx.take() else {
             return Ok(());
         };
@@ -125,30 +132,13 @@ impl Applier {
             }
         }
         // From here on the transaction's errors are its own.
-        self.deferred.remove(&tx.seq);
-        // The origin's position goes into the commit record itself. Should
-        // the SELECT fail, COMMIT is not run and the session stays in the
-        // failed transaction: whatever follows fails too.
-        let time = commit_time.map_or("pg_catalog.now()".to_string(), |t| {
-            format!(
-                "'2000-01-01 00:00:00+00'::pg_catalog.timestamptz \
-                 + '{t} microseconds'::pg_catalog.interval"
-            )
-        });
-        self.pipeline.simple(
-            format!(
-                "SELECT pg_catalog.pg_replication_origin_xact_setup('{end_lsn}', {time}); COMMIT"
-            ),
-            Entry::new(
-                tx.seq,
-                Kind::Commit {
-                    end_lsn,
-                    rows: tx.rows,
-                },
-            ),
-        );
+        let alone = self.deferred.remove(&tx.seq).is_some();
+        self.join_group(tx.seq, tx.rows, end_lsn, commit_time);
         self.committed = end_lsn;
-        self.make_room().await
+        if alone || self.group.as_ref().is_some_and(|g| g.is_full(&self.tuning)) {
+            return self.end_group().await;
+        }
+        Ok(())
     }
 
     /// A failed statement of the current transaction: deferred when that
