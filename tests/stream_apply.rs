@@ -2,16 +2,14 @@
 //! would produce them) applied, then the target's rows read back with psql
 //! and compared with what the stream means.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::Cluster;
 use bytes::Bytes;
 use pgcopydb::conninfo::ConnInfo;
 use pgcopydb::stream::apply::{origin, Applier, ApplyStats, COPY_THRESHOLD};
 use pgcopydb::stream::change::{Change, Column, OldTuple, Relation, ReplicaIdentity, Tuple, Value};
 use pgcopydb::stream::lsn::Lsn;
-use support::Cluster;
 
 const DB: &str = "apply";
 
@@ -696,7 +694,7 @@ fn small_transactions_are_committed_together() {
 #[test]
 fn deletes_by_key_go_in_runs() {
     let tgt = Cluster::start_with(
-        &support::pgbin(),
+        &crate::support::pgbin(),
         &[("shared_preload_libraries", "pg_stat_statements")],
     );
     tgt.create_db(DB);
