@@ -70,7 +70,10 @@ impl Applier {
     /// Send the COMMIT of the open group, if any. The origin's position goes
     /// into the commit record itself; should the SELECT fail, COMMIT is not
     /// run and the session stays in the failed transaction: whatever follows
-    /// fails too.
+    /// fails too. A group that wrote nothing (every change found no row,
+    /// under --not-consistent) has no commit record unless it takes a
+    /// transaction id: without one the origin would not move and the next
+    /// guard would fail.
     pub(super) async fn end_group(&mut self) -> Result<()> {
         let Some(group) = self.group.take() else {
             return Ok(());
@@ -86,7 +89,8 @@ impl Applier {
         let end_lsn = group.end_lsn;
         self.pipeline.simple(
             format!(
-                "SELECT pg_catalog.pg_replication_origin_xact_setup('{end_lsn}', {time}); COMMIT"
+                "SELECT pg_catalog.pg_replication_origin_xact_setup('{end_lsn}', {time}), \
+                 pg_catalog.txid_current(); COMMIT"
             ),
             Entry::new(
                 group.seq,
