@@ -130,13 +130,16 @@ impl Applier {
                 checked,
                 xid,
             } => {
+                // The run's first key names it (the server does not say
+                // which keys matched nothing).
                 let what = || {
                     format!(
-                        "applying {keys} DELETEs from {} by ({}), the first ({}) (source \
-                         transaction {xid})",
+                        "applying {keys} DELETE(s) to {} by replica identity ({})=({}){} \
+                         (source transaction {xid})",
                         prepared.table,
                         prepared.key_names.join(", "),
-                        String::from_utf8_lossy(first)
+                        String::from_utf8_lossy(first),
+                        if *keys > 1 { " and the next ones" } else { "" }
                     )
                 };
                 let found = match result {
