@@ -104,6 +104,25 @@ async fn apply_all(
     applier.close().await
 }
 
+/// Like [`apply_all`], each source transaction committed alone: the stream
+/// says it has nothing more after each commit (as a follower that has
+/// caught up does), so no commit group forms.
+async fn apply_alone(
+    tgt: &ConnInfo,
+    origin: &str,
+    changes: Vec<Change>,
+) -> anyhow::Result<ApplyStats> {
+    let mut applier = Applier::connect(tgt, origin).await?;
+    for c in changes {
+        let commit = matches!(c, Change::Commit { .. });
+        applier.apply(c).await?;
+        if commit {
+            applier.idle().await?;
+        }
+    }
+    applier.close().await
+}
+
 fn rows(tgt: &Cluster, sql: &str) -> Vec<Vec<Option<String>>> {
     tgt.query(DB, sql)
 }
@@ -601,6 +620,156 @@ fn a_stream_applied_twice_is_applied_once() {
     }
 }
 
+/// A backlog of small source transactions goes in as few target
+/// transactions (one commit and one origin update for many: the rows share
+/// their xmin); the origin ends at the last one, a second pass skips them
+/// all, and a caught-up stream (`idle`) commits what it has at once.
+#[test]
+fn small_transactions_are_committed_together() {
+    let tgt = target();
+    tgt.psql(DB, "CREATE TABLE s (id int PRIMARY KEY, v text);");
+    let rt = rt();
+    let stream = |from: u64, to: u64| {
+        let mut out = vec![rel(
+            1,
+            "public",
+            "s",
+            ReplicaIdentity::Default,
+            &[("id", INT4, true), ("v", TEXT, false)],
+        )];
+        for i in from..=to {
+            out.extend(tx(
+                i as u32,
+                0x1000 * i,
+                true,
+                vec![ins(1, vec![t(&i.to_string()), t("v")])],
+            ));
+        }
+        out
+    };
+    let first = rt
+        .block_on(apply_all(&info(&tgt), "grp", stream(1, 100)))
+        .unwrap();
+    assert_eq!((first.transactions, first.rows), (100, 100));
+    assert_eq!(
+        rows(
+            &tgt,
+            "SELECT count(*), count(DISTINCT xmin::text) FROM public.s"
+        ),
+        vec![row(&[Some("100"), Some("1")])]
+    );
+    let again = rt
+        .block_on(apply_all(&info(&tgt), "grp", stream(1, 100)))
+        .unwrap();
+    assert_eq!((again.transactions, again.skipped), (0, 100));
+    let (progress, visible) = rt
+        .block_on(async {
+            let mut a = Applier::connect(&info(&tgt), "grp").await?;
+            // Two groups: `idle` ends the first, `flush` the second.
+            for c in stream(101, 103) {
+                a.apply(c).await?;
+            }
+            a.idle().await?;
+            for c in stream(104, 106).into_iter().skip(1) {
+                a.apply(c).await?;
+            }
+            a.flush().await?;
+            let visible = rows(
+                &tgt,
+                "SELECT count(*), count(DISTINCT xmin::text) FROM public.s WHERE id > 100",
+            );
+            let p = a.progress().await?;
+            a.close().await?;
+            anyhow::Ok((p, visible))
+        })
+        .unwrap();
+    assert_eq!(progress, Lsn(0x1000 * 106));
+    assert_eq!(visible, vec![row(&[Some("6"), Some("2")])]);
+}
+
+/// Consecutive DELETEs by a one-column key go as one statement per run of
+/// up to 1000 keys (pg_stat_statements counts the calls), keys with quotes,
+/// backslashes and commas included; a key missing on the target fails the
+/// run (and its transaction) unless missing rows are tolerated.
+#[test]
+fn deletes_by_key_go_in_runs() {
+    let tgt = Cluster::start_with(
+        &crate::support::pgbin(),
+        &[("shared_preload_libraries", "pg_stat_statements")],
+    );
+    tgt.create_db(DB);
+    tgt.psql(
+        DB,
+        "CREATE EXTENSION pg_stat_statements SCHEMA public;
+         CREATE TABLE d (k text PRIMARY KEY, v int);
+         INSERT INTO d SELECT 'key ' || g, g FROM generate_series(1, 2600) g;
+         INSERT INTO d VALUES ('a\"b\\c,{d}', 0), ('kept', 0);",
+    );
+    let relation = rel(
+        1,
+        "public",
+        "d",
+        ReplicaIdentity::Default,
+        &[("k", TEXT, true), ("v", INT4, false)],
+    );
+    let key = |k: &str| del(1, OldTuple::Key(vec![t(k), Value::Null]));
+    let mut deletes: Vec<Change> = (1..=2500).map(|g| key(&format!("key {g}"))).collect();
+    deletes.push(key("a\"b\\c,{d}"));
+    let mut stream = vec![relation.clone()];
+    stream.extend(tx(1, 0x1000, true, deletes));
+    let rt = rt();
+    tgt.psql(DB, "SELECT public.pg_stat_statements_reset()");
+    let stats = rt.block_on(apply_all(&info(&tgt), "del", stream)).unwrap();
+    assert_eq!((stats.transactions, stats.rows), (1, 2501));
+    assert_eq!(
+        rows(&tgt, "SELECT count(*), min(v), max(v) FROM public.d"),
+        vec![row(&[Some("101"), Some("0"), Some("2600")])]
+    );
+    assert_eq!(
+        rows(
+            &tgt,
+            "SELECT sum(calls) FROM public.pg_stat_statements WHERE query LIKE '%DELETE FROM%'"
+        ),
+        vec![row(&[Some("3")])]
+    );
+
+    // A run with a key the target lacks: nothing of its transaction stays.
+    let mut stream = vec![relation];
+    stream.extend(tx(
+        2,
+        0x2000,
+        true,
+        vec![key("key 2501"), key("gone"), key("key 2502")],
+    ));
+    let err = rt
+        .block_on(apply_all(&info(&tgt), "del", stream.clone()))
+        .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("2 rows of public.d match the replica identity of 3 deleted rows"),
+        "{message}"
+    );
+    assert_eq!(
+        rows(&tgt, "SELECT count(*) FROM public.d"),
+        vec![row(&[Some("101")])]
+    );
+    let stats = rt
+        .block_on(async {
+            let mut a = Applier::connect(&info(&tgt), "del").await?;
+            a.tolerate_missing_rows(true);
+            for c in stream {
+                a.apply(c).await?;
+            }
+            a.close().await
+        })
+        .unwrap();
+    assert_eq!((stats.transactions, stats.missing_rows), (1, 1));
+    assert_eq!(
+        rows(&tgt, "SELECT count(*) FROM public.d"),
+        vec![row(&[Some("99")])]
+    );
+}
+
 #[test]
 fn a_failure_rolls_back_its_transaction_and_what_follows() {
     let tgt = target();
@@ -627,8 +796,31 @@ fn a_failure_rolls_back_its_transaction_and_what_follows() {
     ));
     // Sent before the failure is known (pipelined): must not commit.
     stream.extend(tx(3, 0x3000, true, vec![ins(1, vec![t("3"), t("c")])]));
+    // Grouped (a backlog): the failure takes its whole commit group, the
+    // transaction before it included; the origin stays where it was.
     let err = rt
-        .block_on(apply_all(&info(&tgt), "o5", stream))
+        .block_on(apply_all(&info(&tgt), "o5g", stream.clone()))
+        .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("INSERT to public.f (source transaction 2)")
+            && message.contains("duplicate key"),
+        "{message}"
+    );
+    assert_eq!(
+        rows(&tgt, "SELECT id FROM public.f ORDER BY id"),
+        vec![row(&[Some("7")])]
+    );
+    let progress = rt.block_on(async {
+        let mut a = Applier::connect(&info(&tgt), "o5g").await?;
+        let p = a.progress().await?;
+        a.close().await?;
+        anyhow::Ok(p)
+    });
+    assert_eq!(progress.unwrap(), Lsn::INVALID);
+    // Each alone (caught up): the one before the failure stays.
+    let err = rt
+        .block_on(apply_alone(&info(&tgt), "o5", stream))
         .unwrap_err();
     let message = format!("{err:#}");
     assert!(
@@ -718,7 +910,7 @@ fn a_failed_commit_stops_what_was_sent_after_it() {
     stream.extend(tx(3, 0x3000, true, vec![ins(1, vec![t("3")])]));
     let rt = rt();
     let err = rt
-        .block_on(apply_all(&info(&tgt), "o7", stream))
+        .block_on(apply_alone(&info(&tgt), "o7", stream))
         .unwrap_err();
     let message = format!("{err:#}");
     assert!(

@@ -162,6 +162,12 @@ fn stream_apply_throughput() {
     let serial = Tuning {
         max_in_flight: 1,
         copy_after: None,
+        group_transactions: 1,
+        ..pipelined
+    };
+    let ungrouped = Tuning {
+        group_transactions: 1,
+        ..pipelined
     };
     let copy_at = |n: u64| Tuning {
         copy_after: Some(n),
@@ -211,7 +217,11 @@ fn stream_apply_throughput() {
     let r = rt.block_on(apply(&info, "bench", serial, stream(1, big, 0, insert)));
     record(format!("{big} INSERTs in 1 tx, one at a time"), r);
 
-    for (label, tuning) in [("pipelined", pipelined), ("one at a time", serial)] {
+    for (label, tuning) in [
+        ("pipelined, commits grouped (default)", pipelined),
+        ("pipelined, each committed alone", ungrouped),
+        ("one at a time", serial),
+    ] {
         reset(&tgt);
         let r = rt.block_on(apply(&info, "bench", tuning, stream(big, 1, 0, insert)));
         record(format!("{big} single-row transactions, {label}"), r);

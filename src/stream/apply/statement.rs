@@ -37,6 +37,9 @@ pub enum Op {
     Insert,
     Update,
     Delete,
+    /// DELETEs of many rows by a one-column key: `$1` the keys (an array),
+    /// `$2` how many (the checked form fails unless each matched one row).
+    DeleteMany,
 }
 
 /// The statement for `roles` on `table`. Parameters are numbered in column
@@ -53,6 +56,19 @@ pub fn sql(table: &TargetTable, op: Op, roles: &[u8], one_row: bool, checked: bo
     };
     let columns = || table.columns.iter().zip(roles.iter().copied());
     match op {
+        Op::DeleteMany => {
+            let key = columns()
+                .find(|(_, r)| r & role::MATCH != 0)
+                .map_or("", |(c, _)| c.ident.as_str());
+            let delete = format!("DELETE FROM {} WHERE {key} = ANY($1)", table.only());
+            if !checked {
+                return delete;
+            }
+            format!(
+                "WITH changed AS ({delete} RETURNING 1) SELECT CASE count(*) WHEN $2 THEN 1 \
+                 ELSE (count(*)::pg_catalog.text || '{ROWS_MATCH}')::int END FROM changed"
+            )
+        }
         Op::Insert => {
             let mut names = Vec::new();
             let mut values = Vec::new();

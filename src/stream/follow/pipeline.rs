@@ -54,6 +54,11 @@ pub(crate) trait Apply {
     /// The origin's durable position, everything sent so far answered.
     fn progress(&mut self) -> impl Future<Output = Result<Lsn>>;
     fn apply(&mut self, change: Change) -> impl Future<Output = Result<()>>;
+    /// Nothing more is stored for now: commit what waits for more (the
+    /// applier groups small transactions into one target commit).
+    fn idle(&mut self) -> impl Future<Output = Result<()>> {
+        std::future::ready(Ok(()))
+    }
     /// (transactions, rows, skipped) so far.
     fn counts(&self) -> (u64, u64, u64);
     /// Flush, roll back a transaction left open, detach.
@@ -367,6 +372,9 @@ pub(crate) async fn apply(
                 }
                 if done {
                     break ApplyEnd::Endpos;
+                }
+                if reader.caught_up() {
+                    sink.idle().await?;
                 }
             }
             _ = passed.changed() => {}

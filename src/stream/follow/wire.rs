@@ -210,6 +210,9 @@ impl Apply for Applier {
     async fn apply(&mut self, change: Change) -> Result<()> {
         on_target(Applier::apply(self, change).await)
     }
+    async fn idle(&mut self) -> Result<()> {
+        Applier::idle(self).await
+    }
     fn counts(&self) -> (u64, u64, u64) {
         let s = self.stats();
         (s.transactions, s.rows, s.skipped)
