@@ -360,3 +360,126 @@ fn pg18_source_with_only_pg15_tools_is_refused() {
         "0"
     );
 }
+
+/// What a follow across versions must carry: a key, an identity FULL table
+/// without one, a unique-index identity, TOASTed values.
+const FOLLOW_SCHEMA: &str = "
+CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL, note text);
+CREATE TABLE nokey (a int, b text);
+ALTER TABLE nokey REPLICA IDENTITY FULL;
+CREATE TABLE uniq (code text NOT NULL, v int);
+CREATE UNIQUE INDEX uniq_code ON uniq (code);
+ALTER TABLE uniq REPLICA IDENTITY USING INDEX uniq_code;
+CREATE TABLE docs (id int PRIMARY KEY, tag int, body text);
+INSERT INTO accounts SELECT g, g, 'initial' FROM generate_series(1, 1000) g;
+INSERT INTO nokey VALUES (1, 'a'), (1, 'a'), (2, 'b');
+INSERT INTO uniq SELECT 'c' || g, g FROM generate_series(1, 50) g;
+INSERT INTO docs SELECT g, 0, repeat(md5(g::text), 3000) FROM generate_series(1, 10) g;
+";
+
+/// One round of the small DML load (one transaction per statement, and one
+/// of several statements).
+fn follow_round(i: u32) -> String {
+    let base = 10_000 + i * 20;
+    format!(
+        "INSERT INTO accounts SELECT g, g, 'round {i}' FROM generate_series({base}, {base} + 9) g;
+         UPDATE accounts SET balance = balance + 1 WHERE id % 11 = {m11};
+         DELETE FROM accounts WHERE id = {base} + 3;
+         BEGIN;
+         INSERT INTO nokey VALUES ({i}, 'r{i}');
+         UPDATE uniq SET v = v + 1 WHERE code = 'c{m50}';
+         UPDATE docs SET tag = tag + 1 WHERE id = {m10};
+         COMMIT;
+         DELETE FROM nokey WHERE a = {i} - 3;",
+        m11 = i % 11,
+        m50 = i % 50 + 1,
+        m10 = i % 10 + 1,
+    )
+}
+
+/// `clone --follow --plugin plugin` from `src` into `tgt` while the load
+/// runs, then endpos at the source's position: exit 0, and the verifier
+/// finds both equal.
+fn clone_follow_and_verify(src: &Cluster, tgt: &Cluster, plugin: &str, env: &[(&str, String)]) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use support::follow;
+    let db = format!("follow_{plugin}");
+    src.create_db(&db);
+    tgt.create_db(&db);
+    src.psql(&db, FOLLOW_SCHEMA);
+    let dir = workdir();
+    let stop = AtomicBool::new(false);
+    let slot = ["--plugin", plugin, "--slot-name", &db, "--origin", &db];
+    /// Ends the load however the scope ends (a failed wait included).
+    struct StopLoad<'a>(&'a AtomicBool);
+    impl Drop for StopLoad<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    std::thread::scope(|s| {
+        let _stop_load = StopLoad(&stop);
+        let load = s.spawn(|| {
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                src.psql(&db, &follow_round(i));
+                i += 1;
+            }
+            i
+        });
+        let mut cmd = follow::command(&["clone", "--follow"], src, tgt, &db, dir.path());
+        cmd.args(slot);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start clone --follow");
+        follow::wait_for("the copy is done", &mut child, || {
+            follow::applying(dir.path())
+        });
+        follow::wait_for("transactions are applied", &mut child, || {
+            follow::progress(dir.path())
+                .and_then(|c| c["transactions"].as_u64())
+                .is_some_and(|n| n > 5)
+        });
+        stop.store(true, Ordering::SeqCst);
+        assert!(load.join().expect("load thread") > 0);
+        follow::set_endpos_current(src, &db, dir.path());
+        let out = follow::wait_exit(child, dir.path());
+        assert!(
+            out.status.success() && text(&out).contains("endpos reached"),
+            "clone --follow --plugin {plugin} from PostgreSQL {} into {}: {}",
+            src.major(),
+            tgt.major(),
+            text(&out)
+        );
+    });
+    verify::assert_equal(src, &db, tgt, &db);
+}
+
+fn start_logical(bindir: &Path, major: u32) -> Cluster {
+    let c = support::follow::logical_cluster(bindir);
+    assert_eq!(c.major(), major, "the server in {}", bindir.display());
+    c
+}
+
+#[test]
+fn pg13_source_followed_into_pg15_target_with_each_plugin() {
+    let pg13 = fetched_bin(13);
+    let pg15 = support::pgbin();
+    let src = start_logical(&pg13, 13);
+    let tgt = start(&pg15, 15);
+    let env = [("PATH", path_of(&[&pg15]))];
+    for plugin in ["pgoutput", "test_decoding"] {
+        clone_follow_and_verify(&src, &tgt, plugin, &env);
+    }
+}
+
+#[test]
+fn pg15_source_followed_into_pg18_target() {
+    let pg18 = fetched_bin(18);
+    let pg15 = support::pgbin();
+    let src = start_logical(&pg15, 15);
+    let tgt = start(&pg18, 18);
+    let env = [("PATH", path_of(&[&pg15, &pg18]))];
+    clone_follow_and_verify(&src, &tgt, "pgoutput", &env);
+}

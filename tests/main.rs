@@ -42,6 +42,7 @@ mod stream_apply;
 mod stream_apply_bench;
 mod stream_decode;
 mod stream_follow;
+mod stream_semantics;
 mod stream_walsender;
 mod support_selftest;
 mod toast;

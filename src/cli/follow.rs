@@ -29,7 +29,8 @@ pub struct FollowArgs {
     /// Continue an interrupted follow from the slot and the target's origin
     #[arg(long)]
     pub resume: bool,
-    /// Accepted for compatibility: a follow reads no snapshot of its own
+    /// The target is not a consistent copy as of the slot: an UPDATE or DELETE
+    /// that finds no row is skipped with a warning instead of stopping
     #[arg(long)]
     pub not_consistent: bool,
     /// Accepted for compatibility: the snapshot a clone used

@@ -9,6 +9,7 @@ use crate::cli::LogArgs;
 use crate::conninfo::ConnInfo;
 use crate::error::Failure;
 use crate::stream::follow::clone_follow::{create_slot_for_copy, SlotForCopy};
+use crate::stream::follow::snapshot_slot::{self, SnapshotSlot};
 use crate::stream::follow::FollowSettings;
 use crate::workdir::contents::{refuse_foreign, SNAPSHOT_FILE};
 use crate::workdir::private::{create_private_dir, write_private_file};
@@ -68,7 +69,20 @@ pub async fn run(args: SnapshotArgs) -> Result<()> {
     let held = if args.follow {
         let mut settings = FollowSettings::new(dir.clone());
         settings.slot = args.slot.settings();
-        Held::Slot(create_slot_for_copy(&source, &settings).await?)
+        let slot = create_slot_for_copy(&source, &settings).await?;
+        let (publication, publication_created) = slot.publication();
+        // For the `follow --dir` after the copy: it adopts this slot.
+        snapshot_slot::save(
+            &dir,
+            &SnapshotSlot {
+                slot_name: settings.slot.slot_name.clone(),
+                plugin: settings.slot.plugin.name().to_string(),
+                publication: publication.map(str::to_string),
+                publication_created,
+                consistent_point: slot.consistent_point().to_string(),
+            },
+        )?;
+        Held::Slot(slot)
     } else {
         Held::Exported(crate::snapshot::export(&source).await?)
     };
@@ -82,7 +96,7 @@ pub async fn run(args: SnapshotArgs) -> Result<()> {
     );
     if args.follow {
         tracing::info!(
-            "then: `pgcopydb clone --snapshot {id} --dir {}` and `pgcopydb follow --resume --dir {}`",
+            "then: `pgcopydb clone --snapshot {id} --dir {}` and `pgcopydb follow --dir {}`",
             dir.display(),
             dir.display()
         );

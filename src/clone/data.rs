@@ -390,6 +390,9 @@ pub async fn copy_all(
         } else {
             let report = TableReport {
                 table: table.label(),
+                oid: table.oid,
+                schema: table.schema.clone(),
+                name: table.name.clone(),
                 indexes: buildable(&table).count(),
                 ..TableReport::default()
             };

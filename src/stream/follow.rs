@@ -5,6 +5,8 @@ pub mod clone_follow;
 mod pipeline;
 pub mod settings;
 pub mod setup;
+pub mod snapshot_slot;
+mod source_position;
 mod summary;
 pub mod wire;
 
@@ -133,6 +135,8 @@ pub async fn run_in(
                 return Err(e);
             }
         };
+        // Without a consistent copy an UPDATE or DELETE may find no row.
+        sink.tolerate_missing_rows(settings.not_consistent);
         let mut decoder = wire::decoder(&endpoints.source, &settings.slot).await?;
         let end = pipeline::apply(
             &mut sink,
@@ -143,12 +147,14 @@ pub async fn run_in(
         )
         .await;
         let counts = sink.counts();
+        let missing_rows = sink.stats().missing_rows;
         let closed = Apply::close(sink).await;
         let end = end?;
         closed?;
-        Ok(Some((end, counts)))
+        Ok(Some((end, counts, missing_rows)))
     };
-    let (received, applied) = tokio::join!(receive, apply);
+    let sample = source_position::follow(&endpoints.source, &shared);
+    let (received, applied, ()) = tokio::join!(receive, apply, sample);
     let received = received?;
     let applied = applied?;
     let sentinel = sentinel::read(&state)?.unwrap_or_default();
@@ -161,10 +167,15 @@ pub async fn run_in(
         flushed: received.flushed.max(sentinel.flush_lsn),
         applied: sentinel.replay_lsn,
         syncs: received.syncs,
+        source_lsn: source_position::now(&endpoints.source).await,
         seconds: started.elapsed().as_secs_f64(),
         ..FollowSummary::default()
     };
-    if let Some((end, (transactions, rows, skipped))) = applied {
+    if let Some(source) = summary.source_lsn {
+        sentinel::report_source_at_end(&state, source)?;
+    }
+    if let Some((end, (transactions, rows, skipped), missing_rows)) = applied {
+        summary.missing_rows = missing_rows;
         summary.transactions = transactions;
         summary.rows = rows;
         summary.skipped = skipped;

@@ -6,13 +6,18 @@
 //! (and drops) a temporary slot, and sets a statement timeout, which must
 //! not leak into a caller's session.
 
+use std::collections::HashSet;
+
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Row};
 
+use super::change::ReplicaIdentity;
+use super::decode::tables::SourceTables;
 use super::decode::Plugin;
 use super::lsn::Lsn;
 use crate::conninfo::ConnInfo;
 use crate::error::Failure;
+use crate::filters::Filters;
 use crate::sql::{quote_ident, quote_literal};
 
 /// What the follower is about to do.
@@ -286,6 +291,110 @@ pub async fn check_plugin_available(client: &Client, name: &str) -> Result<(), F
         .await
         .map_err(|e| query_failed("the output plugin", &e))?;
     outcome
+}
+
+/// Names listed in a refusal before the rest is only counted.
+const NAMES_SHOWN: usize = 10;
+
+/// The followed tables (those `filters` keep) whose UPDATEs and DELETEs
+/// cannot be located on the target: no primary key under the DEFAULT
+/// identity, identity NOTHING, or USING an index since dropped. The source
+/// logs no key for them (pgoutput and wal2json send nothing to find the row
+/// by), so a follow would stop at their first UPDATE or DELETE, or miss it:
+/// refused before anything is written, for every plugin. The original has
+/// no option to go on regardless, nor has this one.
+///
+/// `publication`: pgoutput's; when it exists already (given by the user, or
+/// left by an earlier setup) only the tables it publishes are followed.
+pub async fn check_replica_identities(
+    source: &ConnInfo,
+    filters: &Filters,
+    publication: Option<&str>,
+) -> Result<(), Failure> {
+    let client = source
+        .connect()
+        .await
+        .map_err(|e| Failure::source(e.message().to_string()))?;
+    let tables = SourceTables::load(&client).await.map_err(|e| {
+        Failure::source(format!(
+            "cannot check replica identities on the source: {e:#}"
+        ))
+    })?;
+    let published = match publication {
+        Some(name) => published_tables(&client, name).await?,
+        None => None,
+    };
+    let lacking: Vec<String> = tables
+        .without_identity()
+        .into_iter()
+        .filter(|t| !filters.table_excluded(&t.schema, &t.name, 'r'))
+        .filter(|t| {
+            published
+                .as_ref()
+                .is_none_or(|p| p.contains(&(t.schema.clone(), t.name.clone())))
+        })
+        .map(|t| {
+            let why = match t.replica_identity {
+                ReplicaIdentity::Nothing => "REPLICA IDENTITY NOTHING",
+                ReplicaIdentity::Index => "its identity index is gone",
+                ReplicaIdentity::Default | ReplicaIdentity::Full => "no primary key",
+            };
+            format!(
+                "{}.{} ({why})",
+                quote_ident(&t.schema),
+                quote_ident(&t.name)
+            )
+        })
+        .collect();
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    let mut names = lacking
+        .iter()
+        .take(NAMES_SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if lacking.len() > NAMES_SHOWN {
+        names.push_str(&format!(" and {} more", lacking.len() - NAMES_SHOWN));
+    }
+    Err(Failure::source(format!(
+        "{} followed tables have no usable replica identity, so their UPDATEs and DELETEs cannot be applied: {names}; on the source run ALTER TABLE ... REPLICA IDENTITY FULL (or ADD PRIMARY KEY, or REPLICA IDENTITY USING INDEX a unique index on NOT NULL columns), or leave them out with --filters",
+        lacking.len()
+    )))
+}
+
+/// The tables publication `name` publishes (as `pg_publication_tables`
+/// lists them: partitioned roots under `publish_via_partition_root`), or
+/// None when it does not exist yet (it will be made from the filters).
+async fn published_tables(
+    client: &Client,
+    name: &str,
+) -> Result<Option<HashSet<(String, String)>>, Failure> {
+    let what = "the publication's tables";
+    let exists = client
+        .query_one(
+            "SELECT count(*) > 0 FROM pg_catalog.pg_publication WHERE pubname = $1",
+            &[&name],
+        )
+        .await
+        .map_err(|e| query_failed(what, &e))?;
+    if !column::<bool>(&exists, 0, what)? {
+        return Ok(None);
+    }
+    let rows = client
+        .query(
+            "SELECT schemaname::text, tablename::text FROM pg_catalog.pg_publication_tables \
+             WHERE pubname = $1",
+            &[&name],
+        )
+        .await
+        .map_err(|e| query_failed(what, &e))?;
+    let mut tables = HashSet::new();
+    for row in &rows {
+        tables.insert((column(row, 0, what)?, column(row, 1, what)?));
+    }
+    Ok(Some(tables))
 }
 
 async fn current_wal_lsn(client: &Client) -> Result<Lsn, Failure> {

@@ -47,7 +47,9 @@ pub struct Sentinel {
 /// What a running follower reports besides positions.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FollowStats {
-    /// The source's WAL position when last asked (keepalives say it).
+    /// The source's current WAL position when last asked (the follower
+    /// asks it with `pg_current_wal_lsn()`; the stream only says how far
+    /// the walsender has decoded).
     pub source_lsn: Lsn,
     pub transactions: u64,
     pub rows: u64,
@@ -90,7 +92,7 @@ impl Sentinel {
             "applied_lsn": self.replay_lsn.to_string(),
             "source_lsn": st.source_lsn.to_string(),
             "endpos": self.endpos.to_string(),
-            "lag_bytes": st.source_lsn.0.saturating_sub(self.replay_lsn.0),
+            "lag_bytes": self.lag_bytes(),
             "lag_seconds": st.lag_seconds(),
             "caught_up": st.caught_up,
             "transactions": st.transactions,
@@ -98,6 +100,17 @@ impl Sentinel {
             "transactions_per_second": st.per_second(st.transactions),
             "rows_per_second": st.per_second(st.rows),
         })
+    }
+
+    /// Bytes of WAL between the source's position and what is applied: 0
+    /// when caught up (the source then wrote nothing to apply since the
+    /// last applied commit).
+    fn lag_bytes(&self) -> u64 {
+        if self.stats.caught_up {
+            0
+        } else {
+            self.stats.source_lsn.0.saturating_sub(self.replay_lsn.0)
+        }
     }
 
     /// The same, as one line of `list progress`.
@@ -110,7 +123,7 @@ impl Sentinel {
             self.flush_lsn,
             self.replay_lsn,
             st.source_lsn,
-            st.source_lsn.0.saturating_sub(self.replay_lsn.0),
+            self.lag_bytes(),
             st.lag_seconds(),
             st.transactions,
             st.rows,
@@ -267,6 +280,20 @@ pub fn report(
                 now(),
                 stats.caught_up
             ],
+        )
+        .map(|_| ())
+    })
+}
+
+/// The source's position read at the end of a follow: recorded, and
+/// "caught up" withdrawn when the source has moved past what the last report
+/// judged by (SQLite reads the old row's values on the right-hand side).
+pub fn report_source_at_end(state: &State, source: Lsn) -> Result<()> {
+    state.with(|c| {
+        c.execute(
+            "UPDATE cdc_sentinel SET caught_up = caught_up AND ?1 <= source_lsn, \
+               source_lsn = max(source_lsn, ?1), updated = ?2",
+            params![to_sql(source), now()],
         )
         .map(|_| ())
     })

@@ -19,6 +19,8 @@ pub const LOCK_FILE: &str = "pgcopydb.pid";
 /// Lock of a `pgcopydb snapshot` process holding a snapshot for this directory.
 pub const SNAPSHOT_LOCK: &str = "pgcopydb.snapshot.pid";
 pub const SNAPSHOT_FILE: &str = "snapshot";
+/// The slot `snapshot --follow` created, for the `follow` after the copy.
+pub const SNAPSHOT_SLOT_FILE: &str = "snapshot.slot";
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const SCHEMA_DIR: &str = "schema";
 pub const ROLES_FILE: &str = "roles.sql";
@@ -33,6 +35,7 @@ const RUN_FILES: &[&str] = &[
     "pgcopydb.db-journal",
     DONE_FILE,
     SNAPSHOT_FILE,
+    SNAPSHOT_SLOT_FILE,
     SNAPSHOT_LOCK,
     SUMMARY_FILE,
 ];

@@ -16,7 +16,7 @@ pub mod private;
 pub mod state;
 
 pub use contents::SNAPSHOT_LOCK;
-use contents::{DONE_FILE, LOCK_FILE, SNAPSHOT_FILE, STATE_FILE};
+use contents::{DONE_FILE, LOCK_FILE, SNAPSHOT_FILE, SNAPSHOT_SLOT_FILE, STATE_FILE};
 pub use lock::Lock;
 
 pub struct WorkDir {
@@ -188,6 +188,8 @@ pub fn has_finished_run(root: &Path) -> bool {
 fn clear(root: &Path) -> Result<()> {
     let snapshot_held = lock::is_held(&root.join(SNAPSHOT_LOCK));
     contents::clear_run(root, &|name| {
-        name == LOCK_FILE || (snapshot_held && (name == SNAPSHOT_FILE || name == SNAPSHOT_LOCK))
+        name == LOCK_FILE
+            || (snapshot_held
+                && (name == SNAPSHOT_FILE || name == SNAPSHOT_LOCK || name == SNAPSHOT_SLOT_FILE))
     })
 }

@@ -485,6 +485,18 @@ impl State {
         })
     }
 
+    /// Forget what was done on the target (every unit but the schema dump,
+    /// and the `target_written` mark), keeping the dump and the source
+    /// catalog: a step into another target starts that target over.
+    pub fn forget_target_progress(&self) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM progress WHERE unit <> 'step:dump'", [])?;
+            tx.execute("DELETE FROM setup WHERE key = 'target_written'", [])?;
+            tx.commit()
+        })
+    }
+
     /// How many tables the plan holds and their expected size.
     pub fn planned_tables(&self) -> Result<(usize, i64)> {
         self.with(|c| {

@@ -13,6 +13,7 @@
 pub mod cluster;
 pub mod failpoints;
 pub mod fixtures;
+pub mod follow;
 pub mod hold;
 pub mod pgbouncer;
 pub mod runner;

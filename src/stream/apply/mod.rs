@@ -502,7 +502,10 @@ impl Applier {
         self.deferred.remove(&tx.seq);
         // The origin's position goes into the commit record itself. Should
         // the SELECT fail, COMMIT is not run and the session stays in the
-        // failed transaction: whatever follows fails too.
+        // failed transaction: whatever follows fails too. A transaction that
+        // wrote nothing (every change found no row, under --not-consistent)
+        // has no commit record unless it takes a transaction id: without
+        // one the origin would not move and the next guard would fail.
         let time = commit_time.map_or("pg_catalog.now()".to_string(), |t| {
             format!(
                 "'2000-01-01 00:00:00+00'::pg_catalog.timestamptz \
@@ -511,7 +514,8 @@ impl Applier {
         });
         self.pipeline.simple(
             format!(
-                "SELECT pg_catalog.pg_replication_origin_xact_setup('{end_lsn}', {time}); COMMIT"
+                "SELECT pg_catalog.pg_replication_origin_xact_setup('{end_lsn}', {time}), \
+                 pg_catalog.txid_current(); COMMIT"
             ),
             Entry::new(
                 tx.seq,

@@ -21,9 +21,24 @@ pub struct StreamSettings {
     pub wal2json_numeric_as_string: bool,
 }
 
-/// The options, in the order they are sent; values unquoted.
+/// pgoutput's `messages` option (logical decoding messages in the stream)
+/// exists from PostgreSQL 14 on; an older server refuses to start a stream
+/// that asks for it.
+const PGOUTPUT_MESSAGES_SINCE: u32 = 140_000;
+
+/// The options for a server of the newest versions, in the order they are
+/// sent; values unquoted.
 pub fn plugin_options(plugin: Plugin, settings: &StreamSettings) -> Vec<(&'static str, String)> {
-    let pairs: Vec<(&'static str, String)> = match plugin {
+    plugin_options_for(plugin, settings, u32::MAX)
+}
+
+/// The options a server of `server_version_num` accepts.
+pub fn plugin_options_for(
+    plugin: Plugin,
+    settings: &StreamSettings,
+    server_version_num: u32,
+) -> Vec<(&'static str, String)> {
+    let mut pairs: Vec<(&'static str, String)> = match plugin {
         Plugin::Pgoutput => vec![
             ("proto_version", "1".into()),
             // An identifier list, split on commas: a name that needs it is quoted.
@@ -53,6 +68,9 @@ pub fn plugin_options(plugin: Plugin, settings: &StreamSettings) -> Vec<(&'stati
             pairs
         }
     };
+    if server_version_num < PGOUTPUT_MESSAGES_SINCE {
+        pairs.retain(|(k, _)| !(plugin == Plugin::Pgoutput && *k == "messages"));
+    }
     pairs
 }
 
@@ -84,6 +102,19 @@ mod tests {
         assert_eq!(crate::sql::quote_ident("My Pub"), "\"My Pub\"");
         assert_eq!(crate::sql::quote_ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(crate::sql::quote_ident("1x"), "\"1x\"");
+    }
+
+    #[test]
+    fn pgoutput_asks_for_messages_only_of_servers_that_have_them() {
+        let settings = StreamSettings::default();
+        let asks = |version| {
+            plugin_options_for(Plugin::Pgoutput, &settings, version)
+                .iter()
+                .any(|(k, _)| *k == "messages")
+        };
+        assert!(!asks(130_023));
+        assert!(asks(140_000));
+        assert!(asks(180_001));
     }
 
     #[test]

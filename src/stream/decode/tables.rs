@@ -75,7 +75,8 @@ pub struct SourceTables {
     by_name: HashMap<String, HashMap<String, Arc<TableShape>>>,
 }
 
-/// Ordinary and partitioned tables outside the system schemas, one row per
+/// Ordinary and partitioned tables outside the system schemas (permanent
+/// ones: the others write no WAL, so never stream), one row per
 /// column: whether the column is in the index that is the table's replica
 /// identity (the primary key for DEFAULT, the chosen index for USING INDEX).
 const TABLES_SQL: &str = "\
@@ -87,7 +88,7 @@ SELECT c.oid, n.nspname, c.relname, c.relreplident::text, a.attname, a.atttypid,
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
   LEFT JOIN pg_index i ON i.indrelid = c.oid \
        AND CASE c.relreplident WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END \
- WHERE c.relkind IN ('r', 'p') \
+ WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p' \
    AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
    AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
  ORDER BY c.oid, a.attnum";

@@ -29,6 +29,10 @@ impl SlotForCopy {
     pub fn consistent_point(&self) -> crate::stream::lsn::Lsn {
         self.held.slot.consistent_point
     }
+    /// pgoutput's publication, and whether it was created with the slot.
+    pub fn publication(&self) -> (Option<&str>, bool) {
+        (self.publication.as_deref(), self.publication_created)
+    }
 }
 
 /// Before the copy: checks, the publication (pgoutput), then the slot with
@@ -37,7 +41,14 @@ pub async fn create_slot_for_copy(
     source: &ConnInfo,
     settings: &FollowSettings,
 ) -> Result<SlotForCopy> {
-    wire::preflight(source, &settings.slot, false, settings.endpos).await?;
+    wire::preflight(
+        source,
+        &settings.slot,
+        false,
+        settings.endpos,
+        &settings.filters,
+    )
+    .await?;
     let (publication, publication_created) =
         super::setup::ensure_publication(source, settings).await?;
     let held = wire::create_slot_holding_snapshot(source, &settings.slot).await?;

@@ -74,6 +74,10 @@ pub(crate) struct Shared {
     pub applied: watch::Sender<Lsn>,
     /// Set when the follow is to end (endpos applied, or a failure).
     pub stop: watch::Sender<bool>,
+    /// The source's current WAL position when last asked (`0/0`: not yet):
+    /// what lag is measured from, since the stream only says how far the
+    /// walsender has decoded.
+    pub source_now: watch::Sender<Lsn>,
 }
 
 impl Shared {
@@ -84,6 +88,7 @@ impl Shared {
             passed: watch::channel(start).0,
             applied: watch::channel(Lsn::INVALID).0,
             stop: watch::channel(false).0,
+            source_now: watch::channel(Lsn::INVALID).0,
         }
     }
 
@@ -271,7 +276,9 @@ pub(crate) async fn apply(
     }
     let _stop_on_exit = StopOnDrop(&shared.stop);
     let end = loop {
-        if interrupt::is_cancelled() {
+        // Read, not only awaited: the receiver may have stopped (failed to
+        // start its stream) before this subscribed.
+        if interrupt::is_cancelled() || *stop.borrow() {
             break ApplyEnd::Stopped;
         }
         let passed_endpos = gate
@@ -293,7 +300,7 @@ pub(crate) async fn apply(
                 // Between transactions only: asking the target mid-way would
                 // wait on statements (a COPY) that need the rest of it.
                 if gate.idle() {
-                    report_apply(shared, sink, started, false).await?;
+                    report_apply(shared, sink, started, reader.caught_up()).await?;
                 }
             }
             record = reader.next(), if applying => {
@@ -331,34 +338,51 @@ pub(crate) async fn apply(
         }
     };
     if gate.idle() {
-        report_apply(shared, sink, started, end == ApplyEnd::Endpos).await?;
+        report_apply(shared, sink, started, reader.caught_up()).await?;
     }
     Ok(end)
 }
 
+/// `drained`: the applier is between transactions with nothing stored left
+/// to read, so everything the stream has passed is applied (or was nothing
+/// to apply), not only up to the origin's position.
 async fn report_apply(
     shared: &Shared,
     sink: &mut impl Apply,
     started: f64,
-    done: bool,
+    drained: bool,
 ) -> Result<()> {
+    // Read with `drained`, before the await lets the receiver move it.
+    let passed = *shared.passed.borrow();
     let applied = sink
         .progress()
         .await
         .context("reading the target's origin position")?;
     shared.applied.send_replace(applied);
     let (transactions, rows, _) = sink.counts();
-    let passed = *shared.passed.borrow();
+    let source_now = *shared.source_now.borrow();
+    let through = if drained {
+        applied.max(passed)
+    } else {
+        applied
+    };
     let stats = FollowStats {
-        source_lsn: passed,
+        source_lsn: source_now.max(passed),
         transactions,
         rows,
         started: Some(started),
         updated: None,
-        caught_up: done || applied >= passed,
+        caught_up: caught_up(through, source_now),
         last_caught_up: None,
     };
     sentinel::report(&shared.state, Lsn::INVALID, Lsn::INVALID, applied, &stats)
+}
+
+/// Caught up: what is applied reaches the source's current position as
+/// last asked — never before the source was asked at all (the stream alone
+/// cannot say how far behind the source it is).
+fn caught_up(applied_through: Lsn, source_now: Lsn) -> bool {
+    source_now != Lsn::INVALID && applied_through >= source_now
 }
 
 enum Admit {
@@ -369,9 +393,14 @@ enum Admit {
     Stop,
 }
 
-/// Lets through the transactions that commit at or before endpos. A
-/// transaction whose begin does not say where it commits (the text
-/// plugins) is held until its commit when an endpos is set.
+/// Lets through the transactions that commit at or before endpos: those
+/// whose commit record ends at or before it (the position every plugin
+/// streams the commit at, the one pg_recvlogical's endpos compares with), so
+/// a transaction straddling endpos — its commit record included — is left
+/// for a later run, whatever the plugin. A transaction whose begin does not
+/// say where it commits (the text plugins) is held until its commit when an
+/// endpos is set; pgoutput's begin gives the commit record's start, enough
+/// to stop early when that is already past endpos.
 struct Gate {
     endpos: Option<Lsn>,
     held: Option<Vec<Change>>,
@@ -408,15 +437,13 @@ impl Gate {
                     _ => {}
                 }
             }
-            Change::Commit {
-                commit_lsn,
-                end_lsn,
-                ..
-            } => {
+            Change::Commit { end_lsn, .. } => {
                 self.at_boundary = true;
-                let commit = commit_lsn.unwrap_or(*end_lsn);
+                // The end of the commit record, not its start: test_decoding
+                // never says where its commit record starts, and one rule
+                // for every plugin is the point (see `Gate`).
                 if let Some(e) = self.endpos {
-                    if commit > e {
+                    if *end_lsn > e {
                         self.held = None;
                         return Admit::Stop;
                     }
@@ -480,7 +507,7 @@ mod tests {
         let mut gate = Gate::new(Some(Lsn(100)));
         assert!(matches!(gate.admit(begin(None)), Admit::Hold));
         assert!(matches!(gate.admit(message()), Admit::Hold));
-        match gate.admit(commit(96)) {
+        match gate.admit(commit(92)) {
             Admit::Apply(batch) => assert_eq!(batch.len(), 3),
             _ => panic!("the transaction commits before endpos"),
         }
@@ -489,6 +516,32 @@ mod tests {
         let mut gate = Gate::new(Some(Lsn(100)));
         gate.admit(begin(None));
         assert!(matches!(gate.admit(commit(120)), Admit::Stop));
+    }
+
+    /// A commit record that starts before endpos and ends after it: the
+    /// transaction is not applied, whether its begin said where it commits
+    /// (pgoutput) or not (the text plugins).
+    #[test]
+    fn a_commit_record_straddling_endpos_is_not_applied_by_any_plugin() {
+        for final_lsn in [Some(96), None] {
+            let mut gate = Gate::new(Some(Lsn(100)));
+            gate.admit(begin(final_lsn));
+            gate.admit(message());
+            assert!(matches!(gate.admit(commit(96)), Admit::Stop));
+            assert!(!gate.reached);
+        }
+        // Ending exactly at endpos: applied, and nothing later can be.
+        let mut gate = Gate::new(Some(Lsn(100)));
+        gate.admit(begin(Some(92)));
+        assert!(matches!(gate.admit(commit(92)), Admit::Apply(_)));
+        assert!(gate.reached);
+    }
+
+    #[test]
+    fn caught_up_only_at_the_source_position_once_known() {
+        assert!(!caught_up(Lsn(100), Lsn::INVALID));
+        assert!(!caught_up(Lsn(100), Lsn(101)));
+        assert!(caught_up(Lsn(101), Lsn(101)));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use anyhow::Result;
 
 use super::settings::FollowSettings;
+use super::snapshot_slot;
 use super::wire::{self, SlotInfo};
 use crate::connections::{connect, Endpoints, Side};
 use crate::conninfo::ConnInfo;
@@ -143,42 +144,47 @@ pub(crate) async fn prepare(
             },
             true,
         ),
-        (None, None) => {
-            let existing = wire::preflight(
-                &endpoints.source,
-                &settings.slot,
-                settings.resume,
-                settings.endpos,
-            )
-            .await?;
-            let (publication, publication_created) =
-                ensure_publication(&endpoints.source, settings).await?;
-            let (startpos, slot_created) = match existing {
-                Some(confirmed) => (confirmed, false),
-                None => (
-                    wire::create_slot(&endpoints.source, &settings.slot)
-                        .await?
-                        .consistent_point,
+        (None, None) => match adopt_snapshot_slot(endpoints, settings).await? {
+            Some(adopted) => (adopted, true),
+            None => {
+                let existing = wire::preflight(
+                    &endpoints.source,
+                    &settings.slot,
+                    settings.resume,
+                    settings.endpos,
+                    &settings.filters,
+                )
+                .await?;
+                let (publication, publication_created) =
+                    ensure_publication(&endpoints.source, settings).await?;
+                let (startpos, slot_created) = match existing {
+                    Some(confirmed) => (confirmed, false),
+                    None => (
+                        wire::create_slot(&endpoints.source, &settings.slot)
+                            .await?
+                            .consistent_point,
+                        true,
+                    ),
+                };
+                (
+                    Recorded {
+                        slot_name: settings.slot.slot_name.clone(),
+                        plugin: settings.slot.plugin,
+                        slot_created,
+                        publication,
+                        publication_created,
+                        origin: settings.origin.clone(),
+                        startpos,
+                    },
                     true,
-                ),
-            };
-            (
-                Recorded {
-                    slot_name: settings.slot.slot_name.clone(),
-                    plugin: settings.slot.plugin,
-                    slot_created,
-                    publication,
-                    publication_created,
-                    origin: settings.origin.clone(),
-                    startpos,
-                },
-                true,
-            )
-        }
+                )
+            }
+        },
     };
     if fresh {
         // Recorded first: whatever fails next, cleanup knows what to drop.
         record(state, &recorded)?;
+        snapshot_slot::remove(&settings.dir)?;
         sentinel::reset(state)?;
         sentinel::put_control(state, Some(recorded.startpos), settings.endpos, None)?;
     }
@@ -195,6 +201,54 @@ pub(crate) async fn prepare(
         sentinel::put_control(state, None, Some(endpos), None)?;
     }
     Ok(recorded)
+}
+
+/// The slot `snapshot --follow` made for this directory, when it is the
+/// one asked for: followed from where the copy's snapshot left it (its
+/// confirmed position, which is that snapshot's until something consumes
+/// it), and ours to drop at cleanup.
+async fn adopt_snapshot_slot(
+    endpoints: &Endpoints,
+    settings: &FollowSettings,
+) -> Result<Option<Recorded>> {
+    let Some(made) = snapshot_slot::load(&settings.dir)? else {
+        return Ok(None);
+    };
+    if made.slot_name != settings.slot.slot_name || made.plugin() != Some(settings.slot.plugin) {
+        return Ok(None);
+    }
+    let confirmed = wire::preflight(
+        &endpoints.source,
+        &settings.slot,
+        true,
+        settings.endpos,
+        &settings.filters,
+    )
+    .await?;
+    let Some(startpos) = confirmed else {
+        // Creating another would stream from now on: a gap after the copy.
+        return Err(Failure::source(format!(
+            "replication slot \"{}\" that `pgcopydb snapshot --follow` created for {} no longer exists on the source: the changes since the copy's snapshot are lost; copy again (clone --follow, or snapshot --follow then clone)",
+            made.slot_name,
+            settings.dir.display()
+        ))
+        .into());
+    };
+    tracing::info!(
+        "following slot {} that `snapshot --follow` created at {}",
+        made.slot_name,
+        made.consistent_point
+    );
+    let startpos = startpos.max(made.consistent_point()?);
+    Ok(Some(Recorded {
+        slot_name: made.slot_name,
+        plugin: settings.slot.plugin,
+        slot_created: true,
+        publication: made.publication,
+        publication_created: made.publication_created,
+        origin: settings.origin.clone(),
+        startpos,
+    }))
 }
 
 /// `stream setup`.
@@ -237,6 +291,7 @@ pub(crate) async fn teardown(endpoints: &Endpoints, workdir: &WorkDir) -> Result
         tracing::info!("dropped replication origin {}", r.origin);
     }
     remove_store(&workdir.root)?;
+    snapshot_slot::remove(&workdir.root)?;
     sentinel::reset(&workdir.state)?;
     forget(&workdir.state)
 }

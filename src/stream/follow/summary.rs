@@ -23,7 +23,12 @@ pub struct FollowSummary {
     pub rows: u64,
     /// Transactions already on the target, skipped.
     pub skipped: u64,
+    /// UPDATEs and DELETEs that found no row on the target, skipped with a
+    /// warning (`--not-consistent` only; otherwise they stop the follow).
+    pub missing_rows: u64,
     pub sequences: Option<usize>,
+    /// The source's WAL position at the end (None: it could not be read).
+    pub source_lsn: Option<Lsn>,
     /// Fsyncs of the store.
     pub syncs: u64,
     pub seconds: f64,
@@ -46,6 +51,13 @@ impl FollowSummary {
             "received up to {}, stored durably up to {}, applied up to {}",
             self.written, self.flushed, self.applied
         );
+        if let Some(source) = self.source_lsn {
+            let _ = writeln!(
+                out,
+                "source at {source}: applied is {} bytes behind",
+                source.0.saturating_sub(self.applied.0)
+            );
+        }
         let _ = writeln!(
             out,
             "stored with {} fsyncs ({:.1}/s)",
@@ -62,6 +74,13 @@ impl FollowSummary {
             rate(self.rows),
             self.skipped
         );
+        if self.missing_rows > 0 {
+            let _ = writeln!(
+                out,
+                "{} updates and deletes found no row on the target and were skipped (--not-consistent)",
+                self.missing_rows
+            );
+        }
         if let Some(n) = self.sequences {
             let _ = writeln!(out, "set {n} sequences on the target");
         }

@@ -11,9 +11,10 @@ use super::settings::SlotSettings;
 use crate::connections::{connect, Side};
 use crate::conninfo::ConnInfo;
 use crate::error::Failure;
+use crate::filters::Filters;
 use crate::stream::apply::{origin, Applier};
 use crate::stream::change::Change;
-use crate::stream::decode::options::{self, plugin_options, StreamSettings};
+use crate::stream::decode::options::{self, plugin_options_for, StreamSettings};
 use crate::stream::decode::tables::SourceTables;
 use crate::stream::decode::{Decoder, Plugin};
 use crate::stream::lsn::Lsn;
@@ -76,6 +77,7 @@ pub(crate) async fn preflight(
     slot: &SlotSettings,
     resuming: bool,
     endpos: Option<Lsn>,
+    filters: &Filters,
 ) -> Result<Option<Lsn>> {
     let request = Request {
         slot_name: &slot.slot_name,
@@ -85,6 +87,8 @@ pub(crate) async fn preflight(
         endpos,
     };
     let found = preflight::preflight(source, &request).await?;
+    let publication = (slot.plugin == Plugin::Pgoutput).then(|| slot.publication_name());
+    preflight::check_replica_identities(source, filters, publication).await?;
     Ok(found
         .existing_slot
         .map(|s| s.confirmed_flush.unwrap_or(found.start)))
@@ -140,10 +144,12 @@ pub(crate) async fn start_stream(
     from: Lsn,
 ) -> Result<ReplicationStream> {
     let sender = WalSender::connect(source).await.map_err(source_failure)?;
-    let options: Vec<(String, String)> = plugin_options(slot.plugin, &stream_settings(slot))
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+    let version = sender.server_version_num();
+    let options: Vec<(String, String)> =
+        plugin_options_for(slot.plugin, &stream_settings(slot), version)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
     sender
         .start_replication(&slot.slot_name, from, &options)
         .await
