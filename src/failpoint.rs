@@ -49,9 +49,17 @@
 //! - `post-data-restored`: pg_restore of post-data is done, not recorded yet.
 //! - `stream-received`, `stream-stored`, `stream-applied`: for the change
 //!   data capture engine (`src/stream/`): a message received from the slot
-//!   and not stored yet; stored (fsynced) and not applied yet; a transaction
-//!   applied on the target and the next not started. Call
-//!   `failpoint!("stream-stored", &lsn.to_string());` at those spots.
+//!   and not stored yet; stored (fsynced) and not applied yet; a
+//!   transaction's commit, with its origin position, answered by the target
+//!   (the applier pipelines: later transactions may be in flight, none of
+//!   them answered). Each is labelled
+//!   with its LSN (the message's, the durable end, the commit's end).
+//! - `stream-flush-reported`: the slot was sent a status update saying the
+//!   store holds everything up to the label's LSN (the source may now
+//!   recycle that WAL: the store is the only copy left).
+//! - `stream-change-sent`: a row change (or TRUNCATE) of an open
+//!   transaction handed to the target, its commit not yet sent: a crash
+//!   there is one in the middle of a multi-statement transaction.
 //!
 //! A new point is one line: `crate::failpoint!("name");` (or with a label:
 //! `crate::failpoint!("name", &label);`) in a function returning
@@ -79,6 +87,14 @@ pub const POINTS: &[(&str, &str)] = &[
     ("post-data-restored", "post-data restored, not recorded"),
     ("stream-received", "CDC: a message received, not stored"),
     ("stream-stored", "CDC: messages stored, not applied"),
+    (
+        "stream-flush-reported",
+        "CDC: the slot told what is stored, not applied",
+    ),
+    (
+        "stream-change-sent",
+        "CDC: a change of an open transaction sent to the target",
+    ),
     (
         "stream-applied",
         "CDC: a transaction applied, the next not started",

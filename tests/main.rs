@@ -40,6 +40,7 @@ mod split;
 mod steps;
 mod stream_apply;
 mod stream_apply_bench;
+mod stream_crash;
 mod stream_decode;
 mod stream_follow;
 mod stream_semantics;

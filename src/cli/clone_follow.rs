@@ -8,7 +8,9 @@ use crate::clone::CloneOptions;
 use crate::connections::Endpoints;
 
 use crate::interrupt;
-use crate::stream::follow::clone_follow::{create_slot_for_copy, follow_after_copy};
+use crate::stream::follow::clone_follow::{
+    create_slot_for_copy, drop_unless_recorded, follow_after_copy,
+};
 
 pub async fn run(args: CloneArgs) -> Result<()> {
     crate::report::logging::init(args.log.level());
@@ -37,15 +39,26 @@ pub async fn run(args: CloneArgs) -> Result<()> {
     };
     if let Some(slot) = &slot {
         options.snapshot = Some(slot.snapshot().to_string());
+        options.record_at_start = slot.state_entries(&settings);
     }
-    let summary = interrupt::unless_interrupted(
+    let copied = interrupt::unless_interrupted(
         crate::clone::run(&endpoints, &options),
         format!(
             "the slot keeps the changes; continue with `pgcopydb clone --follow --resume \
              --not-consistent --dir {dir}`"
         ),
     )
-    .await?;
+    .await;
+    let (summary, slot) = match (copied, slot) {
+        (Ok(summary), slot) => (summary, slot),
+        (Err(e), Some(slot)) => {
+            if let Err(dropping) = drop_unless_recorded(&endpoints, &settings, slot).await {
+                tracing::warn!("{dropping:#}");
+            }
+            return Err(e);
+        }
+        (Err(e), None) => return Err(e),
+    };
     crate::report::stdout::print(summary.render())?;
     if !summary.failures.is_empty() {
         return Err(crate::error::units_failed(

@@ -108,6 +108,7 @@ impl CloneOptions {
                 None => Default::default(),
             },
             without_source: false,
+            record_at_start: Vec::new(),
         })
     }
 }

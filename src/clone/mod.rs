@@ -99,6 +99,7 @@ pub async fn run_steps(
     let workdir = WorkDir::open(&opts.dir, reuse)?;
     let state = workdir.state.clone();
     let new_target = restore_target::starts_new_target(&state, endpoints, steps)?;
+    state.put_setup(&opts.record_at_start)?;
     let resumed_opts = CloneOptions {
         resume: workdir.resuming && !new_target,
         ..opts.clone()

@@ -64,6 +64,10 @@ pub struct CloneOptions {
     /// dump and catalog, and never connects to the source (whose connection
     /// string is then a placeholder that cannot connect).
     pub without_source: bool,
+    /// Entries recorded in the state as soon as the work directory is open
+    /// (and cleared): the slot `clone --follow` created for the copy, so
+    /// that whatever happens next `stream cleanup` knows to drop it.
+    pub record_at_start: Vec<(&'static str, String)>,
 }
 
 impl CloneOptions {

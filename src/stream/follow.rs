@@ -3,6 +3,7 @@
 
 pub mod clone_follow;
 mod pipeline;
+pub mod reconnect;
 pub mod settings;
 pub mod setup;
 pub mod snapshot_slot;
@@ -86,25 +87,134 @@ pub async fn run_in(
             ))
         })?,
     };
-    let receiving = mode != Mode::Catchup;
-    let applying = mode != Mode::Receive;
-    if applying {
+    if mode != Mode::Receive {
         // Asked to apply: `stream sentinel set prefetch` pauses it later.
         sentinel::put_control(&state, None, None, Some(true))?;
     }
-    let shared = Shared::new(state.clone(), settings.endpos, recorded.startpos);
+    let t0 = now();
+    let mut failed_in_a_row = 0;
+    let mut counts = (0, 0, 0, 0);
+    let (received, applied) = loop {
+        let (result, attempt_counts) = attempt(
+            endpoints,
+            settings,
+            workdir,
+            &recorded,
+            mode,
+            t0,
+            (counts.0, counts.1),
+        )
+        .await;
+        counts.0 += attempt_counts.0;
+        counts.1 += attempt_counts.1;
+        counts.2 += attempt_counts.2;
+        counts.3 += attempt_counts.3;
+        let result = result.and_then(|(received, applied)| {
+            if applied == Some(ApplyEnd::Stopped) && !crate::interrupt::is_cancelled() {
+                // A source shutting down ends the stream: a lost link.
+                return Err(stream_ended());
+            }
+            Ok((received, applied))
+        });
+        match result {
+            Ok(done) => break done,
+            Err(e) if !crate::interrupt::is_cancelled() && reconnect::worth_reconnecting(&e) => {
+                // An attempt that applied something made progress: the
+                // server came back once, it may again.
+                failed_in_a_row = if attempt_counts.0 > 0 {
+                    1
+                } else {
+                    failed_in_a_row + 1
+                };
+                if failed_in_a_row > reconnect::MAX_ATTEMPTS {
+                    return Err(e.context(format!(
+                        "gave up after {} attempts to reconnect: run again with --resume",
+                        reconnect::MAX_ATTEMPTS
+                    )));
+                }
+                let wait = reconnect::delay(crate::retry::base_delay(), failed_in_a_row);
+                tracing::warn!(
+                    "{}; reconnecting in {wait:?} (attempt {failed_in_a_row} of {}), from what \
+                     is stored and applied",
+                    crate::error::Error::classify(&e).message,
+                    reconnect::MAX_ATTEMPTS
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = crate::interrupt::cancelled() => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let sentinel = sentinel::read(&state)?.unwrap_or_default();
+    let mut summary = FollowSummary {
+        slot_name: recorded.slot_name.clone(),
+        origin: recorded.origin.clone(),
+        startpos: recorded.startpos,
+        endpos: sentinel.endpos().or(settings.endpos),
+        written: received.written.max(sentinel.write_lsn),
+        flushed: received.flushed.max(sentinel.flush_lsn),
+        applied: sentinel.replay_lsn,
+        syncs: received.syncs,
+        source_lsn: source_position::now(&endpoints.source).await,
+        seconds: started.elapsed().as_secs_f64(),
+        ..FollowSummary::default()
+    };
+    if let Some(source) = summary.source_lsn {
+        sentinel::report_source_at_end(&state, source)?;
+    }
+    if let Some(end) = applied {
+        (
+            summary.transactions,
+            summary.rows,
+            summary.skipped,
+            summary.missing_rows,
+        ) = counts;
+        summary.reached_endpos = end == ApplyEnd::Endpos;
+    }
+    if summary.reached_endpos {
+        summary.sequences = Some(sequences::copy(endpoints, &settings.filters).await?);
+    }
+    Ok(summary)
+}
+
+mod sequences;
+
+/// One run of the pipeline, from what is durable: the store reopened (its
+/// unfinished tail cut off), the stream started after its last commit, the
+/// applier from the target origin's position. The applier's counts come
+/// back whatever the outcome.
+async fn attempt(
+    endpoints: &Endpoints,
+    settings: &FollowSettings,
+    workdir: &WorkDir,
+    recorded: &setup::Recorded,
+    mode: Mode,
+    t0: f64,
+    applied_before: (u64, u64),
+) -> (
+    Result<(pipeline::ReceiveEnd, Option<ApplyEnd>)>,
+    (u64, u64, u64, u64),
+) {
+    let receiving = mode != Mode::Catchup;
+    let applying = mode != Mode::Receive;
+    let mut shared = Shared::new(workdir.state.clone(), settings.endpos, recorded.startpos);
+    shared.applied_before = applied_before;
     let mut writer = if receiving {
-        Some(StoreWriter::open(
+        match StoreWriter::open(
             &workdir.root,
             settings.slot.plugin,
             settings.segment_bytes,
             recorded.startpos,
-        )?)
+        ) {
+            Ok(w) => Some(w),
+            Err(e) => return (Err(e), (0, 0, 0, 0)),
+        }
     } else {
         None
     };
     let live = writer.as_ref().map(StoreWriter::subscribe);
-    let t0 = now();
     let receive = async {
         let Some(writer) = writer.as_mut() else {
             return Ok(pipeline::ReceiveEnd::default());
@@ -125,19 +235,24 @@ pub async fn run_in(
     };
     let apply = async {
         if !applying {
-            return Ok(None);
+            return (Ok(None), (0, 0, 0, 0));
         }
         let root = workdir.root.clone();
-        let mut sink = match wire::connect_applier(&endpoints.target, &recorded.origin).await {
-            Ok(s) => s,
+        let connected = async {
+            let sink = wire::connect_applier(&endpoints.target, &recorded.origin).await?;
+            let decoder = wire::decoder(&endpoints.source, &settings.slot).await?;
+            anyhow::Ok((sink, decoder))
+        };
+        let (mut sink, mut decoder) = match connected.await {
+            Ok(c) => c,
             Err(e) => {
+                // The receiver ends too: the attempt is over.
                 shared.stop.send_replace(true);
-                return Err(e);
+                return (Err(e), (0, 0, 0, 0));
             }
         };
         // Without a consistent copy an UPDATE or DELETE may find no row.
         sink.tolerate_missing_rows(settings.not_consistent);
-        let mut decoder = wire::decoder(&endpoints.source, &settings.slot).await?;
         let end = pipeline::apply(
             &mut sink,
             |from| StoreReader::open(&root, from, live),
@@ -146,54 +261,38 @@ pub async fn run_in(
             t0,
         )
         .await;
-        let counts = sink.counts();
-        let missing_rows = sink.stats().missing_rows;
+        let (transactions, rows, skipped) = sink.counts();
+        let counts = (transactions, rows, skipped, sink.stats().missing_rows);
         let closed = Apply::close(sink).await;
-        let end = end?;
-        closed?;
-        Ok(Some((end, counts, missing_rows)))
+        let end = end.and_then(|end| closed.map(|()| Some(end)));
+        (end, counts)
     };
     let sample = source_position::follow(&endpoints.source, &shared);
-    let (received, applied, ()) = tokio::join!(receive, apply, sample);
-    let received = received?;
-    let applied = applied?;
-    let sentinel = sentinel::read(&state)?.unwrap_or_default();
-    let mut summary = FollowSummary {
-        slot_name: recorded.slot_name.clone(),
-        origin: recorded.origin.clone(),
-        startpos: recorded.startpos,
-        endpos: sentinel.endpos().or(settings.endpos),
-        written: received.written.max(sentinel.write_lsn),
-        flushed: received.flushed.max(sentinel.flush_lsn),
-        applied: sentinel.replay_lsn,
-        syncs: received.syncs,
-        source_lsn: source_position::now(&endpoints.source).await,
-        seconds: started.elapsed().as_secs_f64(),
-        ..FollowSummary::default()
-    };
-    if let Some(source) = summary.source_lsn {
-        sentinel::report_source_at_end(&state, source)?;
-    }
-    if let Some((end, (transactions, rows, skipped), missing_rows)) = applied {
-        summary.missing_rows = missing_rows;
-        summary.transactions = transactions;
-        summary.rows = rows;
-        summary.skipped = skipped;
-        summary.reached_endpos = end == ApplyEnd::Endpos;
-        if end == ApplyEnd::Stopped && !crate::interrupt::is_cancelled() {
-            return Err(Failure::source(
-                "the replication stream ended before endpos: run again with --resume",
-            )
-            .into());
+    let (received, (applied, counts), ()) = tokio::join!(receive, apply, sample);
+    // The applier's failure first: the receiver only stopped because of it.
+    let result = applied.and_then(|applied| Ok((received?, applied)));
+    let result = result.and_then(|(received, applied)| {
+        // Receiving only, the stream may only end at endpos: before it, the
+        // source ended it (shutting down), a lost link.
+        let short = !applying
+            && !crate::interrupt::is_cancelled()
+            && shared.endpos()?.is_none_or(|e| *shared.passed.borrow() < e);
+        if short {
+            return Err(stream_ended());
         }
-    }
-    if summary.reached_endpos {
-        summary.sequences = Some(sequences::copy(endpoints, &settings.filters).await?);
-    }
-    Ok(summary)
+        Ok((received, applied))
+    });
+    (result, counts)
 }
 
-mod sequences;
+fn stream_ended() -> anyhow::Error {
+    crate::error::Error::new(
+        crate::error::Kind::ConnectionLost,
+        crate::error::Side::Source,
+        "the replication stream ended before endpos",
+    )
+    .into()
+}
 
 /// `stream prune`: delete the segments whose every transaction the target
 /// has (the sentinel's replay position); the names of those deleted.

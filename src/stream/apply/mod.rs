@@ -938,6 +938,7 @@ impl Applier {
                 })?;
                 self.stats.transactions += 1;
                 self.stats.rows += rows;
+                crate::failpoint!("stream-applied", &end_lsn.to_string());
             }
             Kind::Truncate { tables, xid } => {
                 result.with_context(|| {

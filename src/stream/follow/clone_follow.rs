@@ -33,6 +33,18 @@ impl SlotForCopy {
     pub fn publication(&self) -> (Option<&str>, bool) {
         (self.publication.as_deref(), self.publication_created)
     }
+
+    /// What the work directory records of the slot (and its publication),
+    /// from the moment the copy starts: `stream cleanup` and `--restart`
+    /// drop them even when the run is killed during the copy.
+    pub fn state_entries(&self, settings: &FollowSettings) -> Vec<(&'static str, String)> {
+        super::setup::entries(&super::setup::created_slot(
+            settings,
+            &self.held.slot,
+            self.publication.clone(),
+            self.publication_created,
+        ))
+    }
 }
 
 /// Before the copy: checks, the publication (pgoutput), then the slot with
@@ -63,6 +75,40 @@ pub async fn create_slot_for_copy(
         publication,
         publication_created,
     })
+}
+
+/// After a copy that failed: drop the slot (and the publication made with
+/// it) unless the work directory records them, which it does from the
+/// moment the copy opened it; before that (a refused directory, a server
+/// that cannot be read) nothing else would know to drop them.
+pub async fn drop_unless_recorded(
+    endpoints: &Endpoints,
+    settings: &FollowSettings,
+    slot: SlotForCopy,
+) -> Result<()> {
+    let state_file = settings.dir.join(crate::workdir::contents::STATE_FILE);
+    let recorded = crate::workdir::state::State::open_readonly(&state_file)
+        .and_then(|state| super::setup::recorded(&state))
+        .ok()
+        .flatten()
+        .is_some_and(|r| r.slot_name == settings.slot.slot_name && r.slot_created);
+    if recorded {
+        return Ok(());
+    }
+    // The slot is in use while its snapshot is held.
+    drop(slot.held);
+    wire::drop_slot(&endpoints.source, &settings.slot.slot_name).await?;
+    if let (Some(name), true) = (&slot.publication, slot.publication_created) {
+        let client =
+            crate::connections::connect(crate::connections::Side::Source, &endpoints.source)
+                .await?;
+        crate::stream::publication::drop(&client, name).await?;
+    }
+    tracing::info!(
+        "dropped replication slot {} made for a copy that failed before recording it",
+        settings.slot.slot_name
+    );
+    Ok(())
 }
 
 /// After the copy: release the snapshot, record the slot, and follow.

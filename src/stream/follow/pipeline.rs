@@ -43,6 +43,8 @@ pub(crate) trait Receive {
     fn next(&mut self) -> impl Future<Output = Result<Option<Received>>>;
     /// Record the positions for the next status update.
     fn report(&mut self, written: Lsn, flushed: Lsn, applied: Lsn);
+    /// Send a status update with the recorded positions now.
+    fn send_status(&mut self) -> impl Future<Output = Result<()>>;
     /// Send the last status update and end the stream.
     fn finish(self) -> impl Future<Output = Result<()>>;
 }
@@ -78,6 +80,9 @@ pub(crate) struct Shared {
     /// what lag is measured from, since the stream only says how far the
     /// walsender has decoded.
     pub source_now: watch::Sender<Lsn>,
+    /// Transactions and rows applied by the earlier attempts of this run
+    /// (before a reconnect): progress counts the whole run.
+    pub applied_before: (u64, u64),
 }
 
 impl Shared {
@@ -89,11 +94,12 @@ impl Shared {
             applied: watch::channel(Lsn::INVALID).0,
             stop: watch::channel(false).0,
             source_now: watch::channel(Lsn::INVALID).0,
+            applied_before: (0, 0),
         }
     }
 
     /// The endpos in force: the sentinel's when set, else `--endpos`.
-    fn endpos(&self) -> Result<Option<Lsn>> {
+    pub fn endpos(&self) -> Result<Option<Lsn>> {
         let sentinel = sentinel::read(&self.state)?;
         Ok(sentinel.and_then(|s| s.endpos()).or(self.endpos))
     }
@@ -138,8 +144,16 @@ pub(crate) async fn receive(
                 _ = interrupt::cancelled() => {}
                 done = async { match sync.as_mut() { Some(f) => f.await, None => std::future::pending().await } } => {
                     sync = None;
+                    let before = writer.durable();
                     writer.synced(done?);
+                    crate::failpoint!("stream-stored", &writer.durable().to_string());
                     stream.report(writer.written(), writer.durable(), *shared.applied.borrow());
+                    if writer.durable() > before {
+                        // Told at once, as pg_recvlogical does after its
+                        // fsync: the source need not keep WAL the store has.
+                        stream.send_status().await?;
+                        crate::failpoint!("stream-flush-reported", &writer.durable().to_string());
+                    }
                 }
                 _ = tick.tick() => {
                     ticks += 1;
@@ -162,6 +176,7 @@ pub(crate) async fn receive(
                             break;
                         }
                         Some(Received::Data { lsn, data }) => {
+                            crate::failpoint!("stream-received", &lsn.to_string());
                             writer.append(lsn, &data)?;
                             if !writer.in_transaction() {
                                 shared.passed.send_if_modified(|p| advance(p, writer.written()));
@@ -179,6 +194,14 @@ pub(crate) async fn receive(
                             if !writer.in_transaction() {
                                 writer.write_out()?;
                                 shared.passed.send_if_modified(|p| advance(p, wal_end));
+                                if writer.durable() == writer.written() {
+                                    // Everything sent before this is stored:
+                                    // the WAL up to it holds nothing more for
+                                    // us (a transaction still open there
+                                    // commits later, and is sent then). A
+                                    // source shutting down waits for this.
+                                    stream.report(wal_end, wal_end, *shared.applied.borrow());
+                                }
                             }
                         }
                     }
@@ -316,7 +339,19 @@ pub(crate) async fn apply(
                     match gate.admit(change) {
                         Admit::Apply(batch) => {
                             for c in batch {
+                                #[cfg(feature = "failpoints")]
+                                let row = matches!(
+                                    c,
+                                    Change::Insert { .. }
+                                        | Change::Update { .. }
+                                        | Change::Delete { .. }
+                                        | Change::Truncate { .. }
+                                );
                                 sink.apply(c).await?;
+                                #[cfg(feature = "failpoints")]
+                                if row {
+                                    crate::failpoint!("stream-change-sent", &record.lsn.to_string());
+                                }
                             }
                         }
                         Admit::Hold => {}
@@ -368,8 +403,8 @@ async fn report_apply(
     };
     let stats = FollowStats {
         source_lsn: source_now.max(passed),
-        transactions,
-        rows,
+        transactions: transactions + shared.applied_before.0,
+        rows: rows + shared.applied_before.1,
         started: Some(started),
         updated: None,
         caught_up: caught_up(through, source_now),

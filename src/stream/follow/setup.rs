@@ -10,7 +10,7 @@ use super::snapshot_slot;
 use super::wire::{self, SlotInfo};
 use crate::connections::{connect, Endpoints, Side};
 use crate::conninfo::ConnInfo;
-use crate::error::Failure;
+use crate::error::{Failure, SideContext};
 use crate::stream::decode::Plugin;
 use crate::stream::lsn::Lsn;
 use crate::stream::publication::{self, Outcome};
@@ -63,9 +63,10 @@ pub fn recorded(state: &State) -> Result<Option<Recorded>> {
     }))
 }
 
-fn record(state: &State, r: &Recorded) -> Result<()> {
+/// The state's entries for `r`.
+pub(crate) fn entries(r: &Recorded) -> Vec<(&'static str, String)> {
     let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
-    state.put_setup(&[
+    vec![
         ("cdc.slot_name", r.slot_name.clone()),
         ("cdc.plugin", r.plugin.name().to_string()),
         ("cdc.slot_created", yes(r.slot_created)),
@@ -73,7 +74,11 @@ fn record(state: &State, r: &Recorded) -> Result<()> {
         ("cdc.publication_created", yes(r.publication_created)),
         ("cdc.origin", r.origin.clone()),
         ("cdc.startpos", r.startpos.to_string()),
-    ])
+    ]
+}
+
+fn record(state: &State, r: &Recorded) -> Result<()> {
+    state.put_setup(&entries(r))
 }
 
 fn forget(state: &State) -> Result<()> {
@@ -99,6 +104,24 @@ fn check_same_slot(r: &Recorded, settings: &FollowSettings) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// What the state records of a slot we created (with its publication).
+pub(crate) fn created_slot(
+    settings: &FollowSettings,
+    slot: &SlotInfo,
+    publication: Option<String>,
+    publication_created: bool,
+) -> Recorded {
+    Recorded {
+        slot_name: settings.slot.slot_name.clone(),
+        plugin: settings.slot.plugin,
+        slot_created: true,
+        publication,
+        publication_created,
+        origin: settings.origin.clone(),
+        startpos: slot.consistent_point,
+    }
 }
 
 /// pgoutput's publication, before the slot: changes are decoded against
@@ -133,15 +156,7 @@ pub(crate) async fn prepare(
     let (recorded, fresh) = match (before, created) {
         (Some(r), None) => (r, false),
         (_, Some((slot, publication, publication_created))) => (
-            Recorded {
-                slot_name: settings.slot.slot_name.clone(),
-                plugin: settings.slot.plugin,
-                slot_created: true,
-                publication,
-                publication_created,
-                origin: settings.origin.clone(),
-                startpos: slot.consistent_point,
-            },
+            created_slot(settings, &slot, publication, publication_created),
             true,
         ),
         (None, None) => match adopt_snapshot_slot(endpoints, settings).await? {
@@ -285,6 +300,19 @@ pub(crate) async fn teardown(endpoints: &Endpoints, workdir: &WorkDir) -> Result
         if let (Some(name), true) = (&r.publication, r.publication_created) {
             let client = connect(Side::Source, &endpoints.source).await?;
             publication::drop(&client, name).await?;
+            // `clone --follow` created it before the snapshot, so the copy
+            // restored it on the target too: it is ours there as well.
+            let target = connect(Side::Target, &endpoints.target).await?;
+            target
+                .batch_execute(&format!(
+                    "DROP PUBLICATION IF EXISTS {}",
+                    crate::sql::quote_ident(name)
+                ))
+                .await
+                .on(
+                    crate::error::Side::Target,
+                    format!("dropping publication {name:?} on the target"),
+                )?;
             tracing::info!("dropped publication {name}");
         }
         wire::drop_origin(&endpoints.target, &r.origin).await?;

@@ -10,7 +10,6 @@ use super::pipeline::{Apply, Receive, Received};
 use super::settings::SlotSettings;
 use crate::connections::{connect, Side};
 use crate::conninfo::ConnInfo;
-use crate::error::Failure;
 use crate::filters::Filters;
 use crate::stream::apply::{origin, Applier};
 use crate::stream::change::Change;
@@ -37,7 +36,7 @@ pub struct HeldSnapshot {
 }
 
 fn source_failure(e: WalSenderError) -> anyhow::Error {
-    Failure::source(e.to_string()).into()
+    e.into_failure().into()
 }
 
 impl Receive for ReplicationStream {
@@ -60,6 +59,9 @@ impl Receive for ReplicationStream {
     }
     fn report(&mut self, written: Lsn, flushed: Lsn, applied: Lsn) {
         ReplicationStream::report(self, written, flushed, applied)
+    }
+    async fn send_status(&mut self) -> Result<()> {
+        self.flush_status().await.map_err(source_failure)
     }
     async fn finish(mut self) -> Result<()> {
         self.flush_status().await.map_err(source_failure)?;
@@ -153,7 +155,21 @@ pub(crate) async fn start_stream(
     sender
         .start_replication(&slot.slot_name, from, &options)
         .await
-        .map_err(source_failure)
+        .map_err(|e| {
+            if e.sqlstate() == Some("55006") {
+                // The slot is still held by the walsender of our previous
+                // connection, which has not noticed it is gone yet.
+                let message = e.message().to_string();
+                crate::error::Error::new(
+                    crate::error::Kind::Conflict,
+                    crate::error::Side::Source,
+                    message,
+                )
+                .into()
+            } else {
+                source_failure(e)
+            }
+        })
 }
 
 fn stream_settings(slot: &SlotSettings) -> StreamSettings {
@@ -180,19 +196,26 @@ pub(crate) async fn decoder(source: &ConnInfo, slot: &SlotSettings) -> Result<Bo
     ))
 }
 
+/// Failures of the applier happen on the target (its exit code, 7), unless
+/// they say otherwise.
+fn on_target<T>(result: Result<T>) -> Result<T> {
+    use crate::error::SideContext;
+    result.on(crate::error::Side::Target, "applying changes on the target")
+}
+
 impl Apply for Applier {
     async fn progress(&mut self) -> Result<Lsn> {
-        Applier::progress(self).await
+        on_target(Applier::progress(self).await)
     }
     async fn apply(&mut self, change: Change) -> Result<()> {
-        Applier::apply(self, change).await
+        on_target(Applier::apply(self, change).await)
     }
     fn counts(&self) -> (u64, u64, u64) {
         let s = self.stats();
         (s.transactions, s.rows, s.skipped)
     }
     async fn close(self) -> Result<()> {
-        Applier::close(self).await.map(|_| ())
+        on_target(Applier::close(self).await.map(|_| ()))
     }
 }
 

@@ -81,9 +81,22 @@ impl WalSenderError {
         &self.message
     }
 
-    /// The error as the user sees it: a source failure (exit code 6).
+    /// The error as the user sees it: a source failure (exit code 6), of
+    /// the kind that says whether it is worth a retry (a broken link, a
+    /// server shutting down) or not.
     pub fn into_failure(self) -> crate::error::Failure {
-        crate::error::Failure::source(self.message)
+        use crate::error::Kind;
+        let kind = match self.kind {
+            WalSenderErrorKind::Unreachable | WalSenderErrorKind::Tls => Kind::CannotConnect,
+            WalSenderErrorKind::Auth => Kind::Authentication,
+            WalSenderErrorKind::Closed => Kind::ConnectionLost,
+            WalSenderErrorKind::Server => self
+                .sqlstate
+                .as_deref()
+                .map_or(Kind::Server, Kind::of_sqlstate),
+            WalSenderErrorKind::Protocol => Kind::Server,
+        };
+        crate::error::Error::new(kind, crate::error::Side::Source, self.message)
     }
 
     /// The same error with its message passed through `f` (to scrub a password).
@@ -112,4 +125,24 @@ fn one_line(text: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ExitCode, Kind};
+
+    #[test]
+    fn a_lost_link_or_a_shutdown_is_retryable_a_refusal_is_not() {
+        let closed = WalSenderError::new(WalSenderErrorKind::Closed, "lost");
+        let shutdown = WalSenderError::server("57P01", "terminating connection", "s");
+        let exists = WalSenderError::server("42710", "slot exists", "s");
+        for (e, retryable) in [(closed, true), (shutdown, true), (exists, false)] {
+            let f = e.into_failure();
+            assert_eq!(f.is_retryable(), retryable, "{f:?}");
+            assert_eq!(f.exit_code(), ExitCode::Source);
+        }
+        let auth = WalSenderError::server("28P01", "password", "s").into_failure();
+        assert_eq!(auth.kind, Kind::Authentication);
+    }
 }

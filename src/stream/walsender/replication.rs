@@ -163,7 +163,10 @@ impl ReplicationStream {
                     }
                     return Ok(Some(message));
                 }
-                b'c' => self.server_done = true,
+                // CopyDone; or CommandComplete alone, what a walsender
+                // sends when its server shuts down (after the client has
+                // confirmed everything sent).
+                b'c' | b'C' => self.server_done = true,
                 b'E' => {
                     let error = ServerMessage::parse(frame.body)?.into_error(self.sender.server());
                     return Err(error);
