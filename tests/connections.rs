@@ -200,9 +200,7 @@ fn a_connection_refused_for_lack_of_slots_is_retried() {
             "SELECT count(*) FROM pg_stat_activity WHERE usename = 'loader'",
         )
     };
-    while held() != "1" {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    support::wait_until("the session holding the slot", || held() == "1");
     let mut ping = pgcopydb()
         .args(["ping", "--source", &src.uri("postgres"), "--target", &uri])
         .env("PGCOPYDB_RETRY_DELAY_MS", "200")

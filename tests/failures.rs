@@ -176,19 +176,13 @@ fn a_source_reader_terminated_mid_copy_is_retried() {
     points.wait_reached("copy-sent", &mut child);
     // That backend goes away mid-COPY (once the server has started it),
     // then the run goes on.
-    let started = std::time::Instant::now();
-    while src.psql(
-        "postgres",
-        "SELECT count(*) FROM pg_stat_activity \
-          WHERE query LIKE 'COPY public.big % TO STDOUT%' AND state = 'active'",
-    ) != "1"
-    {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "the COPY of big never ran on the source"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    support::wait_until("the COPY of big running on the source", || {
+        src.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity \
+              WHERE query LIKE 'COPY public.big % TO STDOUT%' AND state = 'active'",
+        ) == "1"
+    });
     let killed = src.psql(
         "postgres",
         "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \

@@ -8,8 +8,8 @@ use crate::support;
 
 use std::process::Stdio;
 
-use crate::support::hold::{self, wait_until, HeldLock};
-use crate::support::{verify, workdir, Cluster};
+use crate::support::hold::{self, HeldLock};
+use crate::support::{verify, wait_until, workdir, Cluster};
 
 const SOURCE: &str = "
 CREATE TABLE item (id int PRIMARY KEY, label text NOT NULL, qty int);

@@ -13,8 +13,8 @@ use crate::support;
 use std::io::Write;
 use std::process::Stdio;
 
-use crate::support::hold::{self, wait_until, HeldLock};
-use crate::support::{pgcopydb, verify, workdir, Cluster};
+use crate::support::hold::{self, HeldLock};
+use crate::support::{pgcopydb, verify, wait_until, workdir, Cluster};
 
 const SOURCE: &str = "
 CREATE TABLE big (id int PRIMARY KEY, v text);

@@ -6,9 +6,9 @@
 
 use std::io::Write;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
 use super::cluster::Cluster;
+use super::runner::wait_until;
 
 /// The advisory lock the held COPY waits for (and whatever else a test makes wait on it).
 pub const LOCK: i64 = 4242;
@@ -100,18 +100,5 @@ impl Drop for HeldLock {
         // psql ends with its stdin, and its session with the lock.
         drop(self.0.stdin.take());
         let _ = self.0.wait();
-    }
-}
-
-/// Poll `done` until it holds; a minute at most (a guard against a hang, not
-/// a timing claim).
-pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never reached: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -25,5 +25,5 @@ pub use cluster::{free_port, pg_client, pgbin, running_as_root, Cluster};
 pub use fixtures::{fixture, pagila_or_skip, source_and_target, SIZES_FIXTURE};
 pub use runner::{
     assert_fails, assert_success, clone_all_databases, clone_between, list_progress, output_text,
-    pgcopydb, resume_between, try_list_progress, workdir,
+    pgcopydb, resume_between, try_list_progress, wait_until, workdir,
 };

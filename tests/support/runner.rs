@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use super::cluster::{Cluster, LIBPQ_ENV};
 
@@ -150,4 +151,17 @@ pub fn assert_success(out: &std::process::Output, what: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Poll `done` until it holds; a minute at most (a guard against a hang, not
+/// a timing claim).
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never reached: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
