@@ -29,7 +29,7 @@ use crate::pool::Pool;
 use crate::report::progress::{spawn_reporter, Progress};
 use crate::report::summary::TableReport;
 use crate::sequences::reset_sequences;
-use crate::workdir::state::{State, Unit};
+use crate::workdir::state::{Ledger, Unit};
 
 mod blobs_phase;
 mod format;
@@ -71,7 +71,7 @@ pub(super) struct Shared {
     /// there, or foreign), by oid.
     target_relations: HashMap<u32, TargetRelation>,
     progress: Arc<Progress>,
-    state: Arc<State>,
+    ledger: Ledger,
     done: HashSet<String>,
     queue: Mutex<VecDeque<table_copy::WorkItem>>,
     /// Copy priority of referenced tables (see `order`).
@@ -122,7 +122,7 @@ impl Shared {
         }
         warn!("{failure}");
         if let Some(unit) = unit {
-            let _ = self.state.failed(unit, &failure.message);
+            let _ = self.ledger.failed(unit, &failure.message);
         }
         crate::sync::lock(&self.failures).push(failure);
         if self.opts.fail_fast {
@@ -154,9 +154,9 @@ impl Shared {
     {
         let result = async {
             let conn = connection.await?;
-            self.state.start(unit, label, 0)?;
+            self.ledger.start(unit, label, 0)?;
             work(conn).await?;
-            self.state.done(unit, 0, 0)
+            self.ledger.done(unit, 0, 0)
         }
         .await;
         if let Err(e) = &result {
@@ -262,9 +262,9 @@ pub async fn copy_all(
     (source_major, target_major): (u32, u32),
     opts: &CloneOptions,
     steps: Steps,
-    state: Arc<State>,
+    ledger: Ledger,
 ) -> Result<DataOutcome> {
-    let done = state.done_units()?;
+    let done = ledger.done_units()?;
     let progress = Arc::new(Progress::default());
     progress
         .bytes_total
@@ -314,7 +314,7 @@ pub async fn copy_all(
         target_major,
         target_relations,
         progress: progress.clone(),
-        state,
+        ledger,
         done,
         queue: Mutex::new(VecDeque::new()),
         referenced_weights: order::referenced_weights(catalog),
@@ -354,7 +354,7 @@ pub async fn copy_all(
     // Tables copied by an earlier run only need what follows their copy.
     let mut skipped = 0;
     let mut items = Vec::new();
-    let started_units = shared.state.started_units()?;
+    let started_units = shared.ledger.started_units()?;
     if steps.table_data {
         let to_copy = catalog.tables.iter().filter(|t| t.copy_data);
         format::warn_text_fallbacks(opts.copy_format, to_copy);
@@ -526,7 +526,7 @@ async fn split_items(
             .batch_execute(&shared.target_relation(&table).truncate_sql(&table))
             .await
             .with_context(|| format!("truncating {} on the target", table.label()))?;
-        shared.state.done_quick(&truncate, &table.label(), 0)?;
+        shared.ledger.done_quick(&truncate, &table.label(), 0)?;
     }
     let items: Vec<table_copy::WorkItem> = part_units
         .iter()

@@ -113,7 +113,7 @@ pub async fn run_steps(
     };
     let (holder, snapshot_id) = take_snapshot(endpoints, opts, &workdir, steps).await?;
     summary.snapshot = snapshot_id.clone();
-    state.put_setup(&resume::setup_entries(
+    state.catalog().put_setup(&resume::setup_entries(
         endpoints,
         opts,
         snapshot_id.as_deref(),
@@ -149,7 +149,7 @@ pub async fn run_steps(
     // refusal above, a failed dump) is not one to resume, and a new run may
     // start over in its directory.
     if steps.touches_target() {
-        state.mark_target_written()?;
+        state.catalog().mark_target_written()?;
     }
     if to_drop {
         schema_steps::drop_tables(&target, &catalog).await?;
@@ -159,7 +159,7 @@ pub async fn run_steps(
     }
     if steps.db_properties
         && !opts.skip_db_properties
-        && !state.is_done(&Unit::Step("db-properties"))?
+        && !state.ledger().is_done(&Unit::Step("db-properties"))?
     {
         let source = connect(Side::Source, &endpoints.source).await?;
         let n = crate::schema::copy_db_properties(&source, &target)
@@ -168,16 +168,18 @@ pub async fn run_steps(
         if n > 0 {
             info!("copied {n} database-level settings");
         }
-        state.done_quick(&Unit::Step("db-properties"), "database properties", 0)?;
+        state
+            .ledger()
+            .done_quick(&Unit::Step("db-properties"), "database properties", 0)?;
     }
     let pre = Unit::Step("pre-data");
-    if steps.pre_data && !state.is_done(&pre)? {
+    if steps.pre_data && !state.ledger().is_done(&pre)? {
         globals::create_pinned_extensions(endpoints, &target, snapshot_id.as_deref(), opts).await?;
         info!("restoring pre-data on the target");
         // A pre-data restore that was cut short left some objects behind;
         // no data is in yet, so dropping and recreating them is safe.
-        let interrupted = opts.resume && state.was_started(&pre)?;
-        state.start(&pre, "pre-data restore", 0)?;
+        let interrupted = opts.resume && state.ledger().was_started(&pre)?;
+        state.ledger().start(&pre, "pre-data restore", 0)?;
         schema_steps::restore_pre_data(
             &tools,
             endpoints,
@@ -190,7 +192,7 @@ pub async fn run_steps(
         )
         .await?;
         crate::failpoint!("pre-data-restored");
-        state.done(&pre, 0, 0)?;
+        state.ledger().done(&pre, 0, 0)?;
         summary.step("pre-data restore", step.elapsed());
     }
     if steps.pre_data {
@@ -208,7 +210,7 @@ pub async fn run_steps(
             (source_major, target_major),
             opts,
             steps,
-            state.clone(),
+            state.ledger().clone(),
         )
         .await?;
         for (name, duration) in &outcome.steps {
@@ -234,12 +236,12 @@ pub async fn run_steps(
     if steps.post_data
         && !data_incomplete
         && (summary.failures.is_empty() || !opts.fail_fast)
-        && !state.is_done(&post)?
+        && !state.ledger().is_done(&post)?
     {
         let step = Instant::now();
         info!("restoring post-data on the target");
-        let interrupted = opts.resume && state.was_started(&post)?;
-        state.start(&post, "post-data restore", 0)?;
+        let interrupted = opts.resume && state.ledger().was_started(&post)?;
+        state.ledger().start(&post, "post-data restore", 0)?;
         let result = schema_steps::restore_post_data(
             &tools,
             endpoints,
@@ -252,11 +254,11 @@ pub async fn run_steps(
         match result {
             Ok(()) => {
                 crate::failpoint!("post-data-restored");
-                state.done(&post, 0, 0)?;
+                state.ledger().done(&post, 0, 0)?;
                 summary.step("post-data restore", step.elapsed());
             }
             Err(e) => {
-                state.failed(&post, &format!("{e:#}"))?;
+                state.ledger().failed(&post, &format!("{e:#}"))?;
                 if opts.fail_fast {
                     return Err(e);
                 }
@@ -346,12 +348,13 @@ async fn catalog_and_dump(
     let state = &workdir.state;
     // Resumed runs and later steps work on the catalog read by the first.
     let saved = if opts.resume {
-        state.load_catalog()?
+        state.catalog().load_catalog()?
     } else {
         None
     };
     let dump_unit = Unit::Step("dump");
-    let need_dump = steps.dump && (!state.is_done(&dump_unit)? || !workdir.archive().exists());
+    let need_dump =
+        steps.dump && (!state.ledger().is_done(&dump_unit)? || !workdir.archive().exists());
     info!("reading the source catalog and dumping the schema");
     let catalog = async {
         match saved {
@@ -373,16 +376,16 @@ async fn catalog_and_dump(
                 plan_splits(&reader, &mut c, &opts.split, ctid_ok)
                     .await
                     .on(Side::Source, "planning table splits")?;
-                state.save_catalog(&c)?;
+                state.catalog().save_catalog(&c)?;
                 Ok::<Catalog, anyhow::Error>(c)
             }
         }
     };
     let dump = async {
         if need_dump {
-            state.start(&dump_unit, "schema dump", 0)?;
+            state.ledger().start(&dump_unit, "schema dump", 0)?;
             schema_steps::dump(tools, endpoints, snapshot_id, workdir).await?;
-            state.done(&dump_unit, 0, 0)?;
+            state.ledger().done(&dump_unit, 0, 0)?;
         }
         Ok::<(), anyhow::Error>(())
     };
@@ -452,7 +455,7 @@ pub async fn write_restore_lists(
         server_major(&target).await?,
     )?;
     let workdir = WorkDir::open(&opts.dir, Reuse::Continue)?;
-    let catalog = workdir.state.load_catalog()?;
+    let catalog = workdir.state.catalog().load_catalog()?;
     let (Some(catalog), true) = (catalog, workdir.archive().exists()) else {
         return Err(Failure::state(format!(
             "no schema dump in {}: run `pgcopydb dump schema --dir {}` first",

@@ -38,7 +38,7 @@ const MUST_MATCH: &[(&str, &str)] = &[
 ];
 
 pub fn check_setup(state: &State, endpoints: &Endpoints, opts: &CloneOptions) -> Result<()> {
-    let recorded = state.setup()?;
+    let recorded = state.catalog().setup()?;
     for (key, value) in setup_entries(endpoints, opts, None) {
         let Some((_, option)) = MUST_MATCH.iter().find(|(k, _)| *k == key) else {
             continue;

@@ -94,5 +94,5 @@ fn record(shared: &Shared, copied: &[(u32, u64)]) -> Result<()> {
         .iter()
         .map(|&(oid, bytes)| (Unit::LargeObject(oid), format!("large object {oid}"), bytes))
         .collect();
-    shared.state.done_quick_many(&units)
+    shared.ledger.done_quick_many(&units)
 }

@@ -148,14 +148,14 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
         let label = unit_label(&item.table, item.copy_unit());
         let unit = item.unit();
         shared.progress.start_table(&label);
-        shared.state.start(&unit, &label, item.bytes())?;
+        shared.ledger.start(&unit, &label, item.bytes())?;
         let result = copy_with_retries(shared, &mut conns, &item).await;
         shared.progress.finish_table(&label);
         Shared::mark(&shared.last_copy, shared.started.elapsed());
         match result {
             Ok(stats) => {
                 crate::failpoint!(item.copied_point(), &label);
-                shared.state.done(&unit, stats.bytes, stats.rows)?;
+                shared.ledger.done(&unit, stats.bytes, stats.rows)?;
                 // The total is in table sizes (pages on disk), the flow in COPY
                 // bytes: once an item is in, count it at its expected size so
                 // that the bar ends at 100%.
@@ -211,7 +211,7 @@ pub(super) fn table_copied(
 ) -> Result<()> {
     if !table.parts.is_empty() {
         shared
-            .state
+            .ledger
             .done_quick(&Unit::Table(table.oid), &table.label(), stats.bytes)?;
     }
     let report = TableReport {
@@ -278,7 +278,9 @@ async fn copy_with_retries(
             let publish = async {
                 loop {
                     tokio::time::sleep(Duration::from_secs(2)).await;
-                    let _ = shared.state.advance(&unit, counted.load(Ordering::Relaxed));
+                    let _ = shared
+                        .ledger
+                        .advance(&unit, counted.load(Ordering::Relaxed));
                 }
             };
             let result = tokio::select! {

@@ -43,7 +43,7 @@ const KEYS: &[&str] = &[
 ];
 
 pub fn recorded(state: &State) -> Result<Option<Recorded>> {
-    let setup = state.setup()?;
+    let setup = state.catalog().setup()?;
     let Some(slot_name) = setup.get("cdc.slot_name") else {
         return Ok(None);
     };
@@ -64,7 +64,7 @@ pub fn recorded(state: &State) -> Result<Option<Recorded>> {
 
 fn record(state: &State, r: &Recorded) -> Result<()> {
     let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
-    state.put_setup(&[
+    state.catalog().put_setup(&[
         ("cdc.slot_name", r.slot_name.clone()),
         ("cdc.plugin", r.plugin.name().to_string()),
         ("cdc.slot_created", yes(r.slot_created)),
