@@ -179,8 +179,7 @@ pub async fn run_steps(
         // A pre-data restore that was cut short left some objects behind;
         // no data is in yet, so dropping and recreating them is safe.
         let interrupted = opts.resume && state.ledger().was_started(&pre)?;
-        state.ledger().start(&pre, "pre-data restore", 0)?;
-        schema_steps::restore_pre_data(
+        let restore = schema_steps::restore_pre_data(
             &tools,
             endpoints,
             &target,
@@ -189,10 +188,14 @@ pub async fn run_steps(
             &catalog.large_objects,
             opts,
             interrupted,
-        )
-        .await?;
-        crate::failpoint!("pre-data-restored");
-        state.ledger().done(&pre, 0, 0)?;
+        );
+        let restored = |_: &()| {
+            crate::failpoint!("pre-data-restored");
+            Ok((0, 0))
+        };
+        (state.ledger())
+            .recorded(&pre, "pre-data restore", 0, restore, restored)
+            .await??;
         summary.step("pre-data restore", step.elapsed());
     }
     if steps.pre_data {
@@ -241,22 +244,23 @@ pub async fn run_steps(
         let step = Instant::now();
         info!("restoring post-data on the target");
         let interrupted = opts.resume && state.ledger().was_started(&post)?;
-        state.ledger().start(&post, "post-data restore", 0)?;
-        let result = schema_steps::restore_post_data(
+        let restore = schema_steps::restore_post_data(
             &tools,
             endpoints,
             &workdir,
             &catalog,
             opts,
             interrupted,
-        )
-        .await;
+        );
+        let restored = |_: &()| {
+            crate::failpoint!("post-data-restored");
+            Ok((0, 0))
+        };
+        let result = (state.ledger())
+            .recorded(&post, "post-data restore", 0, restore, restored)
+            .await?;
         match result {
-            Ok(()) => {
-                crate::failpoint!("post-data-restored");
-                state.ledger().done(&post, 0, 0)?;
-                summary.step("post-data restore", step.elapsed());
-            }
+            Ok(()) => summary.step("post-data restore", step.elapsed()),
             Err(e) => {
                 state.ledger().failed(&post, &format!("{e:#}"))?;
                 if opts.fail_fast {
@@ -383,9 +387,10 @@ async fn catalog_and_dump(
     };
     let dump = async {
         if need_dump {
-            state.ledger().start(&dump_unit, "schema dump", 0)?;
-            schema_steps::dump(tools, endpoints, snapshot_id, workdir).await?;
-            state.ledger().done(&dump_unit, 0, 0)?;
+            let dump = schema_steps::dump(tools, endpoints, snapshot_id, workdir);
+            (state.ledger())
+                .recorded(&dump_unit, "schema dump", 0, dump, |_| Ok((0, 0)))
+                .await??;
         }
         Ok::<(), anyhow::Error>(())
     };

@@ -107,6 +107,32 @@ impl Ledger {
         })
     }
 
+    /// The start/work/record pattern of every unit: record `unit` started,
+    /// run `work`; once it succeeded, `finish` (the moment between the work
+    /// committed and its record, where a failpoint may sit) gives the bytes
+    /// and rows the unit is recorded done with. The outer error is the
+    /// recording's (`finish`'s, or the state cannot be written: the unit
+    /// stays running for a resume), the inner one the work's, for the
+    /// caller to record as it sees fit.
+    pub async fn recorded<T>(
+        &self,
+        unit: &Unit,
+        label: &str,
+        expected_bytes: i64,
+        work: impl std::future::Future<Output = Result<T>>,
+        finish: impl FnOnce(&T) -> Result<(u64, u64)>,
+    ) -> Result<Result<T>> {
+        self.start(unit, label, expected_bytes)?;
+        match work.await {
+            Ok(value) => {
+                let (bytes, rows) = finish(&value)?;
+                self.done(unit, bytes, rows)?;
+                Ok(Ok(value))
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
     /// Record bytes flowing through a running unit (for `list progress`).
     pub fn advance(&self, unit: &Unit, bytes: u64) -> Result<()> {
         self.db.with(|c| {
