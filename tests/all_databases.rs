@@ -3,12 +3,12 @@
 //! into an empty target instance, each database checked by the independent
 //! verifier; then a second run refused, and a run killed and resumed.
 
-mod support;
+use crate::support;
 
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use support::{pgcopydb, verify, workdir, Cluster};
+use crate::support::{pgcopydb, verify, workdir, Cluster};
 
 /// Owned by `app_owner`, who owns the database: a serial sequence, an
 /// index, a standalone sequence and a large object.

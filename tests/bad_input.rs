@@ -1,11 +1,11 @@
 //! Bad input gets one clear error line, a non-zero exit, and the source is
 //! never written to.
 
-mod support;
+use crate::support;
 
 use std::process::Output;
 
-use support::{assert_fails, pgcopydb, workdir, Cluster};
+use crate::support::{assert_fails, pgcopydb, workdir, Cluster};
 
 fn run(args: &[&str]) -> Output {
     pgcopydb().args(args).output().expect("run pgcopydb")

@@ -2,12 +2,12 @@
 //! independent verifier (row counts, checksums, sequences, indexes,
 //! constraints, large objects, schema dump diff), never by pgcopydb's output.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Output;
 
-use support::{fixture, pgcopydb, verify, workdir, Cluster};
+use crate::support::{fixture, pgcopydb, verify, workdir, Cluster};
 
 /// Run `pgcopydb clone` and return its output, failing the test on error.
 fn clone(src: &Cluster, tgt: &Cluster, db: &str, dir: &Path, extra: &[&str]) -> Output {

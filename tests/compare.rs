@@ -6,14 +6,12 @@
 // A test may panic on an unexpected answer (clippy.toml forbids it in src/).
 #![allow(clippy::disallowed_methods)]
 
-mod support;
-
 use std::process::Command;
 
+use crate::support::Cluster;
 use pgcopydb::compare::{compare_data, Status};
 use pgcopydb::connections::Endpoints;
 use pgcopydb::filters::Filters;
-use support::Cluster;
 
 struct Run {
     code: i32,

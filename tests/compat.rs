@@ -1,11 +1,11 @@
 //! Compatibility with scripts written for the original pgcopydb: its
 //! documented invocations (written anew here) against real servers.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Stdio};
 
-use support::{pgcopydb, source_and_target, workdir};
+use crate::support::{pgcopydb, source_and_target, workdir};
 
 const DB: &str = "compat";
 

@@ -3,13 +3,13 @@
 //! connection logs; jobs lowered (or the run refused with --fail-fast) when
 //! a limit would not let them all in; a full server waited out.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Output, Stdio};
 
-use support::{pgbin, pgcopydb, verify, workdir, Cluster};
+use crate::support::{pgbin, pgcopydb, verify, workdir, Cluster};
 
 const LOG_SESSIONS: &[(&str, &str)] = &[("log_connections", "on"), ("log_disconnections", "on")];
 

@@ -11,12 +11,12 @@
 //! by `PGCOPYDB_TEST_PG13_BIN` and `PGCOPYDB_TEST_PG18_BIN` (.ci/run sets them);
 //! PostgreSQL 15 is `PGCOPYDB_TEST_PGBIN` as in every other test.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{fixture, pgcopydb, verify, workdir, Cluster};
+use crate::support::{fixture, pgcopydb, verify, workdir, Cluster};
 
 /// The bin directory of the fetched PostgreSQL `major`: `PGCOPYDB_TEST_PG<major>_BIN`,
 /// else where `scripts/fetch-postgres` puts it by default. Fails (never skips)

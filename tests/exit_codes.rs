@@ -2,9 +2,9 @@
 //! code: 7 when the target refused the data, 6 when the source refused to
 //! give it (see README, Exit codes). The summary names the side and kind.
 
-mod support;
+use crate::support;
 
-use support::{clone_between, pgcopydb, workdir, Cluster};
+use crate::support::{clone_between, pgcopydb, workdir, Cluster};
 
 const TABLES: &str = "
 CREATE TABLE good (id int PRIMARY KEY, v text);

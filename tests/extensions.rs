@@ -4,12 +4,12 @@
 //! --skip-ext-comments`; extension configuration rows copied in
 //! foreign-key order.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use support::{pgbin, pgcopydb, verify, workdir, Cluster};
+use crate::support::{pgbin, pgcopydb, verify, workdir, Cluster};
 
 /// A tiny extension with configuration tables: `settings` references
 /// `kinds`, and is registered first, so copying them in extconfig order

@@ -2,9 +2,9 @@
 //! ends non-zero naming the failure; with --fail-fast it stops at once. Once
 //! the cause is fixed, --resume finishes and the target verifies equal.
 
-mod support;
+use crate::support;
 
-use support::{pgcopydb, verify, workdir, Cluster};
+use crate::support::{pgcopydb, verify, workdir, Cluster};
 
 const SOURCE: &str = "
 CREATE TABLE good (id int PRIMARY KEY, v text);

@@ -8,11 +8,11 @@
 //! it as a column default, wherever it lives, or — standalone — when its
 //! schema is kept and the table sections do not name it.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 
-use support::{clone_between, workdir, Cluster};
+use crate::support::{clone_between, workdir, Cluster};
 
 /// A table (or matview) of the source.
 struct Table {

@@ -2,12 +2,12 @@
 //! indexes and extensions, checked on the target object by object; bad
 //! filter files; resuming with other filters.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Output;
 
-use support::{pgcopydb, workdir, Cluster};
+use crate::support::{pgcopydb, workdir, Cluster};
 
 /// Two schemas; a family of log tables matched by a regex; a kept table
 /// with a foreign key to an excluded one; sequences owned by the excluded

@@ -3,9 +3,9 @@
 //! a warning naming it; and a key whose validation fails leaves nothing
 //! behind that makes the retry fail with "already exists".
 
-mod support;
+use crate::support;
 
-use support::{clone_between, verify, workdir, Cluster};
+use crate::support::{clone_between, verify, workdir, Cluster};
 
 /// `child.parent_id` references `parent`, whose data the filters exclude;
 /// `note.child_id` references `child` from a table whose data is excluded

@@ -4,9 +4,12 @@
 //! target's administrator configured it, and parallel workers, off while
 //! tables are still copying and the server's default afterwards.
 
-mod support;
+use crate::support;
 
-use support::{verify, workdir, Cluster};
+use std::process::Stdio;
+
+use crate::support::hold::{self, wait_until, HeldLock};
+use crate::support::{verify, workdir, Cluster};
 
 const SOURCE: &str = "
 CREATE TABLE item (id int PRIMARY KEY, label text NOT NULL, qty int);
@@ -123,23 +126,65 @@ fn of<'a>(builds: &'a [(String, String)], table: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The number of indexes `public.<table>` has in `db` (0 while it does not
+/// exist): an index is there once its build has committed.
+fn indexes_on(tgt: &Cluster, db: &str, table: &str) -> u32 {
+    tgt.psql(
+        db,
+        &format!("SELECT count(*) FROM pg_index WHERE indrelid = to_regclass('public.{table}')"),
+    )
+    .parse()
+    .expect("a count")
+}
+
+/// Run `cmd` (a clone) with the COPY into `big` of `held_db` held on the
+/// target until `small` of `small_db` has both its indexes: they are built
+/// while a table is still copying, whatever the speed of the machine.
+fn clone_with_big_held(
+    cmd: &mut std::process::Command,
+    tgt: &Cluster,
+    held_db: &str,
+    small_db: &str,
+) {
+    let lock = HeldLock::take(tgt, held_db);
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pgcopydb");
+    wait_until("small's indexes built while big's COPY waits", || {
+        hold::copy_waiting(tgt, held_db, "big") && indexes_on(tgt, small_db, "small") == 2
+    });
+    drop(lock);
+    let out = child.wait_with_output().expect("wait for pgcopydb");
+    support::assert_success(&out, "clone");
+    hold::uninstall(tgt, held_db, "big");
+}
+
 #[test]
 fn builds_use_no_parallel_workers_while_tables_copy() {
     let src = Cluster::start();
     let tgt = Cluster::start_with(&support::pgbin(), &[("log_statement", "all")]);
     src.create_db("m");
-    // A big table still copying while the small one's index builds.
     src.psql(
         "m",
         "CREATE TABLE big (id int PRIMARY KEY, payload text);
-         INSERT INTO big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 400000) g;
+         INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
          CREATE TABLE small (id int PRIMARY KEY, label text);
          CREATE INDEX small_label_idx ON small (label);
          INSERT INTO small SELECT g, 'l' || g FROM generate_series(1, 10) g;",
     );
     tgt.create_db("m");
+    hold::install(&tgt, "m", "big");
     let from = tgt.log_len();
-    clone(&src, &tgt, &["--table-jobs", "2", "--index-jobs", "2"]);
+    let dir = workdir();
+    let mut cmd = support::runner::clone_command(
+        (&src, "m"),
+        (&tgt, "m"),
+        dir.path(),
+        &["--table-jobs", "2", "--index-jobs", "2"],
+    );
+    clone_with_big_held(&mut cmd, &tgt, "m", "m");
     verify::assert_equal(&src, "m", &tgt, "m");
 
     let builds = worker_settings(&tgt, from);
@@ -157,7 +202,7 @@ fn all_databases_builds_wait_for_the_copies_of_every_database() {
     src.psql(
         "a",
         "CREATE TABLE big (id int PRIMARY KEY, payload text);
-         INSERT INTO big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 800000) g;",
+         INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 20000) g;",
     );
     src.create_db("b");
     src.psql(
@@ -166,12 +211,14 @@ fn all_databases_builds_wait_for_the_copies_of_every_database() {
          CREATE INDEX small_label_idx ON small (label);
          INSERT INTO small SELECT g, 'l' || g FROM generate_series(1, 10) g;",
     );
+    // The target's a exists already (the run creates only what is
+    // missing), with the hold on big.
+    tgt.create_db("a");
+    hold::install(&tgt, "a", "big");
     let from = tgt.log_len();
     let dir = workdir();
-    let out = support::clone_all_databases(&src, &tgt, dir.path())
-        .output()
-        .expect("run pgcopydb");
-    support::assert_success(&out, "clone --all-databases");
+    let mut cmd = support::clone_all_databases(&src, &tgt, dir.path());
+    clone_with_big_held(&mut cmd, &tgt, "a", "b");
     verify::assert_equal(&src, "a", &tgt, "a");
     verify::assert_equal(&src, "b", &tgt, "b");
 

@@ -2,10 +2,10 @@
 //! comments, empty ones and one bigger than a batch's byte bound, copied
 //! whole, and across a crash between a batch's commit and its record.
 
-mod support;
+use crate::support;
 
-use support::failpoints::Failpoints;
-use support::{pgcopydb, verify, workdir, Cluster};
+use crate::support::failpoints::Failpoints;
+use crate::support::{pgcopydb, verify, workdir, Cluster};
 
 /// 2,500 small objects (three batches of at most 1,000), every tenth one
 /// empty, some owned by `app` with privileges for `reader` and a comment,

@@ -1,11 +1,11 @@
 //! Memory stays flat whatever the size of one value: a row is forwarded as it
 //! arrives, never held whole.
 
-mod support;
+use crate::support;
 
 use std::os::unix::process::ExitStatusExt;
 
-use support::{pgcopydb, verify, workdir};
+use crate::support::{pgcopydb, verify, workdir};
 
 /// Runs `cmd` to completion and returns its exit status and the peak
 /// resident memory, in kB, of it and of the children it waited for.

@@ -2,12 +2,12 @@
 //! exactly the objects of a small known database, and the readable table
 //! must show them too.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 
+use crate::support::{pgcopydb, Cluster};
 use serde_json::Value;
-use support::{pgcopydb, Cluster};
 
 const DB: &str = "lists";
 

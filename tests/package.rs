@@ -6,7 +6,7 @@
 //! package and sets it), else one built here from the binary under test.
 //! Skipped, with one line saying so, without dpkg-deb or man.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,12 +3,12 @@
 //! partition). COPY routes the rows; every partition must hold exactly the
 //! source rows of its range, and each whole table must equal the source's.
 
-mod support;
+use crate::support;
 
 use std::io::BufRead;
 use std::process::Stdio;
 
-use support::{pgcopydb, verify, workdir, Cluster};
+use crate::support::{pgcopydb, verify, workdir, Cluster};
 
 const SOURCE: &str = "
 CREATE TABLE events (id int PRIMARY KEY, region text NOT NULL, at date NOT NULL, payload text);

@@ -2,11 +2,11 @@
 //! and the foreign keys to and from it, are built in the data phase as soon as every
 //! partition below it is complete, and the target still equals the source.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 
-use support::{pgcopydb, verify, workdir, Cluster};
+use crate::support::{pgcopydb, verify, workdir, Cluster};
 
 const SOURCE: &str = "
 CREATE SCHEMA shop;

@@ -2,9 +2,9 @@
 //! with pg_restore's error in the message: never exit 0 with a schema that
 //! differs from the source.
 
-mod support;
+use crate::support;
 
-use support::{clone_between, verify, workdir, Cluster};
+use crate::support::{clone_between, verify, workdir, Cluster};
 
 const SOURCE: &str = "
 CREATE TABLE t (id int PRIMARY KEY, v text);

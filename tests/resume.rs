@@ -5,14 +5,14 @@
 //! each, `--resume` must finish and the target must verify equal to the
 //! source; the source must never be written to.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::failpoints::Failpoints;
-use support::{pgcopydb, verify, workdir, Cluster};
+use crate::support::failpoints::Failpoints;
+use crate::support::{pgcopydb, verify, workdir, Cluster};
 
 /// A database big enough that a clone takes a few seconds, with every kind
 /// of unit: a large table, many small ones, indexes, constraints, foreign
@@ -105,42 +105,45 @@ fn phase(dir: &Path) -> String {
     }
 }
 
-/// Start a clone into `dst` (stderr kept for the test to read) and return
-/// once it has a table copy in flight.
-fn clone_until_copying(src: &Cluster, tgt: &Cluster, dir: &Path) -> Child {
-    let mut child = clone_cmd(src, tgt, "dst", dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_copy(dir, &mut child);
-    child
+/// A clone of the dataset into an empty target database `dst` (stderr kept
+/// for the test to read), paused at `copy-sent` with a table's COPY in
+/// flight on both servers: the target's COPY FROM is open and the source is
+/// sending rows. The test acts on the paused run (a signal, a server
+/// stopped), then releases it: the moment is a state of the run, not a
+/// guess at how long a copy lasts.
+struct PausedMidCopy {
+    src: Cluster,
+    tgt: Cluster,
+    dir: tempfile::TempDir,
+    child: Child,
+    points: Failpoints,
 }
 
-/// The dataset's source, an empty target database `dst`, and a clone into
-/// it with a table copy in flight.
-fn a_clone_copying() -> (Cluster, Cluster, tempfile::TempDir, Child) {
+fn a_clone_paused_mid_copy() -> PausedMidCopy {
+    let points = Failpoints::new();
     let src = source_with_dataset();
     let tgt = Cluster::start();
     tgt.create_db("dst");
     let dir = workdir();
-    let child = clone_until_copying(&src, &tgt, dir.path());
-    (src, tgt, dir, child)
+    let mut cmd = clone_cmd(&src, &tgt, "dst", dir.path());
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = points.arm(&mut cmd, "copy-sent=pause").spawn().unwrap();
+    points.wait_reached("copy-sent", &mut child);
+    let doing = phase(dir.path());
+    assert!(doing.contains("table "), "paused mid-copy, yet: {doing}");
+    PausedMidCopy {
+        src,
+        tgt,
+        dir,
+        child,
+        points,
+    }
 }
 
-/// Wait until the run has a table copy in flight.
-fn wait_for_copy(dir: &Path, child: &mut Child) {
-    let started = Instant::now();
-    while !phase(dir).contains("table ") {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "clone ended before copying"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no copy started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+impl PausedMidCopy {
+    /// Let the paused run go on.
+    fn release(&self) {
+        self.points.release("copy-sent");
     }
 }
 
@@ -205,15 +208,24 @@ fn sigkill_at_random_moments_then_resume_verifies() {
 
 #[test]
 fn sigint_cancels_queries_and_resume_completes() {
-    let (src, tgt, dir, mut child) = a_clone_copying();
-    signal(&child, libc::SIGINT);
-    let status = wait_exit(&mut child, Duration::from_secs(30));
+    let mut run = a_clone_paused_mid_copy();
+    // Heard once the run goes on, with the COPY in flight.
+    signal(&run.child, libc::SIGINT);
+    run.release();
+    let PausedMidCopy {
+        src,
+        tgt,
+        dir,
+        child,
+        ..
+    } = &mut run;
+    let status = wait_exit(child, Duration::from_secs(30));
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(!status.success());
     assert!(stderr.contains("--resume"), "{stderr}");
     // Nothing of ours keeps running on either server.
-    for (c, db) in [(&src, "src"), (&tgt, "dst")] {
+    for (c, db) in [(&*src, "src"), (&*tgt, "dst")] {
         let active = c.psql(
             db,
             "SELECT count(*) FROM pg_stat_activity \
@@ -221,15 +233,23 @@ fn sigint_cancels_queries_and_resume_completes() {
         );
         assert_eq!(active, "0", "queries still running on port {}", c.port);
     }
-    support::assert_success(&resume(&src, &tgt, "dst", dir.path()), "pgcopydb");
-    verify::assert_equal(&src, "src", &tgt, "dst");
+    support::assert_success(&resume(src, tgt, "dst", dir.path()), "pgcopydb");
+    verify::assert_equal(src, "src", tgt, "dst");
 }
 
 #[test]
 fn target_stopping_mid_copy_fails_clearly_then_resumes() {
-    let (src, tgt, dir, mut child) = a_clone_copying();
-    tgt.stop();
-    let status = wait_exit(&mut child, Duration::from_secs(120));
+    let mut run = a_clone_paused_mid_copy();
+    run.tgt.stop();
+    run.release();
+    let PausedMidCopy {
+        src,
+        tgt,
+        dir,
+        child,
+        ..
+    } = &mut run;
+    let status = wait_exit(child, Duration::from_secs(120));
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(!status.success(), "{stderr}");
@@ -247,8 +267,8 @@ fn target_stopping_mid_copy_fails_clearly_then_resumes() {
     // Post-data waits for the data: its triggers would fire on the resume's COPY.
     assert!(!stderr.contains("restoring post-data"), "{stderr}");
     tgt.restart();
-    support::assert_success(&resume(&src, &tgt, "dst", dir.path()), "pgcopydb");
-    verify::assert_equal(&src, "src", &tgt, "dst");
+    support::assert_success(&resume(src, tgt, "dst", dir.path()), "pgcopydb");
+    verify::assert_equal(src, "src", tgt, "dst");
 }
 
 #[test]
@@ -280,8 +300,10 @@ fn list_progress_reads_a_finished_run() {
 
 #[test]
 fn a_second_signal_exits_at_once() {
-    let (_src, _tgt, _dir, mut child) = a_clone_copying();
-    signal(&child, libc::SIGINT);
+    let mut run = a_clone_paused_mid_copy();
+    signal(&run.child, libc::SIGINT);
+    run.release();
+    let child = &mut run.child;
     // The second signal goes once the first is heard (so that the two are
     // not merged into one delivery), not after a fixed pause: on a busy
     // machine the orderly stop could end within such a pause.
@@ -302,8 +324,8 @@ fn a_second_signal_exits_at_once() {
             .is_some_and(|l| l.contains("interrupted: cancelling")),
         "first signal not acknowledged: {seen:#?}"
     );
-    signal(&child, libc::SIGINT);
-    let status = wait_exit(&mut child, Duration::from_secs(30));
+    signal(child, libc::SIGINT);
+    let status = wait_exit(child, Duration::from_secs(30));
     drain.join().unwrap();
     // 130 is the immediate exit; an orderly stop after the first signal is 3.
     assert_eq!(status.code(), Some(130), "{status}");

@@ -4,9 +4,9 @@
 //! whatever the connection string; the other way, through tokio-postgres,
 //! carries extension configuration rows: tests/extensions.rs.)
 
-mod support;
+use crate::support;
 
-use support::{clone_between, pgcopydb, workdir, Cluster};
+use crate::support::{clone_between, pgcopydb, workdir, Cluster};
 
 const SOURCE: &str = "
 CREATE TABLE counted (id int PRIMARY KEY, v text);

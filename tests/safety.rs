@@ -3,11 +3,13 @@
 //! and `--drop-if-exists` does not cascade into the target's own objects
 //! unless `--drop-cascade` says so.
 
-mod support;
+use crate::support;
 
 use std::process::Output;
 
-use support::{assert_fails, assert_success, clone_between, pgcopydb, verify, workdir, Cluster};
+use crate::support::{
+    assert_fails, assert_success, clone_between, pgcopydb, verify, workdir, Cluster,
+};
 
 fn count(c: &Cluster, db: &str, sql: &str) -> String {
     c.psql(db, sql).trim().to_string()

@@ -1,12 +1,12 @@
 //! Passwords never reach what other processes can read: the command lines and
 //! environments of pg_dump, pg_restore and pg_dumpall, nor error messages.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use support::{pgcopydb, verify, workdir, Cluster};
+use crate::support::{pgcopydb, verify, workdir, Cluster};
 
 /// A directory of pg_dump/pg_restore/pg_dumpall wrappers that append their
 /// environment and arguments to `log`, then run the real program.

@@ -8,13 +8,13 @@
 //! (`--table-jobs 1`, `big` first as the largest) is held inside the COPY of
 //! `big` while the test changes the source; releasing the lock lets it go on.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
-use support::{pgcopydb, verify, workdir, Cluster};
+use crate::support::hold::{self, wait_until, HeldLock};
+use crate::support::{pgcopydb, verify, workdir, Cluster};
 
 const SOURCE: &str = "
 CREATE TABLE big (id int PRIMARY KEY, v text);
@@ -25,79 +25,6 @@ CREATE TABLE other (id int PRIMARY KEY, v text, gone text);
 INSERT INTO other SELECT g, md5(g::text), 'x' FROM generate_series(1, 50) g;
 ";
 
-/// On the target: once the restore creates `big`, give it a row trigger that
-/// waits for advisory lock 4242 (held by the test) before each row.
-const HOLD_BIG: &str = "
-CREATE FUNCTION wait_for_test() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_advisory_lock_shared(4242);
-  PERFORM pg_advisory_unlock_shared(4242);
-  RETURN NEW;
-END $$;
-CREATE FUNCTION hold_big() RETURNS event_trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands()
-              WHERE object_identity = 'public.big' AND command_tag = 'CREATE TABLE') THEN
-    CREATE TRIGGER wait_for_test BEFORE INSERT ON public.big
-      FOR EACH ROW EXECUTE FUNCTION public.wait_for_test();
-  END IF;
-END $$;
-CREATE EVENT TRIGGER hold_big ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
-  EXECUTE FUNCTION hold_big();
-";
-
-const RELEASE_BIG: &str = "
-DROP EVENT TRIGGER hold_big;
-DROP TRIGGER wait_for_test ON big;
-DROP FUNCTION hold_big(), wait_for_test();
-";
-
-/// A psql session on `tgt` holding advisory lock 4242 until it is dropped.
-struct HeldLock(Child);
-
-impl HeldLock {
-    fn take(tgt: &Cluster) -> HeldLock {
-        let mut psql = tgt
-            .client("psql")
-            .args(["-X", "-q", "-d", "dst"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start psql");
-        let stdin = psql.stdin.as_mut().expect("psql stdin");
-        writeln!(stdin, "SELECT pg_advisory_lock(4242);").expect("write to psql");
-        stdin.flush().expect("flush psql");
-        wait_for(tgt, "the test's advisory lock", || {
-            tgt.psql(
-                "dst",
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted",
-            ) == "1"
-        });
-        HeldLock(psql)
-    }
-}
-
-impl Drop for HeldLock {
-    fn drop(&mut self) {
-        // psql ends with its stdin, and its session with the lock.
-        drop(self.0.stdin.take());
-        let _ = self.0.wait();
-    }
-}
-
-/// Poll `done` until it holds (a minute at most).
-fn wait_for(tgt: &Cluster, what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never reached: {what} (target port {})",
-            tgt.port
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Run a clone held inside the COPY of `big`; `change` alters the source
 /// then; returns the clone's output once the lock is released.
 fn clone_changing_source(
@@ -106,7 +33,7 @@ fn clone_changing_source(
     dir: &std::path::Path,
     change: &str,
 ) -> std::process::Output {
-    let lock = HeldLock::take(tgt);
+    let lock = HeldLock::take(tgt, "dst");
     let child = pgcopydb()
         .args(["clone", "--table-jobs", "1", "--source", &src.uri("src")])
         .args(["--target", &tgt.uri("dst")])
@@ -116,12 +43,8 @@ fn clone_changing_source(
         .stderr(Stdio::piped())
         .spawn()
         .expect("run pgcopydb");
-    wait_for(tgt, "the COPY into big waiting on the test's lock", || {
-        tgt.psql(
-            "dst",
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE query LIKE 'COPY public.big %FROM STDIN%' AND wait_event = 'advisory'",
-        ) == "1"
+    wait_until("the COPY into big waiting on the test's lock", || {
+        hold::copy_waiting(tgt, "dst", "big")
     });
     src.psql("src", change);
     drop(lock);
@@ -134,7 +57,7 @@ fn servers() -> (Cluster, Cluster) {
     src.create_db("src");
     src.psql("src", SOURCE);
     tgt.create_db("dst");
-    tgt.psql("dst", HOLD_BIG);
+    hold::install(&tgt, "dst", "big");
     (src, tgt)
 }
 
@@ -157,7 +80,7 @@ fn a_table_dropped_mid_run_fails_alone_and_resume_reports_it() {
     assert!(stderr.contains("no longer on the source"), "{stderr}");
     // The worker went on with a new source reader after the failure.
     assert_eq!(tgt.psql("dst", "SELECT count(*) FROM other"), "50");
-    tgt.psql("dst", RELEASE_BIG);
+    hold::uninstall(&tgt, "dst", "big");
 
     // The table is still missing: a resume says so again, and still fails.
     let out = support::resume_between((&src, "src"), (&tgt, "dst"), dir.path());
@@ -182,7 +105,7 @@ fn a_table_renamed_or_a_column_dropped_mid_run_fails_naming_it() {
     assert_failed_naming(&out, "public.small", "clone");
     assert_failed_naming(&out, "public.other", "clone");
     // big, copied before the changes could touch it, is complete.
-    tgt.psql("dst", RELEASE_BIG);
+    hold::uninstall(&tgt, "dst", "big");
     assert_eq!(tgt.psql("dst", "SELECT count(*) FROM big"), "20000");
 }
 

@@ -2,11 +2,11 @@
 //! copied in parts (integer key ranges, or ctid page ranges without such a
 //! key), and the result is the same table. A run killed mid-split resumes.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Stdio};
 
-use support::{pgcopydb, verify, workdir, Cluster};
+use crate::support::{pgcopydb, verify, workdir, Cluster};
 
 const DATASET: &str = "
 CREATE TABLE keyed (id bigint PRIMARY KEY, v text, n numeric);

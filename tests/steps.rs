@@ -1,12 +1,12 @@
 //! The step-by-step commands, run one after another on one work directory,
 //! give the same target as one `clone`.
 
-mod support;
+use crate::support;
 
 use std::io::BufRead;
 use std::process::Stdio;
 
-use support::{fixture, pgcopydb, verify, workdir, Cluster};
+use crate::support::{fixture, pgcopydb, verify, workdir, Cluster};
 
 #[test]
 fn steps_one_after_another_equal_a_clone() {

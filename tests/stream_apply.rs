@@ -2,16 +2,14 @@
 //! would produce them) applied, then the target's rows read back with psql
 //! and compared with what the stream means.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::Cluster;
 use bytes::Bytes;
 use pgcopydb::conninfo::ConnInfo;
 use pgcopydb::stream::apply::{origin, Applier, ApplyStats, COPY_THRESHOLD};
 use pgcopydb::stream::change::{Change, Column, OldTuple, Relation, ReplicaIdentity, Tuple, Value};
 use pgcopydb::stream::lsn::Lsn;
-use support::Cluster;
 
 const DB: &str = "apply";
 

@@ -3,17 +3,17 @@
 //! not judge. Prints a Markdown table and writes
 //! `bench/results/stream-apply.json`.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::support::Cluster;
 use bytes::Bytes;
 use pgcopydb::conninfo::ConnInfo;
 use pgcopydb::stream::apply::{Applier, ApplyStats, Tuning};
 use pgcopydb::stream::change::{Change, Column, OldTuple, Relation, ReplicaIdentity, Value};
 use pgcopydb::stream::lsn::Lsn;
-use support::Cluster;
 
 const DB: &str = "bench";
 

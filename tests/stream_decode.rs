@@ -20,17 +20,15 @@
 //!   stream with that table filtered out (`filter-tables`), leaving the
 //!   then empty transaction out of every stream.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::support::Cluster;
 use pgcopydb::stream::change::{Change, OldTuple, RelId, Relation, ReplicaIdentity, Value};
 use pgcopydb::stream::decode::options::{decoder, plugin_options, StreamSettings};
 use pgcopydb::stream::decode::tables::SourceTables;
 use pgcopydb::stream::decode::{DecodeError, Plugin};
 use pgcopydb::stream::lsn::Lsn;
-use support::Cluster;
 use tokio_postgres::{Client, NoTls};
 
 const SCHEMA: &str = r#"
@@ -529,8 +527,8 @@ fn check_reference(changes: &[Change], rels: &HashMap<RelId, Arc<Relation>>) {
 }
 
 /// Decode speed of each plugin's stream, printed (not asserted): run with
-/// `cargo nextest run --release --test stream_decode --run-ignored only
-/// --no-capture`.
+/// `cargo nextest run --release -E 'test(/^stream_decode::/)'
+/// --run-ignored only --no-capture`.
 #[test]
 #[ignore = "a measurement, not a check"]
 fn decode_throughput() {

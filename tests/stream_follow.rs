@@ -5,14 +5,14 @@
 
 #![allow(clippy::disallowed_methods)]
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Child, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{assert_fails, assert_success, pgcopydb, verify, workdir, Cluster};
+use crate::support::{assert_fails, assert_success, pgcopydb, verify, workdir, Cluster};
 
 const DB: &str = "app";
 /// Only guards against a hang: a test that waits this long has failed.

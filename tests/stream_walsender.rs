@@ -5,12 +5,13 @@
 // A test may panic on an unexpected answer (clippy.toml forbids it in src/).
 #![allow(clippy::disallowed_methods)]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::{running_as_root, Cluster};
 use pgcopydb::conninfo::ConnInfo;
 use pgcopydb::error::ExitCode;
 use pgcopydb::stream::decode::Plugin;
@@ -19,7 +20,6 @@ use pgcopydb::stream::preflight::{self, check_plugin_available, Request};
 use pgcopydb::stream::walsender::{
     ReplicationMessage, ReplicationStream, WalSender, WalSenderErrorKind, XLogData,
 };
-use support::{running_as_root, Cluster};
 
 /// Only guards against a hang: a test that waits this long has failed.
 const HANG_GUARD: Duration = Duration::from_secs(120);
@@ -759,7 +759,8 @@ async fn preflight_refuses_a_slot_the_source_invalidated() {
 }
 
 /// A figure, not a check: how fast changes arrive (server-side decoding
-/// included). `cargo nextest run --test stream_walsender --run-ignored only`
+/// included). `cargo nextest run -E
+/// 'test(/^stream_walsender::/)' --run-ignored only`
 #[tokio::test]
 #[ignore]
 async fn receive_rate() {

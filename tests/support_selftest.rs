@@ -2,9 +2,9 @@
 //! against a pg_dump | pg_restore copy of the coverage fixture (no differences)
 //! and against deliberate corruptions (each one found).
 
-mod support;
+use crate::support;
 
-use support::{verify, Cluster};
+use crate::support::{verify, Cluster};
 
 #[test]
 fn cluster_basics() {

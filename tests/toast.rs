@@ -4,9 +4,9 @@
 //! does not try (and fail) to compress each value, and are EXTENDED again
 //! once the copy commits.
 
-mod support;
+use crate::support;
 
-use support::{verify, workdir, Cluster};
+use crate::support::{verify, workdir, Cluster};
 
 const SOURCE: &str = r#"
 CREATE TABLE doc (

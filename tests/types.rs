@@ -16,12 +16,12 @@
 //! types created in the database are together (their binary form holds a type
 //! OID, so they are never sent in binary).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use support::{clone_between, pgcopydb, workdir, Cluster};
+use crate::support::{clone_between, pgcopydb, workdir, Cluster};
 
 /// The extensions the tests install (.ci/run), when both servers have them.
 const EXTENSIONS: &[&str] = &["hstore", "pg_trgm", "btree_gist", "citext", "uuid-ossp"];

@@ -2,7 +2,7 @@
 //! through no planted link, keeps it private whatever the umask, lets one
 //! run at a time in, and answers a damaged state with exit 3 and a sentence.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -10,7 +10,7 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use support::{
+use crate::support::{
     assert_fails, assert_success, clone_between, pgcopydb, running_as_root, workdir, Cluster,
 };
 

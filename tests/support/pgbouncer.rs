@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{free_port, hand_to_postgres, postgres_ids, running_as_root, Cluster};
+use super::cluster::{
+    encode_db, free_port, hand_to_postgres, postgres_ids, running_as_root, Cluster,
+};
 
 /// The pgbouncer program, if installed.
 pub fn pgbouncer_program() -> Option<PathBuf> {
@@ -102,7 +104,7 @@ impl Pgbouncer {
             "postgres://{user}:{}@127.0.0.1:{}/{}",
             Cluster::PASSWORD,
             self.port,
-            super::encode_db(db)
+            encode_db(db)
         )
     }
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::{hand_to_postgres, pgbin, Cluster};
+use super::cluster::{hand_to_postgres, pgbin, Cluster};
 
 /// A self-signed certificate and its key in a new directory given to the
 /// servers' user; the directory must outlive the clusters using it.

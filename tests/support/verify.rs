@@ -29,7 +29,7 @@
 //! is in the reference, rendered by the same server as the target, so nothing
 //! but presentation is normalised away.
 
-use super::Cluster;
+use super::cluster::{pg_client, Cluster};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -158,7 +158,7 @@ fn restore_reference(
 
 /// Major version of the `pg_dump` in `bindir`.
 fn pg_dump_major(bindir: &Path) -> u32 {
-    let out = super::pg_client(bindir, "pg_dump")
+    let out = pg_client(bindir, "pg_dump")
         .arg("--version")
         .output()
         .unwrap_or_else(|e| panic!("run {}/pg_dump --version: {e}", bindir.display()));
