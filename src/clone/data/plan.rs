@@ -280,6 +280,8 @@ mod tests {
                 ..
             }
         ));
+        // Truncated: no part has rows to clear.
+        assert!(p.copies.iter().all(|i| !i.clear_first));
         // Without a part cut short, only the parts not done are copied.
         let p = plan(&catalog, &done, &[]);
         assert!(matches!(
