@@ -216,10 +216,9 @@ fn the_original_options_and_short_letters_are_accepted() {
 }
 
 /// The original's documented split: `dump schema` knows only the source;
-/// `restore pre-data` knows only the target, and one dump restores into
-/// several targets.
+/// `restore pre-data`, `parse-list` and `post-data` know only the target, and
+/// one dump restores into several targets, none taken for a resume of another.
 #[test]
-#[ignore = "not done yet: the restore steps still read the source and keep one state per work directory (README, differences)"]
 fn one_schema_dump_restores_into_several_targets_without_the_source() {
     let (src, tgt) = source_and_target(DB);
     src.psql(DB, FIXTURE);
@@ -228,13 +227,37 @@ fn one_schema_dump_restores_into_several_targets_without_the_source() {
     let d = dir.path().to_str().expect("utf-8 path");
     accepted(&["dump", "schema", "--source", &src.uri(DB), "--dir", d]);
     for db in [DB, "second"] {
-        accepted(&["restore", "pre-data", "--target", &tgt.uri(db), "--dir", d]);
+        let t = tgt.uri(db);
+        accepted(&["restore", "pre-data", "--target", &t, "--dir", d]);
         let tables = tgt.psql(
             db,
             "SELECT count(*) FROM pg_tables WHERE tablename = 'items'",
         );
         assert_eq!(tables.trim(), "1", "items restored into {db}");
+        let lists = accepted(&["restore", "parse-list", "--target", &t, "--dir", d]);
+        assert!(lists.contains("items_name_idx"), "{lists}");
+        accepted(&["restore", "post-data", "--target", &t, "--dir", d]);
+        let indexes = tgt.psql(
+            db,
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'items'",
+        );
+        assert_eq!(indexes.trim(), "2", "items' indexes restored into {db}");
     }
+    // Back to the first target: a new restore there, not a resume of it,
+    // so its existing tables are refused before anything is written.
+    let out = cmd(&["restore", "pre-data", "--target", &tgt.uri(DB), "--dir", d])
+        .output()
+        .expect("run pgcopydb");
+    support::assert_fails(&out, 7, "items");
+    // The dump's own database is no target, even with --drop-if-exists.
+    let s = src.uri(DB);
+    let out = cmd(&["restore", "pre-data", "--target", &s, "--dir", d])
+        .arg("--drop-if-exists")
+        .output()
+        .expect("run pgcopydb");
+    support::assert_fails(&out, 7, "dumped from");
+    let kept = src.psql(DB, "SELECT count(*) FROM public.items");
+    assert_eq!(kept.trim(), "500");
 }
 
 /// `list extensions --requirements --json` writes the pins file that
@@ -455,4 +478,296 @@ fn compare_schema_of_every_database() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `--list-skipped` on `list sequences`, `indexes` and `depends`: what the
+/// filters leave out, and nothing of what they keep.
+#[test]
+fn list_skipped_shows_what_the_filters_leave_out() {
+    let (src, _tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    src.psql(
+        DB,
+        "CREATE SCHEMA hidden;
+         CREATE TABLE hidden.notes (id serial PRIMARY KEY, body text);",
+    );
+    let dir = workdir();
+    let filters = dir.path().join("filters.ini");
+    std::fs::write(&filters, "[exclude-schema]\nhidden\n").expect("write filters");
+    let f = filters.to_str().expect("utf-8 path");
+    let s = src.uri(DB);
+    let names = |what: &str, skipped: bool, key: &str| -> Vec<String> {
+        let mut args = vec!["list", what, "--source", &s, "--filters", f, "--json"];
+        if skipped {
+            args.push("--list-skipped");
+        }
+        let doc: serde_json::Value = serde_json::from_str(&accepted(&args)).expect("listing JSON");
+        doc.as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|r| r[key].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(names("sequences", true, "name"), ["notes_id_seq"]);
+    assert_eq!(names("sequences", false, "name"), ["ticket"]);
+    assert_eq!(names("indexes", true, "name"), ["notes_pkey"]);
+    assert!(!names("indexes", false, "name").contains(&"notes_pkey".to_string()));
+    assert_eq!(names("depends", true, "name"), ["notes"]);
+    assert_eq!(names("depends", false, "name"), ["items"]);
+}
+
+/// Each of `keys` (`a.b` for nesting, `a[].b` for every item of an array,
+/// which must not be empty; `[].b` when `doc` is the array) is in `doc`.
+fn assert_keys(doc: &serde_json::Value, keys: &[&str], what: &str) {
+    fn has(v: &serde_json::Value, path: &[&str]) -> bool {
+        let Some((first, rest)) = path.split_first() else {
+            return true;
+        };
+        match first.strip_suffix("[]") {
+            Some(array) => (if array.is_empty() { v } else { &v[array] })
+                .as_array()
+                .is_some_and(|a| !a.is_empty() && a.iter().all(|i| has(i, rest))),
+            None => v.get(*first).is_some_and(|i| has(i, rest)),
+        }
+    }
+    for key in keys {
+        let path: Vec<&str> = key.split('.').collect();
+        assert!(has(doc, &path), "{what}: no {key} in {doc:#}");
+    }
+}
+
+fn json_of(args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&accepted(args)).expect("JSON output")
+}
+
+/// The JSON documents scripts written for the original parse carry its keys
+/// (ours may add others): the run's summary, progress, and the listings.
+#[test]
+fn json_outputs_carry_the_original_keys() {
+    let (src, tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    src.psql(DB, "CREATE EXTENSION hstore;");
+    let (s, t) = (src.uri(DB), tgt.uri(DB));
+    let dir = workdir();
+    let d = dir.path().to_str().expect("utf-8 path");
+    accepted(&["clone", "--source", &s, "--target", &t, "--dir", d]);
+
+    let summary_keys = [
+        "setup.table-jobs",
+        "setup.index-jobs",
+        "steps[].label",
+        "steps[].conn",
+        "steps[].duration",
+        "steps[].duration_pretty",
+        "steps[].concurrency",
+        "tables[].oid",
+        "tables[].schema",
+        "tables[].name",
+        "tables[].duration",
+        "tables[].network.bytes",
+        "tables[].network.bytes-pretty",
+        "tables[].network.transmit-rate",
+        "tables[].index.count",
+        "tables[].index.duration",
+    ];
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).expect("summary"))
+            .expect("summary.json");
+    assert_keys(&saved, &summary_keys, "summary.json");
+    let printed = json_of(&["list", "progress", "--summary", "--json", "--dir", d]);
+    assert_keys(&printed, &summary_keys, "list progress --summary --json");
+
+    let progress = json_of(&["list", "progress", "--json", "--dir", d]);
+    assert_keys(
+        &progress,
+        &[
+            "table-jobs",
+            "index-jobs",
+            "tables.total",
+            "tables.done",
+            "tables.in-progress",
+            "indexes.total",
+            "indexes.done",
+            "indexes.in-progress",
+        ],
+        "list progress --json",
+    );
+    assert_eq!(progress["tables"]["total"], 1, "{progress:#}");
+    assert_eq!(progress["tables"]["done"], 1, "{progress:#}");
+    assert_eq!(progress["indexes"]["total"], 2, "{progress:#}");
+
+    let schema = json_of(&["list", "schema", "--source", &s, "--split-at", "8kB"]);
+    assert_keys(
+        &schema,
+        &[
+            "setup.snapshot",
+            "setup.source_pguri",
+            "setup.target_pguri",
+            "setup.table-jobs",
+            "setup.index-jobs",
+            "setup.split-tables-larger-than",
+            "tables[].oid",
+            "tables[].schema",
+            "tables[].name",
+            "tables[].qname",
+            "tables[].reltuples",
+            "tables[].bytes",
+            "tables[].bytes-pretty",
+            "tables[].exclude-data",
+            "tables[].part-key",
+            "tables[].parts",
+            "indexes[].oid",
+            "indexes[].schema",
+            "indexes[].name",
+            "indexes[].qname",
+            "indexes[].isPrimary",
+            "indexes[].isUnique",
+            "indexes[].sql",
+            "indexes[].table.oid",
+            "indexes[].table.schema",
+            "indexes[].table.name",
+            "sequences[].oid",
+            "sequences[].schema",
+            "sequences[].name",
+            "sequences[].last-value",
+            "sequences[].is-called",
+        ],
+        "list schema --json",
+    );
+    let pkey = schema["indexes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["name"] == "items_pkey"))
+        .expect("items_pkey listed");
+    assert_keys(
+        pkey,
+        &["constraint.oid", "constraint.name", "constraint.sql"],
+        "list schema --json, a primary key",
+    );
+    assert_eq!(pkey["isPrimary"], true);
+
+    let extensions = json_of(&["list", "extensions", "--source", &s, "--json"]);
+    assert_keys(
+        &extensions,
+        &["[].oid", "[].name", "[].schema", "[].config"],
+        "list extensions --json",
+    );
+    let versions = json_of(&["list", "extensions", "-a", "--source", &s, "--json"]);
+    assert_keys(
+        &versions,
+        &["[].name", "[].versions"],
+        "--available-versions",
+    );
+
+    // The original prints an array of tables; ours has them under `tables`.
+    let compared = json_of(&["compare", "data", "--source", &s, "--target", &t, "--json"]);
+    assert_keys(
+        &compared,
+        &[
+            "tables[].schema",
+            "tables[].name",
+            "tables[].source.rowcount",
+            "tables[].source.checksum",
+            "tables[].target.rowcount",
+            "tables[].target.checksum",
+        ],
+        "compare data --json",
+    );
+    let tables = json_of(&["list", "tables", "--source", &s, "--json"]);
+    assert_keys(
+        &tables,
+        &["[].oid", "[].schema", "[].name", "[].bytes"],
+        "list tables --json",
+    );
+}
+
+/// The column names of the first line of a listing's table.
+fn header(out: &str) -> Vec<String> {
+    let line = out.lines().next().unwrap_or_default();
+    line.split('|')
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// The text tables of `list` start with the original's columns, in its
+/// order (ours follow them), and sizes read as `pg_size_pretty` prints them.
+#[test]
+fn listings_start_with_the_original_columns() {
+    let (src, _tgt) = source_and_target(DB);
+    src.psql(DB, FIXTURE);
+    src.psql(DB, "VACUUM ANALYZE");
+    let s = src.uri(DB);
+    for (args, columns) in [
+        (
+            &["tables"][..],
+            &[
+                "OID",
+                "Schema Name",
+                "Table Name",
+                "Est. Row Count",
+                "On-disk size",
+            ][..],
+        ),
+        (
+            &["tables", "--list-skipped"],
+            &[
+                "OID",
+                "Schema Name",
+                "Table Name",
+                "Est. Row Count",
+                "On-disk size",
+            ],
+        ),
+        (
+            &["indexes"],
+            &[
+                "OID",
+                "Schema",
+                "Index Name",
+                "Constraint Name",
+                "Constraint",
+            ],
+        ),
+        (
+            &["sequences"],
+            &["OID", "Schema Name", "Sequence Name", "Owned By"],
+        ),
+        (
+            &["table-parts", "--split-at", "8kB"],
+            &["Part", "Min", "Max", "Count"],
+        ),
+        (&["databases"], &["OID", "Database Name", "On-disk size"]),
+        (
+            &["extensions"],
+            &["OID", "Name", "Schema", "Count", "Config"],
+        ),
+        (&["collations"], &["OID", "Name", "Object name"]),
+    ] {
+        let mut all = vec!["list"];
+        all.extend(args);
+        all.extend(["--source", &s]);
+        let out = accepted(&all);
+        let got = header(&out);
+        assert!(
+            got.len() >= columns.len() && got[..columns.len()] == *columns,
+            "list {args:?}: {got:?}\n{out}"
+        );
+        if args == ["tables"] {
+            let items = out
+                .lines()
+                .find(|l| l.contains("items"))
+                .expect("items row");
+            assert!(
+                items.contains(" kB ") || items.contains(" bytes "),
+                "{items}"
+            );
+            assert!(items.contains(" 500 "), "estimated rows: {items}");
+        }
+        if args == ["collations"] {
+            assert!(out.contains(&format!("database {DB}")), "{out}");
+        }
+        if args == ["indexes"] {
+            assert!(out.contains("PRIMARY KEY (id)"), "{out}");
+        }
+    }
 }

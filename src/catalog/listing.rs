@@ -96,12 +96,25 @@ pub struct ExtensionRow {
     pub relocatable: bool,
     /// Configuration tables, whose rows `copy extensions` copies.
     pub config_tables: Vec<String>,
+    /// The same tables as the original pgcopydb lists them.
+    pub config: Vec<ConfigTable>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigTable {
+    pub schema: String,
+    pub name: String,
 }
 
 pub async fn extensions(client: &Client, scope: &dyn ListScope) -> Result<Vec<ExtensionRow>> {
     const SQL: &str = "\
         SELECT e.oid, e.extname::text, n.nspname::text, e.extversion, e.extrelocatable, \
-               ARRAY(SELECT c::regclass::text FROM unnest(e.extconfig) c) \
+               ARRAY(SELECT c::regclass::text FROM unnest(e.extconfig) c), \
+               ARRAY(SELECT cn.nspname::text FROM unnest(e.extconfig) WITH ORDINALITY c(oid, i) \
+                       JOIN pg_class cc ON cc.oid = c.oid \
+                       JOIN pg_namespace cn ON cn.oid = cc.relnamespace ORDER BY c.i), \
+               ARRAY(SELECT cc.relname::text FROM unnest(e.extconfig) WITH ORDINALITY c(oid, i) \
+                       JOIN pg_class cc ON cc.oid = c.oid ORDER BY c.i) \
           FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
          ORDER BY e.extname";
     let rows = client.query(SQL, &[]).await.context("listing extensions")?;
@@ -114,9 +127,18 @@ pub async fn extensions(client: &Client, scope: &dyn ListScope) -> Result<Vec<Ex
                 version: r.try_get(3)?,
                 relocatable: r.try_get(4)?,
                 config_tables: r.try_get(5)?,
+                config: config_tables(r.try_get(6)?, r.try_get(7)?),
             })
         })
         .filter(|e| e.as_ref().map_or(true, |e| scope.extension(&e.name)))
+        .collect()
+}
+
+fn config_tables(schemas: Vec<String>, names: Vec<String>) -> Vec<ConfigTable> {
+    schemas
+        .into_iter()
+        .zip(names)
+        .map(|(schema, name)| ConfigTable { schema, name })
         .collect()
 }
 

@@ -107,6 +107,7 @@ impl CloneOptions {
                 Some(path) => crate::extensions::requirements::load(path)?,
                 None => Default::default(),
             },
+            without_source: false,
         })
     }
 }

@@ -47,8 +47,12 @@ pub async fn run_step(mut args: CloneArgs, steps: Steps) -> Result<()> {
     if !steps.touches_target() && args.conn.target.is_none() {
         args.conn.target = args.conn.source.clone();
     }
+    let without_source = without_source(&mut args, steps);
     let endpoints = Endpoints::from_args(&args.conn)?;
-    let options = CloneOptions::from_args(&args)?;
+    let options = CloneOptions {
+        without_source,
+        ..CloneOptions::from_args(&args)?
+    };
     crate::interrupt::install_handlers();
     let summary = run_steps(&endpoints, &options, steps).await?;
     crate::report::stdout::print(summary.render())?;
@@ -67,12 +71,31 @@ pub async fn run_step(mut args: CloneArgs, steps: Steps) -> Result<()> {
 }
 
 /// `restore parse-list`: print the restore lists the restore would use.
-pub async fn print_restore_lists(args: CloneArgs) -> Result<()> {
+pub async fn print_restore_lists(mut args: CloneArgs) -> Result<()> {
     crate::report::logging::init(args.log.level());
+    let without_source = without_source(&mut args, Steps::RESTORE_SCHEMA);
     let endpoints = Endpoints::from_args(&args.conn)?;
-    let opts = CloneOptions::from_args(&args)?;
+    let opts = CloneOptions {
+        without_source,
+        ..CloneOptions::from_args(&args)?
+    };
     for path in crate::clone::write_restore_lists(&endpoints, &opts).await? {
         crate::report::stdout::print(std::fs::read_to_string(path)?)?;
     }
     Ok(())
 }
+
+/// Whether a restore step runs without the source: it was not given, and
+/// the step works from the work directory's dump. The source's connection
+/// string is then one that cannot connect, so that nothing reads another
+/// server in its place.
+fn without_source(args: &mut CloneArgs, steps: Steps) -> bool {
+    if steps.needs_source() || args.conn.source.is_some() {
+        return false;
+    }
+    args.conn.source = Some(NO_SOURCE.to_string());
+    true
+}
+
+/// A connection string no server answers (a socket directory that does not exist).
+const NO_SOURCE: &str = "host=/nonexistent/pgcopydb-no-source-given dbname=no_source";

@@ -178,7 +178,7 @@ pub fn fit(
 
 /// Reads both servers' limits and returns the options to run with.
 pub async fn fit_options(
-    source: &Client,
+    source: Option<&Client>,
     target: &Client,
     opts: &CloneOptions,
 ) -> Result<CloneOptions> {
@@ -187,7 +187,11 @@ pub async fn fit_options(
     if opts.limits.is_some() {
         return Ok(opts.clone());
     }
-    let source_room = read_limits(source).await.and_then(|l| l.room());
+    // A restore step without --source opens no source connection.
+    let source_room = match source {
+        Some(source) => read_limits(source).await.and_then(|l| l.room()),
+        None => None,
+    };
     let target_room = read_limits(target).await.and_then(|l| l.room());
     let needs_source = source_connections(opts.table_jobs);
     let needs_target = target_connections(opts.table_jobs, opts.index_jobs);

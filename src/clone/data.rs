@@ -261,6 +261,9 @@ async fn start_tables(shared: &Arc<Shared>) -> Result<()> {
         } else {
             let report = TableReport {
                 table: table.label(),
+                oid: table.oid,
+                schema: table.schema.clone(),
+                name: table.name.clone(),
                 indexes: buildable(table).count(),
                 ..TableReport::default()
             };

@@ -12,6 +12,7 @@ mod globals;
 pub mod instance;
 pub mod limits;
 mod options;
+mod restore_target;
 mod resume;
 mod schema_steps;
 mod steps;
@@ -52,12 +53,27 @@ pub async fn run_steps(
     let step = Instant::now();
     // Connections and tools first: every bad input fails here, before the
     // work directory records anything that would look like a run to resume.
-    let source = connect(Side::Source, &endpoints.source).await?;
+    let source = match opts.without_source {
+        true => None,
+        false => Some(connect(Side::Source, &endpoints.source).await?),
+    };
     let target = connect_target_worker(&endpoints.target).await?;
-    if steps.touches_target() {
-        guards::refuse_same_database(&source, &target, steps.name).await?;
+    if let (true, Some(source)) = (steps.touches_target(), &source) {
+        guards::refuse_same_database(source, &target, steps.name).await?;
     }
-    let (source_major, target_major) = (server_major(&source).await?, server_major(&target).await?);
+    let recorded_source = restore_target::recorded(&opts.dir, restore_target::SOURCE_IDENTITY);
+    if let (true, None, Some(recorded)) = (steps.touches_target(), &source, recorded_source) {
+        guards::refuse_recorded_source(&target, &recorded, steps.name).await?;
+    }
+    let source_identity = match &source {
+        Some(source) => guards::database_identity(source).await?,
+        None => None,
+    };
+    let target_major = server_major(&target).await?;
+    let source_major = match &source {
+        Some(source) => server_major(source).await?,
+        None => restore_target::recorded_source_major(&opts.dir).unwrap_or(target_major),
+    };
     let tools = tools::choose(&tools::discover(), source_major, target_major)?;
     info!(
         "source PostgreSQL {source_major}, target PostgreSQL {target_major}, using pg_dump/pg_restore {} from {}",
@@ -67,7 +83,7 @@ pub async fn run_steps(
     if let Some(w) = &tools.warning {
         tracing::warn!("{w}");
     }
-    let fitted_opts = budget::fit_options(&source, &target, opts).await?;
+    let fitted_opts = budget::fit_options(source.as_ref(), &target, opts).await?;
     let opts = &fitted_opts;
     drop(source);
 
@@ -82,13 +98,14 @@ pub async fn run_steps(
     };
     let workdir = WorkDir::open(&opts.dir, reuse)?;
     let state = workdir.state.clone();
+    let new_target = restore_target::starts_new_target(&state, endpoints, steps)?;
     let resumed_opts = CloneOptions {
-        resume: workdir.resuming,
+        resume: workdir.resuming && !new_target,
         ..opts.clone()
     };
     let opts = &resumed_opts;
-    if opts.resume {
-        resume::check_setup(&state, endpoints, opts)?;
+    if workdir.resuming {
+        resume::check_setup(&state, endpoints, opts, steps)?;
     }
     if opts.resume && steps.touches_target() {
         let app = endpoints
@@ -107,17 +124,36 @@ pub async fn run_steps(
         .into());
     }
     let mut summary = Summary {
-        source: endpoints.source.safe_display(),
+        source: match opts.without_source {
+            true => restore_target::recorded_source(&state)?,
+            false => endpoints.source.safe_display(),
+        },
         target: endpoints.target.safe_display(),
+        setup: crate::report::summary::RunSetup {
+            table_jobs: opts.table_jobs,
+            index_jobs: opts.index_jobs,
+        },
         ..Summary::default()
     };
     let (holder, snapshot_id) = take_snapshot(endpoints, opts, &workdir, steps).await?;
     summary.snapshot = snapshot_id.clone();
-    state.catalog().put_setup(&resume::setup_entries(
-        endpoints,
-        opts,
-        snapshot_id.as_deref(),
-    ))?;
+    let mut setup = resume::setup_entries(endpoints, opts, snapshot_id.as_deref());
+    // Only what this step knows: a dump has no target, a restore without
+    // --source keeps the dump's source and snapshot.
+    setup.retain(|(key, _)| match *key {
+        "target" => steps.touches_target(),
+        "source" | "snapshot" => !opts.without_source,
+        _ => true,
+    });
+    setup.push(("table_jobs", opts.table_jobs.to_string()));
+    setup.push(("index_jobs", opts.index_jobs.to_string()));
+    if !opts.without_source {
+        setup.push((restore_target::SOURCE_MAJOR, source_major.to_string()));
+    }
+    if let Some(identity) = source_identity {
+        setup.push((restore_target::SOURCE_IDENTITY, identity));
+    }
+    state.catalog().put_setup(&setup)?;
 
     let catalog = catalog_and_dump(
         endpoints,
@@ -138,6 +174,7 @@ pub async fn run_steps(
         catalog.large_objects.len()
     );
     summary.step("catalog and schema dump", step.elapsed());
+    restore_target::refuse_what_needs_source(opts, steps, &catalog)?;
 
     let step = Instant::now();
     let to_drop = if steps.pre_data && !opts.resume {
@@ -157,7 +194,13 @@ pub async fn run_steps(
     if steps.pre_data {
         globals::copy_roles(&tools, endpoints, &target, &workdir, opts).await?;
     }
-    if steps.db_properties
+    if steps.db_properties && !opts.skip_db_properties && opts.without_source {
+        info!(
+            "{}: database properties (ALTER DATABASE/ROLE ... SET) are read from the source: \
+             pass --source to restore them",
+            steps.name
+        );
+    } else if steps.db_properties
         && !opts.skip_db_properties
         && !state.ledger().is_done(&Unit::Step("db-properties"))?
     {
@@ -198,7 +241,13 @@ pub async fn run_steps(
             .await??;
         summary.step("pre-data restore", step.elapsed());
     }
-    if steps.pre_data {
+    if steps.pre_data && opts.without_source && !opts.skips.extensions {
+        info!(
+            "{}: the rows of extension configuration tables are read from the source: \
+             `pgcopydb copy extensions` copies them (or pass --source)",
+            steps.name
+        );
+    } else if steps.pre_data {
         globals::copy_extension_data(endpoints, &target, &workdir, snapshot_id.as_deref(), opts)
             .await?;
     }
@@ -244,6 +293,14 @@ pub async fn run_steps(
         let step = Instant::now();
         info!("restoring post-data on the target");
         let interrupted = opts.resume && state.ledger().was_started(&post)?;
+        if interrupted && opts.without_source {
+            return Err(Failure::args(format!(
+                "{}: the post-data restore was interrupted; finding what it created names \
+                 objects through the source: pass --source",
+                steps.name
+            ))
+            .into());
+        }
         let restore = schema_steps::restore_post_data(
             &tools,
             endpoints,
@@ -311,7 +368,7 @@ async fn take_snapshot(
     workdir: &WorkDir,
     steps: Steps,
 ) -> Result<(Option<SnapshotHolder>, Option<String>)> {
-    if opts.not_consistent {
+    if opts.not_consistent || opts.without_source {
         return Ok((None, None));
     }
     let given = opts.snapshot.clone().or_else(|| workdir.held_snapshot());
@@ -351,11 +408,20 @@ async fn catalog_and_dump(
 ) -> Result<Catalog> {
     let state = &workdir.state;
     // Resumed runs and later steps work on the catalog read by the first.
-    let saved = if opts.resume {
+    let saved = if opts.resume || !steps.whole_run {
         state.catalog().load_catalog()?
     } else {
         None
     };
+    if saved.is_none() && opts.without_source {
+        return Err(Failure::state(format!(
+            "{}: no source catalog in {}: run `pgcopydb dump schema --dir {}` first, or pass --source",
+            steps.name,
+            opts.dir.display(),
+            opts.dir.display()
+        ))
+        .into());
+    }
     let dump_unit = Unit::Step("dump");
     let need_dump =
         steps.dump && (!state.ledger().is_done(&dump_unit)? || !workdir.archive().exists());
@@ -453,12 +519,12 @@ pub async fn write_restore_lists(
     opts: &CloneOptions,
 ) -> Result<[std::path::PathBuf; 2]> {
     let target = connect_target_worker(&endpoints.target).await?;
-    let source = connect(Side::Source, &endpoints.source).await?;
-    let tools = tools::choose(
-        &tools::discover(),
-        server_major(&source).await?,
-        server_major(&target).await?,
-    )?;
+    let target_major = server_major(&target).await?;
+    let source_major = match opts.without_source {
+        true => restore_target::recorded_source_major(&opts.dir).unwrap_or(target_major),
+        false => server_major(&connect(Side::Source, &endpoints.source).await?).await?,
+    };
+    let tools = tools::choose(&tools::discover(), source_major, target_major)?;
     let workdir = WorkDir::open(&opts.dir, Reuse::Continue)?;
     let catalog = workdir.state.catalog().load_catalog()?;
     let (Some(catalog), true) = (catalog, workdir.archive().exists()) else {

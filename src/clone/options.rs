@@ -60,6 +60,10 @@ pub struct CloneOptions {
     pub skips: SkipOptions,
     /// `--requirements FILE`: extension versions to create instead of the source's.
     pub requirements: crate::extensions::requirements::Pins,
+    /// A restore step given no `--source`: it works from the work directory's
+    /// dump and catalog, and never connects to the source (whose connection
+    /// string is then a placeholder that cannot connect).
+    pub without_source: bool,
 }
 
 impl CloneOptions {

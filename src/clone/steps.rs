@@ -144,6 +144,13 @@ impl Steps {
             || self.post_data
     }
 
+    /// Whether the command reads the source itself. The restore steps work
+    /// from the dump and the catalog recorded in the work directory, so
+    /// they run without `--source`, as the original's do.
+    pub fn needs_source(&self) -> bool {
+        self.dump || self.table_data || self.after_copy() || self.sequences || self.large_objects
+    }
+
     /// Whether the pre/post-data restore needs the schema archive.
     pub fn needs_archive(&self) -> bool {
         self.pre_data || self.post_data

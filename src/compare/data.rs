@@ -18,10 +18,23 @@ use super::checksum::{self, RelName};
 use crate::snapshot::{export_on, reader_on};
 
 /// Row count and checksum of one table on one side.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSum {
     pub rows: i64,
     pub checksum: String,
+}
+
+/// `rows`, and `rowcount` as the original pgcopydb's `compare data --json`
+/// names it.
+impl Serialize for TableSum {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("TableSum", 3)?;
+        s.serialize_field("rows", &self.rows)?;
+        s.serialize_field("rowcount", &self.rows)?;
+        s.serialize_field("checksum", &self.checksum)?;
+        s.end()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,6 +67,9 @@ impl Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct TableCheck {
     pub table: String,
+    /// The original's keys for the table, beside our `table`.
+    pub schema: String,
+    pub name: String,
     pub source: TableSum,
     pub target: Option<TableSum>,
     pub status: Status,
@@ -257,6 +273,8 @@ impl Shared<'_> {
             .await?;
             return Ok(TableCheck {
                 table: t.label(),
+                schema: t.schema.clone(),
+                name: t.name.clone(),
                 source: source_sum,
                 target: None,
                 status: Status::MissingOnTarget,
@@ -295,6 +313,8 @@ impl Shared<'_> {
         };
         Ok(TableCheck {
             table: t.label(),
+            schema: t.schema.clone(),
+            name: t.name.clone(),
             source: s,
             target: Some(d),
             status,

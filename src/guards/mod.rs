@@ -7,4 +7,6 @@ mod drop_dependents;
 mod same_database;
 
 pub use drop_dependents::{refuse_lost_dependents, DroppedTables};
-pub use same_database::{refuse_same_database, refuse_same_instance};
+pub use same_database::{
+    database_identity, refuse_recorded_source, refuse_same_database, refuse_same_instance,
+};

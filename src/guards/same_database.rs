@@ -28,6 +28,29 @@ pub async fn refuse_same_database(source: &Client, target: &Client, action: &str
     .into())
 }
 
+/// The database a session reaches, as `system identifier/database oid`, or
+/// None when the role may not read the system identifier. Recorded with a
+/// schema dump, it lets a restore without `--source` refuse the dump's own
+/// database.
+pub async fn database_identity(client: &Client) -> Result<Option<String>> {
+    let Some(system) = system_identifier(client).await else {
+        return Ok(None);
+    };
+    Ok(Some(format!("{system}/{}", database_oid(client).await?)))
+}
+
+/// Refuse to write into the database whose identity the dump recorded.
+pub async fn refuse_recorded_source(target: &Client, recorded: &str, action: &str) -> Result<()> {
+    if database_identity(target).await?.as_deref() != Some(recorded) {
+        return Ok(());
+    }
+    Err(Failure::target(format!(
+        "the target is the database the schema was dumped from (system identifier/database oid \
+         {recorded}): refusing to {action}; give a --target on another server or another database"
+    ))
+    .into())
+}
+
 /// Refuse a command that copies a whole instance into itself: every database
 /// of it would be its own target.
 pub async fn refuse_same_instance(source: &Client, target: &Client, action: &str) -> Result<()> {

@@ -10,15 +10,45 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Side};
 
+/// A step as the original pgcopydb's summary.json has it (`label`, `conn`,
+/// `duration` in ms, `duration_pretty`, `concurrency`), besides our `step`
+/// and `seconds`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepReport {
     pub step: String,
     pub seconds: f64,
+    #[serde(default)]
+    pub label: String,
+    /// Which servers the step works on: `source`, `target` or `both`.
+    #[serde(default)]
+    pub conn: String,
+    #[serde(default)]
+    pub duration: u64,
+    #[serde(default)]
+    pub duration_pretty: String,
+    #[serde(default)]
+    pub concurrency: usize,
+}
+
+/// The jobs of the run, the original's `setup` object.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default)]
+pub struct RunSetup {
+    #[serde(rename = "table-jobs")]
+    pub table_jobs: usize,
+    #[serde(rename = "index-jobs")]
+    pub index_jobs: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct TableReport {
+    /// `schema.name`.
     pub table: String,
+    #[serde(default)]
+    pub oid: u32,
+    #[serde(default)]
+    pub schema: String,
+    #[serde(default)]
+    pub name: String,
     pub rows: u64,
     pub bytes: u64,
     pub copy_seconds: f64,
@@ -32,6 +62,8 @@ pub struct TableReport {
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Summary {
+    #[serde(default)]
+    pub setup: RunSetup,
     pub source: String,
     pub target: String,
     pub snapshot: Option<String>,
@@ -53,15 +85,47 @@ pub struct Summary {
 
 impl Summary {
     pub fn step(&mut self, step: &str, duration: Duration) {
+        let (conn, concurrency) = step_connections(step, self.setup);
         self.steps.push(StepReport {
             step: step.to_string(),
             seconds: duration.as_secs_f64(),
+            label: step.to_string(),
+            conn: conn.to_string(),
+            duration: duration.as_millis() as u64,
+            duration_pretty: seconds(duration.as_secs_f64()),
+            concurrency,
         });
+    }
+
+    /// The JSON of `summary.json` and `list progress --summary --json`: ours,
+    /// with the original's keys beside (each table's `network` and `index`
+    /// objects, `duration` in ms).
+    pub fn to_json(&self) -> anyhow::Result<serde_json::Value> {
+        let mut doc = serde_json::to_value(self)?;
+        if let Some(tables) = doc.get_mut("tables").and_then(|t| t.as_array_mut()) {
+            for (json, t) in tables.iter_mut().zip(&self.tables) {
+                let rate = match t.copy_seconds {
+                    s if s > 0.0 => format!("{}/s", HumanBytes((t.bytes as f64 / s) as u64)),
+                    _ => String::new(),
+                };
+                json["duration"] = serde_json::json!((t.copy_seconds * 1000.0) as u64);
+                json["network"] = serde_json::json!({
+                    "bytes": t.bytes,
+                    "bytes-pretty": HumanBytes(t.bytes).to_string(),
+                    "transmit-rate": rate,
+                });
+                json["index"] = serde_json::json!({
+                    "count": t.indexes,
+                    "duration": (t.index_seconds * 1000.0) as u64,
+                });
+            }
+        }
+        Ok(doc)
     }
 
     /// Saved 0600, replacing (never following) whatever is at `path`.
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
-        let text = serde_json::to_string_pretty(self)?;
+        let text = serde_json::to_string_pretty(&self.to_json()?)?;
         crate::workdir::private::write_private_file(path, text.as_bytes())
     }
 
@@ -135,6 +199,20 @@ impl Summary {
             "content not compared: --verify does that"
         };
         Some(format!("rows: {rows} copied, {counts}; {content}"))
+    }
+}
+
+/// The servers a step of the clone works on, and how many sessions it runs
+/// at once, as the original's summary reports them.
+fn step_connections(step: &str, setup: RunSetup) -> (&'static str, usize) {
+    match step {
+        s if s.contains("dump") => ("source", 1),
+        s if s.starts_with("copy") || s.contains("verification") => {
+            ("both", setup.table_jobs.max(1))
+        }
+        s if s.starts_with("indexes") => ("target", setup.index_jobs.max(1)),
+        s if s.contains("large objects") || s.contains("sequences") => ("both", 1),
+        _ => ("target", 1),
     }
 }
 

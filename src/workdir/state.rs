@@ -148,6 +148,19 @@ impl State {
         &self.ledger
     }
 
+    /// Forget what was done on the target (every unit but the schema dump,
+    /// and the `target_written` mark), keeping the dump and the source
+    /// catalog: a step into another target starts that target over. It
+    /// spans both stores, in one transaction.
+    pub fn forget_target_progress(&self) -> Result<()> {
+        self.db.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM progress WHERE unit <> 'step:dump'", [])?;
+            tx.execute("DELETE FROM setup WHERE key = 'target_written'", [])?;
+            tx.commit()
+        })
+    }
+
     /// Run `f` on the state's connection (modules keeping their own tables
     /// in the state, such as the CDC sentinel, go through here).
     pub(crate) fn with<T>(

@@ -184,6 +184,8 @@ pub struct IndexRow {
     pub constraint: Option<String>,
     pub bytes: i64,
     pub definition: String,
+    /// `pg_get_constraintdef` of that constraint (`PRIMARY KEY (id)`).
+    pub constraint_definition: Option<String>,
 }
 
 /// Valid indexes of the tables the copy reads; the copy builds each one.
@@ -191,7 +193,8 @@ pub async fn indexes(client: &Client, scope: &dyn ListScope) -> Result<Vec<Index
     let sql = format!(
         "SELECT i.indexrelid, n.nspname::text, ic.relname::text, tn.nspname::text, \
                 t.relname::text, i.indisprimary, i.indisunique, con.conname::text, \
-                coalesce(pg_relation_size(i.indexrelid), 0), pg_get_indexdef(i.indexrelid) \
+                coalesce(pg_relation_size(i.indexrelid), 0), pg_get_indexdef(i.indexrelid), \
+                pg_get_constraintdef(con.oid) \
            FROM pg_index i \
            JOIN pg_class ic ON ic.oid = i.indexrelid \
            JOIN pg_namespace n ON n.oid = ic.relnamespace \
@@ -219,6 +222,7 @@ pub async fn indexes(client: &Client, scope: &dyn ListScope) -> Result<Vec<Index
                 constraint: r.try_get(7)?,
                 bytes: r.try_get(8)?,
                 definition: r.try_get(9)?,
+                constraint_definition: r.try_get(10)?,
             })
         })
         .filter(|i| {

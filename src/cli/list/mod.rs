@@ -5,8 +5,10 @@
 //! every number in one listing comes from the same view of the source.
 
 mod progress;
+mod progress_json;
 mod relations;
 mod render;
+mod schema_json;
 mod server;
 
 use std::path::PathBuf;
@@ -33,7 +35,7 @@ pub enum ListCommand {
     /// How --split-tables-larger-than would cut each large table into parts
     TableParts(TablePartsArgs),
     /// Sequences whose values the copy sets on the target
-    Sequences(SourceArgs),
+    Sequences(SequencesArgs),
     /// Indexes the copy builds on the target, per table
     Indexes(IndexesArgs),
     /// For each table, the objects that depend on it (owned sequences, views, foreign keys,
@@ -200,12 +202,31 @@ impl TableNameArgs {
     }
 }
 
+/// `--list-skipped` of `list sequences`, `indexes` and `depends`.
+#[derive(Debug, clap::Args)]
+pub struct SkippedArg {
+    /// List what --filters leaves out instead of what the copy takes (nothing
+    /// without --filters)
+    #[arg(short = 'x', long)]
+    list_skipped: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SequencesArgs {
+    #[command(flatten)]
+    src: SourceArgs,
+    #[command(flatten)]
+    skipped: SkippedArg,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct DependsArgs {
     #[command(flatten)]
     src: SourceArgs,
     #[command(flatten)]
     names: TableNameArgs,
+    #[command(flatten)]
+    skipped: SkippedArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -214,6 +235,8 @@ pub struct IndexesArgs {
     src: SourceArgs,
     #[command(flatten)]
     names: TableNameArgs,
+    #[command(flatten)]
+    skipped: SkippedArg,
     /// Only the indexes of this table (schema.name, or a name found in any schema)
     #[arg(long, value_name = "SCHEMA.NAME")]
     table: Option<String>,
@@ -229,7 +252,7 @@ pub async fn run(cmd: ListCommand) -> Result<()> {
         ListCommand::Sequences(a) => relations::sequences(a).await,
         ListCommand::Indexes(a) => relations::indexes(a).await,
         ListCommand::Depends(a) => relations::depends(a).await,
-        ListCommand::Schema(a) => server::schema(a.src).await,
+        ListCommand::Schema(a) => server::schema(a).await,
         ListCommand::Progress(a) => progress::run(a),
     }
 }

@@ -54,8 +54,17 @@ pub fn run(args: ProgressArgs) -> Result<()> {
     let totals = Totals::of(&rows, state.catalog().planned_tables().map_err(unreadable)?);
     let sentinel = crate::stream::sentinel::read(&state).map_err(unreadable)?;
     let cdc = sentinel.as_ref().map(|s| s.progress_json());
+    if args.json && args.summary {
+        return print_summary(&dir);
+    }
     if args.json {
-        let doc = serde_json::json!({ "totals": totals.json(), "units": rows, "cdc": cdc });
+        let mut doc = serde_json::to_value(
+            super::progress_json::original_shape(&state, &rows).map_err(unreadable)?,
+        )?;
+        let ours = serde_json::json!({ "totals": totals.json(), "units": rows, "cdc": cdc });
+        if let (Some(doc), serde_json::Value::Object(ours)) = (doc.as_object_mut(), ours) {
+            doc.extend(ours);
+        }
         crate::report::stdout::println(serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
@@ -85,6 +94,26 @@ pub fn run(args: ProgressArgs) -> Result<()> {
         crate::report::stdout::println(sentinel.progress_line())?;
     }
     Ok(())
+}
+
+/// `--summary --json`: the run's summary as saved in `summary.json` (the
+/// original's keys with ours), once a command of the run has ended.
+fn print_summary(dir: &std::path::Path) -> Result<()> {
+    let path = dir.join(crate::workdir::contents::SUMMARY_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Failure::state(format!(
+            "no summary in {} yet ({e}): it is written when a command of the run ends; \
+             list progress --json shows a run in progress",
+            dir.display()
+        ))
+    })?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Failure::state(format!(
+            "{} is not JSON ({e}): --restart the run",
+            path.display()
+        ))
+    })?;
+    crate::report::stdout::println(serde_json::to_string_pretty(&doc)?)
 }
 
 fn now() -> f64 {

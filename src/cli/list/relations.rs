@@ -4,9 +4,9 @@ use anyhow::Result;
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use super::render::{bytes, grid, or_dash, print_json, yes_no};
-use super::{DependsArgs, IndexesArgs, SourceArgs, TablePartsArgs, TablesArgs};
-use crate::catalog::listing::{self, Dependent, IndexRow, TableRow};
+use super::render::{bytes, grid, or_dash, pg_size_pretty, print_json, yes_no};
+use super::{DependsArgs, IndexesArgs, SequencesArgs, TablePartsArgs, TablesArgs};
+use crate::catalog::listing::{self, Dependent, Everything, IndexRow, TableRow};
 use crate::catalog::parts::{plan_parts, Part, PartRange, SplitKey, SplitSettings, TableShape};
 use crate::catalog::TableSizes;
 use crate::error::Failure;
@@ -34,21 +34,33 @@ pub async fn tables(args: TablesArgs) -> Result<()> {
     if args.src.json {
         return print_json(&rows);
     }
-    let mut g = if args.list_skipped {
-        grid(&["Schema", "Name", "Kind", "Size", "Skipped because"])
-    } else {
-        grid(&["Schema", "Name", "Size", "Estimated rows", "Primary key"])
-    };
+    // The original's columns first, ours after them.
+    let mut header = vec![
+        "OID",
+        "Schema Name",
+        "Table Name",
+        "Est. Row Count",
+        "On-disk size",
+    ];
+    header.extend(match args.list_skipped {
+        true => ["Kind", "Skipped because"],
+        false => ["Primary key", "Kind"],
+    });
+    let mut g = grid(&header);
     for t in &rows {
-        let mut row = vec![t.schema.clone(), t.name.clone()];
+        let mut row = vec![
+            t.oid.to_string(),
+            t.schema.clone(),
+            t.name.clone(),
+            t.estimated_rows.unwrap_or(-1).to_string(),
+            pg_size_pretty(t.bytes),
+        ];
         if args.list_skipped {
             row.push(kind_name(&t.relkind).to_string());
-            row.push(bytes(t.bytes));
             row.push(t.skipped.clone().unwrap_or_default());
         } else {
-            row.push(bytes(t.bytes));
-            row.push(or_dash(t.estimated_rows));
             row.push(yes_no(t.has_pkey).to_string());
+            row.push(kind_name(&t.relkind).to_string());
         }
         g.add_row(row);
     }
@@ -112,13 +124,22 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
     if args.src.json {
         return print_json(&plans);
     }
-    let mut g = grid(&["Table", "Size", "Part", "Rows read"]);
+    // The original's columns first (its Count, an estimate of the part's
+    // rows, is not computed: `-`), ours after them.
+    let mut g = grid(&["Part", "Min", "Max", "Count", "Table", "Size", "Rows read"]);
     for plan in &plans {
         for p in &plan.parts {
+            let (min, max) = match &p.range {
+                PartRange::Key { from, to, .. } => (or_dash(*from), or_dash(to.map(|t| t - 1))),
+                _ => ("-".to_string(), "-".to_string()),
+            };
             g.add_row(vec![
+                format!("{}/{}", p.number, p.count),
+                min,
+                max,
+                "-".to_string(),
                 quote_qualified(&plan.schema, &plan.name),
                 bytes(plan.bytes),
-                format!("{}/{}", p.number, p.count),
                 p.predicate().unwrap_or_else(|| "whole table".into()),
             ]);
         }
@@ -127,20 +148,42 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
     Ok(())
 }
 
-pub async fn sequences(args: SourceArgs) -> Result<()> {
+/// With `--list-skipped`: the rows of `all` (the whole source) missing from
+/// `kept` (what `--filters` keeps), by oid.
+fn left_out<T>(all: Vec<T>, kept: &[T], oid: impl Fn(&T) -> u32) -> Vec<T> {
+    let kept: std::collections::HashSet<u32> = kept.iter().map(&oid).collect();
+    all.into_iter()
+        .filter(|r| !kept.contains(&oid(r)))
+        .collect()
+}
+
+pub async fn sequences(args: SequencesArgs) -> Result<()> {
+    let (skipped, args) = (args.skipped.list_skipped, args.src);
     let client = args.open().await?;
-    let rows = listing::sequences(&client, &*args.scope(&client).await?).await?;
+    let mut rows = listing::sequences(&client, &*args.scope(&client).await?).await?;
+    if skipped {
+        let all = listing::sequences(&client, &Everything).await?;
+        rows = left_out(all, &rows, |s| s.oid);
+    }
     if args.json {
         return print_json(&rows);
     }
-    let mut g = grid(&["Schema", "Name", "Type", "Last value", "Owned by"]);
+    let mut g = grid(&[
+        "OID",
+        "Schema Name",
+        "Sequence Name",
+        "Owned By",
+        "Type",
+        "Last value",
+    ]);
     for s in &rows {
         g.add_row(vec![
+            s.oid.to_string(),
             s.schema.clone(),
             s.name.clone(),
+            or_dash(s.owned_by.as_ref()),
             s.data_type.clone(),
             or_dash(s.last_value),
-            or_dash(s.owned_by.as_ref()),
         ]);
     }
     crate::report::stdout::println(&g)?;
@@ -151,6 +194,10 @@ pub async fn indexes(args: IndexesArgs) -> Result<()> {
     let client = args.src.open().await?;
     let scope = args.src.scope(&client).await?;
     let mut rows = listing::indexes(&client, &*scope).await?;
+    if args.skipped.list_skipped {
+        let all = listing::indexes(&client, &Everything).await?;
+        rows = left_out(all, &rows, |i| i.oid);
+    }
     if let Some(wanted) = &args.table {
         let tables = listing::tables(&client, &*scope, TableSizes::Exact).await?;
         if !tables
@@ -165,13 +212,28 @@ pub async fn indexes(args: IndexesArgs) -> Result<()> {
     if args.src.json {
         return print_json(&rows);
     }
-    let mut g = grid(&["Table", "Index", "Kind", "Size", "Definition"]);
+    // The original's columns, then ours; DDL stays last, as long as it is.
+    let mut g = grid(&[
+        "OID",
+        "Schema",
+        "Index Name",
+        "Constraint Name",
+        "Constraint",
+        "Table",
+        "Kind",
+        "Size",
+        "DDL",
+    ]);
     for i in &rows {
         g.add_row(vec![
+            i.oid.to_string(),
+            i.schema.clone(),
+            i.name.clone(),
+            i.constraint.clone().unwrap_or_default(),
+            i.constraint_definition.clone().unwrap_or_default(),
             quote_qualified(&i.table_schema, &i.table_name),
-            quote_qualified(&i.schema, &i.name),
             index_kind(i).to_string(),
-            bytes(i.bytes),
+            pg_size_pretty(i.bytes),
             i.definition.clone(),
         ]);
     }
@@ -222,13 +284,15 @@ pub async fn dependency_doc(client: &Client, tables: &[TableRow]) -> Result<Vec<
 }
 
 pub async fn depends(args: DependsArgs) -> Result<()> {
-    let names = args.names;
+    let (names, skipped) = (args.names, args.skipped.list_skipped);
     let args = args.src;
     let client = args.open().await?;
     let scope = args.scope(&client).await?;
     let mut tables = listing::tables(&client, &*scope, TableSizes::Exact).await?;
-    // Tables the filters leave out are not part of the run, nor their dependents.
-    tables.retain(|t| scope.table(&t.schema, &t.name) && names.keeps(&t.schema, &t.name));
+    // Tables the filters leave out are not part of the run, nor their
+    // dependents: --list-skipped lists those instead.
+    tables
+        .retain(|t| scope.table(&t.schema, &t.name) != skipped && names.keeps(&t.schema, &t.name));
     let doc = dependency_doc(&client, &tables).await?;
     if args.json {
         return print_json(&doc);

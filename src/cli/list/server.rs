@@ -3,8 +3,12 @@
 
 use anyhow::Result;
 
-use super::render::{bytes, grid, or_dash, print_json, yes_no};
+use crate::connections::{resolve, Side};
+use crate::error::Failure;
+
+use super::render::{grid, or_dash, pg_size_pretty, print_json, yes_no};
 use super::{ExtensionsArgs, SourceArgs};
+use crate::catalog::listing::CollationRow;
 use crate::catalog::{listing, read_catalog, TableSizes};
 
 pub async fn databases(args: SourceArgs) -> Result<()> {
@@ -13,15 +17,25 @@ pub async fn databases(args: SourceArgs) -> Result<()> {
     if args.json {
         return print_json(&rows);
     }
-    let mut g = grid(&["Name", "Owner", "Encoding", "Collate", "Ctype", "Size"]);
+    // The original's columns first, ours after them.
+    let mut g = grid(&[
+        "OID",
+        "Database Name",
+        "On-disk size",
+        "Owner",
+        "Encoding",
+        "Collate",
+        "Ctype",
+    ]);
     for d in &rows {
         g.add_row(vec![
+            d.oid.to_string(),
             d.name.clone(),
+            d.bytes.map_or_else(|| "-".into(), pg_size_pretty),
             d.owner.clone(),
             d.encoding.clone(),
             d.collate.clone(),
             d.ctype.clone(),
-            d.bytes.map_or_else(|| "-".into(), bytes),
         ]);
     }
     crate::report::stdout::println(&g)?;
@@ -71,14 +85,24 @@ pub async fn extensions(args: ExtensionsArgs) -> Result<()> {
     if args.src.json {
         return print_json(&rows);
     }
-    let mut g = grid(&["Name", "Version", "Schema", "Relocatable", "Config tables"]);
+    let mut g = grid(&[
+        "OID",
+        "Name",
+        "Schema",
+        "Count",
+        "Config",
+        "Version",
+        "Relocatable",
+    ]);
     for e in &rows {
         g.add_row(vec![
+            e.oid.to_string(),
             e.name.clone(),
-            e.version.clone(),
             e.schema.clone(),
-            yes_no(e.relocatable).to_string(),
+            e.config_tables.len().to_string(),
             e.config_tables.join(", "),
+            e.version.clone(),
+            yes_no(e.relocatable).to_string(),
         ]);
     }
     crate::report::stdout::println(&g)?;
@@ -87,13 +111,38 @@ pub async fn extensions(args: ExtensionsArgs) -> Result<()> {
 
 pub async fn collations(args: SourceArgs) -> Result<()> {
     let client = args.open().await?;
-    let rows = listing::collations(&client).await?;
+    let mut rows = listing::collations(&client).await?;
     if args.json {
         return print_json(&rows);
     }
+    // In the text table, the database's own collation first, as the
+    // original lists it (the JSON lists the collations the copy needs).
+    let default = client
+        .query_one(
+            "SELECT datname::text, datcollate::text, datctype::text \
+               FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .await?;
+    let database: String = default.try_get(0)?;
+    rows.insert(
+        0,
+        CollationRow {
+            oid: 100,
+            schema: "pg_catalog".into(),
+            name: default.try_get(1)?,
+            provider: "d".into(),
+            locale: default.try_get(1)?,
+            ctype: default.try_get(2)?,
+            deterministic: true,
+            user_defined: false,
+        },
+    );
     let mut g = grid(&[
-        "Schema",
+        "OID",
         "Name",
+        "Object name",
+        "Schema",
         "Provider",
         "Locale",
         "Ctype",
@@ -109,8 +158,13 @@ pub async fn collations(args: SourceArgs) -> Result<()> {
             other => other,
         };
         g.add_row(vec![
-            c.schema.clone(),
+            c.oid.to_string(),
             c.name.clone(),
+            match c.oid {
+                100 => format!("database {database}"),
+                _ => String::new(),
+            },
+            c.schema.clone(),
             provider.to_string(),
             c.locale.clone(),
             c.ctype.clone(),
@@ -125,7 +179,12 @@ pub async fn collations(args: SourceArgs) -> Result<()> {
 /// Everything above in one JSON document, plus the catalog the copy itself
 /// reads (columns, indexes, constraints, sequence values). Large objects are
 /// counted, not listed: there can be millions.
-pub async fn schema(args: SourceArgs) -> Result<()> {
+pub async fn schema(a: super::SchemaArgs) -> Result<()> {
+    let split_at = match &a.split_at {
+        Some(size) => Some(crate::catalog::parts::parse_size(size).map_err(Failure::args)?),
+        None => None,
+    };
+    let args = a.src;
     let client = args.open().await?;
     let scope = args.scope(&client).await?;
     let mut catalog = read_catalog(&client, false, TableSizes::Exact).await?;
@@ -145,7 +204,7 @@ pub async fn schema(args: SourceArgs) -> Result<()> {
         .await?;
     let listed = listing::tables(&client, &*scope, TableSizes::Exact).await?;
     let skipped: Vec<_> = listed.iter().filter(|t| !t.copied()).collect();
-    let doc = serde_json::json!({
+    let mut doc = serde_json::json!({
         "database": head.try_get::<_, String>(0)?,
         "server_version": head.try_get::<_, String>(1)?,
         "encoding": catalog.encoding,
@@ -157,5 +216,15 @@ pub async fn schema(args: SourceArgs) -> Result<()> {
         "collations": listing::collations(&client).await?,
         "depends": super::relations::dependency_doc(&client, &listed).await?,
     });
+    let source = resolve(Side::Source, args.source.as_deref())?;
+    let setup = serde_json::json!({
+        "snapshot": args.snapshot,
+        "source_pguri": source.safe_display(),
+        "target_pguri": null,
+        "table-jobs": null,
+        "index-jobs": null,
+        "split-tables-larger-than": split_at.unwrap_or(0),
+    });
+    super::schema_json::add_original_keys(&mut doc, &catalog, setup);
     print_json(&doc)
 }

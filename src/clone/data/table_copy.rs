@@ -232,6 +232,9 @@ pub(super) fn table_copied(
     }
     let report = TableReport {
         table: table.label(),
+        oid: table.oid,
+        schema: table.schema.clone(),
+        name: table.name.clone(),
         rows: stats.rows,
         bytes: stats.bytes,
         copy_seconds: stats.duration.as_secs_f64(),
