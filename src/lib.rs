@@ -23,8 +23,8 @@
 //!
 //! **What is recorded where.** Everything lives in the private work directory
 //! ([`workdir`]): `pgcopydb.db` (SQLite, [`workdir::state`]) holds the setup
-//! that shaped the plan, the catalog as read under the snapshot, and one
-//! progress row per unit of work (table, part, index, constraint, key,
+//! that shaped the plan and the catalog as read under the snapshot (its
+//! catalog store), and one progress row per unit of work (its ledger) (table, part, index, constraint, key,
 //! large-object batch, step) with its state, bytes, rows and error;
 //! `schema/` holds the dump and the restore lists; `cdc/` the received
 //! change stream; `summary.json` the final summary. The target holds, in

@@ -23,7 +23,7 @@ pub async fn copy_roles(
     opts: &CloneOptions,
 ) -> Result<()> {
     let unit = Unit::Step("roles");
-    if !opts.roles || workdir.state.is_done(&unit)? {
+    if !opts.roles || workdir.state.ledger().is_done(&unit)? {
         return Ok(());
     }
     let source = connect(Side::Source, &endpoints.source).await?;
@@ -39,7 +39,7 @@ pub async fn copy_roles(
     .await
     .context("copying roles (--roles)")?;
     info!("created {} role(s) on the target", created.len());
-    workdir.state.done_quick(&unit, "roles", 0)
+    workdir.state.ledger().done_quick(&unit, "roles", 0)
 }
 
 /// `--requirements`: create the pinned extensions at their pinned version
@@ -78,7 +78,7 @@ pub async fn copy_extension_data(
     opts: &CloneOptions,
 ) -> Result<()> {
     let unit = Unit::Step("extension-data");
-    if opts.skips.extensions || workdir.state.is_done(&unit)? {
+    if opts.skips.extensions || workdir.state.ledger().is_done(&unit)? {
         return Ok(());
     }
     let source = crate::snapshot::open_reader(&endpoints.source, snapshot).await?;
@@ -91,5 +91,6 @@ pub async fn copy_extension_data(
     }
     workdir
         .state
+        .ledger()
         .done_quick(&unit, "extension configuration data", 0)
 }

@@ -99,7 +99,7 @@ pub async fn run_steps(
     let workdir = WorkDir::open(&opts.dir, reuse)?;
     let state = workdir.state.clone();
     let new_target = restore_target::starts_new_target(&state, endpoints, steps)?;
-    state.put_setup(&opts.record_at_start)?;
+    state.catalog().put_setup(&opts.record_at_start)?;
     let resumed_opts = CloneOptions {
         resume: workdir.resuming && !new_target,
         ..opts.clone()
@@ -154,7 +154,7 @@ pub async fn run_steps(
     if let Some(identity) = source_identity {
         setup.push((restore_target::SOURCE_IDENTITY, identity));
     }
-    state.put_setup(&setup)?;
+    state.catalog().put_setup(&setup)?;
 
     let catalog = catalog_and_dump(
         endpoints,
@@ -187,7 +187,7 @@ pub async fn run_steps(
     // refusal above, a failed dump) is not one to resume, and a new run may
     // start over in its directory.
     if steps.touches_target() {
-        state.mark_target_written()?;
+        state.catalog().mark_target_written()?;
     }
     if to_drop {
         schema_steps::drop_tables(&target, &catalog).await?;
@@ -203,7 +203,7 @@ pub async fn run_steps(
         );
     } else if steps.db_properties
         && !opts.skip_db_properties
-        && !state.is_done(&Unit::Step("db-properties"))?
+        && !state.ledger().is_done(&Unit::Step("db-properties"))?
     {
         let source = connect(Side::Source, &endpoints.source).await?;
         let n = crate::schema::copy_db_properties(&source, &target)
@@ -212,17 +212,18 @@ pub async fn run_steps(
         if n > 0 {
             info!("copied {n} database-level settings");
         }
-        state.done_quick(&Unit::Step("db-properties"), "database properties", 0)?;
+        state
+            .ledger()
+            .done_quick(&Unit::Step("db-properties"), "database properties", 0)?;
     }
     let pre = Unit::Step("pre-data");
-    if steps.pre_data && !state.is_done(&pre)? {
+    if steps.pre_data && !state.ledger().is_done(&pre)? {
         globals::create_pinned_extensions(endpoints, &target, snapshot_id.as_deref(), opts).await?;
         info!("restoring pre-data on the target");
         // A pre-data restore that was cut short left some objects behind;
         // no data is in yet, so dropping and recreating them is safe.
-        let interrupted = opts.resume && state.was_started(&pre)?;
-        state.start(&pre, "pre-data restore", 0)?;
-        schema_steps::restore_pre_data(
+        let interrupted = opts.resume && state.ledger().was_started(&pre)?;
+        let restore = schema_steps::restore_pre_data(
             &tools,
             endpoints,
             &target,
@@ -231,10 +232,14 @@ pub async fn run_steps(
             &catalog.large_objects,
             opts,
             interrupted,
-        )
-        .await?;
-        crate::failpoint!("pre-data-restored");
-        state.done(&pre, 0, 0)?;
+        );
+        let restored = |_: &()| {
+            crate::failpoint!("pre-data-restored");
+            Ok((0, 0))
+        };
+        (state.ledger())
+            .recorded(&pre, "pre-data restore", 0, restore, restored)
+            .await??;
         summary.step("pre-data restore", step.elapsed());
     }
     if steps.pre_data && opts.without_source && !opts.skips.extensions {
@@ -258,7 +263,7 @@ pub async fn run_steps(
             (source_major, target_major),
             opts,
             steps,
-            state.clone(),
+            state.ledger().clone(),
             &target,
         )
         .await?;
@@ -285,11 +290,11 @@ pub async fn run_steps(
     if steps.post_data
         && !data_incomplete
         && (summary.failures.is_empty() || !opts.fail_fast)
-        && !state.is_done(&post)?
+        && !state.ledger().is_done(&post)?
     {
         let step = Instant::now();
         info!("restoring post-data on the target");
-        let interrupted = opts.resume && state.was_started(&post)?;
+        let interrupted = opts.resume && state.ledger().was_started(&post)?;
         if interrupted && opts.without_source {
             return Err(Failure::args(format!(
                 "{}: the post-data restore was interrupted; finding what it created names \
@@ -298,24 +303,25 @@ pub async fn run_steps(
             ))
             .into());
         }
-        state.start(&post, "post-data restore", 0)?;
-        let result = schema_steps::restore_post_data(
+        let restore = schema_steps::restore_post_data(
             &tools,
             endpoints,
             &workdir,
             &catalog,
             opts,
             interrupted,
-        )
-        .await;
+        );
+        let restored = |_: &()| {
+            crate::failpoint!("post-data-restored");
+            Ok((0, 0))
+        };
+        let result = (state.ledger())
+            .recorded(&post, "post-data restore", 0, restore, restored)
+            .await?;
         match result {
-            Ok(()) => {
-                crate::failpoint!("post-data-restored");
-                state.done(&post, 0, 0)?;
-                summary.step("post-data restore", step.elapsed());
-            }
+            Ok(()) => summary.step("post-data restore", step.elapsed()),
             Err(e) => {
-                state.failed(&post, &format!("{e:#}"))?;
+                state.ledger().failed(&post, &format!("{e:#}"))?;
                 if opts.fail_fast {
                     return Err(e);
                 }
@@ -405,7 +411,7 @@ async fn catalog_and_dump(
     let state = &workdir.state;
     // Resumed runs and later steps work on the catalog read by the first.
     let saved = if opts.resume || !steps.whole_run {
-        state.load_catalog()?
+        state.catalog().load_catalog()?
     } else {
         None
     };
@@ -419,7 +425,8 @@ async fn catalog_and_dump(
         .into());
     }
     let dump_unit = Unit::Step("dump");
-    let need_dump = steps.dump && (!state.is_done(&dump_unit)? || !workdir.archive().exists());
+    let need_dump =
+        steps.dump && (!state.ledger().is_done(&dump_unit)? || !workdir.archive().exists());
     info!("reading the source catalog and dumping the schema");
     let catalog = async {
         match saved {
@@ -441,16 +448,17 @@ async fn catalog_and_dump(
                 plan_splits(&reader, &mut c, &opts.split, ctid_ok)
                     .await
                     .on(Side::Source, "planning table splits")?;
-                state.save_catalog(&c)?;
+                state.catalog().save_catalog(&c)?;
                 Ok::<Catalog, anyhow::Error>(c)
             }
         }
     };
     let dump = async {
         if need_dump {
-            state.start(&dump_unit, "schema dump", 0)?;
-            schema_steps::dump(tools, endpoints, snapshot_id, workdir).await?;
-            state.done(&dump_unit, 0, 0)?;
+            let dump = schema_steps::dump(tools, endpoints, snapshot_id, workdir);
+            (state.ledger())
+                .recorded(&dump_unit, "schema dump", 0, dump, |_| Ok((0, 0)))
+                .await??;
         }
         Ok::<(), anyhow::Error>(())
     };
@@ -520,7 +528,7 @@ pub async fn write_restore_lists(
     };
     let tools = tools::choose(&tools::discover(), source_major, target_major)?;
     let workdir = WorkDir::open(&opts.dir, Reuse::Continue)?;
-    let catalog = workdir.state.load_catalog()?;
+    let catalog = workdir.state.catalog().load_catalog()?;
     let (Some(catalog), true) = (catalog, workdir.archive().exists()) else {
         return Err(Failure::state(format!(
             "no schema dump in {}: run `pgcopydb dump schema --dir {}` first",

@@ -26,7 +26,12 @@ pub fn recorded(dir: &Path, key: &str) -> Option<String> {
     if !path.exists() {
         return None;
     }
-    State::open_readonly(&path).ok()?.setup().ok()?.remove(key)
+    State::open_readonly(&path)
+        .ok()?
+        .catalog()
+        .setup()
+        .ok()?
+        .remove(key)
 }
 
 /// The source's major version recorded in `dir`, to choose pg_restore.
@@ -37,7 +42,11 @@ pub fn recorded_source_major(dir: &Path) -> Option<u32> {
 /// The source recorded in the work directory, for the summary of a step
 /// run without `--source`.
 pub fn recorded_source(state: &State) -> Result<String> {
-    Ok(state.setup()?.remove("source").unwrap_or_default())
+    Ok(state
+        .catalog()
+        .setup()?
+        .remove("source")
+        .unwrap_or_default())
 }
 
 /// Whether this step starts over on its target: the directory recorded no
@@ -48,7 +57,11 @@ pub fn starts_new_target(state: &State, endpoints: &Endpoints, steps: Steps) -> 
         return Ok(false);
     }
     let target = endpoints.target.safe_display();
-    let recorded = state.setup()?.remove("target").unwrap_or_default();
+    let recorded = state
+        .catalog()
+        .setup()?
+        .remove("target")
+        .unwrap_or_default();
     if recorded == target {
         return Ok(false);
     }
@@ -60,7 +73,7 @@ pub fn starts_new_target(state: &State, endpoints: &Endpoints, steps: Steps) -> 
         );
     }
     state.forget_target_progress()?;
-    state.put_setup(&[("target", target)])?;
+    state.catalog().put_setup(&[("target", target)])?;
     Ok(true)
 }
 

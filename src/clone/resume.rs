@@ -43,7 +43,7 @@ pub fn check_setup(
     opts: &CloneOptions,
     steps: super::Steps,
 ) -> Result<()> {
-    let recorded = state.setup()?;
+    let recorded = state.catalog().setup()?;
     for (key, value) in setup_entries(endpoints, opts, None) {
         // What the step does not know: a dump has no target, a restore
         // without --source works from the dump's.

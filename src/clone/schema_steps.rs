@@ -154,7 +154,7 @@ pub async fn write_post_list(
     interrupted: bool,
 ) -> Result<std::path::PathBuf> {
     let skipped = TocSkips::without_target(skips);
-    let done = workdir.state.done_units()?;
+    let done = workdir.state.ledger().done_units()?;
     let mut built_indexes = HashSet::new();
     let mut built_constraints = HashSet::new();
     for table in &catalog.tables {
@@ -255,7 +255,7 @@ async fn add_unvalidated_keys(
     workdir: &WorkDir,
     catalog: &Catalog,
 ) -> Result<()> {
-    let done = workdir.state.done_units()?;
+    let done = workdir.state.ledger().done_units()?;
     let keys: HashSet<u32> = crate::foreign_keys::keys_to_excluded_data(catalog)
         .into_iter()
         .filter(|&oid| !done.contains(&Unit::ForeignKey(oid).key()))
@@ -275,6 +275,7 @@ async fn add_unvalidated_keys(
         let unit = Unit::ForeignKey(fk.oid);
         workdir
             .state
+            .ledger()
             .done_quick(&unit, &format!("{} {}", fk.table, fk.name), 0)?;
     }
     Ok(())

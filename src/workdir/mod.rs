@@ -161,7 +161,7 @@ pub fn run_status(root: &Path) -> RunStatus {
     }
     let read = state::State::open_readonly(&path).and_then(|s| {
         s.check()?;
-        s.target_written()
+        s.catalog().target_written()
     });
     match read {
         Ok(true) => RunStatus::Unfinished,

@@ -50,8 +50,8 @@ pub fn run(args: ProgressArgs) -> Result<()> {
         crate::workdir::state::unreadable(&path, &why, "--restart on the run")
     };
     let state = State::open_readonly(&path).map_err(unreadable)?;
-    let rows = state.progress().map_err(unreadable)?;
-    let totals = Totals::of(&rows, state.planned_tables().map_err(unreadable)?);
+    let rows = state.ledger().progress().map_err(unreadable)?;
+    let totals = Totals::of(&rows, state.catalog().planned_tables().map_err(unreadable)?);
     let sentinel = crate::stream::sentinel::read(&state).map_err(unreadable)?;
     let cdc = sentinel.as_ref().map(|s| s.progress_json());
     if args.json && args.summary {

@@ -58,7 +58,7 @@ fn unit_oid(unit: &str) -> Option<u32> {
 }
 
 pub fn original_shape(state: &State, rows: &[ProgressRow]) -> Result<OriginalShape> {
-    let setup = state.setup()?;
+    let setup = state.catalog().setup()?;
     let jobs = |key: &str| setup.get(key).and_then(|v| v.parse().ok());
     let running = |kinds: &[&str]| -> Vec<&ProgressRow> {
         rows.iter()
@@ -109,7 +109,7 @@ pub fn original_shape(state: &State, rows: &[ProgressRow]) -> Result<OriginalSha
             process: process(r, "CREATE INDEX"),
         });
     }
-    let (planned_tables, _) = state.planned_tables()?;
+    let (planned_tables, _) = state.catalog().planned_tables()?;
     let planned_indexes: i64 =
         state.with(|c| c.query_row("SELECT count(*) FROM s_index", [], |r| r.get(0)))?;
     Ok(OriginalShape {

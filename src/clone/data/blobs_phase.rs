@@ -11,20 +11,19 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 use futures_util::future::join_all;
 
-use super::Shared;
+use super::shared::Shared;
 use crate::blobs::{copy_batch, copy_large_object, plan, sizes, BATCH_OBJECTS};
 use crate::connections::connect_target_worker;
 use crate::snapshot::open_reader;
 use crate::workdir::state::Unit;
 
-pub(super) async fn copy_large_objects(shared: Arc<Shared>, oids: Vec<u32>) {
-    let queue: VecDeque<u32> = oids
-        .into_iter()
+pub(super) async fn copy_large_objects(shared: Arc<Shared>) {
+    let queue: VecDeque<u32> = (shared.plan.large_objects.iter().copied())
         .filter(|oid| !shared.is_done(&Unit::LargeObject(*oid)))
         .collect();
     let queue = Arc::new(Mutex::new(queue));
     let workers =
-        (0..shared.opts.large_objects_jobs).map(|_| worker(shared.clone(), queue.clone()));
+        (0..shared.opts().large_objects_jobs).map(|_| worker(shared.clone(), queue.clone()));
     for result in join_all(workers).await {
         if let Err(e) = result {
             // Reads on the source say so; the rest is written on the target.
@@ -37,12 +36,16 @@ pub(super) async fn copy_large_objects(shared: Arc<Shared>, oids: Vec<u32>) {
 
 async fn worker(shared: Arc<Shared>, queue: Arc<Mutex<VecDeque<u32>>>) -> Result<()> {
     // A copy worker's slot, once it has no table left to copy.
-    let _slot = shared.copy_slots.clone().acquire_owned().await?;
+    let _slot = shared.pools.copy_slots.clone().acquire_owned().await?;
     if crate::sync::lock(&queue).is_empty() {
         return Ok(());
     }
-    let source = open_reader(&shared.endpoints.source, shared.snapshot.as_deref()).await?;
-    let target = connect_target_worker(&shared.endpoints.target).await?;
+    let source = open_reader(
+        &shared.settings.endpoints.source,
+        shared.settings.snapshot.as_deref(),
+    )
+    .await?;
+    let target = connect_target_worker(&shared.settings.endpoints.target).await?;
     loop {
         if shared.stopping() {
             return Ok(());
@@ -94,5 +97,5 @@ fn record(shared: &Shared, copied: &[(u32, u64)]) -> Result<()> {
         .iter()
         .map(|&(oid, bytes)| (Unit::LargeObject(oid), format!("large object {oid}"), bytes))
         .collect();
-    shared.state.done_quick_many(&units)
+    shared.ledger.done_quick_many(&units)
 }

@@ -18,6 +18,10 @@ use crate::catalog::{Catalog, PartitionedTable, Table};
 use crate::copy::CopyStats;
 use crate::foreign_keys::ForeignKey;
 
+mod rules;
+
+pub(super) use rules::{ConstraintPool, Rules};
+
 pub(super) struct Schedule {
     /// Split tables still being copied: parts left, and the sum of their stats.
     parts_left: HashMap<u32, (usize, CopyStats)>,

@@ -11,7 +11,8 @@ use anyhow::Result;
 use tokio_postgres::Client;
 use tracing::{debug, warn};
 
-use super::{after_copy, spawn_after, Shared};
+use super::after_copy::after_copy;
+use super::shared::Shared;
 use crate::catalog::{uncompressed_columns, Table};
 use crate::connections::{connect, connect_target_worker, Side};
 use crate::copy::counts::RowCountMismatch;
@@ -29,6 +30,7 @@ const RETRIES: u32 = 5;
 
 /// One COPY to run: a whole table, or part `part` (an index into
 /// `table.parts`) of a split table.
+#[derive(Clone)]
 pub(super) struct WorkItem {
     pub table: Arc<Table>,
     pub part: Option<usize>,
@@ -92,10 +94,10 @@ impl Connections {
 /// Both connections of a worker. The servers answered at the start of the
 /// run: one that no longer does has gone away, a retryable failure.
 async fn open(shared: &Shared) -> Result<Connections> {
-    let target = connect_target_worker(&shared.endpoints.target)
+    let target = connect_target_worker(&shared.settings.endpoints.target)
         .await
         .map_err(reached_before)?;
-    if let Some(sql) = &shared.toast_compression {
+    if let Some(sql) = &shared.settings.toast_compression {
         // A target built without lz4 refuses it: it then compresses with its
         // own default, as it would have anyway.
         if let Err(e) = target.batch_execute(sql).await {
@@ -105,9 +107,12 @@ async fn open(shared: &Shared) -> Result<Connections> {
             );
         }
     }
-    let (source, relay) = open_copy_reader(&shared.endpoints.source, shared.snapshot.as_deref())
-        .await
-        .map_err(reached_before)?;
+    let (source, relay) = open_copy_reader(
+        &shared.settings.endpoints.source,
+        shared.settings.snapshot.as_deref(),
+    )
+    .await
+    .map_err(reached_before)?;
     Ok(Connections {
         source,
         relay,
@@ -118,12 +123,12 @@ async fn open(shared: &Shared) -> Result<Connections> {
 /// One copy worker: one source reader (inside the snapshot) and one target
 /// connection serve all its items; both are reopened after a broken link.
 pub(super) async fn copy_worker(shared: Arc<Shared>) -> Result<()> {
-    let instance = shared.opts.limits.as_ref().map(|l| &l.copiers);
+    let instance = shared.opts().limits.as_ref().map(|l| &l.copiers);
     if let Some(n) = instance {
         n.fetch_add(1, Ordering::Relaxed);
     }
     let result = take_tables(&shared).await;
-    shared.copiers_running.fetch_sub(1, Ordering::Relaxed);
+    shared.pools.copiers_running.fetch_sub(1, Ordering::Relaxed);
     if let Some(n) = instance {
         n.fetch_sub(1, Ordering::Relaxed);
     }
@@ -141,21 +146,29 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
         };
         // With --all-databases, wait for an instance-wide slot, given to the
         // largest item waiting in any database.
-        let _slot = crate::clone::limits::table_slot(&shared.opts, shared.priority(&item)).await;
+        let _slot =
+            crate::clone::limits::table_slot(shared.opts(), shared.plan.priority(&item)).await;
         if shared.stopping() {
             return Ok(());
         }
         let label = unit_label(&item.table, item.copy_unit());
         let unit = item.unit();
         shared.progress.start_table(&label);
-        shared.state.start(&unit, &label, item.bytes())?;
-        let result = copy_with_retries(shared, &mut conns, &item).await;
-        shared.progress.finish_table(&label);
-        Shared::mark(&shared.last_copy, shared.started.elapsed());
+        let copy = async {
+            let result = copy_with_retries(shared, &mut conns, &item).await;
+            shared.progress.finish_table(&label);
+            shared.timings.copy_ended();
+            result
+        };
+        let result = shared
+            .ledger
+            .recorded(&unit, &label, item.bytes(), copy, |stats| {
+                crate::failpoint!(item.copied_point(), &label);
+                Ok((stats.bytes, stats.rows))
+            })
+            .await?;
         match result {
             Ok(stats) => {
-                crate::failpoint!(item.copied_point(), &label);
-                shared.state.done(&unit, stats.bytes, stats.rows)?;
                 shared
                     .progress
                     .rows_done
@@ -189,7 +202,7 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
                 // Retries are spent and a server is still out of reach: the
                 // next tables would only go through the same retries.
                 let e = if Error::classify(&e).is_retryable() {
-                    shared.server_lost.store(true, Ordering::Relaxed);
+                    shared.outcome.server_lost.store(true, Ordering::Relaxed);
                     e
                 } else {
                     // The source reader's transaction is aborted: the next
@@ -197,9 +210,12 @@ async fn take_tables(shared: &Arc<Shared>) -> Result<()> {
                     conns = None;
                     explain_vanished(shared, &item.table, e).await
                 };
-                shared.copy_failed.store(true, Ordering::Relaxed);
+                shared.outcome.copy_failed.store(true, Ordering::Relaxed);
                 if e.chain().any(|c| c.is::<RowCountMismatch>()) {
-                    shared.count_mismatches.fetch_add(1, Ordering::Relaxed);
+                    shared
+                        .outcome
+                        .count_mismatches
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 shared.fail(Some(&unit), Error::classify(&e)).await
             }
@@ -215,7 +231,7 @@ pub(super) fn table_copied(
 ) -> Result<()> {
     if !table.parts.is_empty() {
         shared
-            .state
+            .ledger
             .done_quick(&Unit::Table(table.oid), &table.label(), stats.bytes)?;
     }
     let report = TableReport {
@@ -232,7 +248,7 @@ pub(super) fn table_copied(
         copied: true,
     };
     let s = shared.clone();
-    spawn_after(shared, async move { after_copy(s, table, report).await });
+    shared.spawn_after(async move { after_copy(s, table, report).await });
     Ok(())
 }
 
@@ -254,7 +270,8 @@ async fn copy_with_retries(
             };
             let uncompressed = match item.copy_unit() {
                 CopyUnit::Whole
-                    if shared.check_compression && shared.target_relation(table).freezes() =>
+                    if shared.settings.check_compression
+                        && shared.plan.rules.target_relation(table).freezes() =>
                 {
                     uncompressed_columns(&c.source, table).await.on(
                         Side::Source,
@@ -275,7 +292,7 @@ async fn copy_with_retries(
                 CopyHow {
                     format: shared.format_for(table),
                     uncompressed: &uncompressed,
-                    target: shared.target_relation(table),
+                    target: shared.plan.rules.target_relation(table),
                 },
                 &counted,
                 &shared.progress.bytes_done,
@@ -285,7 +302,9 @@ async fn copy_with_retries(
             let publish = async {
                 loop {
                     tokio::time::sleep(Duration::from_secs(2)).await;
-                    let _ = shared.state.advance(&unit, counted.load(Ordering::Relaxed));
+                    let _ = shared
+                        .ledger
+                        .advance(&unit, counted.load(Ordering::Relaxed));
                 }
             };
             let result = tokio::select! {
@@ -329,7 +348,7 @@ async fn copy_with_retries(
 /// the catalog read gave (dropped or renamed on the live source since), say
 /// so, naming it. Any other failure, or no answer, keeps its own message.
 async fn explain_vanished(shared: &Shared, table: &Table, err: anyhow::Error) -> anyhow::Error {
-    let Ok(source) = connect(Side::Source, &shared.endpoints.source).await else {
+    let Ok(source) = connect(Side::Source, &shared.settings.endpoints.source).await else {
         return err;
     };
     // Outside any snapshot: the catalog as it is now.

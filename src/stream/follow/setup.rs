@@ -44,7 +44,7 @@ const KEYS: &[&str] = &[
 ];
 
 pub fn recorded(state: &State) -> Result<Option<Recorded>> {
-    let setup = state.setup()?;
+    let setup = state.catalog().setup()?;
     let Some(slot_name) = setup.get("cdc.slot_name") else {
         return Ok(None);
     };
@@ -78,7 +78,7 @@ pub(crate) fn entries(r: &Recorded) -> Vec<(&'static str, String)> {
 }
 
 fn record(state: &State, r: &Recorded) -> Result<()> {
-    state.put_setup(&entries(r))
+    state.catalog().put_setup(&entries(r))
 }
 
 fn forget(state: &State) -> Result<()> {
