@@ -141,8 +141,22 @@ impl Follow {
     /// `follow` (with `extra` arguments) armed to crash at `spec`'s point:
     /// it must die of SIGKILL there; returns the point's label.
     fn crash(&self, extra: &[&str], point: &str, at: u32) -> String {
+        self.crash_with(extra, point, at, false)
+    }
+
+    /// As [`Follow::crash`], each source transaction committed alone on
+    /// the target (no commit grouping): the N-th `stream-applied` is then
+    /// the N-th source transaction, whatever the timing.
+    fn crash_one_by_one(&self, extra: &[&str], point: &str, at: u32) -> String {
+        self.crash_with(extra, point, at, true)
+    }
+
+    fn crash_with(&self, extra: &[&str], point: &str, at: u32, one_by_one: bool) -> String {
         let mut cmd = self.command(&["follow"]);
         cmd.args(extra);
+        if one_by_one {
+            cmd.env("PGCOPYDB_APPLY_GROUP_TRANSACTIONS", "1");
+        }
         self.points.arm(&mut cmd, &format!("{point}=crash@{at}"));
         let out = cmd.output().unwrap();
         let label = self.points.expect_reached(point, &out);
@@ -243,7 +257,7 @@ fn crash_after_the_slot_is_told_what_is_stored() {
     let run = Follow::new("pgoutput");
     let start = run.confirmed_flush();
     run.load_and_set_endpos();
-    let label = run.crash(&[], "stream-flush-reported", 2);
+    let label = run.crash(&[], "stream-flush-reported", 1);
     let confirmed = run.confirmed_flush();
     assert!(
         confirmed > start && confirmed <= lsn(&label),
@@ -294,7 +308,7 @@ fn crash_after_the_first_transaction_committed_on_the_target() {
 fn crash_after_the_big_transaction_committed_on_the_target() {
     let run = Follow::new("pgoutput");
     run.load_and_set_endpos();
-    let label = run.crash(&[], "stream-applied", 61);
+    let label = run.crash_one_by_one(&[], "stream-applied", 61);
     assert!(run.origin_position() >= lsn(&label));
     assert_eq!(
         run.tgt
@@ -309,7 +323,7 @@ fn crash_after_the_big_transaction_committed_on_the_target() {
 fn crash_twice_then_resume() {
     let run = Follow::new("pgoutput");
     run.load_and_set_endpos();
-    run.crash(&[], "stream-applied", 20);
+    run.crash_one_by_one(&[], "stream-applied", 20);
     run.crash(&["--resume"], "stream-change-sent", 300);
     run.resume_to_end();
 }

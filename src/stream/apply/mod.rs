@@ -78,6 +78,9 @@ pub struct ApplyStats {
 /// Bounds of a commit group (see group.rs): what a failure rolls back and
 /// applies again, and how long the target's locks are held.
 pub const GROUP_TRANSACTIONS: u64 = 256;
+/// Overrides [`GROUP_TRANSACTIONS`] (1: each source transaction committed
+/// alone, as the crash tests that count commits need).
+pub const GROUP_TRANSACTIONS_ENV: &str = "PGCOPYDB_APPLY_GROUP_TRANSACTIONS";
 pub const GROUP_ROWS: u64 = 10_000;
 
 /// The levers of apply speed, for measurements (bench/stream-apply); the
@@ -101,7 +104,11 @@ impl Default for Tuning {
         Tuning {
             max_in_flight: pipeline::MAX_STATEMENTS,
             copy_after: Some(COPY_THRESHOLD),
-            group_transactions: GROUP_TRANSACTIONS,
+            group_transactions: std::env::var(GROUP_TRANSACTIONS_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(GROUP_TRANSACTIONS),
             group_rows: GROUP_ROWS,
         }
     }
