@@ -8,26 +8,16 @@
 use crate::support;
 
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use crate::support::failpoints::Failpoints;
-use crate::support::{assert_fails, assert_success, pgcopydb, verify, workdir, Cluster};
+use crate::support::follow::{self, applying, sentinel, wait_exit, wait_for};
+use crate::support::{assert_fails, assert_success, verify, workdir, Cluster};
 
 const DB: &str = "app";
-/// Only guards against a hang: a test that waits this long has failed.
-const HANG_GUARD: Duration = Duration::from_secs(180);
 
 fn logical_cluster() -> Cluster {
-    Cluster::start_with(
-        &support::pgbin(),
-        &[
-            ("wal_level", "logical"),
-            ("max_replication_slots", "10"),
-            ("max_wal_senders", "10"),
-        ],
-    )
+    follow::logical_cluster(&support::pgbin())
 }
 
 /// Tables covering what the apply must get right: a key, TOASTed values
@@ -108,94 +98,11 @@ fn source_and_target() -> (Cluster, Cluster) {
 }
 
 fn follow_command(sub: &[&str], src: &Cluster, tgt: &Cluster, dir: &Path) -> std::process::Command {
-    let mut cmd = pgcopydb();
-    cmd.args(sub)
-        .args(["--source", &src.uri(DB), "--target", &tgt.uri(DB)])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-fn sentinel(dir: &Path) -> Option<serde_json::Value> {
-    let out = pgcopydb()
-        .args(["stream", "sentinel", "get", "--json", "--dir"])
-        .arg(dir)
-        .output()
-        .expect("run sentinel get");
-    if !out.status.success() {
-        return None;
-    }
-    serde_json::from_slice(&out.stdout).ok()
-}
-
-/// Polls `done` until it holds; fails the test if the child exits first.
-fn wait_for(what: &str, child: &mut Child, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        if let Ok(Some(status)) = child.try_wait() {
-            let out = child_output(child);
-            panic!("the follower exited ({status}) before {what}:\n{out}");
-        }
-        assert!(start.elapsed() < HANG_GUARD, "{what}: never happened");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn child_output(child: &mut Child) -> String {
-    use std::io::Read;
-    let mut text = String::new();
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_string(&mut text);
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut text);
-    }
-    text
-}
-
-/// Waits for the child's exit (guarded against a hang).
-fn wait_exit(mut child: Child, dir: &Path) -> Output {
-    let start = Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if start.elapsed() > HANG_GUARD {
-            let progress = support::try_list_progress(dir).map(|p| p["cdc"].clone());
-            eprintln!("progress at the hang: {progress:?}");
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            let text = support::output_text(&out);
-            let tail = text.get(text.len().saturating_sub(4000)..).unwrap_or(&text);
-            panic!("the follower did not stop at endpos:\n{tail}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    follow::command(sub, src, tgt, DB, dir)
 }
 
 fn set_endpos_current(src: &Cluster, dir: &Path) {
-    let out = pgcopydb()
-        .args([
-            "stream",
-            "sentinel",
-            "set",
-            "endpos",
-            "--current",
-            "--source",
-            &src.uri(DB),
-            "--dir",
-        ])
-        .arg(dir)
-        .output()
-        .expect("run sentinel set endpos");
-    assert_success(&out, "stream sentinel set endpos --current");
-}
-
-/// Whether the follower is past the copy and applying.
-fn applying(dir: &Path) -> bool {
-    sentinel(dir).is_some_and(|s| s["apply"] == true)
+    follow::set_endpos_current(src, DB, dir)
 }
 
 fn applied_transactions(dir: &Path) -> u64 {
