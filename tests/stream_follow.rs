@@ -207,15 +207,7 @@ fn sigkill_mid_apply_then_resume_ends_equal() {
         .output()
         .expect("run stream cleanup");
     assert_success(&out, "stream cleanup");
-    assert_eq!(
-        src.psql(DB, "SELECT count(*) FROM pg_replication_slots"),
-        "0"
-    );
-    assert_eq!(src.psql(DB, "SELECT count(*) FROM pg_publication"), "0");
-    assert_eq!(
-        tgt.psql(DB, "SELECT count(*) FROM pg_replication_origin"),
-        "0"
-    );
+    follow::assert_nothing_left(&src, &tgt, DB);
 }
 
 /// Commit groups across a crash: a backlog of small transactions (made
@@ -340,11 +332,7 @@ fn stream_setup_sentinel_and_cleanup() {
         .output()
         .expect("run stream cleanup");
     assert_success(&out, "stream cleanup");
-    assert_eq!(
-        src.psql(DB, "SELECT count(*) FROM pg_replication_slots"),
-        "0"
-    );
-    assert_eq!(src.psql(DB, "SELECT count(*) FROM pg_publication"), "0");
+    follow::assert_no_slot_or_publication(&src, DB);
 
     // A user's publication: used, kept.
     src.psql(DB, "CREATE PUBLICATION mine FOR TABLE accounts");

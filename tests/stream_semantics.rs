@@ -200,15 +200,7 @@ fn tables_without_replica_identity_are_refused_before_anything_is_written() {
                 "{plugin}: {stderr}"
             );
         }
-        assert_eq!(
-            src.psql(DB, "SELECT count(*) FROM pg_replication_slots"),
-            "0"
-        );
-        assert_eq!(src.psql(DB, "SELECT count(*) FROM pg_publication"), "0");
-        assert_eq!(
-            tgt.psql(DB, "SELECT count(*) FROM pg_replication_origin"),
-            "0"
-        );
+        follow::assert_nothing_left(&src, &tgt, DB);
     }
     // Left out by the filters, or given an identity: accepted.
     let dir = workdir();
@@ -344,11 +336,7 @@ fn snapshot_follow_then_clone_then_follow_without_resume() {
     // The slot and the publication are the follow's to drop.
     let out = follow::run(&["stream", "cleanup"], &src, &tgt, DB, dir.path());
     assert_success(&out, "stream cleanup");
-    assert_eq!(
-        src.psql(DB, "SELECT count(*) FROM pg_replication_slots"),
-        "0"
-    );
-    assert_eq!(src.psql(DB, "SELECT count(*) FROM pg_publication"), "0");
+    follow::assert_no_slot_or_publication(&src, DB);
 }
 
 /// SIGTERM, then wait for the exit.

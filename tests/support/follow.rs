@@ -143,3 +143,22 @@ pub fn lsn(text: &str) -> u64 {
     let lo = u64::from_str_radix(lo, 16).expect("LSN low half");
     (hi << 32) | lo
 }
+
+/// No replication slot and no publication left on the source.
+pub fn assert_no_slot_or_publication(src: &Cluster, db: &str) {
+    assert_eq!(
+        src.psql(db, "SELECT count(*) FROM pg_replication_slots"),
+        "0"
+    );
+    assert_eq!(src.psql(db, "SELECT count(*) FROM pg_publication"), "0");
+}
+
+/// What `stream cleanup` drops is gone: the slot and the publication on
+/// the source, the replication origin on the target.
+pub fn assert_nothing_left(src: &Cluster, tgt: &Cluster, db: &str) {
+    assert_no_slot_or_publication(src, db);
+    assert_eq!(
+        tgt.psql(db, "SELECT count(*) FROM pg_replication_origin"),
+        "0"
+    );
+}
