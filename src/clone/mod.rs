@@ -109,10 +109,7 @@ pub async fn run_steps(
         resume::check_setup(&state, endpoints, opts, steps)?;
     }
     if opts.resume && steps.touches_target() {
-        let app = endpoints
-            .target
-            .get("application_name")
-            .unwrap_or("pgcopydb");
+        let app = endpoints.target.application_name().unwrap_or("pgcopydb");
         resume::stop_leftover_queries(&target, app).await?;
     }
     if steps.needs_archive() && !steps.dump && !workdir.archive().exists() {

@@ -138,10 +138,7 @@ pub(crate) fn config(info: &ConnInfo, target: &Target, password: Option<&str>) -
     if let Some(options) = info.get("options") {
         cfg.options(options);
     }
-    if let Some(name) = info
-        .get("application_name")
-        .or(info.get("fallback_application_name"))
-    {
+    if let Some(name) = info.application_name() {
         cfg.application_name(name);
     }
     // libpq: 0 means wait forever, and anything below 2 seconds is raised to 2.

@@ -120,6 +120,14 @@ impl ConnInfo {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The `application_name` our sessions carry (libpq: the fallback
+    /// when none is set; the defaults set `pgcopydb` when neither is): how
+    /// a run finds its own sessions in `pg_stat_activity`.
+    pub fn application_name(&self) -> Option<&str> {
+        self.get("application_name")
+            .or(self.get("fallback_application_name"))
+    }
+
     pub fn dbname(&self) -> &str {
         self.get("dbname").unwrap_or_default()
     }

@@ -220,3 +220,15 @@ fn invalid_strings_give_clear_errors() {
     assert!(e.contains("invalid port number"), "{e}");
     assert!(!e.contains(":pw@"), "{e}");
 }
+
+/// The name our sessions carry, as libpq picks it: `application_name`, else
+/// `fallback_application_name`, else the default `pgcopydb`. A resume looks
+/// its leftover sessions up by it.
+#[test]
+fn the_application_name_is_the_one_sessions_carry() {
+    assert_eq!(resolve("", &[]).application_name(), Some("pgcopydb"));
+    let fallback = resolve("fallback_application_name=mine", &[]);
+    assert_eq!(fallback.application_name(), Some("mine"));
+    let both = resolve("application_name=app fallback_application_name=mine", &[]);
+    assert_eq!(both.application_name(), Some("app"));
+}

@@ -92,10 +92,7 @@ impl Probe {
 }
 
 fn application_name(info: &ConnInfo) -> String {
-    info.get("application_name")
-        .or(info.get("fallback_application_name"))
-        .unwrap_or("pgcopydb")
-        .to_string()
+    info.application_name().unwrap_or("pgcopydb").to_string()
 }
 
 pub(super) struct Sampler {
