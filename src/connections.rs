@@ -47,6 +47,11 @@ impl Side {
             Side::Target => Failure::target(message),
         }
     }
+
+    /// [`Failure::of_postgres`] on this side: `e`'s kind, our message.
+    pub fn failure_of(self, e: &tokio_postgres::Error, message: impl Into<String>) -> Failure {
+        Failure::of_postgres(self.into(), e, message)
+    }
 }
 
 /// The two servers of a run.

@@ -331,6 +331,16 @@ impl Error {
     pub fn target(message: impl Into<String>) -> Self {
         Self::new(Kind::Server, Side::Target, message)
     }
+    /// A statement that failed on `side`, said in our words: the kind stays
+    /// the server error's own, so that a link lost mid-statement is still
+    /// retried (a restart is not a refusal).
+    pub fn of_postgres(side: Side, e: &tokio_postgres::Error, message: impl Into<String>) -> Self {
+        let kind = match Kind::of_postgres(e) {
+            Kind::Internal => Kind::Server,
+            kind => kind,
+        };
+        Self::new(kind, side, message)
+    }
 
     /// An error known only by the exit code it must make (a run of several
     /// databases, where each database's failures decided its own).

@@ -87,12 +87,15 @@ async fn enter_snapshot(client: &Client, side: Side, snapshot: Option<&str>) -> 
             .batch_execute(&format!("SET TRANSACTION SNAPSHOT {}", quote_literal(id)))
             .await
             .map_err(|e| {
-                side.failure(format!(
-                    "cannot use snapshot {id} on the {}: {}; the transaction that exported it \
+                side.failure_of(
+                    &e,
+                    format!(
+                        "cannot use snapshot {id} on the {}: {}; the transaction that exported it \
                      has ended — start a new run without --snapshot, or use --not-consistent",
-                    side.name(),
-                    crate::connections::db_error_message(&e)
-                ))
+                        side.name(),
+                        crate::connections::db_error_message(&e)
+                    ),
+                )
             })?;
     }
     Ok(())

@@ -382,14 +382,17 @@ fn wait_exit(mut child: Child) -> Output {
 /// the workload: it reconnects from what is stored and applied, goes on
 /// with what comes after, and ends at endpos equal, nothing lost, nothing
 /// applied twice.
-fn restart_during_follow(restart: impl FnOnce(&Follow)) {
+/// `applied_first`: how many of the workload's 100 small transactions the
+/// target shows before the restart (100: the follower is idle, caught up,
+/// and next touches the target to read its origin's position).
+fn restart_during_follow(applied_first: u32, restart: impl FnOnce(&Follow)) {
     let run = Follow::new("pgoutput");
     run.src.psql(DB, &workload());
     let mut child = run.command(&["follow"]).spawn().unwrap();
     wait_for("some transactions are applied", &mut child, || {
         run.tgt
             .try_psql(DB, "SELECT count(*) FROM events WHERE what = 'tick'")
-            .is_ok_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 20))
+            .is_ok_and(|n| n.parse::<u32>().is_ok_and(|n| n >= applied_first))
     });
     restart(&run);
     let more: String = (100..140).map(small_transaction).collect();
@@ -413,12 +416,17 @@ fn restart_during_follow(restart: impl FnOnce(&Follow)) {
 
 #[test]
 fn target_restart_during_follow_reconnects_and_ends_equal() {
-    restart_during_follow(|run| run.tgt.restart());
+    restart_during_follow(20, |run| run.tgt.restart());
+}
+
+#[test]
+fn target_restart_while_the_follower_is_idle_reconnects_and_ends_equal() {
+    restart_during_follow(100, |run| run.tgt.restart());
 }
 
 #[test]
 fn source_restart_during_follow_reconnects_and_ends_equal() {
-    restart_during_follow(|run| run.src.restart());
+    restart_during_follow(20, |run| run.src.restart());
 }
 
 /// `clone --follow` killed during the copy (a table copied, not recorded):

@@ -209,3 +209,25 @@ fn kinds_are_saved_by_name_and_read_back() {
         (Kind::Internal, "copying public.t: boom")
     );
 }
+
+/// A statement whose link broke, told in our words, is still a lost link:
+/// the follower reconnects instead of ending (a target restart once ended a
+/// follow when it hit the origin read).
+#[tokio::test]
+async fn a_failure_told_in_our_words_keeps_the_kind_of_a_lost_link() {
+    let (ours, server_side) = tokio::io::duplex(64);
+    drop(server_side);
+    let Err(e) = tokio_postgres::Config::new()
+        .user("nobody")
+        .connect_raw(ours, tokio_postgres::NoTls)
+        .await
+    else {
+        panic!("a connection to nobody succeeded");
+    };
+    let failure = Error::of_postgres(Side::Target, &e, "cannot read the origin");
+    assert_eq!(failure.kind, Kind::ConnectionLost, "{e:?}");
+    assert!(failure.is_retryable());
+    assert_eq!(failure.side, Side::Target);
+    let told = crate::connections::Side::Source.failure_of(&e, "cannot look up");
+    assert_eq!((told.kind, told.side), (Kind::ConnectionLost, Side::Source));
+}

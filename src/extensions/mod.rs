@@ -179,10 +179,10 @@ pub async fn create_extensions(
             quote_ident(&e.name)
         );
         target.batch_execute(&sql).await.map_err(|err| {
-            crate::error::Failure::target(format!(
-                "{sql}: {}",
-                crate::connections::db_error_message(&err)
-            ))
+            crate::connections::Side::Target.failure_of(
+                &err,
+                format!("{sql}: {}", crate::connections::db_error_message(&err)),
+            )
         })?;
         info!("created extension {} in schema {}", e.name, e.schema);
         created.push(e.name.clone());

@@ -57,7 +57,11 @@ fn query_failed(what: &str, e: &tokio_postgres::Error) -> Failure {
         Some(db) => db.message().to_string(),
         None => e.to_string(),
     };
-    Failure::source(format!("cannot check {what} on the source: {text}"))
+    Failure::of_postgres(
+        crate::error::Side::Source,
+        e,
+        format!("cannot check {what} on the source: {text}"),
+    )
 }
 
 fn column<'r, T: tokio_postgres::types::FromSql<'r>>(

@@ -34,10 +34,13 @@ pub async fn exists(client: &Client, name: &str) -> Result<bool> {
         )
         .await
         .map_err(|e| {
-            Side::Source.failure(format!(
-                "cannot look up publication {name:?} on the source: {}",
-                db_error_message(&e)
-            ))
+            Side::Source.failure_of(
+                &e,
+                format!(
+                    "cannot look up publication {name:?} on the source: {}",
+                    db_error_message(&e)
+                ),
+            )
         })?;
     Ok(row.try_get(0)?)
 }
@@ -89,11 +92,14 @@ pub async fn ensure(client: &Client, name: &str, filters: &Filters) -> Result<Ou
 }
 
 fn create_failure(name: &str, e: &tokio_postgres::Error) -> crate::error::Failure {
-    Side::Source.failure(format!(
-        "cannot create publication {name:?} on the source: {}; create it yourself and give \
+    Side::Source.failure_of(
+        e,
+        format!(
+            "cannot create publication {name:?} on the source: {}; create it yourself and give \
          its name with --publication",
-        db_error_message(e)
-    ))
+            db_error_message(e)
+        ),
+    )
 }
 
 /// The tables a copy with `filters` selects (permanent ones: the others are
@@ -129,10 +135,13 @@ pub async fn drop(client: &Client, name: &str) -> Result<()> {
         .batch_execute(&format!("DROP PUBLICATION IF EXISTS {}", quote_ident(name)))
         .await
         .map_err(|e| {
-            Side::Source.failure(format!(
-                "cannot drop publication {name:?} on the source: {}",
-                db_error_message(&e)
-            ))
+            Side::Source.failure_of(
+                &e,
+                format!(
+                    "cannot drop publication {name:?} on the source: {}",
+                    db_error_message(&e)
+                ),
+            )
         })?;
     Ok(())
 }

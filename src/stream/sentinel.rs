@@ -402,10 +402,13 @@ pub async fn source_current_lsn(source: &ConnInfo) -> Result<Lsn> {
         .query_one("SELECT pg_current_wal_flush_lsn()::text", &[])
         .await
         .map_err(|e| {
-            Side::Source.failure(format!(
-                "cannot read the source's current WAL position: {}",
-                crate::connections::db_error_message(&e)
-            ))
+            Side::Source.failure_of(
+                &e,
+                format!(
+                    "cannot read the source's current WAL position: {}",
+                    crate::connections::db_error_message(&e)
+                ),
+            )
         })?
         .try_get(0)?;
     Ok(text.parse()?)

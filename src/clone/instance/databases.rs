@@ -125,11 +125,14 @@ pub async fn create_missing(
         let sql = create_statement(db, target_major, roles.contains(&db.owner));
         info!("creating database {} on the target", quote_ident(&db.name));
         target.batch_execute(&sql).await.map_err(|e| {
-            Failure::target(format!(
-                "cannot create database {} on the target: {}",
-                quote_ident(&db.name),
-                crate::connections::db_error_message(&e)
-            ))
+            crate::connections::Side::Target.failure_of(
+                &e,
+                format!(
+                    "cannot create database {} on the target: {}",
+                    quote_ident(&db.name),
+                    crate::connections::db_error_message(&e)
+                ),
+            )
         })?;
         created.push(db.name.clone());
     }

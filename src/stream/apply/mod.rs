@@ -57,8 +57,8 @@ use self::transaction::{Deferred, Tx};
 use super::change::{Change, RelId, Relation};
 use super::lsn::Lsn;
 use crate::connections;
+use crate::connections::Side;
 use crate::conninfo::ConnInfo;
-use crate::error::Failure;
 
 /// Counters of a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -157,11 +157,14 @@ impl Applier {
             .batch_execute("SET session_replication_role = replica")
             .await
             .map_err(|e| {
-                Failure::target(format!(
-                    "cannot set session_replication_role = replica on the target: {}; \
+                Side::Target.failure_of(
+                    &e,
+                    format!(
+                        "cannot set session_replication_role = replica on the target: {}; \
                      applying changes needs a superuser on the target",
-                    connections::db_error_message(&e)
-                ))
+                        connections::db_error_message(&e)
+                    ),
+                )
             })?;
         origin::ensure(&client, origin).await?;
         origin::attach(&client, origin).await?;

@@ -6,7 +6,7 @@ use tokio_postgres::Client;
 
 use crate::connections::{self, Side};
 use crate::conninfo::ConnInfo;
-use crate::error::Failure;
+use crate::error::{Failure, Kind};
 use crate::stream::lsn::Lsn;
 
 /// Create the origin `name` unless it exists.
@@ -34,11 +34,15 @@ pub async fn attach(client: &Client, name: &str) -> Result<()> {
         .map_err(|e| {
             let message = connections::db_error_message(&e);
             if message.contains("already active") {
-                Failure::target(format!(
+                Side::Target
+                    .failure_of(
+                        &e,
+                        format!(
                     "replication origin {name:?} is in use by another session on the target \
                      ({message}); is another follow running with --origin {name}?"
-                ))
-                .into()
+                ),
+                    )
+                    .into()
             } else {
                 origin_failure(name, "use", &e)
             }
@@ -102,10 +106,19 @@ pub async fn drop(target: &ConnInfo, name: &str) -> Result<()> {
 }
 
 fn origin_failure(name: &str, what: &str, e: &tokio_postgres::Error) -> anyhow::Error {
-    Failure::target(format!(
-        "cannot {what} replication origin {name:?} on the target: {} \
-         (replication origins need a superuser or the pg_replication_origin_* grants)",
-        connections::db_error_message(e)
-    ))
+    let failure = Side::Target.failure_of(e, "");
+    // The hint is for a refusal; a link lost in a restart is only retried.
+    let hint = if failure.kind.is_retryable() || failure.kind == Kind::CannotConnect {
+        ""
+    } else {
+        " (replication origins need a superuser or the pg_replication_origin_* grants)"
+    };
+    Failure {
+        message: format!(
+            "cannot {what} replication origin {name:?} on the target: {}{hint}",
+            connections::db_error_message(e)
+        ),
+        ..failure
+    }
     .into()
 }
