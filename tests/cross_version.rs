@@ -21,7 +21,7 @@ use crate::support::{fixture, pgcopydb, verify, workdir, Cluster};
 /// The bin directory of the fetched PostgreSQL `major`: `PGCOPYDB_TEST_PG<major>_BIN`,
 /// else where `scripts/fetch-postgres` puts it by default. Fails (never skips)
 /// when neither holds one, saying how to fetch it.
-fn fetched_bin(major: u32) -> PathBuf {
+pub(crate) fn fetched_bin(major: u32) -> PathBuf {
     let var = format!("PGCOPYDB_TEST_PG{major}_BIN");
     let how = format!(
         "run `scripts/fetch-postgres {major}` (it prints the directory) and \

@@ -207,7 +207,7 @@ async fn copy_everything(
         side_tasks.spawn(async move {
             let started = Instant::now();
             blobs_phase::copy_large_objects(lo_shared).await;
-            ("large objects", started.elapsed())
+            ("large objects: contents", started.elapsed())
         });
     }
 

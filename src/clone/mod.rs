@@ -230,14 +230,18 @@ pub async fn run_steps(
             opts,
             interrupted,
         );
-        let restored = |_: &()| {
+        let restored = |_: &Vec<_>| {
             crate::failpoint!("pre-data-restored");
             Ok((0, 0))
         };
-        (state.ledger())
+        let large_object_steps = (state.ledger())
             .recorded(&pre, "pre-data restore", 0, restore, restored)
             .await??;
         summary.step("pre-data restore", step.elapsed());
+        // Parts of the step above, shown after it.
+        for (name, duration) in large_object_steps {
+            summary.step(name, duration);
+        }
     }
     if steps.pre_data && opts.without_source && !opts.skips.extensions {
         info!(
@@ -540,7 +544,7 @@ pub async fn write_restore_lists(
         &workdir,
         &catalog.selection,
         opts.skips,
-        !catalog.large_objects.is_empty(),
+        &catalog.large_objects,
     )
     .await?;
     let post =

@@ -2,6 +2,7 @@
 //! restore with what the data phase already built commented out.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tokio_postgres::Client;
@@ -16,6 +17,11 @@ use crate::schema::{self, RestoreOptions, Section, TocEntry};
 use crate::tools::PgTools;
 use crate::workdir::state::Unit;
 use crate::workdir::WorkDir;
+
+/// Summary steps of the pre-data restore: the clone's making of large
+/// objects' metadata, then of their comments and privileges.
+pub const LARGE_OBJECT_METADATA: &str = "large objects: metadata";
+pub const LARGE_OBJECT_COMMENTS_AND_PRIVILEGES: &str = "large objects: comments and privileges";
 
 /// pg_dump of pre-data and post-data into one archive, under the snapshot.
 pub async fn dump(
@@ -60,17 +66,19 @@ pub async fn drop_tables(target: &Client, catalog: &Catalog) -> Result<()> {
 /// `public`, such as the CREATE for PUBLIC that a PostgreSQL 14 or older
 /// database has and a 15+ one does not.
 ///
-/// With `large_objects` (the clone copies some), their BLOB entries are
-/// commented out too: [`crate::blobs::create_metadata`] makes them in
-/// batches, where pg_restore spends a round trip or two on each.
+/// The entries of `large_objects` (the ones the clone copies) are commented
+/// out too, their BLOB and BLOB METADATA entries and the ACL and COMMENT
+/// entries pg_dump 16 and older write for each: [`crate::blobs`] makes them
+/// in batches, where pg_restore spends a round trip or two on each entry.
 pub async fn write_pre_list(
     tools: &PgTools,
     target: &Client,
     workdir: &WorkDir,
     selection: &Selection,
     skips: SkipOptions,
-    large_objects: bool,
+    large_objects: &[u32],
 ) -> Result<std::path::PathBuf> {
+    let by_tool: HashSet<u32> = large_objects.iter().copied().collect();
     let skipped = TocSkips::for_target(skips, target).await?;
     let existing: HashSet<String> = target
         .query("SELECT nspname FROM pg_namespace", &[])
@@ -85,15 +93,33 @@ pub async fn write_pre_list(
         (e.desc == "SCHEMA" && existing.contains(&e.name) && !(keep_public && e.name == "public"))
             || filtered.skips(e)
             || skipped.skips(e)
-            || (large_objects && matches!(e.desc.as_str(), "BLOB" | "BLOB METADATA"))
+            || (!by_tool.is_empty() && matches!(e.desc.as_str(), "BLOB" | "BLOB METADATA"))
+            || large_object_of(e).is_some_and(|oid| by_tool.contains(&oid))
     };
     schema::write_use_list(&entries, &skip, &workdir.pre_list())?;
     Ok(workdir.pre_list())
 }
 
+/// The large object an ACL or COMMENT entry is about (its tag is
+/// `LARGE OBJECT 16421`). Only the first word is the OID: the listing's
+/// name split keeps the first words of an owner with spaces in the name.
+fn large_object_of(e: &TocEntry) -> Option<u32> {
+    match e.desc.as_str() {
+        "ACL" | "COMMENT" => e
+            .name
+            .strip_prefix("LARGE OBJECT ")?
+            .split(' ')
+            .next()?
+            .parse()
+            .ok(),
+        _ => None,
+    }
+}
+
 /// Restore pre-data with the use-list of [`write_pre_list`], the metadata
-/// of `large_objects` made first (their privileges and comments, restored
-/// by pg_restore, need them).
+/// of `large_objects` made first, by the clone. Returns how long the clone
+/// spent on their metadata and on their comments and privileges, for the
+/// summary.
 #[allow(clippy::too_many_arguments)]
 pub async fn restore_pre_data(
     tools: &PgTools,
@@ -104,29 +130,29 @@ pub async fn restore_pre_data(
     large_objects: &[u32],
     opts: &CloneOptions,
     interrupted: bool,
-) -> Result<()> {
-    let by_tool = !large_objects.is_empty();
-    write_pre_list(tools, target, workdir, selection, opts.skips, by_tool).await?;
-    if by_tool {
+) -> Result<Vec<(&'static str, Duration)>> {
+    write_pre_list(tools, target, workdir, selection, opts.skips, large_objects).await?;
+    let mut steps = Vec::new();
+    if !large_objects.is_empty() {
         let source =
             crate::connections::connect(crate::connections::Side::Source, &endpoints.source)
                 .await?;
-        let with_owners = !opts.restore_options().no_owner;
+        let restore = opts.restore_options();
+        let with_owners = !restore.no_owner;
+        let started = Instant::now();
         crate::blobs::create_metadata(&source, target, large_objects, with_owners).await?;
-        // pg_dump 17+ leaves large objects' metadata to the data section,
-        // which is not dumped: their comments and privileges come from here.
-        if tools.major >= 17 {
-            let restore = opts.restore_options();
-            crate::blobs::copy_comments_and_privileges(
-                &source,
-                target,
-                large_objects,
-                !restore.no_acl,
-                !restore.no_comments,
-                with_owners,
-            )
-            .await?;
-        }
+        steps.push((LARGE_OBJECT_METADATA, started.elapsed()));
+        let started = Instant::now();
+        crate::blobs::copy_comments_and_privileges(
+            &source,
+            target,
+            large_objects,
+            !restore.no_acl,
+            !restore.no_comments,
+            with_owners,
+        )
+        .await?;
+        steps.push((LARGE_OBJECT_COMMENTS_AND_PRIVILEGES, started.elapsed()));
     }
     let mut restore_opts = opts.restore_options();
     restore_opts.clean_if_exists |= interrupted;
@@ -139,7 +165,8 @@ pub async fn restore_pre_data(
         &restore_opts,
     )
     .await
-    .context("restoring pre-data with pg_restore")
+    .context("restoring pre-data with pg_restore")?;
+    Ok(steps)
 }
 
 /// Restore post-data without the indexes, constraints and foreign keys the
