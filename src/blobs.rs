@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 use crate::error::{Side, SideContext};
 
 mod metadata;
-pub use metadata::{copy_comments_and_privileges, create_metadata};
+pub use metadata::{copy_comments_and_privileges, create_metadata, create_missing};
 
 /// Bytes read and written per round trip of a streamed large object; a
 /// larger object is never part of a batch.
@@ -100,14 +100,7 @@ pub async fn copy_batch(source: &Client, target: &Client, oids: &[u32]) -> Resul
     let bytes = contents.iter().map(|c| c.len() as u64).sum();
     target.batch_execute("BEGIN").await?;
     let result = async {
-        target
-            .execute(
-                "SELECT pg_catalog.lo_create(u.o) FROM unnest($1::pg_catalog.oid[]) AS u(o) \
-                  WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata m \
-                                     WHERE m.oid = u.o)",
-                &[&ids],
-            )
-            .await?;
+        create_missing(target, &ids).await?;
         target
             .execute(
                 "SELECT pg_catalog.lo_put(u.o, 0, u.d) \

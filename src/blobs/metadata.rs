@@ -26,13 +26,7 @@ pub async fn create_metadata(
     with_owners: bool,
 ) -> Result<()> {
     for chunk in oids.chunks(METADATA_BATCH) {
-        target
-            .execute(
-                "SELECT pg_catalog.lo_create(u.o) FROM unnest($1::pg_catalog.oid[]) AS u(o) \
-                  WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata m \
-                                     WHERE m.oid = u.o)",
-                &[&chunk],
-            )
+        create_missing(target, chunk)
             .await
             .context("creating large objects on the target")?;
     }
@@ -66,6 +60,36 @@ pub async fn create_metadata(
     run_in_batches(target, &statements)
         .await
         .context("setting the owners of large objects on the target")
+}
+
+/// Create those of `oids` the target does not have, empty, with their OIDs.
+/// The ones it has are looked up first: an anti-join in the creating
+/// statement reads, on an empty target, the catalog the statement itself
+/// fills once per object (a nested loop over a sequential scan), which made
+/// 10,000 objects take two seconds instead of a tenth of one.
+pub async fn create_missing(target: &Client, oids: &[u32]) -> Result<()> {
+    let existing: std::collections::HashSet<u32> = target
+        .query(
+            "SELECT m.oid FROM pg_catalog.pg_largeobject_metadata m \
+              WHERE m.oid = ANY($1::pg_catalog.oid[])",
+            &[&oids],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let missing: Vec<u32> = (oids.iter().copied())
+        .filter(|o| !existing.contains(o))
+        .collect();
+    if !missing.is_empty() {
+        target
+            .execute(
+                "SELECT pg_catalog.lo_create(u.o) FROM unnest($1::pg_catalog.oid[]) AS u(o)",
+                &[&missing],
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// Comments and privileges of large objects, made after [`create_metadata`]
