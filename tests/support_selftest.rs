@@ -297,7 +297,7 @@ fn dump_restore_copy_of_the_demo_has_no_differences() {
 fn shared_servers_give_each_handle_databases_of_its_own() {
     use support::shared::{attach_or_start, Side, StopSharedOnDrop};
     let root = tempfile::Builder::new()
-        .prefix("pgcopydb-test-shared-")
+        .prefix("pgcopydb-test-selftest-shared-")
         .tempdir()
         .unwrap();
     support::cluster::hand_to_postgres(root.path());
