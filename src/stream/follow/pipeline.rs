@@ -336,7 +336,7 @@ pub(crate) async fn apply(
             }
             // The held transaction's commit, once stored: `reader` waits
             // meanwhile, so nothing of it is read into memory.
-            commit = next_commit(lookahead.as_mut()), if holding => {
+            commit = next_commit(lookahead.as_mut()), if applying && holding => {
                 let Some(end_lsn) = commit? else {
                     // The store ends inside the transaction (no writer):
                     // it is not all here, nothing of it is applied.
@@ -353,13 +353,17 @@ pub(crate) async fn apply(
                     break ApplyEnd::StoreEnd;
                 };
                 changes.clear();
+                let lsn = record.lsn;
                 decoder
-                    .decode(record.lsn, &record.data, &mut changes)
+                    .decode(lsn, &record.data, &mut changes)
                     .map_err(|e: DecodeError| anyhow::Error::new(e))?;
+                // The changes own their values: the message's bytes are not
+                // kept while they are sent (a large value, once, not twice).
+                drop(record);
                 let mut done = false;
                 for change in changes.drain(..) {
                     match gate.admit(change) {
-                        Admit::Apply(batch) => send(sink, batch, record.lsn).await?,
+                        Admit::Apply(batch) => send(sink, batch, lsn).await?,
                         Admit::Hold => {}
                         Admit::Stop => {
                             done = true;
@@ -563,6 +567,8 @@ impl Gate {
             return Admit::Hold;
         };
         if self.endpos.is_some_and(|e| end_lsn > e) {
+            // Nothing of it was sent: the target is between transactions.
+            self.at_boundary = true;
             return Admit::Stop;
         }
         Admit::Apply(held)
