@@ -88,6 +88,12 @@ pub struct Record {
 }
 
 pub fn encode(out: &mut Vec<u8>, lsn: Lsn, kind: Kind, data: &[u8]) {
+    encode_header(out, lsn, kind, data);
+    out.extend_from_slice(data);
+}
+
+/// The header of the record of `data`, to be followed by `data` itself.
+pub fn encode_header(out: &mut Vec<u8>, lsn: Lsn, kind: Kind, data: &[u8]) {
     let mut crc = super::crc::Crc32c::new();
     crc.update(&[kind as u8]);
     crc.update(&lsn.0.to_le_bytes());
@@ -96,7 +102,6 @@ pub fn encode(out: &mut Vec<u8>, lsn: Lsn, kind: Kind, data: &[u8]) {
     out.extend_from_slice(&crc.finish().to_le_bytes());
     out.push(kind as u8);
     out.extend_from_slice(&lsn.0.to_le_bytes());
-    out.extend_from_slice(data);
 }
 
 /// A record's header: what the store needs to find a transaction's commit

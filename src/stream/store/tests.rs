@@ -175,3 +175,28 @@ async fn a_fork_finds_where_the_transaction_commits_ahead_of_the_reader() {
     ahead.move_to(&reader).unwrap();
     assert_eq!(ahead.next_commit().await.unwrap(), Some(Lsn(0x990)));
 }
+
+/// A message larger than the write buffer goes to the file on its own,
+/// between small ones, and readers see it only whole.
+#[tokio::test]
+async fn a_large_message_is_stored_whole_between_small_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = StoreWriter::open(dir.path(), Plugin::TestDecoding, 1 << 30, Lsn(0x10)).unwrap();
+    let mut reader = StoreReader::open(dir.path(), Lsn::INVALID, Some(w.subscribe())).unwrap();
+    let large: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    w.append(Lsn(0x20), b"BEGIN 1").unwrap();
+    w.append(Lsn(0x21), b"table public.t: INSERT: id[integer]:1")
+        .unwrap();
+    w.append(Lsn(0x22), &large).unwrap();
+    // Written, not yet told: the reader has nothing half-way.
+    assert!(reader.caught_up());
+    w.append(Lsn(0x30), b"COMMIT 1").unwrap();
+    drop(w);
+    let mut got = Vec::new();
+    while let Some(r) = reader.next().await.unwrap() {
+        got.push(r);
+    }
+    assert_eq!(got.len(), 4);
+    assert_eq!((got[2].lsn, got[2].data.as_ref()), (Lsn(0x22), &large[..]));
+    assert_eq!(got[3].kind, Kind::Commit);
+}
