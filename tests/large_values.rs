@@ -3,25 +3,8 @@
 
 use crate::support;
 
-use std::os::unix::process::ExitStatusExt;
-
+use crate::support::measure::run_measured;
 use crate::support::{pgcopydb, verify, workdir};
-
-/// Runs `cmd` to completion and returns its exit status and the peak
-/// resident memory, in kB, of it and of the children it waited for.
-fn run_measured(cmd: &mut std::process::Command) -> (std::process::ExitStatus, i64) {
-    let child = cmd.spawn().expect("start pgcopydb");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value, filled in by wait4.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our child, not reaped yet; both pointers are valid.
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid, "wait4: {}", std::io::Error::last_os_error());
-    // The child is reaped: forget it rather than wait for it again.
-    std::mem::forget(child);
-    (std::process::ExitStatus::from_raw(status), usage.ru_maxrss)
-}
 
 /// A 300 MB value (and a 100 MB one) in `src`'s database "db".
 fn load_large_values(src: &support::Cluster) {
@@ -44,17 +27,14 @@ fn assert_cloned_in_flat_memory(
     format: &str,
     dir: &std::path::Path,
 ) {
-    let (status, peak_kb) = run_measured(
+    let (out, peak_kb) = run_measured(
         pgcopydb()
             .args(["clone", "--source", source, "--target", target])
             .args(["--copy-format", format, "--restart", "--drop-if-exists"])
             .arg("--dir")
             .arg(dir),
     );
-    assert!(
-        status.success(),
-        "clone in {format} format failed: {status}"
-    );
+    crate::support::assert_success(&out, &format!("clone in {format} format"));
     eprintln!("{format}: peak RSS {} MB", peak_kb / 1024);
     verify::assert_equal(src, "db", tgt, "db");
     assert!(

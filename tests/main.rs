@@ -44,6 +44,7 @@ mod stream_apply_bench;
 mod stream_crash;
 mod stream_decode;
 mod stream_follow;
+mod stream_memory;
 mod stream_semantics;
 mod stream_walsender;
 mod support_selftest;

@@ -18,6 +18,7 @@ pub mod failpoints;
 pub mod fixtures;
 pub mod follow;
 pub mod hold;
+pub mod measure;
 pub mod pgbouncer;
 pub mod runner;
 pub mod shared;

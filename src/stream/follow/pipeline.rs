@@ -293,6 +293,8 @@ pub(crate) async fn apply(
     shared.applied.send_replace(origin);
     let mut reader = reader_at(origin)?;
     let mut gate = Gate::new(shared.endpos()?);
+    // Reads ahead of `reader` to where a transaction held by the gate commits.
+    let mut lookahead: Option<StoreReader> = None;
     let mut changes = Vec::new();
     let mut passed = shared.passed.subscribe();
     let mut stop = shared.stop.subscribe();
@@ -316,6 +318,7 @@ pub(crate) async fn apply(
             // Nothing committed at or before endpos is left to come.
             break ApplyEnd::Endpos;
         }
+        let holding = gate.holding();
         tokio::select! {
             biased;
             _ = interrupt::cancelled() => break ApplyEnd::Stopped,
@@ -331,34 +334,36 @@ pub(crate) async fn apply(
                     report_apply(shared, sink, started, reader.caught_up()).await?;
                 }
             }
-            record = reader.next(), if applying => {
+            // The held transaction's commit, once stored: `reader` waits
+            // meanwhile, so nothing of it is read into memory.
+            commit = next_commit(lookahead.as_mut()), if applying && holding => {
+                let Some(end_lsn) = commit? else {
+                    // The store ends inside the transaction (no writer):
+                    // it is not all here, nothing of it is applied.
+                    break ApplyEnd::StoreEnd;
+                };
+                match gate.commits_at(end_lsn) {
+                    Admit::Apply(batch) => send(sink, batch, end_lsn).await?,
+                    Admit::Stop => break ApplyEnd::Endpos,
+                    Admit::Hold => {}
+                }
+            }
+            record = reader.next(), if applying && !holding => {
                 let Some(record) = record? else {
                     break ApplyEnd::StoreEnd;
                 };
                 changes.clear();
+                let lsn = record.lsn;
                 decoder
-                    .decode(record.lsn, &record.data, &mut changes)
+                    .decode(lsn, &record.data, &mut changes)
                     .map_err(|e: DecodeError| anyhow::Error::new(e))?;
+                // The changes own their values: the message's bytes are not
+                // kept while they are sent (a large value, once, not twice).
+                drop(record);
                 let mut done = false;
                 for change in changes.drain(..) {
                     match gate.admit(change) {
-                        Admit::Apply(batch) => {
-                            for c in batch {
-                                #[cfg(feature = "failpoints")]
-                                let row = matches!(
-                                    c,
-                                    Change::Insert { .. }
-                                        | Change::Update { .. }
-                                        | Change::Delete { .. }
-                                        | Change::Truncate { .. }
-                                );
-                                sink.apply(c).await?;
-                                #[cfg(feature = "failpoints")]
-                                if row {
-                                    crate::failpoint!("stream-change-sent", &record.lsn.to_string());
-                                }
-                            }
-                        }
+                        Admit::Apply(batch) => send(sink, batch, lsn).await?,
                         Admit::Hold => {}
                         Admit::Stop => {
                             done = true;
@@ -373,6 +378,13 @@ pub(crate) async fn apply(
                 if done {
                     break ApplyEnd::Endpos;
                 }
+                if gate.holding() {
+                    // Look from here for its commit.
+                    match lookahead.as_mut() {
+                        Some(ahead) => ahead.move_to(&reader)?,
+                        None => lookahead = Some(reader.fork()?),
+                    }
+                }
                 if reader.caught_up() {
                     sink.idle().await?;
                 }
@@ -384,6 +396,35 @@ pub(crate) async fn apply(
         report_apply(shared, sink, started, reader.caught_up()).await?;
     }
     Ok(end)
+}
+
+/// Hand changes decoded from the record at `lsn` to the target.
+#[cfg_attr(not(feature = "failpoints"), allow(unused_variables))]
+async fn send(sink: &mut impl Apply, batch: Vec<Change>, lsn: Lsn) -> Result<()> {
+    for change in batch {
+        #[cfg(feature = "failpoints")]
+        let row = matches!(
+            change,
+            Change::Insert { .. }
+                | Change::Update { .. }
+                | Change::Delete { .. }
+                | Change::Truncate { .. }
+        );
+        sink.apply(change).await?;
+        #[cfg(feature = "failpoints")]
+        if row {
+            crate::failpoint!("stream-change-sent", &lsn.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// The next commit `lookahead` finds (cancel-safe, as the reader is).
+async fn next_commit(lookahead: Option<&mut StoreReader>) -> Result<Option<Lsn>> {
+    match lookahead {
+        Some(ahead) => ahead.next_commit().await,
+        None => Ok(None),
+    }
 }
 
 /// `drained`: the applier is between transactions with nothing stored left
@@ -430,7 +471,8 @@ fn caught_up(applied_through: Lsn, source_now: Lsn) -> bool {
 
 enum Admit {
     Apply(Vec<Change>),
-    /// Held until its commit says whether it is at or before endpos.
+    /// Held until the store says where its transaction commits
+    /// ([`Gate::commits_at`]).
     Hold,
     /// This transaction commits after endpos: stop before it.
     Stop,
@@ -440,12 +482,16 @@ enum Admit {
 /// whose commit record ends at or before it (the position every plugin
 /// streams the commit at, the one pg_recvlogical's endpos compares with), so
 /// a transaction straddling endpos — its commit record included — is left
-/// for a later run, whatever the plugin. A transaction whose begin does not
-/// say where it commits (the text plugins) is held until its commit when an
-/// endpos is set; pgoutput's begin gives the commit record's start, enough
-/// to stop early when that is already past endpos.
+/// for a later run, whatever the plugin. pgoutput's begin gives the commit
+/// record's start, enough to stop early when that is already past endpos;
+/// a begin that does not say where it commits (test_decoding's) is held
+/// while an endpos is set, with nothing read after it, until the store
+/// says where its commit ends ([`StoreReader::next_commit`]): deciding
+/// costs no memory, whatever the size of the transaction.
 struct Gate {
     endpos: Option<Lsn>,
+    /// A begin (and what its record decoded to after it) waiting for
+    /// [`Gate::commits_at`].
     held: Option<Vec<Change>>,
     /// Between transactions.
     at_boundary: bool,
@@ -465,6 +511,11 @@ impl Gate {
 
     fn idle(&self) -> bool {
         self.held.is_none() && self.at_boundary
+    }
+
+    /// Waiting to be told where the held transaction commits.
+    fn holding(&self) -> bool {
+        self.held.is_some()
     }
 
     fn admit(&mut self, change: Change) -> Admit {
@@ -508,6 +559,20 @@ impl Gate {
         }
         Admit::Apply(vec![change])
     }
+
+    /// The held transaction's commit record ends at `end_lsn`: let it
+    /// through (its commit is checked again as it comes) or stop before it.
+    fn commits_at(&mut self, end_lsn: Lsn) -> Admit {
+        let Some(held) = self.held.take() else {
+            return Admit::Hold;
+        };
+        if self.endpos.is_some_and(|e| end_lsn > e) {
+            // Nothing of it was sent: the target is between transactions.
+            self.at_boundary = true;
+            return Admit::Stop;
+        }
+        Admit::Apply(held)
+    }
 }
 
 #[cfg(test)]
@@ -546,19 +611,23 @@ mod tests {
     }
 
     #[test]
-    fn a_begin_without_its_commit_position_is_held_until_the_commit() {
+    fn a_begin_without_its_commit_position_is_held_until_the_store_says_where_it_commits() {
         let mut gate = Gate::new(Some(Lsn(100)));
         assert!(matches!(gate.admit(begin(None)), Admit::Hold));
-        assert!(matches!(gate.admit(message()), Admit::Hold));
-        match gate.admit(commit(92)) {
-            Admit::Apply(batch) => assert_eq!(batch.len(), 3),
-            _ => panic!("the transaction commits before endpos"),
+        assert!(gate.holding() && !gate.idle());
+        match gate.commits_at(Lsn(100)) {
+            Admit::Apply(batch) => assert_eq!(batch.len(), 1),
+            _ => panic!("the transaction commits at endpos"),
         }
-        // Its end is past endpos: nothing later can commit before it.
-        assert!(gate.reached);
+        // Its changes then go through one by one, none held.
+        assert!(!gate.holding());
+        assert!(matches!(gate.admit(message()), Admit::Apply(b) if b.len() == 1));
+        assert!(matches!(gate.admit(commit(92)), Admit::Apply(_)));
+        // Its end is at endpos: nothing later can commit before it.
+        assert!(gate.reached && gate.idle());
         let mut gate = Gate::new(Some(Lsn(100)));
         gate.admit(begin(None));
-        assert!(matches!(gate.admit(commit(120)), Admit::Stop));
+        assert!(matches!(gate.commits_at(Lsn(128)), Admit::Stop));
     }
 
     /// A commit record that starts before endpos and ends after it: the
@@ -566,13 +635,15 @@ mod tests {
     /// (pgoutput) or not (the text plugins).
     #[test]
     fn a_commit_record_straddling_endpos_is_not_applied_by_any_plugin() {
-        for final_lsn in [Some(96), None] {
-            let mut gate = Gate::new(Some(Lsn(100)));
-            gate.admit(begin(final_lsn));
-            gate.admit(message());
-            assert!(matches!(gate.admit(commit(96)), Admit::Stop));
-            assert!(!gate.reached);
-        }
+        let mut gate = Gate::new(Some(Lsn(100)));
+        gate.admit(begin(Some(96)));
+        gate.admit(message());
+        assert!(matches!(gate.admit(commit(96)), Admit::Stop));
+        assert!(!gate.reached);
+        let mut gate = Gate::new(Some(Lsn(100)));
+        gate.admit(begin(None));
+        assert!(matches!(gate.commits_at(Lsn(104)), Admit::Stop));
+        assert!(!gate.reached);
         // Ending exactly at endpos: applied, and nothing later can be.
         let mut gate = Gate::new(Some(Lsn(100)));
         gate.admit(begin(Some(92)));

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use tokio::sync::watch;
 
-use super::record::{self, Record};
+use super::record::{self, Header, Kind, Record};
 use super::segments::{self, cdc_dir};
 use super::Written;
 use crate::stream::lsn::Lsn;
@@ -20,6 +20,21 @@ pub struct StoreReader {
     input: Option<BufReader<File>>,
     offset: u64,
     live: Option<watch::Receiver<Written>>,
+}
+
+/// Reads the header and skips the payload, within `room` bytes.
+fn skip_payload(input: &mut BufReader<File>, room: u64) -> std::io::Result<Option<(Header, u64)>> {
+    let Some(header) = record::read_header(&mut input.by_ref().take(room))? else {
+        return Ok(None);
+    };
+    if header.size() > room {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "a record is cut short",
+        ));
+    }
+    input.seek_relative(i64::from(header.len))?;
+    Ok(Some((header, header.size())))
 }
 
 impl StoreReader {
@@ -66,15 +81,75 @@ impl StoreReader {
     /// The next record; None at the end (the writer closed, or without a
     /// writer, the end of the last segment).
     pub async fn next(&mut self) -> Result<Option<Record>> {
+        self.next_with(|input, room| record::read(&mut input.by_ref().take(room)))
+            .await
+    }
+
+    /// The LSN of the next commit record (the end of the commit, as every
+    /// plugin streams it), waiting for the writer to store it; None when the
+    /// store ends first. Reads headers only: the payloads on the way are
+    /// skipped (and left to the reader that decodes them to check), so
+    /// finding the commit of a transaction of any size costs no memory.
+    pub async fn next_commit(&mut self) -> Result<Option<Lsn>> {
+        loop {
+            match self.next_with(skip_payload).await? {
+                None => return Ok(None),
+                Some(header) if header.kind == Kind::Commit => return Ok(Some(header.lsn)),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// A second reader at this one's position, with its own file handle,
+    /// following the same writer: it may read ahead of this one.
+    pub fn fork(&self) -> Result<StoreReader> {
+        let mut fork = StoreReader {
+            dir: self.dir.clone(),
+            segment: None,
+            input: None,
+            offset: 0,
+            live: self.live.clone(),
+        };
+        fork.move_to(self)?;
+        Ok(fork)
+    }
+
+    /// Go to where `other`, a reader of the same store, is.
+    pub fn move_to(&mut self, other: &StoreReader) -> Result<()> {
+        let Some(segment) = other.segment else {
+            self.segment = None;
+            self.input = None;
+            self.offset = 0;
+            return Ok(());
+        };
+        if self.segment != Some(segment) || self.input.is_none() {
+            self.enter(segment)?;
+        }
+        let input = self.input.as_mut().context("no segment open")?;
+        // Within the buffer when close ahead: no system call.
+        let delta = i128::from(other.offset) - i128::from(self.offset);
+        input
+            .seek_relative(i64::try_from(delta).context("a segment offset out of range")?)
+            .with_context(|| format!("seeking in segment {segment} of the change store"))?;
+        self.offset = other.offset;
+        Ok(())
+    }
+
+    /// The next item `read` takes from the segment (given the bytes that
+    /// may be read), with the segments and the writer followed as for
+    /// records.
+    async fn next_with<T>(
+        &mut self,
+        mut read: impl FnMut(&mut BufReader<File>, u64) -> std::io::Result<Option<(T, u64)>>,
+    ) -> Result<Option<T>> {
         loop {
             let limit = self.limit();
             if let (Some(input), Some(limit)) = (self.input.as_mut(), limit) {
                 if self.offset < limit {
-                    let mut bounded = input.by_ref().take(limit - self.offset);
-                    match record::read(&mut bounded) {
-                        Ok(Some((rec, size))) => {
+                    match read(input, limit - self.offset) {
+                        Ok(Some((item, size))) => {
                             self.offset += size;
-                            return Ok(Some(rec));
+                            return Ok(Some(item));
                         }
                         Ok(None) => {}
                         // Without a writer a torn tail is the end (the

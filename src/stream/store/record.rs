@@ -88,6 +88,12 @@ pub struct Record {
 }
 
 pub fn encode(out: &mut Vec<u8>, lsn: Lsn, kind: Kind, data: &[u8]) {
+    encode_header(out, lsn, kind, data);
+    out.extend_from_slice(data);
+}
+
+/// The header of the record of `data`, to be followed by `data` itself.
+pub fn encode_header(out: &mut Vec<u8>, lsn: Lsn, kind: Kind, data: &[u8]) {
     let mut crc = super::crc::Crc32c::new();
     crc.update(&[kind as u8]);
     crc.update(&lsn.0.to_le_bytes());
@@ -96,13 +102,21 @@ pub fn encode(out: &mut Vec<u8>, lsn: Lsn, kind: Kind, data: &[u8]) {
     out.extend_from_slice(&crc.finish().to_le_bytes());
     out.push(kind as u8);
     out.extend_from_slice(&lsn.0.to_le_bytes());
-    out.extend_from_slice(data);
 }
 
-/// The next record of `input`, `Ok(None)` at a clean end, and `Err` with
-/// kind `InvalidData` for a torn or damaged record (short, bad length, bad
-/// checksum).
-pub fn read(input: &mut impl Read) -> io::Result<Option<(Record, u64)>> {
+/// A record's header: what the store needs to find a transaction's commit
+/// without reading the payloads on the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Payload bytes that follow the header.
+    pub len: u32,
+    crc: u32,
+    pub kind: Kind,
+    pub lsn: Lsn,
+}
+
+/// The next record's header, `Ok(None)` at a clean end; errors as [`read`].
+pub fn read_header(input: &mut impl Read) -> io::Result<Option<Header>> {
     let mut header = [0u8; HEADER_LEN];
     let got = read_full(input, &mut header)?;
     if got == 0 {
@@ -127,6 +141,34 @@ pub fn read(input: &mut impl Read) -> io::Result<Option<(Record, u64)>> {
     if len > MAX_PAYLOAD {
         return Err(torn("a record length is out of range"));
     }
+    Ok(Some(Header {
+        len,
+        crc,
+        kind,
+        lsn,
+    }))
+}
+
+impl Header {
+    /// Header and payload.
+    pub fn size(&self) -> u64 {
+        HEADER_LEN as u64 + u64::from(self.len)
+    }
+}
+
+/// The next record of `input`, `Ok(None)` at a clean end, and `Err` with
+/// kind `InvalidData` for a torn or damaged record (short, bad length, bad
+/// checksum).
+pub fn read(input: &mut impl Read) -> io::Result<Option<(Record, u64)>> {
+    let Some(header) = read_header(input)? else {
+        return Ok(None);
+    };
+    let Header {
+        len,
+        crc,
+        kind,
+        lsn,
+    } = header;
     let mut data = vec![0u8; len as usize];
     if read_full(input, &mut data)? < data.len() {
         return Err(torn("a record is cut short"));
@@ -138,14 +180,13 @@ pub fn read(input: &mut impl Read) -> io::Result<Option<(Record, u64)>> {
     if check.finish() != crc {
         return Err(torn("a record's checksum does not match"));
     }
-    let size = (HEADER_LEN + data.len()) as u64;
     Ok(Some((
         Record {
             lsn,
             kind,
             data: Bytes::from(data),
         },
-        size,
+        header.size(),
     )))
 }
 

@@ -132,3 +132,71 @@ async fn group_commit_syncs_per_batch_not_per_change() {
     w.sync().await.unwrap();
     assert_eq!(w.durable(), w.written());
 }
+
+/// A transaction's commit is found ahead of the reader, payloads skipped,
+/// waiting for the writer to store it; the reader then reads it all.
+#[tokio::test]
+async fn a_fork_finds_where_the_transaction_commits_ahead_of_the_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = StoreWriter::open(dir.path(), Plugin::TestDecoding, 1 << 30, Lsn(0x10)).unwrap();
+    let mut reader = StoreReader::open(dir.path(), Lsn::INVALID, Some(w.subscribe())).unwrap();
+    w.append(Lsn(0x20), b"BEGIN 1").unwrap();
+    for i in 0..1000u64 {
+        w.append(Lsn(0x21 + i), &[b'I'; 1000]).unwrap();
+    }
+    w.write_out().unwrap();
+    assert_eq!(reader.next().await.unwrap().unwrap().kind, Kind::Begin);
+    let mut ahead = reader.fork().unwrap();
+    let finder = tokio::spawn(async move { ahead.next_commit().await.unwrap() });
+    // Not stored yet: the fork waits for it.
+    tokio::task::yield_now().await;
+    assert!(!finder.is_finished());
+    w.append(Lsn(0x900), b"COMMIT 1").unwrap();
+    w.append(Lsn(0x901), b"BEGIN 2").unwrap();
+    w.append(Lsn(0x990), b"COMMIT 2").unwrap();
+    assert_eq!(finder.await.unwrap(), Some(Lsn(0x900)));
+    // The reader it was forked from still reads every record of it.
+    let mut rows = 0;
+    loop {
+        let r = reader.next().await.unwrap().unwrap();
+        if r.kind == Kind::Commit {
+            assert_eq!(r.lsn, Lsn(0x900));
+            break;
+        }
+        rows += 1;
+    }
+    assert_eq!(rows, 1000);
+    // Moved to the reader's position, the fork finds the next commit; with
+    // the writer gone and nothing more stored, none.
+    let mut ahead = reader.fork().unwrap();
+    assert_eq!(ahead.next_commit().await.unwrap(), Some(Lsn(0x990)));
+    drop(w);
+    assert_eq!(ahead.next_commit().await.unwrap(), None);
+    ahead.move_to(&reader).unwrap();
+    assert_eq!(ahead.next_commit().await.unwrap(), Some(Lsn(0x990)));
+}
+
+/// A message larger than the write buffer goes to the file on its own,
+/// between small ones, and readers see it only whole.
+#[tokio::test]
+async fn a_large_message_is_stored_whole_between_small_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = StoreWriter::open(dir.path(), Plugin::TestDecoding, 1 << 30, Lsn(0x10)).unwrap();
+    let mut reader = StoreReader::open(dir.path(), Lsn::INVALID, Some(w.subscribe())).unwrap();
+    let large: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    w.append(Lsn(0x20), b"BEGIN 1").unwrap();
+    w.append(Lsn(0x21), b"table public.t: INSERT: id[integer]:1")
+        .unwrap();
+    w.append(Lsn(0x22), &large).unwrap();
+    // Written, not yet told: the reader has nothing half-way.
+    assert!(reader.caught_up());
+    w.append(Lsn(0x30), b"COMMIT 1").unwrap();
+    drop(w);
+    let mut got = Vec::new();
+    while let Some(r) = reader.next().await.unwrap() {
+        got.push(r);
+    }
+    assert_eq!(got.len(), 4);
+    assert_eq!((got[2].lsn, got[2].data.as_ref()), (Lsn(0x22), &large[..]));
+    assert_eq!(got[3].kind, Kind::Commit);
+}

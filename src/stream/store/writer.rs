@@ -121,7 +121,16 @@ impl StoreWriter {
     /// Append one plugin message.
     pub fn append(&mut self, lsn: Lsn, data: &[u8]) -> Result<()> {
         let kind = classify(self.plugin, data);
-        record::encode(&mut self.pending, lsn, kind, data);
+        if data.len() < WRITE_CHUNK {
+            record::encode(&mut self.pending, lsn, kind, data);
+        } else {
+            // Straight to the file after its header: gathered with the
+            // rest, a large value would cost its size once more, and the
+            // buffer would keep that size for the rest of the run.
+            record::encode_header(&mut self.pending, lsn, kind, data);
+            self.write_pending()?;
+            self.write_bytes(data)?;
+        }
         match kind {
             Kind::Begin => self.in_transaction = true,
             Kind::Commit => {
@@ -146,14 +155,7 @@ impl StoreWriter {
 
     /// Hand what is gathered to the file and tell readers.
     pub fn write_out(&mut self) -> Result<()> {
-        if !self.pending.is_empty() {
-            self.file
-                .write_all(&self.pending)
-                .with_context(|| format!("writing to {}", self.dir.display()))?;
-            self.written += self.pending.len() as u64;
-            self.unsynced += self.pending.len() as u64;
-            self.pending.clear();
-        }
+        self.write_pending()?;
         if !self.in_transaction {
             self.written_commit = self.last_commit;
         }
@@ -162,6 +164,28 @@ impl StoreWriter {
             offset: self.written,
             closed: false,
         });
+        Ok(())
+    }
+
+    /// Hand what is gathered to the file, telling no reader: it may end
+    /// inside a record.
+    fn write_pending(&mut self) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let written = self.write_bytes(&pending);
+        self.pending = pending;
+        self.pending.clear();
+        written
+    }
+
+    fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_all(bytes)
+            .with_context(|| format!("writing to {}", self.dir.display()))?;
+        self.written += bytes.len() as u64;
+        self.unsynced += bytes.len() as u64;
         Ok(())
     }
 
