@@ -2,8 +2,8 @@
 //! within a source transaction are gathered and sent as one
 //! `DELETE ... WHERE key = ANY($1)` (one statement, one index scan per key,
 //! instead of one statement per row). Checked like the single-row form:
-//! unless missing rows are tolerated, the statement fails on the server when
-//! fewer rows match than keys were sent, so its transaction cannot commit.
+//! unless missing rows are tolerated, fewer rows deleted than keys sent
+//! (the command tag's count) fail the transaction before its commit is sent.
 //!
 //! Within a run a key appears once: a row deleted twice must have been
 //! inserted again in between, and an INSERT ends the run.
@@ -91,16 +91,13 @@ impl Applier {
         let prepared = self
             .prepared(run.relation, Op::DeleteMany, run.roles.clone(), false)
             .await?;
-        let checked = !self.tolerate_missing_rows;
         let Some(tx) = &mut self.tx else {
             return Err(anyhow!("a change arrived outside a transaction"));
         };
         tx.rows += run.keys;
         let (seq, xid) = (tx.seq, tx.xid);
-        let mut params = vec![Param::Text(run.array.freeze())];
-        if checked {
-            params.push(Param::text(run.keys.to_string()));
-        }
+        self.counts_unread = true;
+        let params = vec![Param::Text(run.array.freeze())];
         let statement = prepared.statement.clone();
         self.pipeline.execute(
             &statement,
@@ -111,7 +108,6 @@ impl Applier {
                     prepared,
                     keys: run.keys,
                     first: run.first,
-                    checked,
                     xid,
                 },
             ),

@@ -75,6 +75,15 @@ impl Applier {
     /// transaction id: without one the origin would not move and the next
     /// guard would fail.
     pub(super) async fn end_group(&mut self) -> Result<()> {
+        if self.group.is_none() {
+            return Ok(());
+        }
+        if self.counts_unread && !self.tolerate_missing_rows {
+            // An UPDATE or DELETE that touched no row (or several) is an
+            // error only the client sees: its transaction must not commit.
+            // One wait per group, not per statement.
+            self.settle_all().await?;
+        }
         let Some(group) = self.group.take() else {
             return Ok(());
         };

@@ -18,7 +18,11 @@
 //! failure at COMMIT itself (a deferred check) leaves the session idle, so
 //! each transaction sent while an earlier one is unanswered starts with a
 //! guard that fails unless the session's origin is exactly where the
-//! previous commit put it. The first error is the one reported.
+//! previous commit put it. The first error is the one reported. An UPDATE
+//! or DELETE that touches no row, or several, is not an error to the
+//! server: its count is read from the command tag, and a commit waits until
+//! every count of its transaction is read (one wait per commit group, see
+//! group.rs), so such a transaction never commits.
 //!
 //! Durability: the target session runs with `synchronous_commit = off`. A
 //! target crash can lose the last commits, but the origin position lives in
@@ -134,6 +138,9 @@ pub struct Applier {
     deletes: Option<Deletes>,
     /// Committed source transactions whose target transaction is open.
     group: Option<Group>,
+    /// UPDATEs or DELETEs are in flight whose row counts are not read yet:
+    /// a COMMIT must wait for them (see group.rs).
+    counts_unread: bool,
     tolerate_missing_rows: bool,
     tuning: Tuning,
     stats: ApplyStats,
@@ -182,6 +189,7 @@ impl Applier {
             run: None,
             deletes: None,
             group: None,
+            counts_unread: false,
             tolerate_missing_rows: false,
             tuning: Tuning::default(),
             stats: ApplyStats::default(),
@@ -194,10 +202,6 @@ impl Applier {
     /// copy (`--not-consistent`): otherwise a missing row means the target
     /// already differs from the source, and going on would hide it.
     pub fn tolerate_missing_rows(&mut self, tolerate: bool) {
-        if tolerate != self.tolerate_missing_rows {
-            // UPDATE and DELETE are written differently (see `checked`).
-            self.statements.clear();
-        }
         self.tolerate_missing_rows = tolerate;
     }
 

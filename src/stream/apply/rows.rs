@@ -63,8 +63,7 @@ impl Applier {
         }
         let (relation, table) = self.table(id).await?;
         let roles = &key.2;
-        let checked = op != Op::Insert && !self.tolerate_missing_rows;
-        let sql = statement::sql(&table, op, roles, one_row, checked);
+        let sql = statement::sql(&table, op, roles, one_row);
         let statement = self
             .pipeline
             .client()
@@ -262,6 +261,8 @@ impl Applier {
         };
         tx.rows += 1;
         let (seq, xid) = (tx.seq, tx.xid);
+        // Its row count is judged when answered: the commit waits for it.
+        self.counts_unread = true;
         let statement = prepared.statement.clone();
         let params = Arc::new(params);
         self.pipeline.execute(

@@ -9,7 +9,6 @@ use bytes::Bytes;
 
 use super::param::Param;
 use super::rows::{op_name, Prepared};
-use super::statement;
 use super::Applier;
 use crate::error::Failure;
 use crate::stream::lsn::Lsn;
@@ -33,7 +32,6 @@ pub(super) enum Kind {
         prepared: Arc<Prepared>,
         keys: u64,
         first: Bytes,
-        checked: bool,
         xid: u32,
     },
     Truncate {
@@ -62,6 +60,7 @@ impl Applier {
         while !self.pipeline.is_empty() {
             self.settle_one().await?;
         }
+        self.counts_unread = false;
         Ok(())
     }
 
@@ -127,7 +126,6 @@ impl Applier {
                 prepared,
                 keys,
                 first,
-                checked,
                 xid,
             } => {
                 // The run's first key names it (the server does not say
@@ -143,16 +141,8 @@ impl Applier {
                     )
                 };
                 let found = match result {
-                    // The checked form answers one row when every key matched.
-                    Ok(rows) if *checked && rows == 1 => *keys,
                     Ok(rows) => rows,
-                    Err(e) => match e
-                        .as_db_error()
-                        .and_then(|db| statement::rows_matched(db.message()))
-                    {
-                        Some(rows) => rows,
-                        None => return Err(anyhow::Error::new(e).context(what())),
-                    },
+                    Err(e) => return Err(anyhow::Error::new(e).context(what())),
                 };
                 if found < *keys && self.tolerate_missing_rows {
                     tracing::warn!(
@@ -185,14 +175,7 @@ impl Applier {
                 };
                 let rows = match result {
                     Ok(rows) => rows,
-                    // A checked statement that did not touch one row.
-                    Err(e) => match e
-                        .as_db_error()
-                        .and_then(|db| statement::rows_matched(db.message()))
-                    {
-                        Some(rows) => rows,
-                        None => return Err(anyhow::Error::new(e).context(what())),
-                    },
+                    Err(e) => return Err(anyhow::Error::new(e).context(what())),
                 };
                 if prepared.one_row && rows != 1 {
                     let message = format!(

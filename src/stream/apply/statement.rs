@@ -19,36 +19,22 @@ pub mod role {
     pub const MATCH_NULL: u8 = 8;
 }
 
-/// The end of the error text of a checked statement that did not touch
-/// exactly one row: `invalid input syntax for type integer: "0 rows match
-/// the replica identity"`.
-pub const ROWS_MATCH: &str = " rows match the replica identity";
-
-/// The number of rows a checked statement's error says matched.
-pub fn rows_matched(server_message: &str) -> Option<u64> {
-    let at = server_message.find(ROWS_MATCH)?;
-    let head = server_message.get(..at)?;
-    let digits = head.rsplit(|c: char| !c.is_ascii_digit()).next()?;
-    digits.parse().ok()
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
     Insert,
     Update,
     Delete,
-    /// DELETEs of many rows by a one-column key: `$1` the keys (an array),
-    /// `$2` how many (the checked form fails unless each matched one row).
+    /// DELETEs of many rows by a one-column key: `$1` the keys (an array).
     DeleteMany,
 }
 
 /// The statement for `roles` on `table`. Parameters are numbered in column
 /// order: the written columns first, then the matched ones.
 /// `one_row` (REPLICA IDENTITY FULL) touches a single row of those that
-/// match, through its ctid, since duplicates are legal there. `checked`
-/// makes an UPDATE or DELETE that touches no row, or several, fail on the
-/// server (see [`ROWS_MATCH`]), so that its transaction cannot commit.
-pub fn sql(table: &TargetTable, op: Op, roles: &[u8], one_row: bool, checked: bool) -> String {
+/// match, through its ctid, since duplicates are legal there. How many rows
+/// an UPDATE or DELETE touched is read from its command tag (see
+/// settle.rs); the commit of its transaction waits for that (see group.rs).
+pub fn sql(table: &TargetTable, op: Op, roles: &[u8], one_row: bool) -> String {
     let mut n = 0;
     let mut param = || {
         n += 1;
@@ -60,14 +46,7 @@ pub fn sql(table: &TargetTable, op: Op, roles: &[u8], one_row: bool, checked: bo
             let key = columns()
                 .find(|(_, r)| r & role::MATCH != 0)
                 .map_or("", |(c, _)| c.ident.as_str());
-            let delete = format!("DELETE FROM {} WHERE {key} = ANY($1)", table.only());
-            if !checked {
-                return delete;
-            }
-            format!(
-                "WITH changed AS ({delete} RETURNING 1) SELECT CASE count(*) WHEN $2 THEN 1 \
-                 ELSE (count(*)::pg_catalog.text || '{ROWS_MATCH}')::int END FROM changed"
-            )
+            format!("DELETE FROM {} WHERE {key} = ANY($1)", table.only())
         }
         Op::Insert => {
             let mut names = Vec::new();
@@ -135,12 +114,6 @@ pub fn sql(table: &TargetTable, op: Op, roles: &[u8], one_row: bool, checked: bo
             } else {
                 let _ = write!(out, " WHERE {condition}");
             }
-            if checked {
-                out = format!(
-                    "WITH changed AS ({out} RETURNING 1) SELECT CASE count(*) WHEN 1 THEN 1 \
-                     ELSE (count(*)::pg_catalog.text || '{ROWS_MATCH}')::int END FROM changed"
-                );
-            }
             out
         }
     }
@@ -169,7 +142,7 @@ mod tests {
     fn insert_lists_written_columns() {
         let t = table(false);
         assert_eq!(
-            sql(&t, Op::Insert, &[WRITE, 0, WRITE], false, false),
+            sql(&t, Op::Insert, &[WRITE, 0, WRITE], false),
             "INSERT INTO public.\"T\" (id, j) VALUES ($1, $2)"
         );
     }
@@ -178,38 +151,16 @@ mod tests {
     fn update_sets_then_matches_key() {
         let t = table(false);
         assert_eq!(
-            sql(&t, Op::Update, &[WRITE | MATCH, WRITE, 0], false, false),
+            sql(&t, Op::Update, &[WRITE | MATCH, WRITE, 0], false),
             "UPDATE ONLY public.\"T\" SET id = $1, \"B\" = $2 WHERE id = $3"
         );
-    }
-
-    #[test]
-    fn checked_statements_fail_unless_one_row_changes() {
-        let t = table(false);
-        assert_eq!(
-            sql(&t, Op::Delete, &[MATCH, 0, 0], false, true),
-            format!(
-                "WITH changed AS (DELETE FROM ONLY public.\"T\" WHERE id = $1 RETURNING 1) \
-                 SELECT CASE count(*) WHEN 1 THEN 1 ELSE (count(*)::pg_catalog.text || \
-                 '{ROWS_MATCH}')::int END FROM changed"
-            )
-        );
-        let message = format!("invalid input syntax for type integer: \"12{ROWS_MATCH}\"");
-        assert_eq!(rows_matched(&message), Some(12));
-        assert_eq!(rows_matched("division by zero"), None);
     }
 
     #[test]
     fn full_identity_touches_one_row() {
         let t = table(true);
         assert_eq!(
-            sql(
-                &t,
-                Op::Delete,
-                &[MATCH, MATCH_NULL, MATCH_TEXT],
-                true,
-                false
-            ),
+            sql(&t, Op::Delete, &[MATCH, MATCH_NULL, MATCH_TEXT], true),
             "DELETE FROM public.\"T\" WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM \
              public.\"T\" WHERE id = $1 AND \"B\" IS NULL AND j::pg_catalog.text = \
              $2::pg_catalog.text LIMIT 1)"

@@ -386,7 +386,15 @@ pub(crate) async fn apply(
                     }
                 }
                 if reader.caught_up() {
-                    sink.idle().await?;
+                    // The receiver runs in this task: let it store what the
+                    // stream already holds before calling the stream idle. In
+                    // a backlog the store is then rarely read to its end, so
+                    // commit groups fill up instead of closing every few
+                    // transactions (each YIELD_EVERY messages).
+                    tokio::task::yield_now().await;
+                    if reader.caught_up() {
+                        sink.idle().await?;
+                    }
                 }
             }
             _ = passed.changed() => {}
