@@ -8,6 +8,7 @@ use comfy_table::{presets, CellAlignment, Table as Grid};
 use indicatif::HumanBytes;
 use serde::{Deserialize, Serialize};
 
+use super::build_timings::{lenient, BuildTiming};
 use crate::error::{Error, Side};
 
 /// A step as the original pgcopydb's summary.json has it (`label`, `conn`,
@@ -52,8 +53,15 @@ pub struct TableReport {
     pub rows: u64,
     pub bytes: u64,
     pub copy_seconds: f64,
+    /// How many indexes the copy builds (`index.count` in the JSON too).
+    #[serde(rename = "index_count", default)]
     pub indexes: usize,
     pub index_seconds: f64,
+    /// The original's `indexes` and `constraints` arrays.
+    #[serde(rename = "indexes", default, deserialize_with = "lenient")]
+    pub index_builds: Vec<BuildTiming>,
+    #[serde(rename = "constraints", default, deserialize_with = "lenient")]
+    pub constraint_builds: Vec<BuildTiming>,
     pub binary: bool,
     /// Its rows were copied by this run (their counts checked on both sides).
     #[serde(default)]

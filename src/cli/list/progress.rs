@@ -51,7 +51,8 @@ pub fn run(args: ProgressArgs) -> Result<()> {
     };
     let state = State::open_readonly(&path).map_err(unreadable)?;
     let rows = state.ledger().progress().map_err(unreadable)?;
-    let totals = Totals::of(&rows, state.catalog().planned_tables().map_err(unreadable)?);
+    let planned = state.catalog().planned_tables().map_err(unreadable)?;
+    let totals = Totals::of(&rows, planned);
     let sentinel = crate::stream::sentinel::read(&state).map_err(unreadable)?;
     let cdc = sentinel.as_ref().map(|s| s.progress_json());
     if args.json && args.summary {
@@ -69,6 +70,8 @@ pub fn run(args: ProgressArgs) -> Result<()> {
         crate::report::stdout::println(serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
+    let shape = super::progress_json::original_shape(&state, &rows).map_err(unreadable)?;
+    crate::report::stdout::println(super::progress_text::counts_table(&shape, &rows, planned.1))?;
     if !args.summary {
         let mut grid = Grid::new();
         grid.load_style(presets::ASCII_MARKDOWN);
