@@ -278,4 +278,4 @@ pub use relations::{
     dependents, indexes, sequences, split_key_columns, split_keys, tables, Dependent, IndexRow,
     SequenceRow, TableRow,
 };
-pub use restore_names::{index_columns, restore_list_names};
+pub use restore_names::ListingNames;

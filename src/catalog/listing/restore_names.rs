@@ -5,7 +5,37 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
+
+/// The restore list names of the tables, indexes and sequences of a
+/// catalog, and the columns of its indexes, by oid: kept with the catalog
+/// so that `list progress` can show them without the source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListingNames {
+    pub restore_names: HashMap<u32, String>,
+    pub index_columns: HashMap<u32, String>,
+}
+
+impl ListingNames {
+    /// Read on the source for these relations and indexes.
+    pub async fn read(client: &Client, relations: &[u32], indexes: &[u32]) -> Result<ListingNames> {
+        Ok(ListingNames {
+            restore_names: restore_list_names(client, relations).await?,
+            index_columns: index_columns(client, indexes).await?,
+        })
+    }
+
+    /// `schema name owner`, empty when unknown.
+    pub fn restore_name(&self, oid: u32) -> &str {
+        self.restore_names.get(&oid).map_or("", String::as_str)
+    }
+
+    /// The index's columns (`a,b`), empty when unknown or only expressions.
+    pub fn columns(&self, oid: u32) -> &str {
+        self.index_columns.get(&oid).map_or("", String::as_str)
+    }
+}
 
 /// `schema name owner` of each relation of `oids`, line breaks turned into
 /// spaces as in a `pg_restore --list` line.
