@@ -339,6 +339,18 @@ fn version_names_the_original_version_it_follows() {
         serde_json::from_str(&accepted(&["version", "--json"])).expect("version JSON");
     assert!(doc["pgcopydb"].is_string(), "{doc}");
     assert_eq!(doc["compatible_with"], "0.18");
+    // The original's keys, for the PostgreSQL client tools found (the tests
+    // have 15's).
+    assert!(
+        doc["pg_major"]
+            .as_str()
+            .is_some_and(|m| m.parse::<u32>().is_ok_and(|m| m >= 15)),
+        "{doc}"
+    );
+    for key in ["pg_version", "pg_version_str"] {
+        assert!(doc[key].is_string(), "{key}: {doc}");
+    }
+    assert!(doc["pg_version_num"].as_u64() >= Some(150000), "{doc}");
 }
 
 /// The original's log variables: JSON lines on stderr, a log file (in JSON
