@@ -264,6 +264,44 @@ mod tests {
     }
 
     #[test]
+    fn a_saved_summary_reads_back_with_its_index_timings() {
+        let build = BuildTiming {
+            oid: 7,
+            schema: "public".into(),
+            name: "t_pkey".into(),
+            sql: "CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id)".into(),
+            ms: 12,
+        };
+        let saved = Summary {
+            tables: vec![TableReport {
+                indexes: 1,
+                index_builds: vec![build.clone()],
+                ..copied(3)
+            }],
+            ..Summary::default()
+        };
+        let doc = saved.to_json().unwrap_or_default();
+        let read: Summary = serde_json::from_value(doc.clone()).unwrap_or_default();
+        assert_eq!(read.tables.first().map(|t| t.indexes), Some(1), "{doc}");
+        assert_eq!(
+            read.tables.first().map(|t| t.index_builds.clone()),
+            Some(vec![build])
+        );
+        // A summary written before, where `indexes` was the count.
+        let mut older = doc;
+        if let Some(t) = older
+            .pointer_mut("/tables/0")
+            .and_then(|t| t.as_object_mut())
+        {
+            t.remove("index_count");
+            t.insert("indexes".into(), 1.into());
+        }
+        let read: Summary = serde_json::from_value(older.clone()).unwrap_or_default();
+        assert_eq!(read.tables.len(), 1, "{older}");
+        assert!(read.tables[0].index_builds.is_empty(), "{older}");
+    }
+
+    #[test]
     fn the_counts_line_says_what_was_checked() {
         let mut s = Summary {
             tables: vec![copied(7), copied(3)],
