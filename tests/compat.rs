@@ -479,6 +479,22 @@ fn compare_schema_of_every_database() {
         .filter_map(|d| d["database"].as_str())
         .collect();
     assert!(names.contains(&DB) && names.contains(&"other"), "{doc}");
+    // compare data: the original's one array of tables, each with its database.
+    let doc: serde_json::Value = serde_json::from_str(&accepted(&[
+        "compare", "data", "-a", "-S", &s, "-T", &t, "--json",
+    ]))
+    .expect("comparison JSON");
+    let tables: Vec<(&str, &str)> = doc
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter(|i| i["kind"] == "table")
+        .filter_map(|i| Some((i["database"].as_str()?, i["name"].as_str()?)))
+        .collect();
+    assert!(
+        tables.contains(&(DB, "items")) && tables.contains(&("other", "t")),
+        "{doc}"
+    );
 
     tgt.psql("other", "ALTER TABLE t ADD COLUMN extra int;");
     let out = cmd(&["compare", "schema", "-a", "-S", &s, "-T", &t])

@@ -82,7 +82,8 @@ pub async fn run(command: CompareCommand) -> Result<()> {
             let jobs = args.table_jobs as usize;
             if args.all_databases {
                 let report = compare_all_data(&endpoints, jobs).await?;
-                finish(c, "data", &report.to_json()?, &report.render())?;
+                save_in(c, "data", &report.to_json()?)?;
+                print(c, &report.to_original_json()?, &report.render())?;
                 return if report.is_equal() {
                     Ok(())
                 } else {
