@@ -339,6 +339,18 @@ fn version_names_the_original_version_it_follows() {
         serde_json::from_str(&accepted(&["version", "--json"])).expect("version JSON");
     assert!(doc["pgcopydb"].is_string(), "{doc}");
     assert_eq!(doc["compatible_with"], "0.18");
+    // The original's keys, for the PostgreSQL client tools found (the tests
+    // have 15's).
+    assert!(
+        doc["pg_major"]
+            .as_str()
+            .is_some_and(|m| m.parse::<u32>().is_ok_and(|m| m >= 15)),
+        "{doc}"
+    );
+    for key in ["pg_version", "pg_version_str"] {
+        assert!(doc[key].is_string(), "{key}: {doc}");
+    }
+    assert!(doc["pg_version_num"].as_u64() >= Some(150000), "{doc}");
 }
 
 /// The original's log variables: JSON lines on stderr, a log file (in JSON
@@ -468,6 +480,22 @@ fn compare_schema_of_every_database() {
         .filter_map(|d| d["database"].as_str())
         .collect();
     assert!(names.contains(&DB) && names.contains(&"other"), "{doc}");
+    // compare data: the original's one array of tables, each with its database.
+    let doc: serde_json::Value = serde_json::from_str(&accepted(&[
+        "compare", "data", "-a", "-S", &s, "-T", &t, "--json",
+    ]))
+    .expect("comparison JSON");
+    let tables: Vec<(&str, &str)> = doc
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter(|i| i["kind"] == "table")
+        .filter_map(|i| Some((i["database"].as_str()?, i["name"].as_str()?)))
+        .collect();
+    assert!(
+        tables.contains(&(DB, "items")) && tables.contains(&("other", "t")),
+        "{doc}"
+    );
 
     tgt.psql("other", "ALTER TABLE t ADD COLUMN extra int;");
     let out = cmd(&["compare", "schema", "-a", "-S", &s, "-T", &t])
@@ -570,6 +598,16 @@ fn json_outputs_carry_the_original_keys() {
         "tables[].network.transmit-rate",
         "tables[].index.count",
         "tables[].index.duration",
+        "tables[].indexes[].oid",
+        "tables[].indexes[].schema",
+        "tables[].indexes[].name",
+        "tables[].indexes[].sql",
+        "tables[].indexes[].ms",
+        "tables[].constraints[].oid",
+        "tables[].constraints[].schema",
+        "tables[].constraints[].name",
+        "tables[].constraints[].sql",
+        "tables[].constraints[].ms",
     ];
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).expect("summary"))
@@ -577,6 +615,20 @@ fn json_outputs_carry_the_original_keys() {
     assert_keys(&saved, &summary_keys, "summary.json");
     let printed = json_of(&["list", "progress", "--summary", "--json", "--dir", d]);
     assert_keys(&printed, &summary_keys, "list progress --summary --json");
+    let items = &saved["tables"][0];
+    let built: Vec<&str> = items["indexes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|i| i["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(built.len(), 2, "{items:#}");
+    assert!(built.contains(&"items_name_idx"), "{items:#}");
+    assert_eq!(items["constraints"][0]["name"], "items_pkey", "{items:#}");
+    assert!(
+        items["constraints"][0]["sql"]
+            .as_str()
+            .is_some_and(|sql| sql.contains("PRIMARY KEY USING INDEX items_pkey")),
+        "{items:#}"
+    );
 
     let progress = json_of(&["list", "progress", "--json", "--dir", d]);
     assert_keys(
@@ -596,6 +648,13 @@ fn json_outputs_carry_the_original_keys() {
     assert_eq!(progress["tables"]["total"], 1, "{progress:#}");
     assert_eq!(progress["tables"]["done"], 1, "{progress:#}");
     assert_eq!(progress["indexes"]["total"], 2, "{progress:#}");
+    // The original's text: counts per kind first.
+    let text = accepted(&["list", "progress", "--dir", d]);
+    let counts: Vec<Vec<String>> = text.lines().take(5).map(header).collect();
+    assert_eq!(counts[0], ["Total Count", "In Progress", "Done"], "{text}");
+    assert_eq!(counts[2], ["Tables", "1", "0", "1"], "{text}");
+    assert_eq!(counts[3], ["Indexes", "2", "0", "2"], "{text}");
+    assert_eq!(counts[4][0], "Bytes", "{text}");
 
     let schema = json_of(&["list", "schema", "--source", &s, "--split-at", "8kB"]);
     assert_keys(
@@ -616,14 +675,21 @@ fn json_outputs_carry_the_original_keys() {
             "tables[].bytes-pretty",
             "tables[].exclude-data",
             "tables[].part-key",
-            "tables[].parts",
+            "tables[].restore-list-name",
+            "tables[].parts[].number",
+            "tables[].parts[].total",
+            "tables[].parts[].min",
+            "tables[].parts[].max",
+            "tables[].parts[].count",
             "indexes[].oid",
             "indexes[].schema",
             "indexes[].name",
             "indexes[].qname",
             "indexes[].isPrimary",
             "indexes[].isUnique",
+            "indexes[].columns",
             "indexes[].sql",
+            "indexes[].restore-list-name",
             "indexes[].table.oid",
             "indexes[].table.schema",
             "indexes[].table.name",
@@ -632,9 +698,38 @@ fn json_outputs_carry_the_original_keys() {
             "sequences[].name",
             "sequences[].last-value",
             "sequences[].is-called",
+            "sequences[].restore-list-name",
         ],
         "list schema --json",
     );
+    let index = |name: &str| {
+        schema["indexes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} listed: {schema:#}"))
+    };
+    let by_name = index("items_name_idx");
+    assert_eq!(by_name["columns"], "name", "{by_name:#}");
+    // pg_restore --list names it "schema name owner"; an index behind a
+    // constraint has no entry of its own there.
+    let restore_name = by_name["restore-list-name"].as_str().unwrap_or_default();
+    assert!(
+        restore_name.starts_with("public items_name_idx "),
+        "{by_name:#}"
+    );
+    assert_eq!(index("items_pkey")["restore-list-name"], "", "{schema:#}");
+    let items = &schema["tables"][0];
+    assert_eq!(items["part-key"], "id", "{items:#}");
+    let parts = items["parts"].as_array().cloned().unwrap_or_default();
+    assert!(parts.len() > 1, "{items:#}");
+    assert_eq!(parts[0]["min"], 1, "{items:#}");
+    assert_eq!(parts[0]["total"], parts.len(), "{items:#}");
+    // Inclusive bounds: count is the span, -1 where the last part is open.
+    let first = (&parts[0]["min"], &parts[0]["max"], &parts[0]["count"]);
+    let span = first.1.as_i64().unwrap_or_default() - first.0.as_i64().unwrap_or_default() + 1;
+    assert_eq!(first.2.as_i64(), Some(span), "{items:#}");
+    assert_eq!(parts[parts.len() - 1]["count"], -1, "{items:#}");
     let pkey = schema["indexes"]
         .as_array()
         .and_then(|a| a.iter().find(|i| i["name"] == "items_pkey"))
@@ -659,19 +754,30 @@ fn json_outputs_carry_the_original_keys() {
         "--available-versions",
     );
 
-    // The original prints an array of tables; ours has them under `tables`.
+    // The original prints an array of tables; ours adds the sequences and
+    // large objects as items of their own kind.
     let compared = json_of(&["compare", "data", "--source", &s, "--target", &t, "--json"]);
+    let tables: Vec<serde_json::Value> = compared
+        .as_array()
+        .map(|a| a.iter().filter(|i| i["kind"] == "table").cloned().collect())
+        .unwrap_or_default();
     assert_keys(
-        &compared,
+        &serde_json::Value::Array(tables),
         &[
-            "tables[].schema",
-            "tables[].name",
-            "tables[].source.rowcount",
-            "tables[].source.checksum",
-            "tables[].target.rowcount",
-            "tables[].target.checksum",
+            "[].schema",
+            "[].name",
+            "[].source.rowcount",
+            "[].source.checksum",
+            "[].target.rowcount",
+            "[].target.checksum",
         ],
-        "compare data --json",
+        &format!("compare data --json: {compared:#}"),
+    );
+    let sequences = json_of(&["list", "sequences", "--source", &s, "--json"]);
+    assert_keys(
+        &sequences,
+        &["[].oid", "[].ownedby", "[].attrelid", "[].attroid"],
+        "list sequences --json",
     );
     let tables = json_of(&["list", "tables", "--source", &s, "--json"]);
     assert_keys(
@@ -696,6 +802,7 @@ fn header(out: &str) -> Vec<String> {
 fn listings_start_with_the_original_columns() {
     let (src, _tgt) = shared_source_and_target(DB);
     src.psql(DB, FIXTURE);
+    src.psql(DB, r#"CREATE TABLE public.labels (label text COLLATE "C")"#);
     src.psql(DB, "VACUUM ANALYZE");
     let s = src.uri(DB);
     for (args, columns) in [
@@ -731,7 +838,14 @@ fn listings_start_with_the_original_columns() {
         ),
         (
             &["sequences"],
-            &["OID", "Schema Name", "Sequence Name", "Owned By"],
+            &[
+                "OID",
+                "Schema Name",
+                "Sequence Name",
+                "Owned By",
+                "attrelid",
+                "attroid",
+            ],
         ),
         (
             &["table-parts", "--split-at", "8kB"],
@@ -766,6 +880,19 @@ fn listings_start_with_the_original_columns() {
         }
         if args == ["collations"] {
             assert!(out.contains(&format!("database {DB}")), "{out}");
+            // Each collation with an object that uses it.
+            assert!(out.contains("column label of table "), "{out}");
+        }
+        if args[0] == "table-parts" {
+            // Inclusive key bounds and their span, as the original prints them.
+            let first = out.lines().map(header).find(|c| c[0].starts_with("1/"));
+            let first = first.unwrap_or_else(|| panic!("no first part: {out}"));
+            let (min, max) = (first[1].parse::<i64>(), first[2].parse::<i64>());
+            let (Ok(min), Ok(max)) = (min, max) else {
+                panic!("bounds: {out}");
+            };
+            assert_eq!(min, 1, "{out}");
+            assert_eq!(first[3], (max - min + 1).to_string(), "{out}");
         }
         if args == ["indexes"] {
             assert!(out.contains("PRIMARY KEY (id)"), "{out}");

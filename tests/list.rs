@@ -231,7 +231,7 @@ fn assert_ranges_chain(parts: &[Value]) {
     }
     for (i, p) in parts.iter().enumerate() {
         assert_eq!(p["number"], i + 1);
-        assert_eq!(p["count"], parts.len());
+        assert_eq!(p["total"], parts.len());
     }
 }
 

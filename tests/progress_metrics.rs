@@ -39,6 +39,45 @@ fn source_sql() -> String {
     )
 }
 
+/// The original's keys on what `list progress --json` shows in progress:
+/// the copy of `copying` and the build of `indexed_wait`, both held.
+fn in_progress_items_have_the_original_keys(doc: &Value) {
+    let item = |kind: &str, name: &str| -> Value {
+        doc[kind]["in-progress"]
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in progress: {doc:#}"))
+    };
+    let copy = item("tables", "copying");
+    for key in [
+        "reltuples",
+        "bytes",
+        "bytes-pretty",
+        "exclude-data",
+        "part-key",
+    ] {
+        assert!(copy.get(key).is_some(), "{key}: {copy:#}");
+    }
+    let restore_name = copy["restore-list-name"].as_str().unwrap_or_default();
+    assert!(restore_name.starts_with("public copying "), "{copy:#}");
+    assert!(copy["process"]["pid"].as_u64() > Some(0), "{copy:#}");
+    assert!(copy["process"]["start-time-string"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    let build = item("indexes", "indexed_wait");
+    for key in ["isPrimary", "isUnique", "columns", "restore-list-name"] {
+        assert!(build.get(key).is_some(), "{key}: {build:#}");
+    }
+    assert!(
+        build["sql"]
+            .as_str()
+            .is_some_and(|s| s.contains("wait_for_lock")),
+        "{build:#}"
+    );
+    assert_eq!(build["table"]["name"], "indexed", "{build:#}");
+}
+
 /// The clone under watch, killed if the test fails before it ends (its
 /// servers go with the test).
 struct Running(Option<Child>);
@@ -176,6 +215,7 @@ fn watch_a_held_clone(src: &Cluster, source_copies: bool) -> std::process::Outpu
 
     // `list progress`, another process, reads the same sample.
     let doc = support::list_progress(dir.path());
+    in_progress_items_have_the_original_keys(&doc);
     let in_flight = &doc["in_flight"];
     let copies = in_flight["copies"].as_array().expect("in_flight.copies");
     assert!(

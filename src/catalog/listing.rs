@@ -204,6 +204,9 @@ pub struct CollationRow {
     pub deterministic: bool,
     /// Created by a user (`CREATE COLLATION`), not by initdb.
     pub user_defined: bool,
+    /// One object that uses it (`column f1 of table t`), as the original's
+    /// `Object name`; empty for a collation nothing uses.
+    pub object_name: String,
 }
 
 /// Collations the copy needs on the target: user-defined ones, and those
@@ -215,7 +218,21 @@ pub async fn collations(client: &Client) -> Result<Vec<CollationRow>> {
         "SELECT c.oid, n.nspname::text, c.collname::text, c.collprovider::text, \
                 coalesce(to_jsonb(c) ->> 'colllocale', to_jsonb(c) ->> 'colliculocale', \
                          c.collcollate::text, ''), \
-                coalesce(c.collctype::text, ''), c.collisdeterministic, c.oid >= 16384 \
+                coalesce(c.collctype::text, ''), c.collisdeterministic, c.oid >= 16384, \
+                coalesce( \
+                  (SELECT pg_describe_object('pg_class'::regclass, a.attrelid, a.attnum) \
+                     FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid \
+                     JOIN pg_namespace rn ON rn.oid = r.relnamespace \
+                    WHERE a.attcollation = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+                      AND {rn} ORDER BY 1 LIMIT 1), \
+                  (SELECT pg_describe_object('pg_class'::regclass, i.indexrelid, 0) \
+                     FROM pg_index i JOIN pg_class r ON r.oid = i.indrelid \
+                     JOIN pg_namespace rn ON rn.oid = r.relnamespace \
+                    WHERE c.oid = ANY(i.indcollation::oid[]) AND {rn} ORDER BY 1 LIMIT 1), \
+                  (SELECT pg_describe_object('pg_type'::regclass, t.oid, 0) \
+                     FROM pg_type t JOIN pg_namespace tn ON tn.oid = t.typnamespace \
+                    WHERE t.typtype = 'd' AND t.typcollation = c.oid AND {tn} \
+                    ORDER BY 1 LIMIT 1), '') \
            FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace \
           WHERE c.oid <> 100 AND ( \
                 (c.oid >= 16384 AND {ext} IS NULL) \
@@ -249,12 +266,16 @@ pub async fn collations(client: &Client) -> Result<Vec<CollationRow>> {
                 ctype: r.try_get(5)?,
                 deterministic: r.try_get(6)?,
                 user_defined: r.try_get(7)?,
+                object_name: r.try_get(8)?,
             })
         })
         .collect()
 }
 
 mod relations;
+mod restore_names;
 pub use relations::{
-    dependents, indexes, sequences, split_keys, tables, Dependent, IndexRow, SequenceRow, TableRow,
+    dependents, indexes, sequences, split_key_columns, split_keys, tables, Dependent, IndexRow,
+    SequenceRow, TableRow,
 };
+pub use restore_names::ListingNames;

@@ -9,6 +9,7 @@
 mod columns;
 pub mod listing;
 mod model;
+pub mod part_bounds;
 pub mod partitioned;
 pub mod parts;
 pub(crate) mod queries;

@@ -171,6 +171,9 @@ pub struct Catalog {
     /// copy sessions compress with the same method.
     #[serde(default)]
     pub toast_compression: Option<String>,
+    /// What the original's listings show and the copy does not need.
+    #[serde(default)]
+    pub listing_names: super::listing::ListingNames,
 }
 
 impl Catalog {

@@ -151,7 +151,18 @@ pub async fn read_catalog(
         )
         .await?
         .try_get(0)?;
+    let indexes: Vec<u32> = tables
+        .iter()
+        .flat_map(|t| t.indexes.iter().map(|i| i.oid))
+        .collect();
+    let relations: Vec<u32> = (oids.iter().chain(&indexes).copied())
+        .chain(sequences.iter().map(|s| s.oid))
+        .collect();
+    let listing_names = super::listing::ListingNames::read(client, &relations, &indexes)
+        .await
+        .context("reading source restore list names")?;
     Ok(Catalog {
+        listing_names,
         tables,
         sequences,
         large_objects,

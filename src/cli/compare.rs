@@ -82,7 +82,8 @@ pub async fn run(command: CompareCommand) -> Result<()> {
             let jobs = args.table_jobs as usize;
             if args.all_databases {
                 let report = compare_all_data(&endpoints, jobs).await?;
-                finish(c, "data", &report.to_json()?, &report.render())?;
+                save_in(c, "data", &report.to_json()?)?;
+                print(c, &report.to_original_json()?, &report.render())?;
                 return if report.is_equal() {
                     Ok(())
                 } else {
@@ -90,8 +91,10 @@ pub async fn run(command: CompareCommand) -> Result<()> {
                 };
             }
             let report = compare_data(&endpoints, c.snapshot.as_deref(), jobs, &filters).await?;
-            let json = report.to_json()?;
-            finish(c, "data", &json, &report.render())?;
+            // The work directory keeps our whole report; stdout has the
+            // original's array.
+            save_in(c, "data", &report.to_json()?)?;
+            print(c, &report.to_original_json()?, &report.render())?;
             if report.is_equal() {
                 Ok(())
             } else {
@@ -145,9 +148,19 @@ fn start(c: &CommonArgs) -> Result<Endpoints> {
 
 /// Print the report (JSON or table) and save the JSON in the work directory.
 fn finish(c: &CommonArgs, what: &str, json: &str, table: &str) -> Result<()> {
-    if let Some(dir) = &c.dir {
-        save(dir, what, json)?;
+    save_in(c, what, json)?;
+    print(c, json, table)
+}
+
+/// With `--dir`, the report as `compare-WHAT.json` there.
+fn save_in(c: &CommonArgs, what: &str, json: &str) -> Result<()> {
+    match &c.dir {
+        Some(dir) => save(dir, what, json),
+        None => Ok(()),
     }
+}
+
+fn print(c: &CommonArgs, json: &str, table: &str) -> Result<()> {
     if c.json {
         crate::report::stdout::println(json)?;
     } else {

@@ -272,6 +272,8 @@ pub async fn run_steps(
             summary.step(name, *duration);
         }
         summary.tables = outcome.tables;
+        let ledger = state.ledger().progress()?;
+        crate::report::build_timings::add_build_timings(&mut summary.tables, &catalog, &ledger);
         summary.failures = outcome.failures;
         summary.count_mismatches = outcome.count_mismatches;
         data_incomplete = outcome.data_incomplete;

@@ -100,6 +100,31 @@ impl DataReport {
     pub fn to_json(&self) -> anyhow::Result<String> {
         Ok(serde_json::to_string_pretty(self)?)
     }
+
+    /// What `compare data --json` prints: the original's array of tables
+    /// (`schema`, `name`, `source`/`target{rowcount, checksum}`), each item
+    /// with our keys and `"kind": "table"`; then one item per sequence and
+    /// one for the large objects, told apart by their `kind`.
+    pub fn to_original_json(&self) -> anyhow::Result<String> {
+        let mut items = Vec::with_capacity(self.tables.len() + self.sequences.len() + 1);
+        let tagged = |kind: &str, mut value: serde_json::Value| {
+            if let Some(object) = value.as_object_mut() {
+                object.insert("kind".into(), kind.into());
+            }
+            value
+        };
+        for t in &self.tables {
+            items.push(tagged("table", serde_json::to_value(t)?));
+        }
+        for s in &self.sequences {
+            items.push(tagged("sequence", serde_json::to_value(s)?));
+        }
+        items.push(tagged(
+            "large objects",
+            serde_json::to_value(&self.large_objects)?,
+        ));
+        Ok(serde_json::to_string_pretty(&items)?)
+    }
 }
 
 impl SchemaReport {

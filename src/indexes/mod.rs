@@ -66,30 +66,13 @@ pub fn constraints_statement(table: &Table, existing: &[String]) -> Option<Strin
     let clauses: Vec<String> = table
         .indexes
         .iter()
-        .filter_map(|index| {
-            let c = index.constraint.as_ref()?;
-            if existing.contains(&c.name) {
-                return None;
-            }
-            let name = quote_ident(&c.name);
-            Some(match c.kind {
-                'x' => format!("ADD CONSTRAINT {name} {}", c.definition),
-                kind => {
-                    let what = if kind == 'p' { "PRIMARY KEY" } else { "UNIQUE" };
-                    let mut clause = format!(
-                        "ADD CONSTRAINT {name} {what} USING INDEX {}",
-                        quote_ident(&index.name)
-                    );
-                    if c.deferrable {
-                        clause.push_str(" DEFERRABLE");
-                        if c.deferred {
-                            clause.push_str(" INITIALLY DEFERRED");
-                        }
-                    }
-                    clause
-                }
-            })
+        .filter(|index| {
+            index
+                .constraint
+                .as_ref()
+                .is_some_and(|c| !existing.contains(&c.name))
         })
+        .filter_map(constraint_clause)
         .collect();
     if clauses.is_empty() {
         return None;
@@ -99,6 +82,29 @@ pub fn constraints_statement(table: &Table, existing: &[String]) -> Option<Strin
         table.qualified(),
         clauses.join(", ")
     ))
+}
+
+/// `ADD CONSTRAINT ...` for the constraint `index` backs, if any.
+pub fn constraint_clause(index: &Index) -> Option<String> {
+    let c = index.constraint.as_ref()?;
+    let name = quote_ident(&c.name);
+    Some(match c.kind {
+        'x' => format!("ADD CONSTRAINT {name} {}", c.definition),
+        kind => {
+            let what = if kind == 'p' { "PRIMARY KEY" } else { "UNIQUE" };
+            let mut clause = format!(
+                "ADD CONSTRAINT {name} {what} USING INDEX {}",
+                quote_ident(&index.name)
+            );
+            if c.deferrable {
+                clause.push_str(" DEFERRABLE");
+                if c.deferred {
+                    clause.push_str(" INITIALLY DEFERRED");
+                }
+            }
+            clause
+        }
+    })
 }
 
 /// What pg_dump attaches to an index's own archive entry (which the post-data

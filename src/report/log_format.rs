@@ -70,14 +70,20 @@ where
 /// The local time now, formatted by strftime(3); empty when the format
 /// yields nothing (or more than 256 bytes).
 fn local_time(format: &str) -> String {
+    // SAFETY: time(NULL) only returns the current time.
+    local_time_at(format, unsafe { libc::time(std::ptr::null_mut()) })
+}
+
+/// The local time of `epoch` (seconds), formatted by strftime(3).
+pub(crate) fn local_time_at(format: &str, epoch: libc::time_t) -> String {
     let Ok(c_format) = std::ffi::CString::new(format) else {
         return String::new();
     };
     let mut buf = [0u8; 256];
-    // SAFETY: time/localtime_r write into the local `tm`; strftime writes at
+    // SAFETY: localtime_r writes into the local `tm`; strftime writes at
     // most buf.len() bytes into buf and returns how many it wrote.
     let written = unsafe {
-        let now = libc::time(std::ptr::null_mut());
+        let now = epoch;
         let mut tm: libc::tm = std::mem::zeroed();
         if libc::localtime_r(&now, &mut tm).is_null() {
             return String::new();

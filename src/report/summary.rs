@@ -8,6 +8,7 @@ use comfy_table::{presets, CellAlignment, Table as Grid};
 use indicatif::HumanBytes;
 use serde::{Deserialize, Serialize};
 
+use super::build_timings::{lenient, BuildTiming};
 use crate::error::{Error, Side};
 
 /// A step as the original pgcopydb's summary.json has it (`label`, `conn`,
@@ -52,8 +53,15 @@ pub struct TableReport {
     pub rows: u64,
     pub bytes: u64,
     pub copy_seconds: f64,
+    /// How many indexes the copy builds (`index.count` in the JSON too).
+    #[serde(rename = "index_count", default)]
     pub indexes: usize,
     pub index_seconds: f64,
+    /// The original's `indexes` and `constraints` arrays.
+    #[serde(rename = "indexes", default, deserialize_with = "lenient")]
+    pub index_builds: Vec<BuildTiming>,
+    #[serde(rename = "constraints", default, deserialize_with = "lenient")]
+    pub constraint_builds: Vec<BuildTiming>,
     pub binary: bool,
     /// Its rows were copied by this run (their counts checked on both sides).
     #[serde(default)]
@@ -253,6 +261,44 @@ mod tests {
             copied: true,
             ..TableReport::default()
         }
+    }
+
+    #[test]
+    fn a_saved_summary_reads_back_with_its_index_timings() {
+        let build = BuildTiming {
+            oid: 7,
+            schema: "public".into(),
+            name: "t_pkey".into(),
+            sql: "CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id)".into(),
+            ms: 12,
+        };
+        let saved = Summary {
+            tables: vec![TableReport {
+                indexes: 1,
+                index_builds: vec![build.clone()],
+                ..copied(3)
+            }],
+            ..Summary::default()
+        };
+        let doc = saved.to_json().unwrap_or_default();
+        let read: Summary = serde_json::from_value(doc.clone()).unwrap_or_default();
+        assert_eq!(read.tables.first().map(|t| t.indexes), Some(1), "{doc}");
+        assert_eq!(
+            read.tables.first().map(|t| t.index_builds.clone()),
+            Some(vec![build])
+        );
+        // A summary written before, where `indexes` was the count.
+        let mut older = doc;
+        if let Some(t) = older
+            .pointer_mut("/tables/0")
+            .and_then(|t| t.as_object_mut())
+        {
+            t.remove("index_count");
+            t.insert("indexes".into(), 1.into());
+        }
+        let read: Summary = serde_json::from_value(older.clone()).unwrap_or_default();
+        assert_eq!(read.tables.len(), 1, "{older}");
+        assert!(read.tables[0].index_builds.is_empty(), "{older}");
     }
 
     #[test]

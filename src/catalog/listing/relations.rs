@@ -131,6 +131,14 @@ pub struct SequenceRow {
     pub last_value: Option<i64>,
     /// `schema.table.column` of an owned (serial or identity) sequence.
     pub owned_by: Option<String>,
+    /// The original's keys: the owning table (`OWNED BY`), the first table
+    /// with a column DEFAULT using the sequence and that DEFAULT's
+    /// `pg_attrdef` oid; 0 when none.
+    pub ownedby: u32,
+    pub attrelid: u32,
+    pub attroid: u32,
+    #[serde(rename = "restore-list-name")]
+    pub restore_list_name: String,
 }
 
 /// Sequences the copy sets on the target (extension members left out).
@@ -139,9 +147,16 @@ pub async fn sequences(client: &Client, scope: &dyn ListScope) -> Result<Vec<Seq
         "SELECT c.oid, n.nspname::text, c.relname::text, format_type(s.seqtypid, NULL), \
                 CASE WHEN has_sequence_privilege(c.oid, 'SELECT,USAGE') \
                      THEN pg_sequence_last_value(c.oid) END, \
-                tn.nspname || '.' || t.relname || '.' || a.attname \
+                tn.nspname || '.' || t.relname || '.' || a.attname, \
+                coalesce(t.oid, 0), coalesce(def.adrelid, 0), coalesce(def.oid, 0), \
+                concat_ws(' ', n.nspname, c.relname, pg_get_userbyid(c.relowner)) \
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
            JOIN pg_sequence s ON s.seqrelid = c.oid \
+           LEFT JOIN LATERAL (SELECT ad.oid, ad.adrelid FROM pg_depend dd \
+                 JOIN pg_attrdef ad ON ad.oid = dd.objid \
+                WHERE dd.classid = 'pg_attrdef'::regclass AND dd.refobjid = c.oid \
+                  AND dd.refclassid = 'pg_class'::regclass \
+                ORDER BY ad.adrelid, ad.adnum LIMIT 1) def ON true \
            LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid \
                 AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') \
            LEFT JOIN pg_class t ON t.oid = d.refobjid \
@@ -162,6 +177,10 @@ pub async fn sequences(client: &Client, scope: &dyn ListScope) -> Result<Vec<Seq
                 data_type: r.try_get(3)?,
                 last_value: r.try_get(4)?,
                 owned_by: r.try_get(5)?,
+                ownedby: r.try_get(6)?,
+                attrelid: r.try_get(7)?,
+                attroid: r.try_get(8)?,
+                restore_list_name: r.try_get::<_, String>(9)?.replace(['\n', '\r'], " "),
             })
         })
         .filter(|s| {
@@ -237,28 +256,12 @@ pub async fn indexes(client: &Client, scope: &dyn ListScope) -> Result<Vec<Index
 /// single-column, non-partial unique index on int2/int4/int8, PK first,
 /// with `min` and `max` read from the table.
 pub async fn split_keys(client: &Client, tables: &[&TableRow]) -> Result<HashMap<u32, SplitKey>> {
-    const SQL: &str = "\
-        SELECT DISTINCT ON (i.indrelid) i.indrelid, a.attname::text, \
-               NOT (i.indisprimary OR a.attnotnull) \
-          FROM pg_index i \
-          JOIN pg_class ic ON ic.oid = i.indexrelid \
-          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
-         WHERE i.indrelid = ANY($1) AND i.indisunique AND i.indisvalid \
-           AND i.indnkeyatts = 1 AND i.indkey[0] <> 0 AND i.indpred IS NULL \
-           AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) \
-         ORDER BY i.indrelid, i.indisprimary DESC, ic.relname";
     let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
     let mut keys = HashMap::new();
-    for row in client
-        .query(SQL, &[&oids])
-        .await
-        .context("finding split keys")?
-    {
-        let oid: u32 = row.try_get(0)?;
+    for (oid, (column, nullable)) in split_key_columns(client, &oids).await? {
         let Some(table) = tables.iter().find(|t| t.oid == oid) else {
             continue;
         };
-        let column: String = row.try_get(1)?;
         let bounds = format!(
             "SELECT min({c})::int8, max({c})::int8 FROM {t}",
             c = quote_ident(&column),
@@ -272,13 +275,40 @@ pub async fn split_keys(client: &Client, tables: &[&TableRow]) -> Result<HashMap
             oid,
             SplitKey {
                 column,
-                nullable: row.try_get(2)?,
+                nullable,
                 min: b.try_get(0)?,
                 max: b.try_get(1)?,
             },
         );
     }
     Ok(keys)
+}
+
+/// The column each table of `oids` would be split on (the original's
+/// `part-key`), and whether it can hold NULLs, without reading the table.
+pub async fn split_key_columns(
+    client: &Client,
+    oids: &[u32],
+) -> Result<HashMap<u32, (String, bool)>> {
+    const SQL: &str = "\
+        SELECT DISTINCT ON (i.indrelid) i.indrelid, a.attname::text, \
+               NOT (i.indisprimary OR a.attnotnull) \
+          FROM pg_index i \
+          JOIN pg_class ic ON ic.oid = i.indexrelid \
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+         WHERE i.indrelid = ANY($1) AND i.indisunique AND i.indisvalid \
+           AND i.indnkeyatts = 1 AND i.indkey[0] <> 0 AND i.indpred IS NULL \
+           AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) \
+         ORDER BY i.indrelid, i.indisprimary DESC, ic.relname";
+    let mut columns = HashMap::new();
+    for row in client
+        .query(SQL, &[&oids])
+        .await
+        .context("finding split keys")?
+    {
+        columns.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+    }
+    Ok(columns)
 }
 
 #[derive(Debug, Clone, Serialize)]

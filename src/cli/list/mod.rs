@@ -6,6 +6,7 @@
 
 mod progress;
 mod progress_json;
+mod progress_text;
 mod relations;
 mod render;
 mod schema_json;

@@ -51,7 +51,8 @@ pub fn run(args: ProgressArgs) -> Result<()> {
     };
     let state = State::open_readonly(&path).map_err(unreadable)?;
     let rows = state.ledger().progress().map_err(unreadable)?;
-    let totals = Totals::of(&rows, state.catalog().planned_tables().map_err(unreadable)?);
+    let planned = state.catalog().planned_tables().map_err(unreadable)?;
+    let totals = Totals::of(&rows, planned);
     let sentinel = crate::stream::sentinel::read(&state).map_err(unreadable)?;
     let cdc = sentinel.as_ref().map(|s| s.progress_json());
     if args.json && args.summary {
@@ -59,7 +60,8 @@ pub fn run(args: ProgressArgs) -> Result<()> {
     }
     if args.json {
         let mut doc = serde_json::to_value(
-            super::progress_json::original_shape(&state, &rows).map_err(unreadable)?,
+            super::progress_json::original_shape(&state, &rows, run_pid(&dir))
+                .map_err(unreadable)?,
         )?;
         let ours = serde_json::json!({ "totals": totals.json(), "units": rows, "cdc": cdc });
         if let (Some(doc), serde_json::Value::Object(ours)) = (doc.as_object_mut(), ours) {
@@ -69,6 +71,9 @@ pub fn run(args: ProgressArgs) -> Result<()> {
         crate::report::stdout::println(serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
+    let shape =
+        super::progress_json::original_shape(&state, &rows, run_pid(&dir)).map_err(unreadable)?;
+    crate::report::stdout::println(super::progress_text::counts_table(&shape, &rows, planned.1))?;
     if !args.summary {
         let mut grid = Grid::new();
         grid.load_style(presets::ASCII_MARKDOWN);
@@ -116,6 +121,15 @@ fn print_summary(dir: &std::path::Path) -> Result<()> {
         ))
     })?;
     crate::report::stdout::println(serde_json::to_string_pretty(&doc)?)
+}
+
+/// The pid of the pgcopydb running in `dir`, while one holds its lock.
+fn run_pid(dir: &std::path::Path) -> Option<u32> {
+    let lock = dir.join(crate::workdir::contents::LOCK_FILE);
+    if !crate::workdir::lock::is_held(&lock) {
+        return None;
+    }
+    std::fs::read_to_string(&lock).ok()?.trim().parse().ok()
 }
 
 fn now() -> f64 {

@@ -7,6 +7,8 @@ use anyhow::Result;
 use rusqlite::OptionalExtension;
 use serde::Serialize;
 
+use crate::catalog::listing::ListingNames;
+use crate::catalog::{Index, Table};
 use crate::workdir::state::{ProgressRow, State};
 
 #[derive(Debug, Serialize)]
@@ -18,6 +20,11 @@ pub struct InProgress {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table: Option<TableRef>,
     pub process: Process,
+    /// The rest of the original's keys for the table (`reltuples`, `bytes`,
+    /// `restore-list-name`, `part-key`...) or the index (`isPrimary`,
+    /// `columns`, `sql`, `constraint`...).
+    #[serde(flatten)]
+    pub described: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -29,8 +36,12 @@ pub struct TableRef {
 
 #[derive(Debug, Serialize)]
 pub struct Process {
+    /// The pgcopydb process of the run (ours works in one process).
+    pub pid: Option<u32>,
     #[serde(rename = "start-time-epoch")]
     pub start_time_epoch: i64,
+    #[serde(rename = "start-time-string")]
+    pub start_time_string: String,
     pub command: String,
 }
 
@@ -57,7 +68,13 @@ fn unit_oid(unit: &str) -> Option<u32> {
     unit.split(':').nth(1)?.parse().ok()
 }
 
-pub fn original_shape(state: &State, rows: &[ProgressRow]) -> Result<OriginalShape> {
+/// `pid`: the process running the run, if any.
+pub fn original_shape(
+    state: &State,
+    rows: &[ProgressRow],
+    pid: Option<u32>,
+) -> Result<OriginalShape> {
+    let names = state.catalog().listing_names()?;
     let setup = state.catalog().setup()?;
     let jobs = |key: &str| setup.get(key).and_then(|v| v.parse().ok());
     let running = |kinds: &[&str]| -> Vec<&ProgressRow> {
@@ -75,13 +92,14 @@ pub fn original_shape(state: &State, rows: &[ProgressRow]) -> Result<OriginalSha
         let Some(oid) = unit_oid(&r.unit) else {
             continue;
         };
-        if let Some((schema, name)) = names(state, "s_table", oid)? {
+        if let Some(table) = recorded::<Table>(state, "s_table", oid)? {
             tables.push(InProgress {
                 oid,
-                schema,
-                name,
+                described: described(table_keys(&table, &names)),
+                schema: table.schema,
+                name: table.name,
                 table: None,
-                process: process(r, "COPY"),
+                process: process(r, "COPY", pid),
             });
         }
     }
@@ -90,23 +108,25 @@ pub fn original_shape(state: &State, rows: &[ProgressRow]) -> Result<OriginalSha
         let Some(oid) = unit_oid(&r.unit) else {
             continue;
         };
-        let Some((schema, name)) = names(state, "s_index", oid)? else {
+        let Some(index) = recorded::<Index>(state, "s_index", oid)? else {
             continue;
         };
-        let table = match index_table(state, oid)? {
-            Some(t) => names(state, "s_table", t)?.map(|(schema, name)| TableRef {
-                oid: t,
-                schema,
-                name,
-            }),
-            None => None,
+        let table = recorded::<Table>(state, "s_table", index.table_oid)?;
+        let described = match &table {
+            Some(t) => described(super::schema_json::index(t, &index, &names)),
+            None => Default::default(),
         };
         indexes.push(InProgress {
             oid,
-            schema,
-            name,
-            table,
-            process: process(r, "CREATE INDEX"),
+            table: table.map(|t| TableRef {
+                oid: t.oid,
+                schema: t.schema,
+                name: t.name,
+            }),
+            schema: index.schema,
+            name: index.name,
+            process: process(r, "CREATE INDEX", pid),
+            described,
         });
     }
     let (planned_tables, _) = state.catalog().planned_tables()?;
@@ -128,27 +148,49 @@ pub fn original_shape(state: &State, rows: &[ProgressRow]) -> Result<OriginalSha
     })
 }
 
-fn process(r: &ProgressRow, what: &str) -> Process {
+fn process(r: &ProgressRow, what: &str, pid: Option<u32>) -> Process {
+    let epoch = r.started.unwrap_or(0.0) as i64;
     Process {
-        start_time_epoch: r.started.unwrap_or(0.0) as i64,
+        pid,
+        start_time_epoch: epoch,
+        start_time_string: crate::report::log_format::local_time_at("%Y-%m-%d %H:%M:%S %Z", epoch),
         command: format!("{what} {}", r.label),
     }
 }
 
-/// Schema and name of the table or index `oid` in the recorded catalog.
-fn names(state: &State, table: &str, oid: u32) -> Result<Option<(String, String)>> {
-    let sql = format!("SELECT schema, name FROM {table} WHERE oid = ?1");
-    state.with(|c| {
-        c.query_row(&sql, [oid], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
+/// The table's keys in the original's `list schema` and `list progress`.
+fn table_keys(t: &Table, names: &ListingNames) -> serde_json::Value {
+    serde_json::json!({
+        "reltuples": t.estimated_rows as i64,
+        "bytes": t.bytes,
+        "bytes-pretty": super::render::pg_size_pretty(t.bytes),
+        "exclude-data": !t.copy_data,
+        "restore-list-name": names.restore_name(t.oid),
+        "part-key": super::schema_json::split_column(t).unwrap_or_default(),
     })
 }
 
-fn index_table(state: &State, oid: u32) -> Result<Option<u32>> {
-    state.with(|c| {
-        c.query_row("SELECT table_oid FROM s_index WHERE oid = ?1", [oid], |r| {
-            r.get(0)
-        })
-        .optional()
-    })
+/// The keys of `doc` other than those [`InProgress`] has itself.
+fn described(doc: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    let serde_json::Value::Object(mut map) = doc else {
+        return Default::default();
+    };
+    for own in ["oid", "schema", "name", "table"] {
+        map.remove(own);
+    }
+    map
+}
+
+/// The table or index `oid` as the run recorded it.
+fn recorded<T: serde::de::DeserializeOwned>(
+    state: &State,
+    table: &str,
+    oid: u32,
+) -> Result<Option<T>> {
+    let sql = format!("SELECT json FROM {table} WHERE oid = ?1");
+    let json: Option<String> = state.with(|c| c.query_row(&sql, [oid], |r| r.get(0)).optional())?;
+    match json {
+        Some(json) => Ok(Some(serde_json::from_str(&json)?)),
+        None => Ok(None),
+    }
 }

@@ -7,6 +7,7 @@ use tokio_postgres::Client;
 use super::render::{bytes, grid, or_dash, pg_size_pretty, print_json, yes_no};
 use super::{DependsArgs, IndexesArgs, SequencesArgs, TablePartsArgs, TablesArgs};
 use crate::catalog::listing::{self, Dependent, Everything, IndexRow, TableRow};
+use crate::catalog::part_bounds::{part_json, PartBounds};
 use crate::catalog::parts::{plan_parts, Part, PartRange, SplitKey, SplitSettings, TableShape};
 use crate::catalog::TableSizes;
 use crate::error::Failure;
@@ -77,7 +78,21 @@ struct TablePlan {
     /// `key`, `ctid`, or `none` when the table stays whole.
     method: &'static str,
     split_key: Option<SplitKey>,
-    parts: Vec<Part>,
+    /// Each part with the original's keys (see [`part_json`]).
+    parts: Vec<serde_json::Value>,
+    #[serde(skip)]
+    planned: Vec<Part>,
+}
+
+/// What the split planner needs to know about a listed table.
+pub(super) fn shape_of(t: &TableRow, key: Option<SplitKey>, skip_ctid: bool) -> TableShape {
+    TableShape {
+        bytes: t.bytes,
+        heap_pages: t.heap_pages,
+        key,
+        // Page ranges only mean something for the heap access method.
+        ctid_split: !skip_ctid && t.access_method.as_deref() == Some("heap"),
+    }
 }
 
 pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
@@ -98,46 +113,40 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
     let plans: Vec<TablePlan> = large
         .iter()
         .map(|t| {
-            let shape = TableShape {
-                bytes: t.bytes,
-                heap_pages: t.heap_pages,
-                key: keys.remove(&t.oid),
-                // Page ranges only mean something for the heap access method.
-                ctid_split: !args.skip_split_by_ctid && t.access_method.as_deref() == Some("heap"),
-            };
+            let shape = shape_of(t, keys.remove(&t.oid), args.skip_split_by_ctid);
             let parts = plan_parts(&shape, &settings);
             let method = match parts.first().map(|p| &p.range) {
                 Some(PartRange::Key { .. } | PartRange::KeyIsNull { .. }) => "key",
                 Some(PartRange::Pages { .. }) => "ctid",
                 Some(PartRange::Whole) | None => "none",
             };
+            let key_min = shape.key.as_ref().and_then(|k| k.min);
             TablePlan {
                 schema: t.schema.clone(),
                 name: t.name.clone(),
                 bytes: t.bytes,
                 method,
+                parts: parts.iter().map(|p| part_json(p, key_min)).collect(),
                 split_key: shape.key,
-                parts,
+                planned: parts,
             }
         })
         .collect();
     if args.src.json {
         return print_json(&plans);
     }
-    // The original's columns first (its Count, an estimate of the part's
-    // rows, is not computed: `-`), ours after them.
+    // The original's columns first (inclusive bounds and their span, -1
+    // where open), ours after them.
     let mut g = grid(&["Part", "Min", "Max", "Count", "Table", "Size", "Rows read"]);
     for plan in &plans {
-        for p in &plan.parts {
-            let (min, max) = match &p.range {
-                PartRange::Key { from, to, .. } => (or_dash(*from), or_dash(to.map(|t| t - 1))),
-                _ => ("-".to_string(), "-".to_string()),
-            };
+        let key_min = plan.split_key.as_ref().and_then(|k| k.min);
+        for p in &plan.planned {
+            let (min, max, count) = PartBounds::of(p, key_min).text(p);
             g.add_row(vec![
                 format!("{}/{}", p.number, p.count),
                 min,
                 max,
-                "-".to_string(),
+                count,
                 quote_qualified(&plan.schema, &plan.name),
                 bytes(plan.bytes),
                 p.predicate().unwrap_or_else(|| "whole table".into()),
@@ -168,11 +177,15 @@ pub async fn sequences(args: SequencesArgs) -> Result<()> {
     if args.json {
         return print_json(&rows);
     }
+    // The original's columns (oids, 0 for none), then ours.
     let mut g = grid(&[
         "OID",
         "Schema Name",
         "Sequence Name",
         "Owned By",
+        "attrelid",
+        "attroid",
+        "Owned by column",
         "Type",
         "Last value",
     ]);
@@ -181,6 +194,9 @@ pub async fn sequences(args: SequencesArgs) -> Result<()> {
             s.oid.to_string(),
             s.schema.clone(),
             s.name.clone(),
+            s.ownedby.to_string(),
+            s.attrelid.to_string(),
+            s.attroid.to_string(),
             or_dash(s.owned_by.as_ref()),
             s.data_type.clone(),
             or_dash(s.last_value),

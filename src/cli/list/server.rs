@@ -7,8 +7,10 @@ use crate::connections::{resolve, Side};
 use crate::error::Failure;
 
 use super::render::{grid, or_dash, pg_size_pretty, print_json, yes_no};
+use super::schema_json::OriginalFacts;
 use super::{ExtensionsArgs, SourceArgs};
 use crate::catalog::listing::CollationRow;
+use crate::catalog::parts::{plan_parts, SplitSettings};
 use crate::catalog::{listing, read_catalog, TableSizes};
 
 pub async fn databases(args: SourceArgs) -> Result<()> {
@@ -136,6 +138,7 @@ pub async fn collations(args: SourceArgs) -> Result<()> {
             ctype: default.try_get(2)?,
             deterministic: true,
             user_defined: false,
+            object_name: format!("database {database}"),
         },
     );
     let mut g = grid(&[
@@ -160,10 +163,7 @@ pub async fn collations(args: SourceArgs) -> Result<()> {
         g.add_row(vec![
             c.oid.to_string(),
             c.name.clone(),
-            match c.oid {
-                100 => format!("database {database}"),
-                _ => String::new(),
-            },
+            c.object_name.clone(),
             c.schema.clone(),
             provider.to_string(),
             c.locale.clone(),
@@ -203,6 +203,10 @@ pub async fn schema(a: super::SchemaArgs) -> Result<()> {
         )
         .await?;
     let listed = listing::tables(&client, &*scope, TableSizes::Exact).await?;
+    let mut facts = OriginalFacts::read(&client, &catalog).await?;
+    if let Some(threshold) = split_at {
+        plan_schema_parts(&client, &mut catalog, &listed, threshold, &mut facts).await?;
+    }
     let skipped: Vec<_> = listed.iter().filter(|t| !t.copied()).collect();
     let mut doc = serde_json::json!({
         "database": head.try_get::<_, String>(0)?,
@@ -225,6 +229,39 @@ pub async fn schema(a: super::SchemaArgs) -> Result<()> {
         "index-jobs": null,
         "split-tables-larger-than": split_at.unwrap_or(0),
     });
-    super::schema_json::add_original_keys(&mut doc, &catalog, setup);
+    super::schema_json::add_original_keys(&mut doc, &catalog, &facts, setup);
     print_json(&doc)
+}
+
+/// `list schema --split-at`: the parts of each table at least that large,
+/// as `list table-parts` plans them.
+async fn plan_schema_parts(
+    client: &tokio_postgres::Client,
+    catalog: &mut crate::catalog::Catalog,
+    listed: &[listing::TableRow],
+    threshold: u64,
+    facts: &mut OriginalFacts,
+) -> Result<()> {
+    let settings = SplitSettings {
+        threshold,
+        max_parts: 0,
+    };
+    let large: Vec<&listing::TableRow> = listed
+        .iter()
+        .filter(|t| t.copied() && settings.eligible(t.bytes))
+        .collect();
+    let mut keys = listing::split_keys(client, &large).await?;
+    for row in large {
+        let shape = super::relations::shape_of(row, keys.remove(&row.oid), false);
+        let parts = plan_parts(&shape, &settings);
+        let Some(table) = catalog.tables.iter_mut().find(|t| t.oid == row.oid) else {
+            continue;
+        };
+        if parts.len() > 1 {
+            let key_min = shape.key.as_ref().and_then(|k| k.min);
+            facts.key_mins.insert(table.oid, key_min);
+            table.parts = parts;
+        }
+    }
+    Ok(())
 }

@@ -246,6 +246,7 @@ pub(super) fn table_copied(
         index_seconds: 0.0,
         binary: shared.format_for(&table) == crate::copy::CopyFormat::Binary,
         copied: true,
+        ..TableReport::default()
     };
     let s = shared.clone();
     shared.spawn_after(async move { after_copy(s, table, report).await });

@@ -87,6 +87,35 @@ impl<R: DatabaseReport> InstanceComparison<R> {
     }
 }
 
+impl InstanceComparison<DataReport> {
+    /// What `compare data --all-databases --json` prints: as the original,
+    /// one array of the tables of every database (each item of
+    /// [`DataReport::to_original_json`] with its `database`); a database
+    /// missing on the target is an item of kind `database`.
+    pub fn to_original_json(&self) -> anyhow::Result<String> {
+        let mut items = Vec::new();
+        for d in &self.databases {
+            let Some(report) = &d.report else {
+                items.push(serde_json::json!({
+                    "kind": "database",
+                    "database": d.database,
+                    "status": "missing_on_target",
+                }));
+                continue;
+            };
+            let compared: Vec<serde_json::Value> =
+                serde_json::from_str(&report.to_original_json()?)?;
+            for mut item in compared {
+                if let Some(object) = item.as_object_mut() {
+                    object.insert("database".into(), d.database.clone().into());
+                }
+                items.push(item);
+            }
+        }
+        Ok(serde_json::to_string_pretty(&items)?)
+    }
+}
+
 /// Compare every database of the source (as `clone --all-databases` picks
 /// them) with the target database of the same name.
 pub async fn compare_all_data(

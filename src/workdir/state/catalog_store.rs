@@ -8,6 +8,7 @@ use anyhow::Result;
 use rusqlite::{params, OptionalExtension};
 
 use super::{from_json, to_json, Db};
+use crate::catalog::listing::ListingNames;
 use crate::catalog::{Catalog, Index, Sequence, Table};
 
 /// The setup entries and the saved catalog of a run.
@@ -121,6 +122,11 @@ impl CatalogStore {
                 )?,
                 None => tx.execute("DELETE FROM setup WHERE key = 'toast_compression'", [])?,
             };
+            tx.execute(
+                "INSERT INTO setup (key, value) VALUES ('listing_names', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![to_json(&catalog.listing_names)?],
+            )?;
             // With the catalog, so the two always describe the same selection.
             tx.execute(
                 "INSERT INTO setup (key, value) VALUES ('selection', ?1) \
@@ -188,7 +194,9 @@ impl CatalogStore {
             let toast_compression: Option<String> = c
                 .query_row("SELECT value FROM setup WHERE key = 'toast_compression'", [], |r| r.get(0))
                 .optional()?;
+            let listing_names = listing_names_of(c)?;
             Ok(Some(Catalog {
+                listing_names,
                 tables,
                 sequences,
                 large_objects,
@@ -201,6 +209,12 @@ impl CatalogStore {
         })
     }
 
+    /// The restore list names and index columns saved with the catalog
+    /// (none in the state of an older run).
+    pub fn listing_names(&self) -> Result<ListingNames> {
+        self.db.with(|c| listing_names_of(c))
+    }
+
     /// How many tables the plan holds and their expected size.
     pub fn planned_tables(&self) -> Result<(usize, i64)> {
         self.db.with(|c| {
@@ -210,6 +224,21 @@ impl CatalogStore {
                 |r| Ok((r.get::<_, i64>(0)? as usize, r.get(1)?)),
             )
         })
+    }
+}
+
+/// The `listing_names` setup entry; empty when the run saved none.
+fn listing_names_of(c: &rusqlite::Connection) -> rusqlite::Result<ListingNames> {
+    let json: Option<String> = c
+        .query_row(
+            "SELECT value FROM setup WHERE key = 'listing_names'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match json {
+        Some(json) => from_json(&json),
+        None => Ok(ListingNames::default()),
     }
 }
 

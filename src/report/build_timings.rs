@@ -1,0 +1,73 @@
+//! Each index and constraint of a table with how long it took, as the
+//! original pgcopydb's `summary.json` lists them (`tables[].indexes[]` and
+//! `tables[].constraints[]`: `oid`, `schema`, `name`, `sql`, `ms`). Read from
+//! the progress ledger, so that units an earlier run of a resume did keep
+//! their time.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::summary::TableReport;
+use crate::catalog::Catalog;
+use crate::indexes::constraint_clause;
+use crate::workdir::state::{ProgressRow, Unit};
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct BuildTiming {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub sql: String,
+    /// Milliseconds; 0 when it was not built (failed, or left to post-data).
+    pub ms: u64,
+}
+
+/// Fill each report's index and constraint timings from the ledger.
+pub fn add_build_timings(reports: &mut [TableReport], catalog: &Catalog, ledger: &[ProgressRow]) {
+    let ms: HashMap<&str, u64> = ledger
+        .iter()
+        .filter(|r| r.state == "done")
+        .filter_map(|r| {
+            let elapsed = r.finished? - r.started?;
+            Some((r.unit.as_str(), (elapsed.max(0.0) * 1000.0) as u64))
+        })
+        .collect();
+    let took = |unit: Unit| ms.get(unit.key().as_str()).copied().unwrap_or(0);
+    for report in reports {
+        let Some(table) = catalog.tables.iter().find(|t| t.oid == report.oid) else {
+            continue;
+        };
+        // A table's constraints are attached in one ALTER TABLE: each
+        // constraint carries that statement's time.
+        let constraints_ms = took(Unit::Constraints(table.oid));
+        report.index_builds.clear();
+        report.constraint_builds.clear();
+        for index in &table.indexes {
+            report.index_builds.push(BuildTiming {
+                oid: index.oid,
+                schema: index.schema.clone(),
+                name: index.name.clone(),
+                sql: index.definition.clone(),
+                ms: took(Unit::Index(index.oid)),
+            });
+            let (Some(c), Some(clause)) = (&index.constraint, constraint_clause(index)) else {
+                continue;
+            };
+            report.constraint_builds.push(BuildTiming {
+                oid: c.oid,
+                schema: index.schema.clone(),
+                name: c.name.clone(),
+                sql: format!("ALTER TABLE ONLY {} {clause}", table.qualified()),
+                ms: constraints_ms,
+            });
+        }
+    }
+}
+
+/// The timings of a saved summary; an older summary, where `indexes` was a
+/// count, reads as none.
+pub fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<BuildTiming>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).unwrap_or_default())
+}
