@@ -270,6 +270,7 @@ pub async fn run_steps(
         summary.tables = outcome.tables;
         summary.failures = outcome.failures;
         summary.count_mismatches = outcome.count_mismatches;
+        summary.costs = outcome.costs;
         data_incomplete = outcome.data_incomplete;
     }
     summary.sequences = catalog.sequences.len();
