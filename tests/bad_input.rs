@@ -17,7 +17,7 @@ fn clone_args<'a>(src: &'a str, tgt: &'a str, dir: &'a str) -> Vec<&'a str> {
 
 #[test]
 fn connection_problems_are_explained() {
-    let c = Cluster::start();
+    let c = Cluster::shared_source();
     c.create_db("db");
     let dir = workdir();
     let d = dir.path().to_str().unwrap();
@@ -83,7 +83,7 @@ fn invalid_option_values_are_usage_errors() {
 
 #[test]
 fn missing_pg_dump_is_reported() {
-    let c = Cluster::start();
+    let c = Cluster::shared_source();
     c.create_db("db");
     // Another database of the same server: one database into itself is refused.
     c.create_db("copy");
@@ -103,8 +103,8 @@ fn missing_pg_dump_is_reported() {
 
 #[test]
 fn target_with_the_tables_is_refused_and_kept() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     for c in [&src, &tgt] {
         c.create_db("db");
         c.psql(
@@ -125,7 +125,7 @@ fn target_with_the_tables_is_refused_and_kept() {
 
 #[test]
 fn work_directory_in_use_is_refused() {
-    let c = Cluster::start();
+    let c = Cluster::shared_source();
     c.create_db("db");
     // Another database of the same server: one database into itself is refused.
     c.create_db("copy");
@@ -150,7 +150,7 @@ fn work_directory_in_use_is_refused() {
 
     // A lock left by a dead process is taken over (pid 999999999 cannot exist).
     std::fs::write(dir.path().join("pgcopydb.pid"), "999999999\n").unwrap();
-    let tgt = Cluster::start();
+    let tgt = Cluster::shared_target();
     tgt.create_db("db");
     let out = run(&clone_args(
         &c.uri("db"),
@@ -162,7 +162,7 @@ fn work_directory_in_use_is_refused() {
 
 #[test]
 fn unfinished_run_needs_resume_or_restart() {
-    let c = Cluster::start();
+    let c = Cluster::shared_source();
     c.create_db("db");
     // Another database of the same server: one database into itself is refused.
     c.create_db("copy");
@@ -188,7 +188,7 @@ fn unfinished_run_needs_resume_or_restart() {
 
 #[test]
 fn ping_reports_versions_and_tools() {
-    let c = Cluster::start();
+    let c = Cluster::shared_source();
     c.create_db("db");
     let out = run(&["ping", "--source", &c.uri("db"), "--target", &c.uri("db")]);
     support::assert_success(&out, "pgcopydb");

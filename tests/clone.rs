@@ -45,8 +45,10 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// A source that logs every write (`log_statement = 'mod'`), so that a test
+/// can check none came from pgcopydb.
 fn source_cluster() -> Cluster {
-    Cluster::start_with(&support::pgbin(), &[("log_statement", "mod")])
+    Cluster::shared_source()
 }
 
 /// Clone `db`, loaded by `load`, with --verify: the verifier finds it equal,
@@ -54,7 +56,7 @@ fn source_cluster() -> Cluster {
 /// (printed and as JSON) counts `rows` rows in `table`.
 fn clone_sample_verifies_equal(db: &str, load: fn(&Cluster, &str), table: &str, rows: u64) {
     let src = source_cluster();
-    let tgt = Cluster::start();
+    let tgt = Cluster::shared_target();
     load(&src, db);
     tgt.create_db(db);
     let dir = workdir();
@@ -96,7 +98,7 @@ fn clone_pagila_verifies_equal() {
 #[test]
 fn clone_coverage_fixture_verifies_equal() {
     let src = source_cluster();
-    let tgt = Cluster::start();
+    let tgt = Cluster::shared_target();
     src.create_db("cov");
     src.load_sql_file("cov", &fixture("coverage.sql"));
     tgt.load_sql_file("postgres", &fixture("roles.sql"));
@@ -120,8 +122,8 @@ fn clone_coverage_in_text_format_with_single_jobs() {
     // Binary COPY is used by default between same-major servers; this run
     // forces one job of each kind and text COPY for every table through the
     // environment mirrors of the options.
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("cov");
     src.load_sql_file("cov", &fixture("coverage.sql"));
     tgt.load_sql_file("postgres", &fixture("roles.sql"));
@@ -149,15 +151,16 @@ fn database_settings(c: &Cluster, db: &str) -> String {
         db,
         &format!(
             "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d \
-             ON d.oid = s.setdatabase WHERE d.datname = '{db}'"
+             ON d.oid = s.setdatabase WHERE d.datname = '{}'",
+            c.db_name(db)
         ),
     )
 }
 
 #[test]
 fn options_shape_the_copy() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("opt");
     src.psql(
         "opt",
@@ -206,8 +209,8 @@ fn options_shape_the_copy() {
 
 #[test]
 fn snapshot_command_gives_a_consistent_view_to_a_later_clone() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("snap");
     src.psql(
         "snap",

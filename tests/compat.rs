@@ -5,7 +5,7 @@ use crate::support;
 
 use std::process::{Command, Stdio};
 
-use crate::support::{pgcopydb, source_and_target, workdir};
+use crate::support::{pgcopydb, shared_source_and_target, source_and_target, workdir};
 
 const DB: &str = "compat";
 
@@ -40,7 +40,7 @@ fn cmd(args: &[&str]) -> Command {
 
 #[test]
 fn every_printing_command_survives_a_reader_that_goes_away() {
-    let (src, tgt) = source_and_target(DB);
+    let (src, tgt) = shared_source_and_target(DB);
     src.psql(DB, FIXTURE);
     let dir = workdir();
     let d = dir.path().to_str().expect("utf-8 path");
@@ -137,7 +137,7 @@ fn accepted(args: &[&str]) -> String {
 
 #[test]
 fn the_original_options_and_short_letters_are_accepted() {
-    let (src, tgt) = source_and_target(DB);
+    let (src, tgt) = shared_source_and_target(DB);
     src.psql(DB, FIXTURE);
     let (s, t) = (src.uri(DB), tgt.uri(DB));
     let dir = workdir();
@@ -220,7 +220,7 @@ fn the_original_options_and_short_letters_are_accepted() {
 /// one dump restores into several targets, none taken for a resume of another.
 #[test]
 fn one_schema_dump_restores_into_several_targets_without_the_source() {
-    let (src, tgt) = source_and_target(DB);
+    let (src, tgt) = shared_source_and_target(DB);
     src.psql(DB, FIXTURE);
     tgt.create_db("second");
     let dir = workdir();
@@ -265,7 +265,7 @@ fn one_schema_dump_restores_into_several_targets_without_the_source() {
 /// is the one created on the target.
 #[test]
 fn extension_requirements_pin_the_version_created_on_the_target() {
-    let (src, tgt) = source_and_target(DB);
+    let (src, tgt) = shared_source_and_target(DB);
     src.psql(DB, "CREATE EXTENSION hstore;");
     tgt.create_db("copied");
     let (s, t) = (src.uri(DB), tgt.uri(DB));
@@ -345,7 +345,7 @@ fn version_names_the_original_version_it_follows() {
 /// or not), a strftime time format.
 #[test]
 fn the_original_log_variables_shape_the_log() {
-    let (src, _tgt) = source_and_target(DB);
+    let (src, _tgt) = shared_source_and_target(DB);
     src.psql(DB, FIXTURE);
     let dir = workdir();
     let file = dir.path().join("pgcopydb.log");
@@ -398,7 +398,7 @@ fn the_original_log_variables_shape_the_log() {
 /// and `list depends` at one table.
 #[test]
 fn schema_and_table_name_select_one_table() {
-    let (src, _tgt) = source_and_target(DB);
+    let (src, _tgt) = shared_source_and_target(DB);
     src.psql(
         DB,
         "CREATE TABLE public.other (id int PRIMARY KEY, filler text);
@@ -439,6 +439,7 @@ fn schema_and_table_name_select_one_table() {
 /// `compare schema --all-databases` compares every database of the instance.
 #[test]
 fn compare_schema_of_every_database() {
+    // --all-databases: the whole instance, so servers of its own.
     let (src, tgt) = source_and_target(DB);
     src.psql(DB, FIXTURE);
     src.create_db("other");
@@ -484,7 +485,7 @@ fn compare_schema_of_every_database() {
 /// filters leave out, and nothing of what they keep.
 #[test]
 fn list_skipped_shows_what_the_filters_leave_out() {
-    let (src, _tgt) = source_and_target(DB);
+    let (src, _tgt) = shared_source_and_target(DB);
     src.psql(DB, FIXTURE);
     src.psql(
         DB,
@@ -544,7 +545,7 @@ fn json_of(args: &[&str]) -> serde_json::Value {
 /// (ours may add others): the run's summary, progress, and the listings.
 #[test]
 fn json_outputs_carry_the_original_keys() {
-    let (src, tgt) = source_and_target(DB);
+    let (src, tgt) = shared_source_and_target(DB);
     src.psql(DB, FIXTURE);
     src.psql(DB, "CREATE EXTENSION hstore;");
     let (s, t) = (src.uri(DB), tgt.uri(DB));
@@ -693,7 +694,7 @@ fn header(out: &str) -> Vec<String> {
 /// order (ours follow them), and sizes read as `pg_size_pretty` prints them.
 #[test]
 fn listings_start_with_the_original_columns() {
-    let (src, _tgt) = source_and_target(DB);
+    let (src, _tgt) = shared_source_and_target(DB);
     src.psql(DB, FIXTURE);
     src.psql(DB, "VACUUM ANALYZE");
     let s = src.uri(DB);

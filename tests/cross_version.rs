@@ -453,7 +453,7 @@ fn clone_follow_and_verify(src: &Cluster, tgt: &Cluster, plugin: &str, env: &[(&
             text(&out)
         );
     });
-    verify::assert_equal(src, &db, tgt, &db);
+    follow::cleanup_and_verify(src, tgt, &db, dir.path());
 }
 
 fn start_logical(bindir: &Path, major: u32) -> Cluster {

@@ -36,8 +36,8 @@ fn summary_failures(dir: &std::path::Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_copy_refused_by_the_target_exits_with_the_target_code() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("src");
     src.psql("src", TABLES);
     tgt.create_db("dst");

@@ -40,8 +40,8 @@ fn clone(
 
 /// A source with SOURCE, and a target whose event trigger refuses `bad_v`.
 fn servers_refusing_bad_v() -> (Cluster, Cluster) {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("src");
     src.psql("src", SOURCE);
     tgt.create_db("dst");
@@ -105,8 +105,8 @@ fn fail_fast_stops_at_the_first_failure() {
 /// retry it rather than report a failure.
 #[test]
 fn cyclic_foreign_keys_added_concurrently_do_not_fail_the_run() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("src");
     let mut sql = String::new();
     for i in 0..12 {

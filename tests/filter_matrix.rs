@@ -227,10 +227,10 @@ fn in_part_under(t: &Table, parent: &str) -> bool {
 
 #[test]
 fn filter_matrix_on_shared_identity_owned_and_partitioned_sequences() {
-    let src = Cluster::start();
+    let src = Cluster::shared_source();
     src.create_db("fx");
     src.load_sql_file("fx", &support::fixture("filter_sequences.sql"));
-    let tgt = Cluster::start();
+    let tgt = Cluster::shared_target();
     let cases = [
         // The case: the regex also matches the parent's sequence.
         Case {
@@ -332,9 +332,9 @@ fn filter_matrix_on_shared_identity_owned_and_partitioned_sequences() {
 /// view reads left out with the view, their sequences and a partition's data.
 #[test]
 fn filter_matrix_on_the_demo() {
-    let src = Cluster::start();
+    let src = Cluster::shared_source();
     src.load_demo("demo");
-    let tgt = Cluster::start();
+    let tgt = Cluster::shared_target();
     let cases = [
         Case {
             ini: "[exclude-table]\nsales.~/^orders_20/\n",
@@ -368,9 +368,9 @@ fn filter_matrix_on_pagila() {
     if !support::pagila_or_skip() {
         return;
     }
-    let src = Cluster::start();
+    let src = Cluster::shared_source();
     src.load_pagila("pagila");
-    let tgt = Cluster::start();
+    let tgt = Cluster::shared_target();
     let cases = [
         // The case.
         Case {

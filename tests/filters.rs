@@ -134,7 +134,7 @@ fn contents(c: &Cluster, db: &str, table: &str) -> String {
 }
 
 fn source() -> Cluster {
-    let src = Cluster::start();
+    let src = Cluster::shared_source();
     src.create_db("src");
     src.psql("src", SOURCE);
     src
@@ -143,7 +143,7 @@ fn source() -> Cluster {
 #[test]
 fn exclude_filters_leave_out_objects_and_their_dependents() {
     let src = source();
-    let tgt = Cluster::start();
+    let tgt = Cluster::shared_target();
     tgt.create_db("tgt");
     let dir = workdir();
     let filters = write_file(dir.path(), "exclude.ini", EXCLUDE);
@@ -264,7 +264,7 @@ fn exclude_filters_leave_out_objects_and_their_dependents() {
 #[test]
 fn include_only_table_copies_just_those_tables() {
     let src = source();
-    let tgt = Cluster::start();
+    let tgt = Cluster::shared_target();
     tgt.create_db("tgt");
     let dir = workdir();
     let filters = write_file(
@@ -307,7 +307,7 @@ fn assert_config_error(out: &Output, needle: &str) {
 
 #[test]
 fn bad_filter_files_fail_before_touching_the_target() {
-    let c = Cluster::start();
+    let c = Cluster::shared_source();
     c.create_db("src");
     c.psql("src", "CREATE TABLE t (id int)");
     c.create_db("tgt");
@@ -387,7 +387,7 @@ fn listed(out: &Output) -> Vec<String> {
 #[test]
 fn list_parse_list_verify_and_compare_honour_filters() {
     let src = source();
-    let tgt = Cluster::start();
+    let tgt = Cluster::shared_target();
     tgt.create_db("tgt");
     let dir = workdir();
     let filters = write_file(dir.path(), "exclude.ini", EXCLUDE);

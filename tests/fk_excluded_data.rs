@@ -37,8 +37,8 @@ fn validated(c: &Cluster, db: &str, name: &str) -> String {
 
 #[test]
 fn a_key_to_a_table_whose_data_is_excluded_is_added_not_valid() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("src");
     src.psql("src", SOURCE);
     tgt.create_db("dst");
@@ -72,8 +72,8 @@ fn a_key_to_a_table_whose_data_is_excluded_is_added_not_valid() {
 
 #[test]
 fn a_key_that_fails_validation_is_retried_by_resume() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("src");
     src.psql("src", SOURCE);
     // Rows that break the (validated) key on the source: with triggers off,
@@ -114,8 +114,8 @@ fn a_key_that_fails_validation_is_retried_by_resume() {
 /// succeeds, the warning names every key that references `table` (the
 /// per-partition ones too), and the target holds them all, none validated.
 fn clone_without_the_data_of(db: &str, load: fn(&Cluster, &str), table: &str) {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     load(&src, db);
     tgt.create_db(db);
     let dir = workdir();
@@ -171,8 +171,8 @@ fn pagila_without_the_rentals_clones() {
 /// VALID, after the indexes they need.
 #[test]
 fn step_by_step_the_post_data_restore_adds_them_not_valid() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("src");
     src.psql("src", SOURCE);
     tgt.create_db("dst");

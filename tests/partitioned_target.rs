@@ -104,8 +104,8 @@ fn run(step: &[&str], src: &Cluster, tgt: &Cluster, dir: &str, extra: &[&str]) {
 
 #[test]
 fn copy_table_data_fills_a_target_partitioned_by_range_and_list() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("app");
     src.psql("app", SOURCE);
     tgt.create_db("app");
@@ -170,8 +170,8 @@ fn copy_table_data_fills_a_target_partitioned_by_range_and_list() {
 
 #[test]
 fn step_by_step_migration_repartitions_tables_between_restore_and_copy() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("app");
     src.psql("app", SOURCE);
     tgt.create_db("app");
@@ -220,8 +220,8 @@ fn step_by_step_migration_repartitions_tables_between_restore_and_copy() {
 
 #[test]
 fn a_foreign_table_on_the_target_receives_its_rows_through_the_wrapper() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("app");
     src.psql("app", SOURCE);
     tgt.create_db("app");
@@ -237,11 +237,12 @@ fn a_foreign_table_on_the_target_receives_its_rows_through_the_wrapper() {
         &format!(
             "CREATE EXTENSION postgres_fdw;
              CREATE SERVER shard FOREIGN DATA WRAPPER postgres_fdw
-               OPTIONS (host '{}', port '{}', dbname 'shard');
+               OPTIONS (host '{}', port '{}', dbname '{}');
              CREATE USER MAPPING FOR postgres SERVER shard;
              CREATE FOREIGN TABLE notes (id int, body text) SERVER shard;",
             tgt.socket_dir().display(),
-            tgt.port
+            tgt.port,
+            tgt.db_name("shard")
         ),
     );
     let dir = workdir();
@@ -265,8 +266,8 @@ fn a_foreign_table_on_the_target_receives_its_rows_through_the_wrapper() {
 /// partitioned table deletes nothing).
 #[test]
 fn a_part_copied_again_is_cleared_in_the_partitions() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("app");
     src.psql("app", SOURCE);
     tgt.create_db("app");

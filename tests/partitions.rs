@@ -65,8 +65,8 @@ fn progress(dir: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn partitioned_indexes_are_built_in_the_data_phase() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("p");
     src.psql("p", SOURCE);
     tgt.create_db("p");

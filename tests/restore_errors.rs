@@ -30,8 +30,8 @@ fn refuse(tag: &str) -> String {
 /// finishes with the target equal to the source.
 /// Returns how many tables named `t` the target held after the failure.
 fn clone_refusing(tag: &str, section: &str) -> String {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("src");
     src.psql("src", SOURCE);
     tgt.create_db("dst");
@@ -72,8 +72,8 @@ fn a_failing_post_data_statement_fails_the_clone() {
 /// the function is fixed, a resume finishes with the target equal.
 #[test]
 fn an_event_trigger_with_an_unqualified_call_fails_loudly_then_resumes() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("src");
     src.psql(
         "src",

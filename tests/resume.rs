@@ -369,10 +369,12 @@ struct Run {
 impl Run {
     fn new() -> Run {
         let points = Failpoints::new();
-        let src = Cluster::start_with(&support::pgbin(), &[("log_statement", "mod")]);
+        // Shared servers (the source logs writes, told apart by database):
+        // these runs crash or pause pgcopydb, never a server.
+        let src = Cluster::shared_source();
         src.create_db("src");
         src.psql("src", UNITS);
-        let tgt = Cluster::start();
+        let tgt = Cluster::shared_target();
         tgt.create_db("dst");
         let from = src.log_len();
         Run {

@@ -39,8 +39,8 @@ fn copy_table_data(source: &str, tgt: &Cluster, extra: &[&str]) -> std::process:
 
 #[test]
 fn a_target_that_stores_fewer_rows_fails_the_unit_naming_both_counts() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("app");
     src.psql("app", SOURCE);
     tgt.create_db("app");
@@ -86,8 +86,8 @@ fn a_target_that_stores_fewer_rows_fails_the_unit_naming_both_counts() {
 
 #[test]
 fn the_summary_says_the_counts_matched_and_what_verify_adds() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("app");
     src.psql("app", SOURCE);
     for (db, extra, content) in [

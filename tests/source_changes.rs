@@ -52,8 +52,8 @@ fn clone_changing_source(
 }
 
 fn servers() -> (Cluster, Cluster) {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("src");
     src.psql("src", SOURCE);
     tgt.create_db("dst");
@@ -114,8 +114,8 @@ fn a_table_renamed_or_a_column_dropped_mid_run_fails_naming_it() {
 /// definition. The run fails naming it (no panic).
 #[test]
 fn an_index_dropped_after_the_snapshot_is_named() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("src");
     src.psql("src", SOURCE);
     src.psql("src", "CREATE INDEX big_v ON big (v)");
@@ -123,7 +123,7 @@ fn an_index_dropped_after_the_snapshot_is_named() {
     // The test's own session exports the snapshot and holds it.
     let mut holder = src
         .client("psql")
-        .args(["-X", "-q", "-A", "-t", "-d", "src"])
+        .args(["-X", "-q", "-A", "-t", "-d", &src.db_name("src")])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

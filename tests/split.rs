@@ -58,8 +58,8 @@ fn parts_done(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn split_tables_copy_equal_by_key_and_by_ctid() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("src");
     src.psql("src", DATASET);
     tgt.create_db("dst");
@@ -89,8 +89,8 @@ fn split_tables_copy_equal_by_key_and_by_ctid() {
 
 #[test]
 fn a_split_copy_killed_midway_resumes_equal() {
-    let src = Cluster::start();
-    let tgt = Cluster::start();
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
     src.create_db("src");
     src.psql("src", DATASET);
     tgt.create_db("dst");

@@ -101,7 +101,7 @@ fn steps_one_after_another_equal_a_clone() {
 
 #[test]
 fn restore_without_a_dump_says_what_to_run() {
-    let c = Cluster::start();
+    let c = Cluster::shared_target();
     c.create_db("db");
     c.create_db("copy");
     let dir = workdir();

@@ -351,7 +351,7 @@ fn wal2json_crash_while_a_big_transaction_is_received() {
 }
 
 /// Only guards against a hang: a test that waits this long has failed.
-const HANG_GUARD: Duration = Duration::from_secs(180);
+const HANG_GUARD: Duration = Duration::from_secs(600);
 
 /// Polls `done` until it holds; fails the test if the follower exits first.
 fn wait_for(what: &str, child: &mut Child, mut done: impl FnMut() -> bool) {

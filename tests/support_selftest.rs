@@ -288,3 +288,67 @@ fn dump_restore_copy_of_the_demo_has_no_differences() {
         "{diffs:#?}"
     );
 }
+
+/// Servers shared by a run (support::shared): the first handle starts the
+/// server, the next attaches to it; each handle's databases are its own under
+/// the same names, logged statements are told apart by database, and a
+/// handle's databases are dropped with it.
+#[test]
+fn shared_servers_give_each_handle_databases_of_its_own() {
+    use support::shared::{attach_or_start, Side, StopSharedOnDrop};
+    let root = tempfile::Builder::new()
+        .prefix("pgcopydb-test-selftest-shared-")
+        .tempdir()
+        .unwrap();
+    support::cluster::hand_to_postgres(root.path());
+    let _stop = StopSharedOnDrop(root.path().to_path_buf());
+
+    let first = attach_or_start(root.path(), Side::Source);
+    let second = attach_or_start(root.path(), Side::Source);
+    assert!(first.is_shared() && second.is_shared());
+    assert_eq!(first.port, second.port, "the second handle attached");
+    first.create_db("app");
+    second.create_db("app");
+    let (a, b) = (first.db_name("app"), second.db_name("app"));
+    assert_ne!(a, b);
+    assert_eq!(first.psql("app", "SELECT current_database()"), a);
+    assert_eq!(second.psql("app", "SELECT current_database()"), b);
+    assert_eq!(first.db_name("postgres"), "postgres");
+
+    // The source logs writes: another handle's are not this one's.
+    let from = first.log_len();
+    second.psql("app", "CREATE TABLE written (id int)");
+    first.assert_no_statements_since(from);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        second.assert_no_statements_since(from)
+    }));
+    assert!(caught.is_err(), "the write in {b} went unseen");
+
+    // The fixtures' roles are there from the start.
+    assert_eq!(
+        first.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_roles WHERE rolname IN ('cov_reader', 'cov_owner')"
+        ),
+        "2"
+    );
+
+    drop(second);
+    let exists = |name: &str| {
+        first.psql(
+            "postgres",
+            &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+        )
+    };
+    assert_eq!(exists(&b), "0", "dropped with its handle");
+    assert_eq!(exists(&a), "1");
+    // The source and target servers are two initdb's.
+    let target = attach_or_start(root.path(), Side::Target);
+    let system_id = |c: &Cluster| {
+        c.psql(
+            "postgres",
+            "SELECT system_identifier FROM pg_control_system()",
+        )
+    };
+    assert_ne!(system_id(&first), system_id(&target));
+}

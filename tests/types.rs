@@ -658,7 +658,7 @@ fn every_type_survives_a_clone_pg15_into_pg18() {
 /// target after a binary COPY.
 #[test]
 fn reg_columns_keep_their_names_on_a_target_with_other_oids() {
-    let (src, tgt) = (Cluster::start(), Cluster::start());
+    let (src, tgt) = (Cluster::shared_source(), Cluster::shared_target());
     src.create_db("reg");
     src.psql(
         "reg",

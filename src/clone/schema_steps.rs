@@ -205,10 +205,12 @@ pub async fn write_post_list(
         HashSet::new()
     };
     let filtered = catalog.selection.toc_filter();
+    let ours = crate::stream::follow::setup::created_publication(&workdir.state)?;
     let skip = |e: &TocEntry| {
         filtered.skips(e)
             || skipped.skips(e)
             || already.contains(&e.dump_id)
+            || ours.as_deref().is_some_and(|name| of_publication(e, name))
             || match e.desc.as_str() {
                 "INDEX" => built_indexes.contains(&e.obj_oid),
                 "CONSTRAINT" => built_constraints.contains(&e.obj_oid),
@@ -223,6 +225,19 @@ pub async fn write_post_list(
     };
     schema::write_use_list(&entries, &skip, &workdir.post_list())?;
     Ok(workdir.post_list())
+}
+
+/// Whether `e` creates publication `name` or adds to it (a PUBLICATION
+/// TABLE's tag is the publication's name, a space, the table's).
+fn of_publication(e: &TocEntry, name: &str) -> bool {
+    match e.desc.as_str() {
+        "PUBLICATION" => e.name == name,
+        "PUBLICATION TABLE" | "PUBLICATION TABLES IN SCHEMA" => e
+            .name
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with(' ')),
+        _ => false,
+    }
 }
 
 pub async fn restore_post_data(
@@ -300,4 +315,47 @@ async fn restore(
         opts,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(desc: &str, name: &str) -> TocEntry {
+        TocEntry {
+            dump_id: 1,
+            cat_oid: 0,
+            obj_oid: 0,
+            desc: desc.into(),
+            schema: None,
+            name: name.into(),
+            owner: None,
+            line: String::new(),
+        }
+    }
+
+    #[test]
+    fn our_publication_and_its_tables_are_recognised_and_no_other() {
+        assert!(of_publication(
+            &entry("PUBLICATION", "pgcopydb"),
+            "pgcopydb"
+        ));
+        assert!(of_publication(
+            &entry("PUBLICATION TABLE", "pgcopydb events"),
+            "pgcopydb"
+        ));
+        assert!(of_publication(
+            &entry("PUBLICATION TABLES IN SCHEMA", "pgcopydb app"),
+            "pgcopydb"
+        ));
+        assert!(!of_publication(
+            &entry("PUBLICATION", "pgcopydb2"),
+            "pgcopydb"
+        ));
+        assert!(!of_publication(
+            &entry("PUBLICATION TABLE", "pgcopydb2 events"),
+            "pgcopydb"
+        ));
+        assert!(!of_publication(&entry("TABLE", "pgcopydb"), "pgcopydb"));
+    }
 }

@@ -9,6 +9,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The PostgreSQL programs used when `PGCOPYDB_TEST_PGBIN` is not set.
@@ -47,9 +48,30 @@ pub struct Cluster {
     /// server: `bindir`, unless that installation has none (the npm builds of
     /// older majors ship the server only), then [`pgbin`]'s, which is newer.
     pub client_bindir: PathBuf,
-    dir: tempfile::TempDir,
+    home: Home,
     datadir: PathBuf,
     socket_dir: PathBuf,
+    /// Databases this handle created on a shared server, dropped with it.
+    created: Mutex<Vec<String>>,
+}
+
+/// Where a cluster's files live, and so who stops it.
+enum Home {
+    /// A private cluster: stopped and removed when its handle drops.
+    Owned(tempfile::TempDir),
+    /// A server shared by the test processes of a run (see [`super::shared`]):
+    /// it outlives every handle, and scripts/test stops and removes it. The
+    /// suffix makes this handle's database names its own.
+    Shared { dir: PathBuf, suffix: String },
+}
+
+impl Home {
+    fn path(&self) -> &Path {
+        match self {
+            Home::Owned(dir) => dir.path(),
+            Home::Shared { dir, .. } => dir,
+        }
+    }
 }
 
 /// Whether this process runs as root, so that server programs must run as `postgres`.
@@ -112,7 +134,7 @@ pub(super) fn run_checked(mut cmd: Command, what: &str) -> Output {
 }
 
 /// Give `path` to the `postgres` user when running as root (no-op otherwise).
-pub(super) fn hand_to_postgres(path: &Path) {
+pub fn hand_to_postgres(path: &Path) {
     if !running_as_root() {
         return;
     }
@@ -134,7 +156,7 @@ pub(super) fn postgres_ids() -> (u32, u32) {
 }
 
 /// A pseudo-random number, different for every call in every process.
-fn pseudo_random() -> u64 {
+pub(super) fn pseudo_random() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -193,12 +215,19 @@ impl Cluster {
             .prefix("pgcopydb-test-pg-")
             .tempdir()
             .expect("create temp dir");
-        hand_to_postgres(dir.path());
-        let datadir = dir.path().join("data");
-        let socket_dir = dir.path().join("sock");
+        Cluster::init_and_start(Home::Owned(dir), bindir, settings)
+    }
+
+    /// `initdb` in `home` (an existing, empty directory), then start the
+    /// server on a free port.
+    fn init_and_start(home: Home, bindir: &Path, settings: &[(&str, &str)]) -> Cluster {
+        let dir = home.path().to_path_buf();
+        hand_to_postgres(&dir);
+        let datadir = dir.join("data");
+        let socket_dir = dir.join("sock");
         fs::create_dir(&socket_dir).expect("create socket dir");
         hand_to_postgres(&socket_dir);
-        let pwfile = dir.path().join("pwfile");
+        let pwfile = dir.join("pwfile");
         fs::write(&pwfile, format!("{}\n", Self::PASSWORD)).expect("write pwfile");
         hand_to_postgres(&pwfile);
 
@@ -249,9 +278,10 @@ impl Cluster {
             port: 0,
             bindir: bindir.to_path_buf(),
             client_bindir,
-            dir,
+            home,
             datadir,
             socket_dir,
+            created: Mutex::new(Vec::new()),
         };
         // Another test may grab the port between our check and the server's bind: retry.
         let mut last_error = String::new();
@@ -336,7 +366,7 @@ impl Cluster {
             "postgres://postgres:{}@127.0.0.1:{}/{}",
             Self::PASSWORD,
             self.port,
-            encode_db(db)
+            encode_db(&self.db_name(db))
         )
     }
 
@@ -345,7 +375,7 @@ impl Cluster {
         format!(
             "postgres://postgres@127.0.0.1:{}/{}",
             self.port,
-            encode_db(db)
+            encode_db(&self.db_name(db))
         )
     }
 
@@ -355,7 +385,7 @@ impl Cluster {
             "host={} port={} user=postgres dbname={}",
             conninfo_quote(&self.socket_dir.to_string_lossy()),
             self.port,
-            conninfo_quote(db)
+            conninfo_quote(&self.db_name(db))
         )
     }
 
@@ -371,7 +401,7 @@ impl Cluster {
 
     /// The server log (pg_ctl -l).
     pub fn log_path(&self) -> PathBuf {
-        self.dir.path().join("server.log")
+        self.home.path().join("server.log")
     }
 
     /// Major version of the server, e.g. 15.
@@ -401,7 +431,7 @@ impl Cluster {
     fn psql_cmd(&self, db: &str) -> Command {
         let mut cmd = self.client("psql");
         cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
-            .arg(db);
+            .arg(self.db_name(db));
         cmd
     }
 
@@ -470,14 +500,14 @@ impl Cluster {
         let mut dump = self
             .client("pg_dump")
             .arg("-d")
-            .arg(db)
+            .arg(self.db_name(db))
             .stdout(Stdio::piped())
             .spawn()
             .expect("run pg_dump");
         let out = target
             .client("psql")
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
-            .arg(target_db)
+            .arg(target.db_name(target_db))
             .stdin(dump.stdout.take().expect("pg_dump stdout"))
             .output()
             .expect("run psql");
@@ -492,17 +522,108 @@ impl Cluster {
         );
     }
 
-    /// CREATE DATABASE name.
+    /// CREATE DATABASE name. On a shared server the database is dropped with
+    /// this handle when the test passes (kept for a look when it fails).
     pub fn create_db(&self, name: &str) {
         self.psql(
             "postgres",
-            &format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")),
+            &format!("CREATE DATABASE {}", quote_ident(&self.db_name(name))),
         );
+        self.record_created(name);
+    }
+
+    /// Note that this test created database `name` on a shared server (other
+    /// than with [`Cluster::create_db`]), to drop it with the handle.
+    pub fn record_created(&self, name: &str) {
+        if self.is_shared() {
+            let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+            created.push(self.db_name(name));
+        }
+    }
+
+    /// The server's name for this handle's database `name`. On a shared
+    /// server every test's databases live side by side: a handle's names are
+    /// its own, `name` plus a suffix unique to the handle (tests run as
+    /// processes under nextest, as threads under cargo test), so that tests
+    /// keep writing `src.uri("app")` whichever server they run on. The
+    /// built-in databases keep their names. Every method of a handle that
+    /// takes a database name applies it; a test that writes a name into SQL
+    /// or a command line itself must too.
+    pub fn db_name(&self, name: &str) -> String {
+        match &self.home {
+            Home::Shared { suffix, .. }
+                if !["postgres", "template0", "template1"].contains(&name) =>
+            {
+                format!("{name}{suffix}")
+            }
+            _ => name.to_string(),
+        }
+    }
+
+    /// Whether other test processes use this server too (see [`super::shared`]).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.home, Home::Shared { .. })
+    }
+
+    /// A handle on the shared server running in `home` on `port`.
+    pub(super) fn attach_shared(home: PathBuf, port: u16) -> Cluster {
+        let bindir = pgbin();
+        Cluster {
+            port,
+            client_bindir: bindir.clone(),
+            bindir,
+            datadir: home.join("data"),
+            socket_dir: home.join("sock"),
+            home: Home::Shared {
+                dir: home,
+                suffix: super::shared::handle_suffix(),
+            },
+            created: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Start the shared server in `home` (an empty directory): it is never
+    /// stopped by a handle.
+    pub(super) fn start_shared(home: PathBuf, settings: &[(&str, &str)]) -> Cluster {
+        let home = Home::Shared {
+            dir: home,
+            suffix: super::shared::handle_suffix(),
+        };
+        Cluster::init_and_start(home, &pgbin(), settings)
+    }
+
+    /// Drop the databases this handle created on a shared server, unless the
+    /// test is failing: then they stay for a look, and scripts/test removes
+    /// them with the server. Never panics (this runs in `drop`).
+    fn drop_created_databases(&self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let created = std::mem::take(&mut *self.created.lock().unwrap_or_else(|e| e.into_inner()));
+        for db in created.iter().rev() {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(db));
+            if let Err(e) = self.try_psql("postgres", &sql) {
+                eprintln!(
+                    "could not drop {db} on the shared server (port {}): {e}",
+                    self.port
+                );
+            }
+        }
+    }
+
+    /// Stop the server at once, shared or not: for the owner of a shared
+    /// server's directory (see [`super::shared::StopSharedOnDrop`]).
+    pub(super) fn stop_immediately(&self) {
+        self.pg_ctl_stop("immediate");
     }
 
     /// Stop the server (fast shutdown). The cluster can be started again with
     /// [`Cluster::restart`].
     pub fn stop(&self) {
+        assert!(
+            !self.is_shared(),
+            "a test stops a shared server: use a private one"
+        );
         if !self.pg_ctl_stop("fast") {
             assert!(!self.is_running(), "pg_ctl stop failed");
         }
@@ -510,6 +631,10 @@ impl Cluster {
 
     /// Stop the server if it runs, then start it again on the same port.
     pub fn restart(&self) {
+        assert!(
+            !self.is_shared(),
+            "a test restarts a shared server: use a private one"
+        );
         if self.is_running() {
             self.stop();
         }
@@ -528,6 +653,10 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if self.is_shared() {
+            self.drop_created_databases();
+            return;
+        }
         if self.datadir.join("postmaster.pid").exists() {
             self.pg_ctl_stop("immediate");
         }
@@ -566,6 +695,11 @@ pub(super) fn encode_db(db: &str) -> String {
     utf8_percent_encode(db, SET).to_string()
 }
 
+/// `name` as a quoted SQL identifier.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 fn conninfo_quote(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }
@@ -581,7 +715,16 @@ impl Cluster {
     pub fn assert_no_statements_since(&self, from: u64) {
         let log = fs::read(self.log_path()).unwrap_or_default();
         let text = String::from_utf8_lossy(&log[(from as usize).min(log.len())..]);
-        let writes: Vec<&str> = text.lines().filter(|l| l.contains("statement:")).collect();
+        // A shared server logs other tests' statements too: only those in
+        // this test's databases count (log_line_prefix has `user@db `).
+        let created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        let ours = |line: &str| {
+            !self.is_shared() || created.iter().any(|db| line.contains(&format!("@{db} ")))
+        };
+        let writes: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("statement:") && ours(l))
+            .collect();
         assert!(
             writes.is_empty(),
             "statements logged on port {}: {writes:#?}",

@@ -81,17 +81,18 @@ impl Cluster {
         }
         cmd.arg(&script)
             .arg(self.socket_conninfo("postgres"))
-            .arg(db)
+            .arg(self.db_name(db))
             .env("PATH", path)
             .stdin(Stdio::null());
         run_checked(cmd, "pagila load.sh");
+        self.record_created(db);
     }
 
     /// Run a SQL file with psql -v ON_ERROR_STOP=1 in `db`.
     pub fn load_sql_file(&self, db: &str, path: &Path) {
         let mut cmd = self.client("psql");
         cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
-            .arg(db)
+            .arg(self.db_name(db))
             .arg("-f")
             .arg(path)
             .stdout(Stdio::null());

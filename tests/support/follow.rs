@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use super::{assert_success, pgcopydb, Cluster};
 
-/// Only guards against a hang: a test that waits this long has failed.
-pub const HANG_GUARD: Duration = Duration::from_secs(180);
+/// Only guards against a hang: a test that waits this long has failed. Generous: a
+/// machine at load average 20 makes a 30 s follow take minutes.
+pub const HANG_GUARD: Duration = Duration::from_secs(600);
 
 /// A server of `bindir` that can decode its WAL logically.
 pub fn logical_cluster(bindir: &Path) -> Cluster {
@@ -161,4 +162,18 @@ pub fn assert_nothing_left(src: &Cluster, tgt: &Cluster, db: &str) {
         tgt.psql(db, "SELECT count(*) FROM pg_replication_origin"),
         "0"
     );
+}
+
+/// The end of a cut-over: the target holds no publication of ours (the
+/// copy leaves the stream's publication out of the restore), `stream
+/// cleanup` drops what the run made, and the target equals the source
+/// (compared once the source's publication is gone, as a user would).
+pub fn cleanup_and_verify(src: &Cluster, tgt: &Cluster, db: &str, dir: &Path) {
+    assert_eq!(tgt.psql(db, "SELECT count(*) FROM pg_publication"), "0");
+    assert_success(
+        &run(&["stream", "cleanup"], src, tgt, db, dir),
+        "stream cleanup",
+    );
+    assert_nothing_left(src, tgt, db);
+    super::verify::assert_equal(src, db, tgt, db);
 }

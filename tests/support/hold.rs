@@ -71,7 +71,7 @@ impl HeldLock {
     pub fn take(tgt: &Cluster, db: &str) -> HeldLock {
         let mut psql = tgt
             .client("psql")
-            .args(["-X", "-q", "-d", db])
+            .args(["-X", "-q", "-d", &tgt.db_name(db)])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()

@@ -3,6 +3,9 @@
 //! what the tests load ([`fixtures`]), and (in [`verify`]) an independent check
 //! that a target database equals its source.
 //!
+//! Tests that need no server of their own run on servers shared by the whole
+//! run, in databases of their own ([`shared`]).
+//!
 //! tests/main.rs declares it once for every test module. Everything here is synchronous
 //! std code: servers are driven with `initdb`, `pg_ctl` and `psql`.
 //!
@@ -17,6 +20,7 @@ pub mod follow;
 pub mod hold;
 pub mod pgbouncer;
 pub mod runner;
+pub mod shared;
 pub mod ssl;
 pub mod verify;
 
@@ -27,3 +31,4 @@ pub use runner::{
     assert_fails, assert_success, clone_all_databases, clone_between, list_progress, output_text,
     pgcopydb, resume_between, try_list_progress, wait_until, workdir,
 };
+pub use shared::shared_source_and_target;

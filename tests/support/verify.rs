@@ -118,14 +118,14 @@ fn restore_reference(
     dumper: &Path,
 ) -> String {
     let reference = format!("{tgt_db}__reference");
-    let quoted = format!("\"{}\"", reference.replace('"', "\"\""));
+    let quoted = super::cluster::quote_ident(&tgt.db_name(&reference));
     tgt.psql("postgres", &format!("DROP DATABASE IF EXISTS {quoted}"));
-    tgt.psql("postgres", &format!("CREATE DATABASE {quoted}"));
+    tgt.create_db(&reference);
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("schema.sql");
     let out = src
         .client_from(dumper, "pg_dump")
-        .args(["--schema-only", "-d", src_db, "-f"])
+        .args(["--schema-only", "-d", &src.db_name(src_db), "-f"])
         .arg(&file)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -140,7 +140,15 @@ fn restore_reference(
     );
     let out = tgt
         .client_from(dumper, "psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &reference, "-f"])
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &tgt.db_name(&reference),
+            "-f",
+        ])
         .arg(&file)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -503,7 +511,7 @@ fn schema_dump(side: Side, dumper: &Path) -> Map {
         .env("PGTZ", "UTC")
         .arg("--schema-only")
         .arg("-d")
-        .arg(db)
+        .arg(cluster.db_name(db))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()

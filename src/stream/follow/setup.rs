@@ -63,6 +63,16 @@ pub fn recorded(state: &State) -> Result<Option<Recorded>> {
     }))
 }
 
+/// The publication this work directory's follow created on the source, if
+/// any: `clone --follow` makes it before the snapshot, so pg_dump sees it,
+/// and the copy must not restore it on the target (the target is no
+/// publisher; a user's cut-over would find a stray object there).
+pub fn created_publication(state: &State) -> Result<Option<String>> {
+    Ok(recorded(state)?
+        .filter(|r| r.publication_created)
+        .and_then(|r| r.publication))
+}
+
 /// The state's entries for `r`.
 pub(crate) fn entries(r: &Recorded) -> Vec<(&'static str, String)> {
     let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
@@ -300,8 +310,8 @@ pub(crate) async fn teardown(endpoints: &Endpoints, workdir: &WorkDir) -> Result
         if let (Some(name), true) = (&r.publication, r.publication_created) {
             let client = connect(Side::Source, &endpoints.source).await?;
             publication::drop(&client, name).await?;
-            // `clone --follow` created it before the snapshot, so the copy
-            // restored it on the target too: it is ours there as well.
+            // A clone of an earlier version restored it on the target too
+            // (it is left out of the restore now): it is ours there as well.
             let target = connect(Side::Target, &endpoints.target).await?;
             target
                 .batch_execute(&format!(
