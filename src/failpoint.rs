@@ -37,7 +37,11 @@
 //!   its rows read yet (the source backend is busy sending them): a pause
 //!   there lets a test break the source connection mid-COPY. Reached on
 //!   the relayed path only (a connection that `connect_tapped` can open).
-//! - `table-copied`: a whole table's COPY is committed, not recorded yet.
+//! - `table-copied`: a whole table's COPY is committed, not recorded yet
+//!   (for a group of small tables, reached for each once the group's
+//!   transaction is committed).
+//! - `group-table-copied`: a table of a group of small tables is copied,
+//!   the group's transaction not committed yet.
 //! - `part-copied`: a part of a split table is committed, not recorded yet.
 //! - `between-parts`: a part is recorded; other parts of its table are not.
 //! - `index-built`: an index is built, not recorded yet.
@@ -71,6 +75,10 @@ pub const POINTS: &[(&str, &str)] = &[
     ("pre-data-restored", "pre-data restored, not recorded"),
     ("copy-sent", "a COPY TO sent to the source, no row read yet"),
     ("table-copied", "a table's COPY committed, not recorded"),
+    (
+        "group-table-copied",
+        "a table of a group copied, the group not committed",
+    ),
     ("part-copied", "a part's COPY committed, not recorded"),
     (
         "between-parts",

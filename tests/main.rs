@@ -36,6 +36,7 @@ mod row_counts;
 mod safety;
 mod schema_roundtrip;
 mod secrets;
+mod small_tables;
 mod source_changes;
 mod split;
 mod steps;

@@ -56,6 +56,8 @@ pub struct DataOutcome {
     pub data_incomplete: bool,
     /// Copies that failed because the two sides' row counts differed.
     pub count_mismatches: usize,
+    /// Where the phase's time went, per kind of work.
+    pub costs: Vec<crate::report::costs::CostReport>,
 }
 
 /// The data phase, with the servers sampled for what our sessions are doing
@@ -144,6 +146,7 @@ async fn copy_everything(
         steps.indexes && steps.constraints,
         steps.foreign_keys,
     );
+    let costs = ledger.costs().clone();
     let shared = Arc::new(Shared {
         settings: Settings {
             endpoints: endpoints.clone(),
@@ -171,6 +174,7 @@ async fn copy_everything(
         ledger,
         progress: progress.clone(),
         timings: Timings::new(),
+        costs,
         outcome: Outcome::default(),
         after: Mutex::new(JoinSet::new()),
     });
@@ -186,7 +190,7 @@ async fn copy_everything(
         format::warn_text_fallbacks(opts.copy_format, to_copy);
     }
     start_tables(&shared).await?;
-    crate::sync::lock(&shared.queue).extend(shared.plan.copies.iter().cloned());
+    crate::sync::lock(&shared.queue).extend(shared.plan.jobs());
     let skipped = shared.plan.copied_already();
     if skipped > 0 && steps.table_data {
         info!("{skipped} tables were copied by an earlier run");
@@ -245,6 +249,7 @@ async fn copy_everything(
         failures,
         data_incomplete: outcome.copy_failed.load(Ordering::Relaxed),
         count_mismatches: outcome.count_mismatches.load(Ordering::Relaxed),
+        costs: shared.costs.report(),
     })
 }
 

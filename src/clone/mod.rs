@@ -276,6 +276,7 @@ pub async fn run_steps(
         crate::report::build_timings::add_build_timings(&mut summary.tables, &catalog, &ledger);
         summary.failures = outcome.failures;
         summary.count_mismatches = outcome.count_mismatches;
+        summary.costs = outcome.costs;
         data_incomplete = outcome.data_incomplete;
     }
     summary.sequences = catalog.sequences.len();

@@ -9,6 +9,7 @@ pub mod target;
 pub mod tls_tap;
 
 pub use stream::{
-    copy_counted, copy_table, unit_label, CopyFormat, CopyHow, CopyStats, CopyUnit, Source,
+    copy_counted, copy_in_transaction, copy_table, unit_label, CopyFormat, CopyHow, CopyStats,
+    CopyUnit, Source,
 };
 pub use target::{target_relations, TargetRelation};

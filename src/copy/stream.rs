@@ -82,6 +82,39 @@ pub async fn copy_table(
     counted: &AtomicU64,
     progress: &AtomicU64,
 ) -> Result<CopyStats> {
+    target
+        .batch_execute("BEGIN")
+        .await
+        .on(Side::Target, "starting the target transaction")?;
+    match copy_in_transaction(source, target, table, unit, how, counted, progress).await {
+        Ok(stats) => {
+            target
+                .batch_execute("COMMIT")
+                .await
+                .on(Side::Target, "committing on the target")?;
+            Ok(stats)
+        }
+        Err(e) => {
+            // The connection may be gone; the error that matters is the copy's.
+            let _ = target.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+/// [`copy_table`] inside a target transaction the caller opened and
+/// commits: several small tables share one commit that way (a whole
+/// table's TRUNCATE is in the same transaction as its COPY, so FREEZE
+/// still applies). On error the caller's transaction is aborted.
+pub async fn copy_in_transaction(
+    source: Source<'_>,
+    target: &Client,
+    table: &Table,
+    unit: CopyUnit<'_>,
+    how: CopyHow<'_>,
+    counted: &AtomicU64,
+    progress: &AtomicU64,
+) -> Result<CopyStats> {
     let CopyHow {
         format,
         uncompressed,
@@ -128,11 +161,7 @@ pub async fn copy_table(
     };
     let copy_in = format!("COPY {qualified} {columns} FROM STDIN{in_with}");
 
-    target
-        .batch_execute("BEGIN")
-        .await
-        .on(Side::Target, "starting the target transaction")?;
-    let result = async {
+    let moved = async {
         // Before the TRUNCATE: COPY FREEZE needs the table truncated in the
         // transaction's own (sub)transaction, not in the savepoint's.
         let external = match unit {
@@ -164,25 +193,13 @@ pub async fn copy_table(
         }
         Ok::<_, anyhow::Error>(moved)
     }
-    .await;
-    match result {
-        Ok(moved) => {
-            target
-                .batch_execute("COMMIT")
-                .await
-                .on(Side::Target, "committing on the target")?;
-            Ok(CopyStats {
-                rows: moved.target_rows,
-                bytes: moved.bytes,
-                duration: started.elapsed(),
-            })
-        }
-        Err(e) => {
-            // The connection may be gone; the error that matters is the copy's.
-            let _ = target.batch_execute("ROLLBACK").await;
-            Err(e.context(format!("copying {}", unit_label(table, unit))))
-        }
-    }
+    .await
+    .map_err(|e| e.context(format!("copying {}", unit_label(table, unit))))?;
+    Ok(CopyStats {
+        rows: moved.target_rows,
+        bytes: moved.bytes,
+        duration: started.elapsed(),
+    })
 }
 
 /// Store `columns` (never compressed on the source) EXTERNAL for this

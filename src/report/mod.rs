@@ -1,6 +1,7 @@
 //! What the user sees: log lines, the live progress display, the final summary.
 
 pub mod build_timings;
+pub mod costs;
 pub mod in_flight;
 pub mod instance_summary;
 pub mod log_format;

@@ -89,6 +89,10 @@ pub struct Summary {
     /// `--verify` compared the content of both sides and found them equal.
     #[serde(default)]
     pub verified: bool,
+    /// Where the data phase's time went, per kind of work (summed over
+    /// connections).
+    #[serde(default)]
+    pub costs: Vec<crate::report::costs::CostReport>,
 }
 
 impl Summary {
@@ -171,7 +175,29 @@ impl Summary {
         right_align(&mut tables, &[1, 2, 3, 4, 5]);
         let rows: u64 = self.tables.iter().map(|t| t.rows).sum();
         let bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
-        let mut out = format!("{steps}\n\n{tables}\n\n");
+        let mut out = format!("{steps}\n\n");
+        if !self.costs.is_empty() {
+            let mut costs = Grid::new();
+            costs.load_style(presets::ASCII_MARKDOWN);
+            costs.set_header(vec![
+                "Data phase work (summed over connections)",
+                "Count",
+                "Time",
+                "Each",
+            ]);
+            for c in &self.costs {
+                let each = c.seconds * 1000.0 / c.count.max(1) as f64;
+                costs.add_row(vec![
+                    c.work.clone(),
+                    c.count.to_string(),
+                    seconds(c.seconds),
+                    format!("{each:.2} ms"),
+                ]);
+            }
+            right_align(&mut costs, &[1, 2, 3]);
+            out.push_str(&format!("{costs}\n\n"));
+        }
+        out.push_str(&format!("{tables}\n\n"));
         out.push_str(&format!(
             "{} tables, {rows} rows, {} copied; {} sequences, {} large objects; {} in total\n",
             self.tables.len(),

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::schedule::Rules;
-use super::table_copy::WorkItem;
+use super::table_copy::{CopyJob, WorkItem};
 use crate::catalog::parts::PartRange;
 use crate::catalog::{Catalog, Sequence, Table};
 use crate::workdir::state::Unit;
@@ -96,6 +96,34 @@ impl Plan {
     pub fn priority(&self, item: &WorkItem) -> i64 {
         let weight = self.referenced_weights.get(&item.table.oid).copied();
         item.bytes().max(weight.unwrap_or(0))
+    }
+
+    /// The copies as the workers take them: runs of small whole tables in
+    /// groups, each group copied in one target transaction (see
+    /// [`super::schedule::small_table_groups`]), the others alone.
+    pub fn jobs(&self) -> Vec<CopyJob> {
+        let shapes: Vec<(i64, bool)> = self
+            .copies
+            .iter()
+            .map(|i| (i.bytes(), i.part.is_none()))
+            .collect();
+        let groups = super::schedule::small_table_groups(&shapes, super::schedule::group_tables());
+        let mut groups = groups.into_iter().peekable();
+        let mut jobs = Vec::new();
+        let mut group = Vec::new();
+        for (i, item) in self.copies.iter().enumerate() {
+            match groups.peek() {
+                Some(g) if g.contains(&i) => {
+                    group.push(item.table.clone());
+                    if i + 1 == g.end {
+                        jobs.push(CopyJob::Group(std::mem::take(&mut group)));
+                        groups.next();
+                    }
+                }
+                _ => jobs.push(CopyJob::One(item.clone())),
+            }
+        }
+        jobs
     }
 
     /// How many tables an earlier run (or the filters) left nothing to copy of.

@@ -20,7 +20,7 @@ use crate::foreign_keys::ForeignKey;
 
 mod rules;
 
-pub(super) use rules::{ConstraintPool, Rules};
+pub(super) use rules::{group_tables, small_table_groups, ConstraintPool, Rules};
 
 pub(super) struct Schedule {
     /// Split tables still being copied: parts left, and the sum of their stats.

@@ -15,7 +15,7 @@ use tracing::warn;
 
 use super::plan::Plan;
 use super::schedule::Schedule;
-use super::table_copy::WorkItem;
+use super::table_copy::CopyJob;
 use crate::catalog::Table;
 use crate::clone::CloneOptions;
 use crate::connections::Endpoints;
@@ -23,6 +23,7 @@ use crate::copy::{CopyFormat, CopyStats};
 use crate::error::{Error, Side};
 use crate::interrupt;
 use crate::pool::{Pool, Pooled};
+use crate::report::costs::Costs;
 use crate::report::progress::Progress;
 use crate::report::summary::TableReport;
 use crate::workdir::state::{Ledger, Unit};
@@ -120,11 +121,13 @@ pub(super) struct Shared {
     pub plan: Plan,
     /// What may start when a part, a table or a partitioned table is in.
     pub schedule: Mutex<Schedule>,
-    pub queue: Mutex<VecDeque<WorkItem>>,
+    pub queue: Mutex<VecDeque<CopyJob>>,
     pub pools: Pools,
     pub ledger: Ledger,
     pub progress: Arc<Progress>,
     pub timings: Timings,
+    /// Time per kind of work (shared with the ledger, which counts its writes).
+    pub costs: Arc<Costs>,
     pub outcome: Outcome,
     /// Work that follows a table's copy (indexes, constraints, foreign keys).
     pub after: Mutex<JoinSet<()>>,

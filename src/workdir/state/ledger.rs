@@ -3,13 +3,15 @@
 //! done here; `list progress` reads it while a run writes it.
 
 use std::collections::HashSet;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::Db;
+use crate::report::costs::{Cost, Costs};
 
 /// One unit of work whose progress is recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -80,6 +82,8 @@ pub struct ProgressRow {
 #[derive(Clone)]
 pub struct Ledger {
     db: Db,
+    /// The time its writes take, counted with the data phase's costs.
+    costs: Arc<Costs>,
 }
 
 fn now() -> f64 {
@@ -91,11 +95,30 @@ fn now() -> f64 {
 
 impl Ledger {
     pub(super) fn new(db: Db) -> Ledger {
-        Ledger { db }
+        Ledger {
+            db,
+            costs: Arc::default(),
+        }
+    }
+
+    /// The counters its writes add to, shared with the data phase.
+    pub fn costs(&self) -> &Arc<Costs> {
+        &self.costs
+    }
+
+    /// A write of the state, timed.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let result = self.db.with(f);
+        self.costs.since(Cost::StateWrites, started);
+        result
     }
 
     pub fn start(&self, unit: &Unit, label: &str, expected_bytes: i64) -> Result<()> {
-        self.db.with(|c| {
+        self.write(|c| {
             c.execute(
                 "INSERT INTO progress (unit, kind, label, state, started, expected_bytes) \
                  VALUES (?1, ?2, ?3, 'running', ?4, ?5) \
@@ -133,9 +156,49 @@ impl Ledger {
         }
     }
 
+    /// [`Ledger::start`] for many units in one commit: the tables of a
+    /// group copied in one target transaction.
+    pub fn start_many(&self, units: &[(Unit, String, i64)]) -> Result<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare(
+                    "INSERT INTO progress (unit, kind, label, state, started, expected_bytes) \
+                     VALUES (?1, ?2, ?3, 'running', ?4, ?5) \
+                     ON CONFLICT (unit) DO UPDATE SET state = 'running', started = excluded.started, \
+                       finished = NULL, bytes = 0, rows = 0, error = NULL",
+                )?;
+                let at = now();
+                for (unit, label, expected) in units {
+                    stmt.execute(params![unit.key(), unit.kind(), label, at, expected])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// [`Ledger::done`] for many units in one commit, once the one target
+    /// transaction they shared is committed: `(unit, bytes, rows)`.
+    pub fn done_many(&self, units: &[(Unit, u64, u64)]) -> Result<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare(
+                    "UPDATE progress SET state = 'done', finished = ?2, bytes = ?3, rows = ?4 \
+                     WHERE unit = ?1",
+                )?;
+                let at = now();
+                for (unit, bytes, rows) in units {
+                    stmt.execute(params![unit.key(), at, *bytes as i64, *rows as i64])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
     /// Record bytes flowing through a running unit (for `list progress`).
     pub fn advance(&self, unit: &Unit, bytes: u64) -> Result<()> {
-        self.db.with(|c| {
+        self.write(|c| {
             c.execute(
                 "UPDATE progress SET bytes = ?2 WHERE unit = ?1",
                 params![unit.key(), bytes as i64],
@@ -145,7 +208,7 @@ impl Ledger {
     }
 
     pub fn done(&self, unit: &Unit, bytes: u64, rows: u64) -> Result<()> {
-        self.db.with(|c| {
+        self.write(|c| {
             c.execute(
                 "UPDATE progress SET state = 'done', finished = ?2, bytes = ?3, rows = ?4 WHERE unit = ?1",
                 params![unit.key(), now(), bytes as i64, rows as i64],
@@ -157,7 +220,7 @@ impl Ledger {
     /// Mark a unit done without having recorded its start (cheap, for many
     /// small units such as large objects).
     pub fn done_quick(&self, unit: &Unit, label: &str, bytes: u64) -> Result<()> {
-        self.db.with(|c| {
+        self.write(|c| {
             c.execute(
                 "INSERT INTO progress (unit, kind, label, state, finished, bytes) \
                  VALUES (?1, ?2, ?3, 'done', ?4, ?5) \
@@ -171,7 +234,7 @@ impl Ledger {
     /// [`Ledger::done_quick`] for many units in one commit: a batch of large
     /// objects copied in one target transaction is recorded as one.
     pub fn done_quick_many(&self, units: &[(Unit, String, u64)]) -> Result<()> {
-        self.db.with(|c| {
+        self.write(|c| {
             let tx = c.transaction()?;
             {
                 let mut stmt = tx.prepare(
@@ -189,7 +252,7 @@ impl Ledger {
     }
 
     pub fn failed(&self, unit: &Unit, error: &str) -> Result<()> {
-        self.db.with(|c| {
+        self.write(|c| {
             c.execute(
                 "UPDATE progress SET state = 'failed', finished = ?2, error = ?3 WHERE unit = ?1",
                 params![unit.key(), now(), error],

@@ -116,6 +116,27 @@ impl Rules {
         ))
     }
 
+    /// [`Rules::analyze`] for several tables at once: one statement per
+    /// maintenance command (`ANALYZE a, b, ...`), one round trip and one
+    /// commit per table saved. None when none of them is analyzed here.
+    pub fn analyze_together(&self, tables: &[&Table]) -> Vec<String> {
+        let mut by_command: Vec<(&'static str, Vec<String>)> = Vec::new();
+        for table in tables {
+            if self.analyze(table).is_none() {
+                continue;
+            }
+            let command = self.maintenance_command(table);
+            match by_command.iter_mut().find(|(c, _)| *c == command) {
+                Some((_, names)) => names.push(table.qualified()),
+                None => by_command.push((command, vec![table.qualified()])),
+            }
+        }
+        by_command
+            .into_iter()
+            .map(|(command, names)| format!("{command} {}", names.join(", ")))
+            .collect()
+    }
+
     /// `COPY ... FREEZE` on PostgreSQL 14+ leaves the pages frozen and
     /// all-visible, so VACUUM would only re-read them: the statistics are
     /// what is missing.
@@ -156,6 +177,59 @@ impl Rules {
     pub fn builds_parent_index(&self, index: &ParentIndex) -> bool {
         !self.is_done(&Unit::ParentIndex(index.index.oid))
     }
+}
+
+/// A table at most this big (on the source) is copied in a group with
+/// others: its cost is the round trips and commits around its rows, not
+/// the rows.
+pub const SMALL_TABLE_BYTES: i64 = 1024 * 1024;
+/// At most this many tables share one target transaction: a crash redoes
+/// the whole group, and the copy workers share the tail of the queue.
+pub const GROUP_TABLES: usize = 50;
+/// Overrides [`GROUP_TABLES`] (1: each table copied alone), for
+/// measurements.
+pub const GROUP_TABLES_ENV: &str = "PGCOPYDB_COPY_GROUP_TABLES";
+
+/// [`GROUP_TABLES`], or its override from the environment.
+pub fn group_tables() -> usize {
+    std::env::var(GROUP_TABLES_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(GROUP_TABLES)
+}
+
+/// Which copies of the queue, in its order, are taken together in one
+/// target transaction: runs of consecutive whole tables (not parts) of at
+/// most [`SMALL_TABLE_BYTES`], up to `max_tables` each. `copies` gives
+/// each copy's bytes and whether it is a whole table; the ranges returned
+/// hold at least two copies, the others are taken alone.
+pub fn small_table_groups(
+    copies: &[(i64, bool)],
+    max_tables: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let mut start = None;
+    for (i, &(bytes, whole)) in copies.iter().enumerate() {
+        let small = whole && bytes <= SMALL_TABLE_BYTES;
+        match (small, start) {
+            (true, None) => start = Some(i),
+            (true, Some(s)) if i - s >= max_tables => {
+                groups.push(s..i);
+                start = Some(i);
+            }
+            (false, Some(s)) => {
+                groups.push(s..i);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        groups.push(s..copies.len());
+    }
+    groups.retain(|g| g.len() >= 2);
+    groups
 }
 
 #[cfg(test)]
@@ -336,5 +410,49 @@ mod tests {
         };
         assert!(rules(Steps::CLONE, &[]).builds_parent_index(&parent));
         assert!(!rules(Steps::CLONE, &[Unit::ParentIndex(20)]).builds_parent_index(&parent));
+    }
+
+    #[test]
+    fn small_whole_tables_are_grouped_in_runs_up_to_the_group_size() {
+        let big = (SMALL_TABLE_BYTES + 1, true);
+        let small = (8192, true);
+        let part = (10, false);
+        let mut copies = vec![big, part];
+        copies.extend(std::iter::repeat_n(small, GROUP_TABLES + 3));
+        copies.push(part);
+        copies.extend([small, small]);
+        let n = copies.len();
+        assert_eq!(
+            small_table_groups(&copies, GROUP_TABLES),
+            vec![
+                2..2 + GROUP_TABLES,
+                2 + GROUP_TABLES..5 + GROUP_TABLES,
+                n - 2..n
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lone_small_table_and_big_tables_and_parts_are_not_grouped() {
+        let big = (SMALL_TABLE_BYTES + 1, true);
+        let copies = [big, (0, true), big, (0, false), (0, false), big];
+        assert!(small_table_groups(&copies, GROUP_TABLES).is_empty());
+        assert!(small_table_groups(&[], GROUP_TABLES).is_empty());
+        // A group size of 1 turns grouping off.
+        assert!(small_table_groups(&[(0, true); 4], 1).is_empty());
+    }
+
+    #[test]
+    fn tables_analyzed_together_share_one_statement_per_command() {
+        let r = rules(Steps::CLONE, &[Unit::Vacuum(3)]);
+        let (a, b, done) = (
+            table_with(1, vec![]),
+            table_with(2, vec![]),
+            table_with(3, vec![]),
+        );
+        let statements = r.analyze_together(&[&a, &b, &done]);
+        assert_eq!(statements.len(), 1);
+        assert!(statements[0].ends_with(&format!("{}, {}", a.qualified(), b.qualified())));
+        assert!(r.analyze_together(&[&done]).is_empty());
     }
 }
