@@ -34,8 +34,10 @@ pub fn add_build_timings(reports: &mut [TableReport], catalog: &Catalog, ledger:
         })
         .collect();
     let took = |unit: Unit| ms.get(unit.key().as_str()).copied().unwrap_or(0);
+    // By oid: ten thousand tables make a scan per report quadratic.
+    let tables: HashMap<u32, _> = catalog.tables.iter().map(|t| (t.oid, t)).collect();
     for report in reports {
-        let Some(table) = catalog.tables.iter().find(|t| t.oid == report.oid) else {
+        let Some(table) = tables.get(&report.oid) else {
             continue;
         };
         // A table's constraints are attached in one ALTER TABLE: each
