@@ -88,16 +88,7 @@ mod tests {
     use super::*;
 
     fn entry(desc: &str, name: &str) -> TocEntry {
-        TocEntry {
-            dump_id: 1,
-            cat_oid: 0,
-            obj_oid: 0,
-            desc: desc.into(),
-            schema: None,
-            name: name.into(),
-            owner: None,
-            line: String::new(),
-        }
+        TocEntry::named(desc, name)
     }
 
     #[test]

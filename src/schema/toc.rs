@@ -33,6 +33,23 @@ pub struct TocEntry {
     pub line: String,
 }
 
+#[cfg(test)]
+impl TocEntry {
+    /// An entry of the given kind and tag, the rest empty (unit tests).
+    pub fn named(desc: &str, name: &str) -> TocEntry {
+        TocEntry {
+            dump_id: 1,
+            cat_oid: 0,
+            obj_oid: 0,
+            desc: desc.into(),
+            schema: None,
+            name: name.into(),
+            owner: None,
+            line: String::new(),
+        }
+    }
+}
+
 /// Entry descriptions pg_dump writes (9.x to 18). Unknown ones fall back to
 /// the first word, so a new pg_dump still parses, with a worse name split.
 const DESCS: &[&str] = &[
