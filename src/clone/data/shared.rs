@@ -19,7 +19,7 @@ use super::table_copy::CopyJob;
 use crate::catalog::Table;
 use crate::clone::CloneOptions;
 use crate::connections::Endpoints;
-use crate::copy::{CopyFormat, CopyStats};
+use crate::copy::{CopyFormat, CopyHow, CopyStats};
 use crate::error::{Error, Side};
 use crate::interrupt;
 use crate::pool::{Pool, Pooled};
@@ -204,6 +204,16 @@ impl Shared {
 
     pub fn format_for(&self, table: &Table) -> CopyFormat {
         super::format::copy_format(self.opts().copy_format, self.settings.same_major, table)
+    }
+
+    /// How `table`'s COPY goes: its format, the columns to copy without
+    /// compression attempts, the kind of target relation.
+    pub fn copy_how<'a>(&self, table: &Table, uncompressed: &'a [String]) -> CopyHow<'a> {
+        CopyHow {
+            format: self.format_for(table),
+            uncompressed,
+            target: self.plan.rules.target_relation(table),
+        }
     }
 
     /// A connection for an index build, told whether it may use parallel

@@ -17,9 +17,7 @@ use crate::catalog::{uncompressed_columns, Table};
 use crate::connections::{connect, connect_target_worker, Side};
 use crate::copy::counts::RowCountMismatch;
 use crate::copy::relay::TapHandle;
-use crate::copy::{
-    copy_in_transaction, copy_table, unit_label, CopyHow, CopyStats, CopyUnit, Source,
-};
+use crate::copy::{copy_in_transaction, copy_table, unit_label, CopyStats, CopyUnit, Source};
 use crate::error::{reached_before, Error, Kind, SideContext};
 use crate::indexes::buildable;
 use crate::interrupt;
@@ -343,11 +341,7 @@ async fn copy_group(
                 &c.target,
                 table,
                 CopyUnit::Whole,
-                CopyHow {
-                    format: shared.format_for(table),
-                    uncompressed: &uncompressed,
-                    target: shared.plan.rules.target_relation(table),
-                },
+                shared.copy_how(table, &uncompressed),
                 &counted,
                 &shared.progress.bytes_done,
             )
@@ -479,11 +473,7 @@ async fn copy_with_retries(
                 &c.target,
                 table,
                 item.copy_unit(),
-                CopyHow {
-                    format: shared.format_for(table),
-                    uncompressed: &uncompressed,
-                    target: shared.plan.rules.target_relation(table),
-                },
+                shared.copy_how(table, &uncompressed),
                 &counted,
                 &shared.progress.bytes_done,
             );
