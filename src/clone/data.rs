@@ -305,6 +305,7 @@ async fn start_tables(shared: &Arc<Shared>) -> Result<()> {
                 oid: table.oid,
                 schema: table.schema.clone(),
                 name: table.name.clone(),
+                parts: table.parts.len().max(1),
                 indexes: buildable(table).count(),
                 ..TableReport::default()
             };

@@ -52,6 +52,9 @@ pub struct TableReport {
     pub name: String,
     pub rows: u64,
     pub bytes: u64,
+    /// How many parts its copy was split into (1: whole).
+    #[serde(default)]
+    pub parts: usize,
     pub copy_seconds: f64,
     /// How many indexes the copy builds (`index.count` in the JSON too).
     #[serde(rename = "index_count", default)]
@@ -143,36 +146,68 @@ impl Summary {
 
     /// The human-readable summary, for stdout.
     pub fn render(&self) -> String {
+        let copied_bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
+        // The original's columns, in its order.
         let mut steps = Grid::new();
         steps.load_style(presets::ASCII_MARKDOWN);
-        steps.set_header(vec!["Step", "Duration"]);
+        steps.set_header(vec![
+            "Step",
+            "Connection",
+            "Duration",
+            "Transfer",
+            "Concurrency",
+        ]);
         for s in &self.steps {
-            steps.add_row(vec![s.step.clone(), seconds(s.seconds)]);
+            let transfer = if s.step.starts_with("copy") && copied_bytes > 0 {
+                HumanBytes(copied_bytes).to_string()
+            } else {
+                String::new()
+            };
+            steps.add_row(vec![
+                s.step.clone(),
+                s.conn.clone(),
+                seconds(s.seconds),
+                transfer,
+                s.concurrency.to_string(),
+            ]);
         }
-        steps.add_row(vec!["Total".to_string(), seconds(self.total_seconds)]);
-        right_align(&mut steps, &[1]);
+        steps.add_row(vec![
+            "Total".to_string(),
+            "both".to_string(),
+            seconds(self.total_seconds),
+            String::new(),
+            String::new(),
+        ]);
+        right_align(&mut steps, &[2, 3, 4]);
 
+        // The original's columns first, in its order, then ours.
         let mut tables = Grid::new();
         tables.load_style(presets::ASCII_MARKDOWN);
         tables.set_header(vec![
-            "Table",
+            "OID",
+            "Schema",
+            "Name",
+            "Parts",
+            "copy duration",
+            "transmitted bytes",
+            "indexes",
+            "create index duration",
             "Rows",
-            "Bytes",
-            "Copy",
-            "Indexes",
-            "Index time",
         ]);
         for t in &self.tables {
             tables.add_row(vec![
-                t.table.clone(),
-                t.rows.to_string(),
-                HumanBytes(t.bytes).to_string(),
+                t.oid.to_string(),
+                t.schema.clone(),
+                t.name.clone(),
+                t.parts.max(1).to_string(),
                 seconds(t.copy_seconds),
+                HumanBytes(t.bytes).to_string(),
                 t.indexes.to_string(),
                 seconds(t.index_seconds),
+                t.rows.to_string(),
             ]);
         }
-        right_align(&mut tables, &[1, 2, 3, 4, 5]);
+        right_align(&mut tables, &[0, 3, 4, 5, 6, 7, 8]);
         let rows: u64 = self.tables.iter().map(|t| t.rows).sum();
         let bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
         let mut out = format!("{steps}\n\n");
@@ -287,6 +322,53 @@ mod tests {
             copied: true,
             ..TableReport::default()
         }
+    }
+
+    /// Scripts that read the printed summary find the original's columns,
+    /// in its order, at the start of each table.
+    #[test]
+    fn the_printed_tables_start_with_the_original_columns() {
+        let mut s = Summary::default();
+        s.step("copy the data", Duration::from_millis(1500));
+        s.tables.push(TableReport {
+            oid: 16398,
+            schema: "public".into(),
+            name: "accounts".into(),
+            parts: 2,
+            ..copied(10)
+        });
+        let text = s.render();
+        let header = |first: &str| {
+            text.lines()
+                .find(|l| l.contains(first))
+                .map(|l| {
+                    l.split('|')
+                        .map(str::trim)
+                        .filter(|c| !c.is_empty())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            header("Step")[..5],
+            ["Step", "Connection", "Duration", "Transfer", "Concurrency"],
+            "{text}"
+        );
+        assert_eq!(
+            header("OID")[..8],
+            [
+                "OID",
+                "Schema",
+                "Name",
+                "Parts",
+                "copy duration",
+                "transmitted bytes",
+                "indexes",
+                "create index duration"
+            ],
+            "{text}"
+        );
+        assert!(text.contains("| 16398 | public | accounts |"), "{text}");
     }
 
     #[test]

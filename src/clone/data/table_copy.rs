@@ -438,6 +438,7 @@ fn copied_report(shared: &Shared, table: &Table, stats: &CopyStats) -> TableRepo
         name: table.name.clone(),
         rows: stats.rows,
         bytes: stats.bytes,
+        parts: table.parts.len().max(1),
         copy_seconds: stats.duration.as_secs_f64(),
         indexes: buildable(table).count(),
         index_seconds: 0.0,
