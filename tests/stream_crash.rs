@@ -13,10 +13,11 @@
 use crate::support;
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::failpoints::Failpoints;
+use crate::support::follow::{wait_exit, wait_for, HANG_GUARD};
 use crate::support::{assert_success, pgcopydb, verify, workdir, Cluster};
 
 const DB: &str = "app";
@@ -350,34 +351,6 @@ fn wal2json_crash_while_a_big_transaction_is_received() {
     run.resume_to_end();
 }
 
-/// Only guards against a hang: a test that waits this long has failed.
-const HANG_GUARD: Duration = Duration::from_secs(600);
-
-/// Polls `done` until it holds; fails the test if the follower exits first.
-fn wait_for(what: &str, child: &mut Child, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the follower exited ({status}) before {what}");
-        }
-        assert!(start.elapsed() < HANG_GUARD, "{what}: never happened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn wait_exit(mut child: Child) -> Output {
-    let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if start.elapsed() > HANG_GUARD {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!("the follower did not end:\n{}", support::output_text(&out));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
-}
-
 /// A server restarted (`pg_ctl restart -m fast`) while the follower applies
 /// the workload: it reconnects from what is stored and applied, goes on
 /// with what comes after, and ends at endpos equal, nothing lost, nothing
@@ -398,7 +371,7 @@ fn restart_during_follow(applied_first: u32, restart: impl FnOnce(&Follow)) {
     let more: String = (100..140).map(small_transaction).collect();
     run.src.psql(DB, &more);
     run.set_endpos_current();
-    let out = wait_exit(child);
+    let out = wait_exit(child, run.dir.path());
     let text = support::output_text(&out);
     assert_success(&out, "follow through a restart");
     assert!(text.contains("reconnecting"), "{text}");
@@ -514,7 +487,7 @@ fn a_slot_made_for_a_copy_killed_mid_copy_is_dropped_by_cleanup_and_restart() {
         .output()
         .unwrap();
     assert_success(&out, "stream sentinel set endpos --current");
-    let out = wait_exit(child);
+    let out = wait_exit(child, dir.path());
     assert_success(&out, "clone --follow --restart");
     assert_eq!(slots(), "1");
     let out = pgcopydb()
@@ -608,7 +581,7 @@ fn stream_receive_through_a_source_restart_then_catchup() {
     let more: String = (100..140).map(small_transaction).collect();
     run.src.psql(DB, &more);
     run.set_endpos_current();
-    let out = wait_exit(child);
+    let out = wait_exit(child, run.dir.path());
     let text = support::output_text(&out);
     assert_success(&out, "stream receive through a restart");
     assert!(text.contains("reconnecting"), "{text}");

@@ -6,7 +6,7 @@ use tokio_postgres::Client;
 
 use crate::connections::{self, Side};
 use crate::conninfo::ConnInfo;
-use crate::error::{Failure, Kind};
+use crate::error::Kind;
 use crate::stream::lsn::Lsn;
 
 /// Create the origin `name` unless it exists.
@@ -106,19 +106,20 @@ pub async fn drop(target: &ConnInfo, name: &str) -> Result<()> {
 }
 
 fn origin_failure(name: &str, what: &str, e: &tokio_postgres::Error) -> anyhow::Error {
-    let failure = Side::Target.failure_of(e, "");
     // The hint is for a refusal; a link lost in a restart is only retried.
-    let hint = if failure.kind.is_retryable() || failure.kind == Kind::CannotConnect {
+    let kind = Kind::of_postgres(e);
+    let hint = if kind.is_retryable() || kind == Kind::CannotConnect {
         ""
     } else {
         " (replication origins need a superuser or the pg_replication_origin_* grants)"
     };
-    Failure {
-        message: format!(
-            "cannot {what} replication origin {name:?} on the target: {}{hint}",
-            connections::db_error_message(e)
-        ),
-        ..failure
-    }
-    .into()
+    Side::Target
+        .failure_of(
+            e,
+            format!(
+                "cannot {what} replication origin {name:?} on the target: {}{hint}",
+                connections::db_error_message(e)
+            ),
+        )
+        .into()
 }
