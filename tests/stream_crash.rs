@@ -199,7 +199,19 @@ impl Follow {
         ))
     }
 
+    /// Read once the slot's walsender has ended: a status update the
+    /// follower sent just before dying is still in that walsender's socket
+    /// until it reads up to the end of the stream, then exits.
     fn confirmed_flush(&self) -> u64 {
+        let start = Instant::now();
+        while self.src.psql(
+            DB,
+            "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pgcopydb' AND active",
+        ) != "0"
+        {
+            assert!(start.elapsed() < HANG_GUARD, "the slot stayed active");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         lsn(&self.src.psql(
             DB,
             "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'pgcopydb'",
