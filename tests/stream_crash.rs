@@ -414,6 +414,38 @@ fn source_restart_during_follow_reconnects_and_ends_equal() {
     restart_during_follow(20, |run| run.src.restart());
 }
 
+/// A source that stops for good while the follower applies: it retries
+/// (each wait doubling from PGCOPYDB_RETRY_DELAY_MS) and, after its 10
+/// attempts without progress, exits with the source's code (6) saying how
+/// to continue; what it applied stays applied.
+#[test]
+fn a_source_stopped_for_good_ends_the_follow_with_its_code_after_ten_attempts() {
+    let run = Follow::new("pgoutput");
+    run.src.psql(DB, &workload());
+    let mut follow = run.command(&["follow"]);
+    // 10 ms doubling: the ten waits add up to about 10 s.
+    follow.env("PGCOPYDB_RETRY_DELAY_MS", "10");
+    let mut child = follow.spawn().unwrap();
+    wait_for("some transactions are applied", &mut child, || {
+        run.tgt
+            .try_psql(DB, "SELECT count(*) FROM events WHERE what = 'tick'")
+            .is_ok_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 20))
+    });
+    run.src.stop();
+    let out = wait_exit(child, run.dir.path());
+    let text = support::output_text(&out);
+    assert_eq!(out.status.code(), Some(6), "{text}");
+    assert!(
+        text.contains("gave up after 10 attempts to reconnect") && text.contains("--resume"),
+        "{text}"
+    );
+    let attempts = (1..=10)
+        .filter(|n| text.contains(&format!("(attempt {n} of 10)")))
+        .count();
+    assert_eq!(attempts, 10, "each attempt is logged:\n{text}");
+    assert!(!text.contains("(attempt 11 of 10)"), "{text}");
+}
+
 /// `clone --follow` killed during the copy (a table copied, not recorded):
 /// the slot it made for its snapshot is recorded from the start, so
 /// `stream cleanup` drops it and its publication, and `clone --follow
