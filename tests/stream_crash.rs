@@ -414,6 +414,68 @@ fn source_restart_during_follow_reconnects_and_ends_equal() {
     restart_during_follow(20, |run| run.src.restart());
 }
 
+/// The target origin still attached to another session when the follower
+/// starts (what a follow killed a moment ago leaves until the server ends
+/// its session, maybe mid-commit): the follower waits and retries instead
+/// of exiting, and ends at endpos equal once the origin is free.
+#[test]
+fn an_origin_still_in_use_is_waited_for() {
+    let run = Follow::new("pgoutput");
+    run.load_and_set_endpos();
+    let mut holder = run
+        .tgt
+        .client("psql")
+        .args(["-X", "-q", "-d", &run.tgt.uri(DB)])
+        .env("PGAPPNAME", "origin-holder")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let stdin = holder.stdin.as_mut().unwrap();
+        writeln!(
+            stdin,
+            "SELECT pg_replication_origin_session_setup('pgcopydb');"
+        )
+        .unwrap();
+        stdin.flush().unwrap();
+    }
+    support::wait_until("the origin is held by another session", || {
+        run.tgt.psql(
+            DB,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'origin-holder' \
+               AND state = 'idle' AND query LIKE '%origin_session_setup%'",
+        ) == "1"
+    });
+    let log = run
+        .dir
+        .path()
+        .join("..")
+        .join(format!("pgcopydb-origin-test-{}.log", std::process::id()));
+    let mut follow = run.command(&["follow"]);
+    follow.stderr(std::fs::File::create(&log).unwrap());
+    let mut child = follow.spawn().unwrap();
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for("the follower finds the origin in use", &mut child, || {
+        said().contains("reconnecting")
+    });
+    // The holder ends its session: the origin is free.
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    let out = wait_exit(child, run.dir.path());
+    let text = said();
+    let _ = std::fs::remove_file(&log);
+    assert_success(
+        &out,
+        &format!("follow with its origin busy at first:\n{text}"),
+    );
+    assert!(text.contains("in use by another session"), "{text}");
+    let cleanup = run.command(&["stream", "cleanup"]).output().unwrap();
+    assert_success(&cleanup, "stream cleanup");
+    verify::assert_equal(&run.src, DB, &run.tgt, DB);
+}
+
 /// A source that stops for good while the follower applies: it retries
 /// (each wait doubling from PGCOPYDB_RETRY_DELAY_MS) and, after its 10
 /// attempts without progress, exits with the source's code (6) saying how

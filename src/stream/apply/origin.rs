@@ -34,15 +34,18 @@ pub async fn attach(client: &Client, name: &str) -> Result<()> {
         .map_err(|e| {
             let message = connections::db_error_message(&e);
             if message.contains("already active") {
-                Side::Target
-                    .failure_of(
-                        &e,
-                        format!(
-                    "replication origin {name:?} is in use by another session on the target \
-                     ({message}); is another follow running with --origin {name}?"
-                ),
-                    )
-                    .into()
+                // Retryable, like a slot still held: a follow killed a
+                // moment ago leaves its target session (maybe mid-commit)
+                // for the server to end, which it does on its own time.
+                crate::error::Error::new(
+                    Kind::Conflict,
+                    crate::error::Side::Target,
+                    format!(
+                        "replication origin {name:?} is in use by another session on the \
+                         target ({message}); is another follow running with --origin {name}?"
+                    ),
+                )
+                .into()
             } else {
                 origin_failure(name, "use", &e)
             }
