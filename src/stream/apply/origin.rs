@@ -97,15 +97,26 @@ pub async fn setup(target: &ConnInfo, name: &str, start: Lsn) -> Result<Lsn> {
 /// Drop the origin (`stream cleanup`); an absent origin is not an error.
 pub async fn drop(target: &ConnInfo, name: &str) -> Result<()> {
     let client = connections::connect(Side::Target, target).await?;
-    client
-        .execute(
-            "SELECT pg_catalog.pg_replication_origin_drop($1) \
-              WHERE pg_catalog.pg_replication_origin_oid($1) IS NOT NULL",
-            &[&name],
-        )
-        .await
-        .map_err(|e| origin_failure(name, "drop", &e))?;
-    Ok(())
+    let started = std::time::Instant::now();
+    loop {
+        let dropped = client
+            .execute(
+                "SELECT pg_catalog.pg_replication_origin_drop($1) \
+                  WHERE pg_catalog.pg_replication_origin_oid($1) IS NOT NULL",
+                &[&name],
+            )
+            .await;
+        match dropped {
+            Ok(_) => return Ok(()),
+            // In use: by the session of a follow killed a moment ago, that
+            // the server has not ended yet (bounded: another follow may
+            // be running).
+            Err(e)
+                if e.code() == Some(&tokio_postgres::error::SqlState::OBJECT_IN_USE)
+                    && crate::retry::released_soon(started).await => {}
+            Err(e) => return Err(origin_failure(name, "drop", &e)),
+        }
+    }
 }
 
 fn origin_failure(name: &str, what: &str, e: &tokio_postgres::Error) -> anyhow::Error {

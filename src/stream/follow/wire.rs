@@ -126,11 +126,6 @@ pub(crate) async fn create_slot_holding_snapshot(
     })
 }
 
-/// How long a slot still in use may take to be released before a drop
-/// gives up: the walsender of a process just killed holds it until it
-/// notices its client is gone.
-const SLOT_RELEASE_GUARD: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// Drop slot `name`; one already gone is not an error. One in use is
 /// waited for (bounded): a cleanup right after a crash finds the slot
 /// still held by the dead run's walsender.
@@ -140,14 +135,11 @@ pub(crate) async fn drop_slot(source: &ConnInfo, name: &str) -> Result<()> {
     loop {
         match sender.drop_slot(name, false).await {
             Err(e) if e.sqlstate() == Some("42704") => break,
-            Err(e) if e.sqlstate() == Some("55006") && started.elapsed() < SLOT_RELEASE_GUARD => {
-                tracing::debug!("{}; waiting for its release", e.message());
-                tokio::time::sleep(
-                    crate::retry::base_delay().min(std::time::Duration::from_millis(500)),
-                )
-                .await;
-            }
             Err(e) if e.sqlstate() == Some("55006") => {
+                tracing::debug!("{}; waiting for its release", e.message());
+                if crate::retry::released_soon(started).await {
+                    continue;
+                }
                 let message = format!(
                     "{}: stop what uses replication slot \"{name}\" (a `pgcopydb snapshot --follow` \
                      holding it, another follow), then run this again",
