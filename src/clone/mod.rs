@@ -100,6 +100,10 @@ pub async fn run_steps(
     let state = workdir.state.clone();
     let new_target = restore_target::starts_new_target(&state, endpoints, steps)?;
     state.catalog().put_setup(&opts.record_at_start)?;
+    if !opts.record_at_start.is_empty() {
+        // The state records `clone --follow`'s slot now.
+        crate::stream::follow::slot_intent::remove(&opts.dir)?;
+    }
     let resumed_opts = CloneOptions {
         resume: workdir.resuming && !new_target,
         ..opts.clone()

@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Kind};
+use crate::error::{Error, Failure, Kind};
 use crate::workdir::contents::SLOT_INTENT_FILE;
 use crate::workdir::private::{create_private_dir, write_private_file};
 
@@ -79,6 +79,17 @@ pub async fn create_with_intent<T>(
     intent: &SlotIntent,
     create: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
+    if let Some(left) = load(dir)?.filter(|left| left.slot_name != intent.slot_name) {
+        // Replacing it would forget a slot that may exist.
+        return Err(Failure::state(format!(
+            "{} names replication slot {:?} that a killed run may have created: run `pgcopydb \
+             stream cleanup --dir {}` (or --restart) first",
+            dir.display(),
+            left.slot_name,
+            dir.display()
+        ))
+        .into());
+    }
     record(dir, intent)?;
     match create.await {
         Ok(made) => {
@@ -113,6 +124,32 @@ mod tests {
         remove(dir.path()).unwrap();
         remove(dir.path()).unwrap();
         assert_eq!(load(dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn an_intent_left_for_another_slot_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let left = SlotIntent {
+            slot_name: "killed".into(),
+            plugin: "pgoutput".into(),
+            created_publication: None,
+        };
+        record(dir.path(), &left).unwrap();
+        let other = SlotIntent {
+            slot_name: "other".into(),
+            ..left.clone()
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let refused = runtime
+            .block_on(create_with_intent(dir.path(), &other, async {
+                anyhow::Ok(())
+            }))
+            .unwrap_err();
+        assert_eq!(Error::classify(&refused).kind, Kind::BadState);
+        assert!(refused.to_string().contains("stream cleanup"), "{refused}");
+        assert_eq!(load(dir.path()).unwrap(), Some(left));
     }
 
     #[test]
