@@ -633,6 +633,7 @@ fn clone_follow_killed_under_load_then_resume() {
     };
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
+        let _stop_load = support::follow::StopLoad(&stop);
         let load = s.spawn(|| {
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
