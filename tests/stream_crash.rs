@@ -212,6 +212,11 @@ impl Follow {
             assert!(start.elapsed() < HANG_GUARD, "the slot stayed active");
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.confirmed_flush_now()
+    }
+
+    /// The slot's confirmed position as the server shows it now.
+    fn confirmed_flush_now(&self) -> u64 {
         lsn(&self.src.psql(
             DB,
             "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'pgcopydb'",
@@ -265,15 +270,35 @@ fn crash_after_an_fsync_of_the_store() {
 
 /// The slot is told the store has the changes: the source no longer sends
 /// them, the resume must take them from the store.
+///
+/// The follower is paused once it has sent the status update and killed
+/// only when the slot shows it: a walsender whose client died may exit on
+/// its next failed write without reading the update the client sent last
+/// (so a kill right after the send may leave the slot where it was).
 #[test]
 fn crash_after_the_slot_is_told_what_is_stored() {
     let run = Follow::new("pgoutput");
     let start = run.confirmed_flush();
     run.load_and_set_endpos();
-    let label = run.crash(&[], "stream-flush-reported", 1);
+    let mut cmd = run.command(&["follow"]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    run.points.arm(&mut cmd, "stream-flush-reported=pause");
+    let mut child = cmd.spawn().unwrap();
+    let label = run.points.wait_reached("stream-flush-reported", &mut child);
+    let told = lsn(&label);
+    let started = Instant::now();
+    while run.confirmed_flush_now() < told {
+        assert!(
+            started.elapsed() < HANG_GUARD,
+            "the slot never confirmed {label}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL the paused follower");
+    child.wait().expect("wait for the follower");
     let confirmed = run.confirmed_flush();
     assert!(
-        confirmed > start && confirmed <= lsn(&label),
+        confirmed > start && confirmed <= told,
         "the slot moved from {start:X} to {confirmed:X}, the store reported {label}"
     );
     run.resume_to_end();
