@@ -616,6 +616,23 @@ fn json_outputs_carry_the_original_keys() {
     let printed = json_of(&["list", "progress", "--summary", "--json", "--dir", d]);
     assert_keys(&printed, &summary_keys, "list progress --summary --json");
     let items = &saved["tables"][0];
+    // Sizes read as the server's pg_size_pretty, rates in the original's
+    // bits per second.
+    let bytes = items["network"]["bytes"].as_i64().expect("network.bytes");
+    let server = src.psql(DB, &format!("SELECT pg_size_pretty({bytes}::bigint)"));
+    assert_eq!(
+        items["network"]["bytes-pretty"],
+        server.as_str(),
+        "{items:#}"
+    );
+    let rate = items["network"]["transmit-rate"].as_str().unwrap_or("");
+    let bit_rate = |r: &str| {
+        r.split_once(' ').is_some_and(|(n, unit)| {
+            n.parse::<u64>().is_ok()
+                && ["Bit/s", "kBit/s", "MBit/s", "GBit/s", "B/s"].contains(&unit)
+        })
+    };
+    assert!(bit_rate(rate), "transmit-rate {rate:?}");
     let built: Vec<&str> = items["indexes"]
         .as_array()
         .map(|a| a.iter().filter_map(|i| i["name"].as_str()).collect())
@@ -897,5 +914,51 @@ fn listings_start_with_the_original_columns() {
         if args == ["indexes"] {
             assert!(out.contains("PRIMARY KEY (id)"), "{out}");
         }
+    }
+}
+
+/// Our size formatter against the server's own `pg_size_pretty(bigint)`,
+/// across every unit's boundaries (n-1, n, n+1 around each limit and
+/// rounding point), negative sizes and the ends of `bigint`.
+#[test]
+fn sizes_read_as_the_servers_pg_size_pretty() {
+    let src = support::Cluster::shared_source();
+    let mut sizes: Vec<i64> = vec![0, 1, 8192, 98304, 557_056, i64::MAX, i64::MIN];
+    for shift in [0u32, 10, 20, 30, 40, 50] {
+        let unit = 1i64 << shift;
+        // Limits (10 * unit below kB, 20 * 1024 - 1 halves above) and the
+        // half-unit rounding points.
+        let bases = [10 * 1024, 20 * 1024 - 1].map(|m: i64| m.checked_mul(unit));
+        for base in bases.into_iter().flatten().chain([unit + unit / 2]) {
+            for n in [
+                base - 1,
+                base,
+                base + 1,
+                base / 2 - 1,
+                base / 2,
+                base / 2 + 1,
+            ] {
+                sizes.extend([n, -n]);
+            }
+        }
+    }
+    let list = sizes
+        .iter()
+        .map(|n| format!("('{n}'::bigint)"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = src.query(
+        "postgres",
+        &format!("SELECT n::text, pg_size_pretty(n) FROM (VALUES {list}) AS v(n)"),
+    );
+    assert_eq!(rows.len(), sizes.len());
+    for row in rows {
+        let (n, shown) = (row[0].as_deref(), row[1].as_deref());
+        let n: i64 = n.and_then(|n| n.parse().ok()).expect("a bigint");
+        assert_eq!(
+            Some(pgcopydb::report::size::pg_size_pretty(n).as_str()),
+            shown,
+            "pg_size_pretty({n})"
+        );
     }
 }

@@ -166,7 +166,7 @@ pub async fn run_steps(
     info!(
         "{} tables ({}), {} indexes, {} sequences, {} large objects",
         catalog.tables.len(),
-        indicatif::HumanBytes(catalog.total_bytes().max(0) as u64),
+        crate::report::size::pg_size_pretty(catalog.total_bytes()),
         catalog.index_count(),
         catalog.sequences.len(),
         catalog.large_objects.len()

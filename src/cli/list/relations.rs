@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use super::render::{bytes, grid, or_dash, pg_size_pretty, print_json, yes_no};
+use super::render::{grid, or_dash, pg_size_pretty, print_json, yes_no};
 use super::{DependsArgs, IndexesArgs, SequencesArgs, TablePartsArgs, TablesArgs};
 use crate::catalog::listing::{self, Dependent, Everything, IndexRow, TableRow};
 use crate::catalog::part_bounds::{part_json, PartBounds};
@@ -148,7 +148,7 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
                 max,
                 count,
                 quote_qualified(&plan.schema, &plan.name),
-                bytes(plan.bytes),
+                pg_size_pretty(plan.bytes),
                 p.predicate().unwrap_or_else(|| "whole table".into()),
             ]);
         }
