@@ -962,3 +962,62 @@ fn sizes_read_as_the_servers_pg_size_pretty() {
         );
     }
 }
+
+/// A sequence with two owning dependencies (here an `OWNED BY` column and
+/// an identity, the second written into `pg_depend` as a catalog can hold
+/// it) is listed once, under its identity column.
+#[test]
+fn a_sequence_with_two_owners_is_listed_once() {
+    let (src, _tgt) = shared_source_and_target(DB);
+    src.psql(
+        DB,
+        "CREATE TABLE public.a (id serial PRIMARY KEY); \
+         CREATE TABLE public.b (id int GENERATED ALWAYS AS IDENTITY, n int DEFAULT nextval('a_id_seq')); \
+         INSERT INTO pg_depend (classid, objid, objsubid, refclassid, refobjid, refobjsubid, deptype) \
+         VALUES ('pg_class'::regclass, 'a_id_seq'::regclass, 0, 'pg_class'::regclass, 'b'::regclass, 1, 'i');",
+    );
+    let s = src.uri(DB);
+    let listed = json_of(&["list", "sequences", "--source", &s, "--json"]);
+    let named: Vec<&serde_json::Value> = listed
+        .as_array()
+        .map(|a| a.iter().filter(|q| q["name"] == "a_id_seq").collect())
+        .unwrap_or_default();
+    assert_eq!(named.len(), 1, "{listed:#}");
+    assert_eq!(named[0]["owned_by"], "public.b.id", "{listed:#}");
+    let text = accepted(&["list", "sequences", "--source", &s]);
+    assert_eq!(text.matches("a_id_seq").count(), 1, "{text}");
+}
+
+/// `PGCOPYDB_SKIP_CTID_SPLIT` keeps `list schema --split-at` from planning
+/// ranges of pages for a table without an integer key, as it keeps clone
+/// and `list table-parts` from copying them.
+#[test]
+fn list_schema_split_at_honours_skip_ctid_split() {
+    let (src, _tgt) = shared_source_and_target(DB);
+    src.psql(
+        DB,
+        "CREATE TABLE public.notes (body text); \
+         INSERT INTO public.notes SELECT repeat('x', 200) || i FROM generate_series(1, 3000) i; \
+         VACUUM ANALYZE public.notes;",
+    );
+    let s = src.uri(DB);
+    let parts_of_notes = |skip_ctid: bool| {
+        let mut c = cmd(&["list", "schema", "--source", &s, "--split-at", "64kB"]);
+        if skip_ctid {
+            c.env("PGCOPYDB_SKIP_CTID_SPLIT", "true");
+        }
+        let out = c.output().expect("run pgcopydb");
+        assert!(out.status.success(), "{out:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let notes = doc["tables"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["name"] == "notes").cloned())
+            .expect("notes listed");
+        notes["parts"].as_array().map_or(0, Vec::len)
+    };
+    assert!(
+        parts_of_notes(false) > 1,
+        "notes is split by ctid by default"
+    );
+    assert_eq!(parts_of_notes(true), 0, "PGCOPYDB_SKIP_CTID_SPLIT=true");
+}

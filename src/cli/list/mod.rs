@@ -112,7 +112,7 @@ pub struct SchemaArgs {
     /// Accepted for compatibility; no effect: the listing is one consistent transaction
     #[arg(short = 'I', long)]
     not_consistent: bool,
-    /// Accepted for compatibility; no effect: `list table-parts` shows the split
+    /// List the parts of each table at least this large, as `list table-parts` plans them
     #[arg(
         short = 'L',
         long,
@@ -120,6 +120,8 @@ pub struct SchemaArgs {
         value_name = "SIZE"
     )]
     split_at: Option<String>,
+    #[command(flatten)]
+    ctid: SkipCtidArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -177,6 +179,14 @@ pub struct TablePartsArgs {
         default_value_t = 0
     )]
     split_max_parts: u32,
+    #[command(flatten)]
+    ctid: SkipCtidArg,
+}
+
+/// `--skip-split-by-ctid` / `PGCOPYDB_SKIP_CTID_SPLIT`, read by every
+/// listing that plans parts, so that it shows the parts `clone` copies.
+#[derive(Debug, clap::Args)]
+pub struct SkipCtidArg {
     /// Split only on an integer key; never fall back to ranges of pages (ctid)
     #[arg(long, env = "PGCOPYDB_SKIP_CTID_SPLIT", value_parser = clap::builder::BoolishValueParser::new(),
           num_args = 0, default_missing_value = "true", default_value = "false")]

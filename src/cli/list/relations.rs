@@ -113,7 +113,7 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
     let plans: Vec<TablePlan> = large
         .iter()
         .map(|t| {
-            let shape = shape_of(t, keys.remove(&t.oid), args.skip_split_by_ctid);
+            let shape = shape_of(t, keys.remove(&t.oid), args.ctid.skip_split_by_ctid);
             let parts = plan_parts(&shape, &settings);
             let method = match parts.first().map(|p| &p.range) {
                 Some(PartRange::Key { .. } | PartRange::KeyIsNull { .. }) => "key",

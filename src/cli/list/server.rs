@@ -205,7 +205,16 @@ pub async fn schema(a: super::SchemaArgs) -> Result<()> {
     let listed = listing::tables(&client, &*scope, TableSizes::Exact).await?;
     let mut facts = OriginalFacts::read(&client, &catalog).await?;
     if let Some(threshold) = split_at {
-        plan_schema_parts(&client, &mut catalog, &listed, threshold, &mut facts).await?;
+        let skip_ctid = a.ctid.skip_split_by_ctid;
+        plan_schema_parts(
+            &client,
+            &mut catalog,
+            &listed,
+            threshold,
+            skip_ctid,
+            &mut facts,
+        )
+        .await?;
     }
     let skipped: Vec<_> = listed.iter().filter(|t| !t.copied()).collect();
     let mut doc = serde_json::json!({
@@ -240,6 +249,7 @@ async fn plan_schema_parts(
     catalog: &mut crate::catalog::Catalog,
     listed: &[listing::TableRow],
     threshold: u64,
+    skip_ctid: bool,
     facts: &mut OriginalFacts,
 ) -> Result<()> {
     let settings = SplitSettings {
@@ -252,7 +262,7 @@ async fn plan_schema_parts(
         .collect();
     let mut keys = listing::split_keys(client, &large).await?;
     for row in large {
-        let shape = super::relations::shape_of(row, keys.remove(&row.oid), false);
+        let shape = super::relations::shape_of(row, keys.remove(&row.oid), skip_ctid);
         let parts = plan_parts(&shape, &settings);
         let Some(table) = catalog.tables.iter_mut().find(|t| t.oid == row.oid) else {
             continue;
