@@ -1021,3 +1021,65 @@ fn list_schema_split_at_honours_skip_ctid_split() {
     );
     assert_eq!(parts_of_notes(true), 0, "PGCOPYDB_SKIP_CTID_SPLIT=true");
 }
+
+/// The original's scripts reach a running follow with `--host`/`--port`
+/// (its TCP endpoint): accepted, the sentinel is read and written in the
+/// work directory as without them, and a warning says so.
+#[test]
+fn sentinel_commands_accept_the_coordinator_endpoint() {
+    let dir = workdir();
+    let d = dir.path().to_str().expect("utf-8 path");
+    accepted(&["stream", "sentinel", "setup", "0/10", "0/20", "--dir", d]);
+    let endpoint = ["--host", "localhost", "--port", "5442", "--dir", d];
+    let with = |args: &[&str]| {
+        let all: Vec<&str> = args.iter().chain(&endpoint).copied().collect();
+        let out = cmd(&all).output().expect("run pgcopydb");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{all:?}: {stderr}");
+        assert!(stderr.contains("no TCP endpoint"), "{all:?}: {stderr}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    with(&["stream", "sentinel", "set", "endpos", "0/30"]);
+    with(&["stream", "sentinel", "set", "apply"]);
+    assert_eq!(with(&["stream", "sentinel", "get", "--endpos"]), "0/30");
+    let doc: serde_json::Value = serde_json::from_str(&accepted(&[
+        "stream", "sentinel", "get", "--json", "--dir", d,
+    ]))
+    .expect("JSON");
+    assert_eq!(doc["apply"], true, "{doc:#}");
+    assert_eq!(doc["endpos"], "0/30", "{doc:#}");
+}
+
+/// `--use-copy-binary` copies a table with a tsvector column in text (its
+/// binary receive faults on strict-alignment hardware), saying so in the
+/// original's words, which its scripts grep.
+#[test]
+fn tsvector_tables_fall_back_to_text_copy_in_the_originals_words() {
+    let (src, tgt) = shared_source_and_target(DB);
+    src.psql(
+        DB,
+        "CREATE TABLE public.tsv (id int PRIMARY KEY, doc tsvector); \
+         INSERT INTO public.tsv VALUES (1, 'a:1 b:2'), (2, to_tsvector('simple', 'x y z'));",
+    );
+    let dir = workdir();
+    let d = dir.path().to_str().expect("utf-8 path");
+    let (s, t) = (src.uri(DB), tgt.uri(DB));
+    let out = cmd(&["clone", "--source", &s, "--target", &t, "--dir", d])
+        .arg("--use-copy-binary")
+        .output()
+        .expect("run pgcopydb");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("not safe for COPY BINARY"), "{stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).expect("summary"))
+            .expect("summary.json");
+    assert_eq!(summary["tables"][0]["binary"], false, "{summary:#}");
+    assert_eq!(
+        tgt.psql(
+            DB,
+            "SELECT string_agg(doc::text, ',' ORDER BY id) FROM public.tsv"
+        ),
+        "'a':1 'b':2,'x':1 'y':2 'z':3"
+    );
+}
