@@ -1083,3 +1083,68 @@ fn tsvector_tables_fall_back_to_text_copy_in_the_originals_words() {
         "'a':1 'b':2,'x':1 'y':2 'z':3"
     );
 }
+
+/// The original's low-level change data capture workflow: `snapshot
+/// --follow` holds the snapshot its slot starts at, `stream setup`, a plain
+/// `clone` at that snapshot, then `stream prefetch`, `stream sentinel set
+/// apply` and `stream catchup` to an endpos. The clone starts its directory over but keeps the stream setup
+/// the held snapshot belongs to, so the stream steps find it.
+#[test]
+fn the_low_level_cdc_workflow_keeps_its_stream_setup_across_a_clone() {
+    use crate::support::follow;
+    use std::io::BufRead;
+    // Private servers: slots and replication origins are server-wide.
+    let src = follow::logical_cluster(&support::pgbin());
+    let tgt = support::Cluster::start();
+    src.create_db(DB);
+    tgt.create_db(DB);
+    src.psql(
+        DB,
+        "CREATE TABLE public.t (id int PRIMARY KEY, v text); \
+         INSERT INTO public.t SELECT i, 'v' || i FROM generate_series(1, 100) i;",
+    );
+    let dir = workdir();
+    let mut holder = pgcopydb()
+        .args(["snapshot", "--follow", "--source", &src.uri(DB), "--dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn snapshot --follow");
+    // The snapshot id is the first line the holder prints, once it holds it.
+    let mut line = String::new();
+    if let Some(stdout) = holder.stdout.as_mut() {
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the snapshot id");
+    }
+    assert!(!line.trim().is_empty(), "snapshot --follow printed nothing");
+    let step = |sub: &[&str]| {
+        let out = follow::run(sub, &src, &tgt, DB, dir.path());
+        support::assert_success(&out, &format!("{sub:?}"));
+    };
+    step(&["stream", "setup"]);
+    step(&["clone"]);
+    unsafe { libc::kill(holder.id() as i32, libc::SIGTERM) };
+    assert!(holder.wait().expect("wait for the holder").success());
+
+    src.psql(
+        DB,
+        "INSERT INTO public.t SELECT i, 'n' || i FROM generate_series(101, 150) i; \
+         UPDATE public.t SET v = 'u' WHERE id < 10; DELETE FROM public.t WHERE id = 50;",
+    );
+    // Past the changes' commit even while it is not yet flushed (the test
+    // servers do not wait for WAL flushes).
+    let lsn = src.psql(DB, "SELECT pg_current_wal_insert_lsn()");
+    step(&["stream", "prefetch", "--resume", "--endpos", &lsn]);
+    let out = pgcopydb()
+        .args(["stream", "sentinel", "set", "apply", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run sentinel set apply");
+    support::assert_success(&out, "stream sentinel set apply");
+    step(&["stream", "catchup", "--resume", "--endpos", &lsn]);
+    let rows = "SELECT count(*), sum(id), string_agg(v, ',' ORDER BY id) FROM public.t";
+    assert_eq!(tgt.psql(DB, rows), src.psql(DB, rows));
+    step(&["stream", "cleanup"]);
+}
