@@ -990,9 +990,11 @@ fn a_sequence_with_two_owners_is_listed_once() {
 
 /// `PGCOPYDB_SKIP_CTID_SPLIT` keeps `list schema --split-at` from planning
 /// ranges of pages for a table without an integer key, as it keeps clone
-/// and `list table-parts` from copying them.
+/// and `list table-parts` from copying them; `--split-max-parts` (the
+/// original's `list schema --split-tables-larger-than S --split-max-parts N`)
+/// caps the parts.
 #[test]
-fn list_schema_split_at_honours_skip_ctid_split() {
+fn list_schema_split_at_honours_skip_ctid_split_and_max_parts() {
     let (src, _tgt) = shared_source_and_target(DB);
     src.psql(
         DB,
@@ -1001,8 +1003,9 @@ fn list_schema_split_at_honours_skip_ctid_split() {
          VACUUM ANALYZE public.notes;",
     );
     let s = src.uri(DB);
-    let parts_of_notes = |skip_ctid: bool| {
+    let parts_of_notes = |skip_ctid: bool, extra: &[&str]| {
         let mut c = cmd(&["list", "schema", "--source", &s, "--split-at", "64kB"]);
+        c.args(extra);
         if skip_ctid {
             c.env("PGCOPYDB_SKIP_CTID_SPLIT", "true");
         }
@@ -1016,10 +1019,15 @@ fn list_schema_split_at_honours_skip_ctid_split() {
         notes["parts"].as_array().map_or(0, Vec::len)
     };
     assert!(
-        parts_of_notes(false) > 1,
+        parts_of_notes(false, &[]) > 3,
         "notes is split by ctid by default"
     );
-    assert_eq!(parts_of_notes(true), 0, "PGCOPYDB_SKIP_CTID_SPLIT=true");
+    assert_eq!(
+        parts_of_notes(true, &[]),
+        0,
+        "PGCOPYDB_SKIP_CTID_SPLIT=true"
+    );
+    assert_eq!(parts_of_notes(false, &["--split-max-parts", "3"]), 3);
 }
 
 /// The original's scripts reach a running follow with `--host`/`--port`

@@ -121,6 +121,8 @@ pub struct SchemaArgs {
     )]
     split_at: Option<String>,
     #[command(flatten)]
+    max_parts: SplitMaxPartsArg,
+    #[command(flatten)]
     ctid: SkipCtidArg,
 }
 
@@ -170,6 +172,16 @@ pub struct TablePartsArgs {
     #[arg(short = 'L', long, visible_alias = "split-at", env = "PGCOPYDB_SPLIT_TABLES_LARGER_THAN",
           value_name = "SIZE", value_parser = parse_size, required = true)]
     split_tables_larger_than: u64,
+    #[command(flatten)]
+    max_parts: SplitMaxPartsArg,
+    #[command(flatten)]
+    ctid: SkipCtidArg,
+}
+
+/// `--split-max-parts` / `PGCOPYDB_SPLIT_MAX_PARTS`, read by every listing
+/// that plans parts.
+#[derive(Debug, clap::Args)]
+pub struct SplitMaxPartsArg {
     /// At most this many parts per table (0: no limit)
     #[arg(
         short = 'u',
@@ -179,8 +191,6 @@ pub struct TablePartsArgs {
         default_value_t = 0
     )]
     split_max_parts: u32,
-    #[command(flatten)]
-    ctid: SkipCtidArg,
 }
 
 /// `--skip-split-by-ctid` / `PGCOPYDB_SKIP_CTID_SPLIT`, read by every

@@ -100,7 +100,7 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
     let scope = args.src.scope(&client).await?;
     let settings = SplitSettings {
         threshold: args.split_tables_larger_than,
-        max_parts: args.split_max_parts,
+        max_parts: args.max_parts.split_max_parts,
     };
     let listed = listing::tables(&client, &*scope, args.sizes.table_sizes()).await?;
     let large: Vec<&TableRow> = listed
