@@ -148,6 +148,14 @@ pub async fn run_in(
             Err(e) => return Err(e),
         }
     };
+    let reached_endpos = applied == Some(ApplyEnd::Endpos);
+    // Independent: asked together, the follow's end waits for the longer.
+    let (source_lsn, sequences) = tokio::join!(source_position::now(&endpoints.source), async {
+        match reached_endpos {
+            true => Some(sequences::copy(endpoints, &settings.filters).await),
+            false => None,
+        }
+    });
     let sentinel = sentinel::read(&state)?.unwrap_or_default();
     let mut summary = FollowSummary {
         slot_name: recorded.slot_name.clone(),
@@ -158,25 +166,23 @@ pub async fn run_in(
         flushed: received.flushed.max(sentinel.flush_lsn),
         applied: sentinel.replay_lsn,
         syncs: received.syncs,
-        source_lsn: source_position::now(&endpoints.source).await,
+        source_lsn,
         seconds: started.elapsed().as_secs_f64(),
         ..FollowSummary::default()
     };
     if let Some(source) = summary.source_lsn {
         sentinel::report_source_at_end(&state, source)?;
     }
-    if let Some(end) = applied {
+    if applied.is_some() {
         (
             summary.transactions,
             summary.rows,
             summary.skipped,
             summary.missing_rows,
         ) = counts;
-        summary.reached_endpos = end == ApplyEnd::Endpos;
+        summary.reached_endpos = reached_endpos;
     }
-    if summary.reached_endpos {
-        summary.sequences = Some(sequences::copy(endpoints, &settings.filters).await?);
-    }
+    summary.sequences = sequences.transpose()?;
     Ok(summary)
 }
 

@@ -2,13 +2,15 @@
 //! (a slot, a publication, a work directory): each refusal is one line
 //! naming the setting at fault and what to do about it.
 //!
-//! The checks open their own short connection: the plugin check creates
-//! (and drops) a temporary slot, and sets a statement timeout, which must
-//! not leak into a caller's session.
+//! They run on one source connection, each in a single round trip (an
+//! unnamed statement, not a prepared one): start-up waits on every one.
+//! The plugin check creates (and drops) a temporary slot under a statement
+//! timeout it resets, so a caller's session is left as it was.
 
 use std::collections::HashSet;
 
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 
 use super::change::ReplicaIdentity;
@@ -73,26 +75,35 @@ fn column<'r, T: tokio_postgres::types::FromSql<'r>>(
         .map_err(|e| Failure::source(format!("cannot read {what} from the source: {e}")))
 }
 
-/// Runs every check, in the order a user would fix them.
+/// Runs every check, in the order a user would fix them, on a connection
+/// of its own.
 pub async fn preflight(source: &ConnInfo, request: &Request<'_>) -> Result<Preflight, Failure> {
     let client = source
         .connect()
         .await
         .map_err(|e| crate::connections::Side::Source.connect_failure(&e))?;
-    check_wal_level(&client).await?;
-    check_replication_privilege(&client).await?;
-    let existing_slot = check_slot(&client, request).await?;
+    preflight_on(&client, request).await
+}
+
+/// [`preflight`] on `client`, which it leaves as it found it. What the
+/// checks read comes in two round trips (the server's settings and
+/// counts, then the slot): start-up waits on each one.
+pub async fn preflight_on(client: &Client, request: &Request<'_>) -> Result<Preflight, Failure> {
+    let facts = SourceFacts::read(client).await?;
+    facts.check_wal_level()?;
+    facts.check_replication_privilege()?;
+    let existing_slot = check_slot(client, request).await?;
     if existing_slot.is_none() {
-        check_free_slot(&client).await?;
+        facts.check_free_slot()?;
     }
-    check_free_wal_sender(&client).await?;
+    facts.check_free_wal_sender()?;
     if existing_slot.is_none() && request.plugin != Plugin::Pgoutput {
         // pgoutput is built into every server that has logical decoding.
-        check_plugin_available(&client, request.plugin.name()).await?;
+        check_plugin_available(client, request.plugin.name()).await?;
     }
     let start = match existing_slot.as_ref().and_then(|s| s.confirmed_flush) {
         Some(lsn) => lsn,
-        None => current_wal_lsn(&client).await?,
+        None => facts.current_wal_lsn()?,
     };
     let start = request.startpos.map_or(start, |s| s.max(start));
     if let Some(endpos) = request.endpos {
@@ -104,38 +115,102 @@ pub async fn preflight(source: &ConnInfo, request: &Request<'_>) -> Result<Prefl
     })
 }
 
-async fn check_wal_level(client: &Client) -> Result<(), Failure> {
-    let row = client
-        .query_one("SELECT current_setting('wal_level')", &[])
-        .await
-        .map_err(|e| query_failed("wal_level", &e))?;
-    let level: String = column(&row, 0, "wal_level")?;
-    if level != "logical" {
-        return Err(Failure::source(format!(
-            "the source has wal_level = {level}; change data capture needs wal_level = logical: run ALTER SYSTEM SET wal_level = logical on the source, then restart it (wal_level only changes at server start)"
-        )));
-    }
-    Ok(())
+/// The source's settings and counts the checks judge, read in one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SourceFacts {
+    wal_level: String,
+    user: String,
+    /// REPLICATION or superuser.
+    can_replicate: bool,
+    max_slots: i32,
+    used_slots: i32,
+    max_wal_senders: i32,
+    used_wal_senders: i32,
+    /// The WAL position now (the replayed one on a standby), as text.
+    wal_position: Option<String>,
 }
 
-async fn check_replication_privilege(client: &Client) -> Result<(), Failure> {
-    let row = client
-        .query_one(
-            "SELECT current_user::text, r.rolreplication OR r.rolsuper \
-             FROM pg_roles r WHERE r.rolname = current_user",
-            &[],
-        )
-        .await
-        .map_err(|e| query_failed("the REPLICATION attribute", &e))?;
-    let user: String = column(&row, 0, "the current user")?;
-    let allowed: bool = column(&row, 1, "the REPLICATION attribute")?;
-    if !allowed {
-        return Err(Failure::source(format!(
-            "role \"{user}\" lacks the REPLICATION attribute needed to stream changes: run ALTER ROLE {} REPLICATION on the source as a superuser, or connect as a role that has it",
-            quote_ident(&user)
-        )));
+const FACTS_SQL: &str = "SELECT current_setting('wal_level'), current_user::text, \
+        coalesce((SELECT r.rolreplication OR r.rolsuper FROM pg_catalog.pg_roles r \
+                  WHERE r.rolname = current_user), false), \
+        current_setting('max_replication_slots')::int, \
+        (SELECT count(*)::int FROM pg_catalog.pg_replication_slots), \
+        current_setting('max_wal_senders')::int, \
+        (SELECT count(*)::int FROM pg_catalog.pg_stat_activity \
+          WHERE backend_type = 'walsender'), \
+        (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+              ELSE pg_current_wal_lsn() END)::text";
+
+impl SourceFacts {
+    async fn read(client: &Client) -> Result<SourceFacts, Failure> {
+        // Unnamed statement: one round trip, where a prepared one takes two.
+        let row = client
+            .query_typed(FACTS_SQL, &[])
+            .await
+            .map_err(|e| query_failed("wal_level and the replication settings", &e))?;
+        let row = row.first().ok_or_else(|| {
+            Failure::source("cannot check wal_level on the source: the query returned no row")
+        })?;
+        Ok(SourceFacts {
+            wal_level: column(row, 0, "wal_level")?,
+            user: column(row, 1, "the current user")?,
+            can_replicate: column(row, 2, "the REPLICATION attribute")?,
+            max_slots: column(row, 3, "max_replication_slots")?,
+            used_slots: column(row, 4, "replication slots")?,
+            max_wal_senders: column(row, 5, "max_wal_senders")?,
+            used_wal_senders: column(row, 6, "WAL senders")?,
+            wal_position: column(row, 7, "the current WAL position")?,
+        })
     }
-    Ok(())
+
+    fn check_wal_level(&self) -> Result<(), Failure> {
+        let level = &self.wal_level;
+        if level != "logical" {
+            return Err(Failure::source(format!(
+                "the source has wal_level = {level}; change data capture needs wal_level = logical: run ALTER SYSTEM SET wal_level = logical on the source, then restart it (wal_level only changes at server start)"
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_replication_privilege(&self) -> Result<(), Failure> {
+        if !self.can_replicate {
+            let user = &self.user;
+            return Err(Failure::source(format!(
+                "role \"{user}\" lacks the REPLICATION attribute needed to stream changes: run ALTER ROLE {} REPLICATION on the source as a superuser, or connect as a role that has it",
+                quote_ident(user)
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_free_slot(&self) -> Result<(), Failure> {
+        let (max, used) = (self.max_slots, self.used_slots);
+        if used >= max {
+            return Err(Failure::source(format!(
+                "no free replication slot on the source: max_replication_slots = {max} and {used} slots exist (see pg_replication_slots): drop an unused slot, or raise max_replication_slots and restart the source"
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_free_wal_sender(&self) -> Result<(), Failure> {
+        let (max, used) = (self.max_wal_senders, self.used_wal_senders);
+        if used >= max {
+            return Err(Failure::source(format!(
+                "no free WAL sender on the source: max_wal_senders = {max} and {used} are in use (see pg_stat_replication): end an unused replication connection, or raise max_wal_senders and restart the source"
+            )));
+        }
+        Ok(())
+    }
+
+    fn current_wal_lsn(&self) -> Result<Lsn, Failure> {
+        self.wal_position
+            .as_deref()
+            .unwrap_or("0/0")
+            .parse()
+            .map_err(|e| Failure::source(format!("the current WAL position: {e}")))
+    }
 }
 
 /// The slot of the requested name: refused unless resuming; when resuming,
@@ -147,12 +222,12 @@ async fn check_slot(
     let name = request.slot_name;
     // wal_status (PostgreSQL 13+) read through jsonb, so older servers work.
     let rows = client
-        .query(
+        .query_typed(
             "SELECT s.plugin::text, s.active_pid, s.database::text, \
                     s.confirmed_flush_lsn::text, s.slot_type, \
                     to_jsonb(s) ->> 'wal_status', current_database()::text \
-             FROM pg_replication_slots s WHERE s.slot_name = $1",
-            &[&name],
+             FROM pg_replication_slots s WHERE s.slot_name::text = $1",
+            &[(&name, Type::TEXT)],
         )
         .await
         .map_err(|e| query_failed("replication slots", &e))?;
@@ -215,44 +290,6 @@ async fn check_slot(
     }))
 }
 
-async fn check_free_slot(client: &Client) -> Result<(), Failure> {
-    let row = client
-        .query_one(
-            "SELECT current_setting('max_replication_slots')::int, \
-                    (SELECT count(*)::int FROM pg_replication_slots)",
-            &[],
-        )
-        .await
-        .map_err(|e| query_failed("max_replication_slots", &e))?;
-    let max: i32 = column(&row, 0, "max_replication_slots")?;
-    let used: i32 = column(&row, 1, "replication slots")?;
-    if used >= max {
-        return Err(Failure::source(format!(
-            "no free replication slot on the source: max_replication_slots = {max} and {used} slots exist (see pg_replication_slots): drop an unused slot, or raise max_replication_slots and restart the source"
-        )));
-    }
-    Ok(())
-}
-
-async fn check_free_wal_sender(client: &Client) -> Result<(), Failure> {
-    let row = client
-        .query_one(
-            "SELECT current_setting('max_wal_senders')::int, \
-                    (SELECT count(*)::int FROM pg_stat_activity WHERE backend_type = 'walsender')",
-            &[],
-        )
-        .await
-        .map_err(|e| query_failed("max_wal_senders", &e))?;
-    let max: i32 = column(&row, 0, "max_wal_senders")?;
-    let used: i32 = column(&row, 1, "WAL senders")?;
-    if used >= max {
-        return Err(Failure::source(format!(
-            "no free WAL sender on the source: max_wal_senders = {max} and {used} are in use (see pg_stat_replication): end an unused replication connection, or raise max_wal_senders and restart the source"
-        )));
-    }
-    Ok(())
-}
-
 /// Whether the source can load output plugin `name`, without superuser:
 /// a temporary slot is created with it and dropped. The plugin library is
 /// loaded before the slot waits for running transactions, so a statement
@@ -311,17 +348,13 @@ const NAMES_SHOWN: usize = 10;
 /// `publication`: pgoutput's; when it exists already (given by the user, or
 /// left by an earlier setup) only the tables it publishes are followed.
 pub async fn check_replica_identities(
-    source: &ConnInfo,
+    client: &Client,
     filters: &Filters,
     publication: Option<&str>,
 ) -> Result<(), Failure> {
-    let client = source
-        .connect()
-        .await
-        .map_err(|e| crate::connections::Side::Source.connect_failure(&e))?;
     // Classified from the chain: a link lost while reading the catalog is
     // a lost link (retried), not a refusal.
-    let tables = SourceTables::load(&client).await.map_err(|e| {
+    let tables = SourceTables::load(client).await.map_err(|e| {
         let kind = match crate::error::Error::classify(&e).kind {
             crate::error::Kind::Internal => crate::error::Kind::Server,
             kind => kind,
@@ -333,7 +366,7 @@ pub async fn check_replica_identities(
         )
     })?;
     let published = match publication {
-        Some(name) => published_tables(&client, name).await?,
+        Some(name) => published_tables(client, name).await?,
         None => None,
     };
     let lacking: Vec<String> = tables
@@ -384,44 +417,29 @@ async fn published_tables(
     name: &str,
 ) -> Result<Option<HashSet<(String, String)>>, Failure> {
     let what = "the publication's tables";
-    let exists = client
-        .query_one(
-            "SELECT count(*) > 0 FROM pg_catalog.pg_publication WHERE pubname = $1",
-            &[&name],
+    // No row: no such publication; one row of NULLs: it publishes nothing.
+    let rows = client
+        .query_typed(
+            "SELECT t.schemaname::text, t.tablename::text \
+               FROM pg_catalog.pg_publication p \
+               LEFT JOIN pg_catalog.pg_publication_tables t ON t.pubname = p.pubname \
+              WHERE p.pubname::text = $1",
+            &[(&name, Type::TEXT)],
         )
         .await
         .map_err(|e| query_failed(what, &e))?;
-    if !column::<bool>(&exists, 0, what)? {
+    if rows.is_empty() {
         return Ok(None);
     }
-    let rows = client
-        .query(
-            "SELECT schemaname::text, tablename::text FROM pg_catalog.pg_publication_tables \
-             WHERE pubname = $1",
-            &[&name],
-        )
-        .await
-        .map_err(|e| query_failed(what, &e))?;
     let mut tables = HashSet::new();
     for row in &rows {
-        tables.insert((column(row, 0, what)?, column(row, 1, what)?));
+        let schema: Option<String> = column(row, 0, what)?;
+        let table: Option<String> = column(row, 1, what)?;
+        if let (Some(schema), Some(table)) = (schema, table) {
+            tables.insert((schema, table));
+        }
     }
     Ok(Some(tables))
-}
-
-async fn current_wal_lsn(client: &Client) -> Result<Lsn, Failure> {
-    let row = client
-        .query_one(
-            "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
-                          ELSE pg_current_wal_lsn() END)::text",
-            &[],
-        )
-        .await
-        .map_err(|e| query_failed("the current WAL position", &e))?;
-    let text: Option<String> = column(&row, 0, "the current WAL position")?;
-    let text = text.unwrap_or_else(|| "0/0".to_string());
-    text.parse()
-        .map_err(|e| Failure::source(format!("the current WAL position: {e}")))
 }
 
 /// An endpos before the start would stop before the first change, leaving

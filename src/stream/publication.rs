@@ -10,6 +10,7 @@
 
 use anyhow::Result;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::catalog::{read_catalog, TableSizes};
@@ -27,10 +28,11 @@ pub enum Outcome {
 }
 
 pub async fn exists(client: &Client, name: &str) -> Result<bool> {
-    let row = client
-        .query_one(
-            "SELECT count(*) > 0 FROM pg_catalog.pg_publication WHERE pubname = $1",
-            &[&name],
+    // Unnamed statement: one round trip (a prepared one takes two).
+    let rows = client
+        .query_typed(
+            "SELECT count(*) > 0 FROM pg_catalog.pg_publication WHERE pubname::text = $1",
+            &[(&name, Type::TEXT)],
         )
         .await
         .map_err(|e| {
@@ -42,7 +44,10 @@ pub async fn exists(client: &Client, name: &str) -> Result<bool> {
                 ),
             )
         })?;
-    Ok(row.try_get(0)?)
+    match rows.first() {
+        Some(row) => Ok(row.try_get(0)?),
+        None => anyhow::bail!("looking up publication {name:?} on the source: no row"),
+    }
 }
 
 /// Make sure publication `name` exists, creating it from `filters` when it

@@ -2,6 +2,7 @@
 //! commit as each applied transaction, the source position it reached.
 
 use anyhow::{Context, Result};
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::connections::{self, Side};
@@ -11,11 +12,12 @@ use crate::stream::lsn::Lsn;
 
 /// Create the origin `name` unless it exists.
 pub async fn ensure(client: &Client, name: &str) -> Result<()> {
+    // Unnamed statements here: one round trip each, at every start-up.
     client
-        .execute(
+        .query_typed(
             "SELECT pg_catalog.pg_replication_origin_create($1) \
               WHERE pg_catalog.pg_replication_origin_oid($1) IS NULL",
-            &[&name],
+            &[(&name, Type::TEXT)],
         )
         .await
         .map_err(|e| origin_failure(name, "create", &e))?;
@@ -26,9 +28,9 @@ pub async fn ensure(client: &Client, name: &str) -> Result<()> {
 /// source position. An origin serves one session at a time.
 pub async fn attach(client: &Client, name: &str) -> Result<()> {
     client
-        .execute(
+        .query_typed(
             "SELECT pg_catalog.pg_replication_origin_session_setup($1)",
-            &[&name],
+            &[(&name, Type::TEXT)],
         )
         .await
         .map_err(|e| {
@@ -58,14 +60,17 @@ pub async fn attach(client: &Client, name: &str) -> Result<()> {
 /// may lose later commits (synchronous_commit = off), and their positions
 /// with them, since both are in the same commit record.
 pub async fn progress(client: &Client, name: &str, durable: bool) -> Result<Lsn> {
-    let row = client
-        .query_one(
+    let rows = client
+        .query_typed(
             "SELECT pg_catalog.pg_replication_origin_progress($1, $2)::text",
-            &[&name, &durable],
+            &[(&name, Type::TEXT), (&durable, Type::BOOL)],
         )
         .await
         .map_err(|e| origin_failure(name, "read", &e))?;
-    let text: Option<String> = row.try_get(0)?;
+    let text: Option<String> = match rows.first() {
+        Some(row) => row.try_get(0)?,
+        None => anyhow::bail!("reading the position of replication origin {name:?}: no row"),
+    };
     match text {
         // No transaction applied through this origin yet.
         None => Ok(Lsn::INVALID),
@@ -79,13 +84,18 @@ pub async fn progress(client: &Client, name: &str, durable: bool) -> Result<Lsn>
 /// consistent point, for a fresh follow); never moves it backwards.
 pub async fn setup(target: &ConnInfo, name: &str, start: Lsn) -> Result<Lsn> {
     let client = connections::connect(Side::Target, target).await?;
-    ensure(&client, name).await?;
-    let current = progress(&client, name, false).await?;
+    setup_on(&client, name, start).await
+}
+
+/// [`setup`] on an open connection.
+pub async fn setup_on(client: &Client, name: &str, start: Lsn) -> Result<Lsn> {
+    ensure(client, name).await?;
+    let current = progress(client, name, false).await?;
     if start > current {
         client
-            .execute(
-                "SELECT pg_catalog.pg_replication_origin_advance($1, $2::text::pg_lsn)",
-                &[&name, &start.to_string()],
+            .query_typed(
+                "SELECT pg_catalog.pg_replication_origin_advance($1, $2::pg_lsn)",
+                &[(&name, Type::TEXT), (&start.to_string(), Type::TEXT)],
             )
             .await
             .map_err(|e| origin_failure(name, "advance", &e))?;

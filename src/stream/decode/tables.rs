@@ -99,7 +99,7 @@ impl SourceTables {
     /// decoders, which then stop on its first change and say so).
     pub async fn load(client: &Client) -> Result<SourceTables> {
         let rows = client
-            .query(TABLES_SQL, &[])
+            .query_typed(TABLES_SQL, &[])
             .await
             .context("reading the source tables' replica identities")?;
         let mut shapes: Vec<TableShape> = Vec::new();

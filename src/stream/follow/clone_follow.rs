@@ -10,7 +10,7 @@ use super::settings::FollowSettings;
 use super::summary::FollowSummary;
 use super::wire::{self, HeldSnapshot};
 use super::{run_in, Mode};
-use crate::connections::Endpoints;
+use crate::connections::{connect, Endpoints, Side};
 use crate::conninfo::ConnInfo;
 use crate::workdir::{Reuse, WorkDir};
 
@@ -53,8 +53,9 @@ pub async fn create_slot_for_copy(
     source: &ConnInfo,
     settings: &FollowSettings,
 ) -> Result<SlotForCopy> {
+    let client = connect(Side::Source, source).await?;
     wire::preflight(
-        source,
+        &client,
         &settings.slot,
         false,
         settings.endpos,
@@ -62,7 +63,8 @@ pub async fn create_slot_for_copy(
     )
     .await?;
     let (publication, publication_created) =
-        super::setup::ensure_publication(source, settings).await?;
+        super::setup::ensure_publication(&client, settings).await?;
+    drop(client);
     let intent = super::setup::intent(settings, &publication, publication_created);
     let held = super::slot_intent::create_with_intent(
         &settings.dir,

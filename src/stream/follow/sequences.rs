@@ -9,11 +9,14 @@ use crate::filters::Filters;
 use crate::sequences::reset_sequences;
 
 pub async fn copy(endpoints: &Endpoints, filters: &Filters) -> Result<usize> {
-    let reader = crate::snapshot::open_reader(&endpoints.source, None).await?;
+    // Both connections opened together: the follow's end waits for one.
+    let (reader, target) = tokio::try_join!(
+        crate::snapshot::open_reader(&endpoints.source, None),
+        connect_target_worker(&endpoints.target)
+    )?;
     let mut catalog = read_catalog(&reader, false, TableSizes::Estimated).await?;
     let selection = crate::filters::resolve(filters, &reader).await?;
     selection.apply(&mut catalog);
     drop(reader);
-    let target = connect_target_worker(&endpoints.target).await?;
     reset_sequences(&target, &catalog.sequences).await
 }

@@ -4,6 +4,7 @@
 //! we created and a later run checks it follows the same slot.
 
 use anyhow::Result;
+use tokio_postgres::Client;
 
 use super::settings::FollowSettings;
 use super::slot_intent::{self, SlotIntent};
@@ -139,15 +140,14 @@ pub(crate) fn created_slot(
 /// the catalog as of each change, so a publication created after the slot
 /// would miss what came between.
 pub(crate) async fn ensure_publication(
-    source: &ConnInfo,
+    source: &Client,
     settings: &FollowSettings,
 ) -> Result<(Option<String>, bool)> {
     if settings.slot.plugin != Plugin::Pgoutput {
         return Ok((None, false));
     }
-    let client = connect(Side::Source, source).await?;
     let name = settings.slot.publication_name().to_string();
-    let outcome = publication::ensure(&client, &name, &settings.filters).await?;
+    let outcome = publication::ensure(source, &name, &settings.filters).await?;
     Ok((Some(name), outcome == Outcome::Created))
 }
 
@@ -164,59 +164,24 @@ pub(crate) async fn prepare(
     if let Some(r) = &before {
         check_same_slot(r, settings)?;
     }
-    let (recorded, fresh) = match (before, created) {
-        (Some(r), None) => (r, false),
+    let target = connect(Side::Target, &endpoints.target);
+    let (recorded, fresh, target) = match (before, created) {
+        (Some(r), None) => (r, false, target.await?),
         (_, Some((slot, publication, publication_created))) => (
             created_slot(settings, &slot, publication, publication_created),
             true,
+            target.await?,
         ),
-        (None, None) => match adopt_snapshot_slot(endpoints, settings).await? {
-            Some(adopted) => (adopted, true),
-            None => {
-                let existing = wire::preflight(
-                    &endpoints.source,
-                    &settings.slot,
-                    settings.resume,
-                    settings.endpos,
-                    &settings.filters,
-                )
-                .await?;
-                let (publication, publication_created) =
-                    ensure_publication(&endpoints.source, settings).await?;
-                // A run killed before it recorded its slot left an intent
-                // naming it: that slot, and its publication, are ours.
-                let leaked = intent_for_slot(settings)?;
-                let publication_created = publication_created
-                    || leaked.as_ref().is_some_and(|i| {
-                        i.created_publication.is_some() && i.created_publication == publication
-                    });
-                let (startpos, slot_created) = match existing {
-                    Some(confirmed) => (confirmed, leaked.is_some()),
-                    None => {
-                        let intent = intent(settings, &publication, publication_created);
-                        let created = slot_intent::create_with_intent(
-                            &settings.dir,
-                            &intent,
-                            wire::create_slot(&endpoints.source, &settings.slot),
-                        )
-                        .await?;
-                        (created.consistent_point, true)
-                    }
-                };
-                (
-                    Recorded {
-                        slot_name: settings.slot.slot_name.clone(),
-                        plugin: settings.slot.plugin,
-                        slot_created,
-                        publication,
-                        publication_created,
-                        origin: settings.origin.clone(),
-                        startpos,
-                    },
-                    true,
-                )
-            }
-        },
+        (None, None) => {
+            // Connected together: start-up waits for one connection, not two.
+            let (source, target) =
+                tokio::try_join!(connect(Side::Source, &endpoints.source), target)?;
+            (
+                set_up_slot(&endpoints.source, &source, settings).await?,
+                true,
+                target,
+            )
+        }
     };
     if fresh {
         // Recorded first: whatever fails next, cleanup knows what to drop.
@@ -227,7 +192,7 @@ pub(crate) async fn prepare(
         sentinel::put_control(state, Some(recorded.startpos), settings.endpos, None)?;
     }
     // Idempotent: creates the origin when missing, never moves it back.
-    wire::setup_origin(&endpoints.target, &recorded.origin, recorded.startpos).await?;
+    wire::setup_origin(&target, &recorded.origin, recorded.startpos).await?;
     if let Some(endpos) = settings.endpos {
         if endpos < recorded.startpos {
             return Err(Failure::args(format!(
@@ -259,12 +224,63 @@ fn intent_for_slot(settings: &FollowSettings) -> Result<Option<SlotIntent>> {
     Ok(slot_intent::load(&settings.dir)?.filter(|i| i.slot_name == settings.slot.slot_name))
 }
 
+/// A fresh follow's slot: the one `snapshot --follow` made, else the one
+/// of that name (resumed) or a new one, after the checks and the
+/// publication, all on `source`.
+async fn set_up_slot(
+    source_info: &ConnInfo,
+    source: &Client,
+    settings: &FollowSettings,
+) -> Result<Recorded> {
+    if let Some(adopted) = adopt_snapshot_slot(source, settings).await? {
+        return Ok(adopted);
+    }
+    let existing = wire::preflight(
+        source,
+        &settings.slot,
+        settings.resume,
+        settings.endpos,
+        &settings.filters,
+    )
+    .await?;
+    let (publication, publication_created) = ensure_publication(source, settings).await?;
+    // A run killed before it recorded its slot left an intent naming it:
+    // that slot, and its publication, are ours.
+    let leaked = intent_for_slot(settings)?;
+    let publication_created = publication_created
+        || leaked
+            .as_ref()
+            .is_some_and(|i| i.created_publication.is_some() && i.created_publication == publication);
+    let (startpos, slot_created) = match existing {
+        Some(confirmed) => (confirmed, leaked.is_some()),
+        None => {
+            let intent = intent(settings, &publication, publication_created);
+            let created = slot_intent::create_with_intent(
+                &settings.dir,
+                &intent,
+                wire::create_slot(source_info, &settings.slot),
+            )
+            .await?;
+            (created.consistent_point, true)
+        }
+    };
+    Ok(Recorded {
+        slot_name: settings.slot.slot_name.clone(),
+        plugin: settings.slot.plugin,
+        slot_created,
+        publication,
+        publication_created,
+        origin: settings.origin.clone(),
+        startpos,
+    })
+}
+
 /// The slot `snapshot --follow` made for this directory, when it is the
 /// one asked for: followed from where the copy's snapshot left it (its
 /// confirmed position, which is that snapshot's until something consumes
 /// it), and ours to drop at cleanup.
 async fn adopt_snapshot_slot(
-    endpoints: &Endpoints,
+    source: &Client,
     settings: &FollowSettings,
 ) -> Result<Option<Recorded>> {
     let Some(made) = snapshot_slot::load(&settings.dir)? else {
@@ -274,7 +290,7 @@ async fn adopt_snapshot_slot(
         return Ok(None);
     }
     let confirmed = wire::preflight(
-        &endpoints.source,
+        source,
         &settings.slot,
         true,
         settings.endpos,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
+use tokio_postgres::Client;
 
 use super::pipeline::{Apply, Receive, Received};
 use super::settings::SlotSettings;
@@ -72,10 +73,11 @@ impl Receive for ReplicationStream {
     }
 }
 
-/// Checks before anything is written; the confirmed position of the slot
-/// when one of that name exists (and may be resumed).
+/// Checks before anything is written, on `source` (one connection for all
+/// of them); the confirmed position of the slot when one of that name
+/// exists (and may be resumed).
 pub(crate) async fn preflight(
-    source: &ConnInfo,
+    source: &Client,
     slot: &SlotSettings,
     resuming: bool,
     endpos: Option<Lsn>,
@@ -88,7 +90,7 @@ pub(crate) async fn preflight(
         startpos: None,
         endpos,
     };
-    let found = preflight::preflight(source, &request).await?;
+    let found = preflight::preflight_on(source, &request).await?;
     let publication = (slot.plugin == Plugin::Pgoutput).then(|| slot.publication_name());
     preflight::check_replica_identities(source, filters, publication).await?;
     Ok(found
@@ -252,8 +254,8 @@ pub(crate) async fn connect_applier(target: &ConnInfo, origin_name: &str) -> Res
     Applier::connect(target, origin_name).await
 }
 
-pub(crate) async fn setup_origin(target: &ConnInfo, name: &str, start: Lsn) -> Result<()> {
-    origin::setup(target, name, start).await.map(|_| ())
+pub(crate) async fn setup_origin(target: &Client, name: &str, start: Lsn) -> Result<()> {
+    origin::setup_on(target, name, start).await.map(|_| ())
 }
 
 pub(crate) async fn drop_origin(target: &ConnInfo, name: &str) -> Result<()> {
