@@ -61,7 +61,7 @@ impl WalSenderError {
         Self::new(
             WalSenderErrorKind::Closed,
             format!(
-                "replication connection to {server} lost: {}",
+                "connection to {server} lost: {}",
                 crate::conninfo::io_message(e)
             ),
         )
@@ -85,6 +85,11 @@ impl WalSenderError {
     /// the kind that says whether it is worth a retry (a broken link, a
     /// server shutting down) or not.
     pub fn into_failure(self) -> crate::error::Failure {
+        self.into_failure_on(crate::error::Side::Source)
+    }
+
+    /// [`WalSenderError::into_failure`] for a connection to `side`.
+    pub fn into_failure_on(self, side: crate::error::Side) -> crate::error::Failure {
         use crate::error::Kind;
         let kind = match self.kind {
             WalSenderErrorKind::Unreachable | WalSenderErrorKind::Tls => Kind::CannotConnect,
@@ -96,7 +101,7 @@ impl WalSenderError {
                 .map_or(Kind::Server, Kind::of_sqlstate),
             WalSenderErrorKind::Protocol => Kind::Server,
         };
-        crate::error::Error::new(kind, crate::error::Side::Source, self.message)
+        crate::error::Error::new(kind, side, self.message)
     }
 
     /// The same error with its message passed through `f` (to scrub a password).
