@@ -378,7 +378,16 @@ impl Applier {
         // into it (or a run of DELETEs) ends with the columns it started
         // with.
         self.send_deletes().await?;
+        let stale: Vec<String> = self
+            .statements
+            .iter()
+            .filter(|((rel, ..), _)| *rel == id)
+            .map(|(_, p)| p.statement.clone())
+            .collect();
         self.statements.retain(|(rel, ..), _| *rel != id);
+        for name in stale {
+            self.pipeline.close_statement(&name);
+        }
         if self.copy.as_ref().is_some_and(|c| c.relation == id) {
             self.end_copy().await?;
         }

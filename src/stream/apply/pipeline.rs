@@ -48,6 +48,8 @@ enum Owed<T> {
     Sync,
     /// CopyFail of an abandoned COPY: its error, then ReadyForQuery.
     CopyAbort,
+    /// Close of a prepared statement: CloseComplete (none when skipped).
+    Close,
 }
 
 pub struct Pipeline<T> {
@@ -199,7 +201,11 @@ impl<T> Pipeline<T> {
     /// The oldest statement's result, once the server has answered it.
     pub async fn next(&mut self) -> Option<(T, Result<u64, Failure>)> {
         loop {
-            if matches!(self.queue.front(), Some((Owed::Statement(_), _))) && self.ends == 0 {
+            if matches!(
+                self.queue.front(),
+                Some((Owed::Statement(_) | Owed::Close, _))
+            ) && self.ends == 0
+            {
                 // Its batch is still open: the server answers at the Sync.
                 self.end_batch();
             }
@@ -219,6 +225,13 @@ impl<T> Pipeline<T> {
                     self.ends -= 1;
                     let result = self.read_simple().await;
                     return Some((tag, result));
+                }
+                Owed::Close => {
+                    if self.check().is_ok() && !self.skipping {
+                        // Only a broken link can fail it (closing an
+                        // unknown name is no error): kept in `broken`.
+                        let _ = self.read_close().await;
+                    }
                 }
                 Owed::Sync | Owed::CopyAbort => {
                     self.ends -= usize::from(matches!(owed, Owed::Sync));
@@ -265,6 +278,20 @@ impl<T> Pipeline<T> {
             match frame.tag {
                 b'2' => {}
                 b'C' => return Ok(rows_of(&frame.body)),
+                b'E' => {
+                    self.skipping = true;
+                    return Err(self.server_error(frame.body));
+                }
+                other => self.other(other, frame.body)?,
+            }
+        }
+    }
+
+    async fn read_close(&mut self) -> Result<(), Failure> {
+        loop {
+            let frame = self.read().await?;
+            match frame.tag {
+                b'3' => return Ok(()),
                 b'E' => {
                     self.skipping = true;
                     return Err(self.server_error(frame.body));
@@ -363,6 +390,17 @@ impl<T> Pipeline<T> {
         self.write().await;
         self.read_until_ready().await?;
         Ok(name)
+    }
+
+    /// Drop a prepared statement no longer used (its table changed shape),
+    /// after what was sent before it.
+    pub fn close_statement(&mut self, name: &str) {
+        self.abandon_copy();
+        if let Err(e) = frontend::close(b'S', name, self.conn.frames().out()) {
+            self.broken.get_or_insert(encode_failure(&e));
+        }
+        self.unsynced = true;
+        self.queue.push_back((Owed::Close, 0));
     }
 
     /// Start `COPY ... FROM STDIN` once nothing is in flight.
