@@ -129,7 +129,7 @@ macro_rules! text_form_settings {
 /// Settings for target sessions: no timeouts cutting a long COPY or index
 /// build short, and no waiting for WAL flush on every commit — a crash of the
 /// target mid-run means re-running the copy anyway.
-const TARGET_SESSION_SETTINGS: &str = concat!(
+pub(crate) const TARGET_SESSION_SETTINGS: &str = concat!(
     text_form_settings!(),
     "SET default_transaction_read_only = off;\
      SET synchronous_commit = off;"

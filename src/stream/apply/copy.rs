@@ -2,12 +2,8 @@
 //! by row, and once a run is long enough the rest of it is streamed as COPY
 //! text rows instead of pipelined INSERTs.
 
-use std::pin::Pin;
-
 use anyhow::{anyhow, Context, Result};
-use bytes::{Bytes, BytesMut};
-use futures_util::SinkExt;
-use tokio_postgres::CopyInSink;
+use bytes::BytesMut;
 
 use super::param;
 use super::target::TargetTable;
@@ -36,7 +32,6 @@ pub(super) struct Copy {
     pub(super) relation: RelId,
     pub(super) roles: Vec<u8>,
     pub(super) table: String,
-    pub(super) sink: Pin<Box<CopyInSink<Bytes>>>,
     pub(super) buffer: BytesMut,
     pub(super) rows: u64,
 }
@@ -62,17 +57,14 @@ impl Applier {
             table.qualified,
             columns.join(", ")
         );
-        let sink = self
-            .pipeline
-            .client()
-            .copy_in::<_, Bytes>(&sql)
+        self.pipeline
+            .copy_in(&sql)
             .await
             .with_context(|| format!("starting {sql}"))?;
         self.copy = Some(Copy {
             relation: id,
             roles,
             table: table.qualified.clone(),
-            sink: Box::pin(sink),
             buffer: BytesMut::with_capacity(COPY_CHUNK),
             rows: 0,
         });
@@ -99,8 +91,8 @@ impl Applier {
         if copy.buffer.len() >= COPY_CHUNK {
             let chunk = copy.buffer.split().freeze();
             let table = copy.table.clone();
-            copy.sink
-                .send(chunk)
+            self.pipeline
+                .copy_data(chunk)
                 .await
                 .with_context(|| format!("copying rows into {table}"))?;
         }
@@ -120,9 +112,9 @@ impl Applier {
         };
         if !copy.buffer.is_empty() {
             let chunk = copy.buffer.split().freeze();
-            copy.sink.send(chunk).await.with_context(context)?;
+            self.pipeline.copy_data(chunk).await.with_context(context)?;
         }
-        let result = copy.sink.as_mut().finish().await;
+        let result = self.pipeline.copy_finish().await;
         let rows = match result {
             Ok(rows) => rows,
             Err(e) => return self.statement_error(anyhow::Error::new(e).context(context())),

@@ -8,8 +8,6 @@
 //! Within a run a key appears once: a row deleted twice must have been
 //! inserted again in between, and an INSERT ends the run.
 
-use std::sync::Arc;
-
 use anyhow::{anyhow, Result};
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -101,7 +99,7 @@ impl Applier {
         let statement = prepared.statement.clone();
         self.pipeline.execute(
             &statement,
-            Arc::new(params),
+            &params,
             Entry::new(
                 seq,
                 Kind::Deletes {

@@ -46,7 +46,7 @@ mod transaction;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 
 pub use self::copy::COPY_THRESHOLD;
 use self::copy::{Copy, Run};
@@ -61,8 +61,8 @@ use self::transaction::{Deferred, Tx};
 use super::change::{Change, RelId, Relation};
 use super::lsn::Lsn;
 use crate::connections;
-use crate::connections::Side;
 use crate::conninfo::ConnInfo;
+use crate::error::Failure;
 
 /// Counters of a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -120,6 +120,9 @@ impl Default for Tuning {
 
 pub struct Applier {
     origin: String,
+    /// For catalog lookups and the origin's position (another session).
+    client: tokio_postgres::Client,
+    /// The session that applies, attached to the origin.
     pipeline: Pipeline<Entry>,
     /// Position of the last transaction sent for commit (or the origin's at
     /// connect): the guard of the next transaction, and the skip line.
@@ -159,26 +162,36 @@ impl Applier {
     /// replication does), and attach to the origin `origin`, creating it
     /// when missing.
     pub async fn connect(target: &ConnInfo, origin: &str) -> Result<Applier> {
+        // Catalog lookups and the origin's creation and position go through
+        // tokio-postgres; the session that applies (the pipeline) is our own
+        // protocol encoding, see pipeline.rs.
         let client = connections::connect_target_worker(target).await?;
-        client
-            .batch_execute("SET session_replication_role = replica")
+        origin::ensure(&client, origin).await?;
+        let mut pipeline = Pipeline::connect(target).await?;
+        pipeline
+            .query(connections::TARGET_SESSION_SETTINGS)
+            .await
+            .context("setting up the applier's session on the target")?;
+        pipeline
+            .query("SET session_replication_role = replica")
             .await
             .map_err(|e| {
-                Side::Target.failure_of(
-                    &e,
+                Failure::new(
+                    e.kind,
+                    crate::error::Side::Target,
                     format!(
                         "cannot set session_replication_role = replica on the target: {}; \
-                     applying changes needs a superuser on the target",
-                        connections::db_error_message(&e)
+                         applying changes needs a superuser on the target",
+                        e.message
                     ),
                 )
             })?;
-        origin::ensure(&client, origin).await?;
-        origin::attach(&client, origin).await?;
+        origin::attach_session(&mut pipeline, origin).await?;
         let committed = origin::progress(&client, origin, false).await?;
         Ok(Applier {
             origin: origin.to_string(),
-            pipeline: Pipeline::new(Arc::new(client)),
+            client,
+            pipeline,
             committed,
             relations: HashMap::new(),
             statements: HashMap::new(),
@@ -214,7 +227,7 @@ impl Applier {
     /// statement sent so far is answered.
     pub async fn progress(&mut self) -> Result<Lsn> {
         self.flush().await?;
-        origin::progress(self.pipeline.client(), &self.origin, true).await
+        origin::progress(&self.client, &self.origin, true).await
     }
 
     /// Position of the last transaction committed (or skipped) so far, as
@@ -253,16 +266,15 @@ impl Applier {
         self.flush().await?;
         // An unfinished COPY is aborted when dropped.
         self.copy = None;
-        let client = self.pipeline.client();
         if self.tx.take().is_some() {
             self.deletes = None;
             // The group it would have joined goes with it: its members'
             // positions were never committed, so they are applied again.
             self.group = None;
-            client.batch_execute("ROLLBACK").await?;
+            self.pipeline.query("ROLLBACK").await?;
         }
-        client
-            .batch_execute("SELECT pg_catalog.pg_replication_origin_session_reset()")
+        self.pipeline
+            .query("SELECT pg_catalog.pg_replication_origin_session_reset()")
             .await?;
         Ok(self.stats)
     }
@@ -366,7 +378,16 @@ impl Applier {
         // into it (or a run of DELETEs) ends with the columns it started
         // with.
         self.send_deletes().await?;
+        let stale: Vec<String> = self
+            .statements
+            .iter()
+            .filter(|((rel, ..), _)| *rel == id)
+            .map(|(_, p)| p.statement.clone())
+            .collect();
         self.statements.retain(|(rel, ..), _| *rel != id);
+        for name in stale {
+            self.pipeline.close_statement(&name);
+        }
         if self.copy.as_ref().is_some_and(|c| c.relation == id) {
             self.end_copy().await?;
         }

@@ -5,9 +5,11 @@ use anyhow::{Context, Result};
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
+use super::pipeline::Pipeline;
 use crate::connections::{self, Side};
 use crate::conninfo::ConnInfo;
-use crate::error::Kind;
+use crate::error::{Failure, Kind};
+use crate::sql::quote_literal;
 use crate::stream::lsn::Lsn;
 
 /// Create the origin `name` unless it exists.
@@ -53,6 +55,30 @@ pub async fn attach(client: &Client, name: &str) -> Result<()> {
             }
         })?;
     Ok(())
+}
+
+/// [`attach`] for the applier's own session (see pipeline.rs).
+pub(super) async fn attach_session<T>(pipeline: &mut Pipeline<T>, name: &str) -> Result<()> {
+    let sql = format!(
+        "SELECT pg_catalog.pg_replication_origin_session_setup({})",
+        quote_literal(name)
+    );
+    let Err(e) = pipeline.query(&sql).await else {
+        return Ok(());
+    };
+    let hint = if e.message.contains("already active") {
+        "; is another follow running with --origin {name}?".replace("{name}", name)
+    } else if e.is_retryable() || e.kind == Kind::CannotConnect {
+        String::new()
+    } else {
+        " (replication origins need a superuser or the pg_replication_origin_* grants)".into()
+    };
+    let what = if e.message.contains("already active") {
+        format!("replication origin {name:?} is in use by another session on the target")
+    } else {
+        format!("cannot use replication origin {name:?} on the target")
+    };
+    Err(Failure::new(e.kind, e.side, format!("{what} ({}){hint}", e.message)).into())
 }
 
 /// The origin's position: the end of the last source transaction applied.

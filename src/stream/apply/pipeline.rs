@@ -1,55 +1,109 @@
-//! Statements in flight on one connection: each is sent the moment it is
-//! queued, in queue order, and their results are read back in that order.
-//! tokio-postgres sends a request on the first poll of its future, so a
-//! future is polled once when queued (which fixes its place on the wire)
-//! and awaited later; the server runs them back to back, one round trip
-//! for a whole window instead of one per statement.
+//! Statements in flight on the applier's own session, encoded here in the
+//! extended protocol: Bind/Execute per row change with ONE Sync per batch,
+//! not one per statement (what tokio-postgres sends), so the server answers
+//! ReadyForQuery and flushes its output once per batch instead of once per
+//! row. Results are read back in send order.
+//!
+//! A batch ends with a Sync: before every simple query (BEGIN, COMMIT,
+//! TRUNCATE: a Query message that the server would skip after an error in
+//! an unsynced batch, leaving no answer to wait for), and when a result is
+//! awaited whose batch is not synced yet (the server flushes at Sync).
+//! After an error the server skips every message up to the next Sync: the
+//! statements after the failed one in its batch get no answer, and are
+//! reported as not run (the first error is the one the applier reports).
+//!
+//! The connection is opened with the walsender's connection code (hosts,
+//! TLS, authentication) as a plain session.
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
-use tokio_postgres::{Client, Statement};
+use bytes::{BufMut, Bytes};
+use postgres_protocol::message::frontend;
+use postgres_protocol::IsNull;
 
 use super::param::Param;
-
-type Pending = Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send>>;
+use crate::conninfo::ConnInfo;
+use crate::error::{Failure, Kind, Side};
+use crate::stream::walsender::backend::ServerMessage;
+use crate::stream::walsender::{QueryResult, WalSender, WalSenderError};
 
 /// Bounds of what is in flight: enough to hide the round trip, little
-/// enough that memory stays flat whatever the transaction's size.
+/// enough that memory stays flat whatever the transaction's size. The
+/// statement bound also bounds the answers the server writes before we
+/// read them (about 20 bytes each: under the socket buffers, so the server
+/// never blocks writing while we block writing to it).
 pub const MAX_STATEMENTS: usize = 2048;
 const MAX_BYTES: usize = 8 << 20;
+/// Encoded bytes written to the socket once they reach this much (and
+/// whenever a simple query is queued or a result awaited).
+const WRITE_AT: usize = 64 << 10;
+
+/// What the server owes for one queued message.
+enum Owed<T> {
+    /// Bind + Execute: BindComplete and CommandComplete, or an error.
+    Statement(T),
+    /// A simple query: its results up to ReadyForQuery.
+    Simple(T),
+    /// Sync: ReadyForQuery; the skipping after an error ends there.
+    Sync,
+    /// CopyFail of an abandoned COPY: its error, then ReadyForQuery.
+    CopyAbort,
+    /// Close of a prepared statement: CloseComplete (none when skipped).
+    Close,
+}
 
 pub struct Pipeline<T> {
-    client: Arc<Client>,
-    queue: VecDeque<(Pending, T, usize)>,
+    conn: WalSender,
+    queue: VecDeque<(Owed<T>, usize)>,
+    /// Entries of the queue that carry a tag (statements, simple queries).
+    tagged: usize,
+    /// Syncs and simple queries in the queue: batch ends.
+    ends: usize,
     bytes: usize,
     max_statements: usize,
+    /// Statements were sent since the last batch end.
+    unsynced: bool,
+    /// A simple query was queued: write it out now (a COMMIT must not wait
+    /// for the next batch).
+    urgent: bool,
+    /// An error was read in the current batch: the server skipped the rest.
+    skipping: bool,
+    /// A COPY FROM STDIN is open (see `copy_in`).
+    in_copy: bool,
+    /// The connection failed: every later result is this failure.
+    broken: Option<Failure>,
+    next_name: u64,
 }
 
 impl<T> Pipeline<T> {
-    pub fn new(client: Arc<Client>) -> Self {
-        Pipeline {
-            client,
+    /// Open a plain session to the target.
+    pub async fn connect(target: &ConnInfo) -> Result<Self, Failure> {
+        let conn = WalSender::connect_session(target)
+            .await
+            .map_err(target_failure)?;
+        Ok(Pipeline {
+            conn,
             queue: VecDeque::new(),
+            tagged: 0,
+            ends: 0,
             bytes: 0,
             max_statements: MAX_STATEMENTS,
-        }
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
+            unsynced: false,
+            urgent: false,
+            skipping: false,
+            in_copy: false,
+            broken: None,
+            next_name: 0,
+        })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.tagged == 0
     }
 
     /// More in flight than the bounds allow: settle the oldest first.
     pub fn is_full(&self) -> bool {
-        self.queue.len() >= self.max_statements || self.bytes >= MAX_BYTES
+        self.tagged >= self.max_statements || self.bytes >= MAX_BYTES
     }
 
     /// At most `n` statements in flight (1: each is answered before the
@@ -58,46 +112,394 @@ impl<T> Pipeline<T> {
         self.max_statements = n.max(1);
     }
 
-    /// Send a prepared statement with its parameters.
-    pub fn execute(&mut self, statement: &Statement, params: Arc<Vec<Param>>, tag: T) {
-        let bytes = params.iter().map(Param::wire_len).sum::<usize>() + 64;
-        let client = self.client.clone();
-        let statement = statement.clone();
-        self.push(
-            Box::pin(async move { client.execute_raw(&statement, params.iter()).await }),
-            tag,
-            bytes,
+    /// Queue a prepared statement with its parameters (text or binary, as
+    /// the change carried them; the server infers their types).
+    pub fn execute(&mut self, statement: &str, params: &[Param], tag: T) {
+        self.abandon_copy();
+        let out = self.conn.frames().out();
+        let encoded = frontend::bind(
+            "",
+            statement,
+            params
+                .iter()
+                .map(|p| i16::from(matches!(p, Param::Binary(_)))),
+            params.iter(),
+            |p, buf| match p {
+                Param::Null => Ok(IsNull::Yes),
+                Param::Text(b) | Param::Binary(b) => {
+                    buf.put_slice(b);
+                    Ok(IsNull::No)
+                }
+            },
+            std::iter::empty(),
+            out,
         );
-    }
-
-    /// Send a statement without parameters by the simple query protocol
-    /// (BEGIN, COMMIT, TRUNCATE): no Parse round trip.
-    pub fn simple(&mut self, sql: String, tag: T) {
-        let client = self.client.clone();
-        let bytes = sql.len();
-        self.push(
-            Box::pin(async move { client.batch_execute(&sql).await.map(|()| 0) }),
-            tag,
-            bytes,
-        );
-    }
-
-    fn push(&mut self, mut pending: Pending, tag: T, bytes: usize) {
-        // The first poll encodes the request and hands it to the connection:
-        // from here on its place on the wire is fixed. A result this early
-        // (an encoding error) is kept as is and read back in turn.
-        let mut cx = Context::from_waker(Waker::noop());
-        if let Poll::Ready(result) = pending.as_mut().poll(&mut cx) {
-            pending = Box::pin(std::future::ready(result));
+        if let Err(e) = encoded {
+            // More than 65535 parameters: the protocol cannot carry them.
+            let message = match e {
+                frontend::BindError::Conversion(e) => e.to_string(),
+                frontend::BindError::Serialization(e) => e.to_string(),
+            };
+            self.broken.get_or_insert(Failure::target(format!(
+                "cannot encode a statement's parameters for the target: {message}"
+            )));
         }
+        if let Err(e) = frontend::execute("", 0, out) {
+            self.broken.get_or_insert(encode_failure(&e));
+        }
+        self.unsynced = true;
+        let bytes = params.iter().map(Param::wire_len).sum::<usize>() + 64;
+        self.push(Owed::Statement(tag), bytes);
+    }
+
+    /// Queue a statement without parameters by the simple query protocol
+    /// (BEGIN, COMMIT, TRUNCATE): it ends the batch before it.
+    pub fn simple(&mut self, sql: String, tag: T) {
+        self.abandon_copy();
+        self.end_batch();
+        if let Err(e) = frontend::query(&sql, self.conn.frames().out()) {
+            self.broken.get_or_insert(encode_failure(&e));
+        }
+        self.urgent = true;
+        self.ends += 1;
+        self.push(Owed::Simple(tag), sql.len());
+    }
+
+    fn push(&mut self, owed: Owed<T>, bytes: usize) {
+        self.tagged += 1;
         self.bytes += bytes;
-        self.queue.push_back((pending, tag, bytes));
+        self.queue.push_back((owed, bytes));
+    }
+
+    /// Write what is encoded when it is worth a write (or urgent).
+    pub async fn send(&mut self) {
+        if self.urgent || self.conn.frames().out().len() >= WRITE_AT {
+            self.urgent = false;
+            self.write().await;
+        }
+    }
+
+    async fn write(&mut self) {
+        if self.broken.is_some() {
+            return;
+        }
+        if let Err(e) = self.conn.frames().flush().await {
+            self.broken = Some(target_failure(e));
+        }
+    }
+
+    /// A Sync after the statements sent since the last batch end.
+    fn end_batch(&mut self) {
+        if self.unsynced {
+            frontend::sync(self.conn.frames().out());
+            self.unsynced = false;
+            self.ends += 1;
+            self.queue.push_back((Owed::Sync, 0));
+        }
     }
 
     /// The oldest statement's result, once the server has answered it.
-    pub async fn next(&mut self) -> Option<(T, Result<u64, tokio_postgres::Error>)> {
-        let (pending, tag, bytes) = self.queue.pop_front()?;
-        self.bytes -= bytes;
-        Some((tag, pending.await))
+    pub async fn next(&mut self) -> Option<(T, Result<u64, Failure>)> {
+        loop {
+            if matches!(
+                self.queue.front(),
+                Some((Owed::Statement(_) | Owed::Close, _))
+            ) && self.ends == 0
+            {
+                // Its batch is still open: the server answers at the Sync.
+                self.end_batch();
+            }
+            if !self.conn.frames().out().is_empty() {
+                self.write().await;
+            }
+            let (owed, bytes) = self.queue.pop_front()?;
+            self.bytes -= bytes;
+            match owed {
+                Owed::Statement(tag) => {
+                    self.tagged -= 1;
+                    let result = self.read_statement().await;
+                    return Some((tag, result));
+                }
+                Owed::Simple(tag) => {
+                    self.tagged -= 1;
+                    self.ends -= 1;
+                    let result = self.read_simple().await;
+                    return Some((tag, result));
+                }
+                Owed::Close => {
+                    if self.check().is_ok() && !self.skipping {
+                        // Only a broken link can fail it (closing an
+                        // unknown name is no error): kept in `broken`.
+                        let _ = self.read_close().await;
+                    }
+                }
+                Owed::Sync | Owed::CopyAbort => {
+                    self.ends -= usize::from(matches!(owed, Owed::Sync));
+                    // Nothing to report: an abandoned COPY's error is the
+                    // expected consequence of abandoning it.
+                    if let Err(e) = self.read_until_ready().await {
+                        if self.broken.is_none() && e.kind == Kind::ConnectionLost {
+                            self.broken = Some(e);
+                        }
+                    }
+                    self.skipping = false;
+                }
+            }
+        }
+    }
+
+    /// Read every answer owed to messages without a tag (Syncs, aborted
+    /// COPYs): the session is then idle between messages of its own.
+    async fn settle_untagged(&mut self) -> Result<(), Failure> {
+        self.end_batch();
+        while let Some(result) = self.next().await {
+            // Only untagged entries are left when this is called.
+            result.1?;
+        }
+        self.check()
+    }
+
+    fn check(&self) -> Result<(), Failure> {
+        match &self.broken {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    async fn read_statement(&mut self) -> Result<u64, Failure> {
+        self.check()?;
+        if self.skipping {
+            return Err(Failure::target(
+                "not run: an earlier statement sent with it failed".to_string(),
+            ));
+        }
+        loop {
+            let frame = self.read().await?;
+            match frame.tag {
+                b'2' => {}
+                b'C' => return Ok(rows_of(&frame.body)),
+                b'E' => {
+                    self.skipping = true;
+                    return Err(self.server_error(frame.body));
+                }
+                other => self.other(other, frame.body)?,
+            }
+        }
+    }
+
+    async fn read_close(&mut self) -> Result<(), Failure> {
+        loop {
+            let frame = self.read().await?;
+            match frame.tag {
+                b'3' => return Ok(()),
+                b'E' => {
+                    self.skipping = true;
+                    return Err(self.server_error(frame.body));
+                }
+                other => self.other(other, frame.body)?,
+            }
+        }
+    }
+
+    async fn read_simple(&mut self) -> Result<u64, Failure> {
+        self.check()?;
+        let mut error = None;
+        let mut rows = 0;
+        loop {
+            let frame = self.read().await?;
+            match frame.tag {
+                b'C' => rows = rows_of(&frame.body),
+                b'T' | b'D' | b'I' => {}
+                b'E' => {
+                    let e = self.server_error(frame.body);
+                    error.get_or_insert(e);
+                }
+                b'Z' => return error.map_or(Ok(rows), Err),
+                other => self.other(other, frame.body)?,
+            }
+        }
+    }
+
+    /// Answers up to ReadyForQuery; the first error among them.
+    async fn read_until_ready(&mut self) -> Result<(), Failure> {
+        self.check()?;
+        let mut error = None;
+        loop {
+            let frame = self.read().await?;
+            match frame.tag {
+                b'Z' => return error.map_or(Ok(()), Err),
+                b'E' => {
+                    let e = self.server_error(frame.body);
+                    error.get_or_insert(e);
+                }
+                b'1' | b'2' | b'3' | b'C' | b'T' | b'D' | b'I' | b'n' | b't' => {}
+                other => self.other(other, frame.body)?,
+            }
+        }
+    }
+
+    async fn read(&mut self) -> Result<crate::stream::walsender::frame::Frame, Failure> {
+        match self.conn.frames().read().await {
+            Ok(frame) => Ok(frame),
+            Err(e) => {
+                let e = target_failure(e);
+                self.broken = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    fn other(&mut self, tag: u8, body: Bytes) -> Result<(), Failure> {
+        if let Err(e) = self.conn.other_message(tag, body, "applying changes") {
+            let e = target_failure(e);
+            self.broken = Some(e.clone());
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn server_error(&mut self, body: Bytes) -> Failure {
+        let server = self.conn.server().to_string();
+        match ServerMessage::parse(body) {
+            Ok(m) => target_failure(m.into_error(&server)),
+            Err(e) => {
+                let e = target_failure(e);
+                self.broken = Some(e.clone());
+                e
+            }
+        }
+    }
+
+    /// Run `sql` (setup, close) once nothing is in flight; its rows as text.
+    pub async fn query(&mut self, sql: &str) -> Result<QueryResult, Failure> {
+        self.abandon_copy();
+        self.settle_untagged().await?;
+        self.conn.simple_query(sql).await.map_err(target_failure)
+    }
+
+    /// Prepare `sql` as a named statement, once nothing is in flight (a
+    /// failure is then this statement's own); its name.
+    pub async fn prepare(&mut self, sql: &str) -> Result<String, Failure> {
+        self.abandon_copy();
+        self.settle_untagged().await?;
+        let name = format!("a{}", self.next_name);
+        self.next_name += 1;
+        let out = self.conn.frames().out();
+        frontend::parse(&name, sql, std::iter::empty(), out).map_err(|e| encode_failure(&e))?;
+        frontend::sync(out);
+        self.write().await;
+        self.read_until_ready().await?;
+        Ok(name)
+    }
+
+    /// Drop a prepared statement no longer used (its table changed shape),
+    /// after what was sent before it.
+    pub fn close_statement(&mut self, name: &str) {
+        self.abandon_copy();
+        if let Err(e) = frontend::close(b'S', name, self.conn.frames().out()) {
+            self.broken.get_or_insert(encode_failure(&e));
+        }
+        self.unsynced = true;
+        self.queue.push_back((Owed::Close, 0));
+    }
+
+    /// Start `COPY ... FROM STDIN` once nothing is in flight.
+    pub async fn copy_in(&mut self, sql: &str) -> Result<(), Failure> {
+        self.abandon_copy();
+        self.settle_untagged().await?;
+        frontend::query(sql, self.conn.frames().out()).map_err(|e| encode_failure(&e))?;
+        self.write().await;
+        loop {
+            let frame = self.read().await?;
+            match frame.tag {
+                b'G' => {
+                    self.in_copy = true;
+                    return Ok(());
+                }
+                b'E' => {
+                    let e = self.server_error(frame.body);
+                    self.read_until_ready().await?;
+                    return Err(e);
+                }
+                other => self.other(other, frame.body)?,
+            }
+        }
+    }
+
+    /// Send COPY data (whole rows); written once enough is encoded.
+    pub async fn copy_data(&mut self, data: Bytes) -> Result<(), Failure> {
+        let out = self.conn.frames().out();
+        frontend::CopyData::new(data)
+            .map_err(|e| encode_failure(&e))?
+            .write(out);
+        self.send().await;
+        self.check()
+    }
+
+    /// End the COPY; the rows the server took.
+    pub async fn copy_finish(&mut self) -> Result<u64, Failure> {
+        self.in_copy = false;
+        frontend::copy_done(self.conn.frames().out());
+        self.write().await;
+        self.check()?;
+        let mut rows = 0;
+        let mut error = None;
+        loop {
+            let frame = self.read().await?;
+            match frame.tag {
+                b'C' => rows = rows_of(&frame.body),
+                b'E' => {
+                    let e = self.server_error(frame.body);
+                    error.get_or_insert(e);
+                }
+                b'Z' => return error.map_or(Ok(rows), Err),
+                other => self.other(other, frame.body)?,
+            }
+        }
+    }
+
+    /// A COPY left open (its transaction failed, or the applier closes):
+    /// abort it, as dropping tokio-postgres' sink did.
+    fn abandon_copy(&mut self) {
+        if std::mem::take(&mut self.in_copy) {
+            if let Err(e) =
+                frontend::copy_fail("abandoned by the applier", self.conn.frames().out())
+            {
+                self.broken.get_or_insert(encode_failure(&e));
+            }
+            self.queue.push_back((Owed::CopyAbort, 0));
+        }
+    }
+}
+
+/// The row count at the end of a command tag ("INSERT 0 1", "UPDATE 3").
+fn rows_of(tag: &[u8]) -> u64 {
+    let tag = tag.strip_suffix(b"\0").unwrap_or(tag);
+    tag.rsplit(|b| *b == b' ')
+        .next()
+        .and_then(|n| std::str::from_utf8(n).ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn target_failure(e: WalSenderError) -> Failure {
+    e.into_failure_on(Side::Target)
+}
+
+fn encode_failure(e: &std::io::Error) -> Failure {
+    Failure::target(format!("cannot encode a message for the target: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rows_of;
+
+    #[test]
+    fn row_counts_come_from_the_command_tag() {
+        assert_eq!(rows_of(b"INSERT 0 1\0"), 1);
+        assert_eq!(rows_of(b"UPDATE 37\0"), 37);
+        assert_eq!(rows_of(b"DELETE 0\0"), 0);
+        assert_eq!(rows_of(b"COPY 1000\0"), 1000);
+        assert_eq!(rows_of(b"BEGIN\0"), 0);
     }
 }

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
-use tokio_postgres::Statement;
 
 use super::copy::Run;
 use super::deletes::batchable_key;
@@ -20,7 +19,8 @@ use crate::stream::change::{OldTuple, RelId, Relation, ReplicaIdentity, Value};
 
 /// A prepared shape and what an error message needs to describe its rows.
 pub(super) struct Prepared {
-    pub(super) statement: Statement,
+    /// The name it is prepared under on the applier's session.
+    pub(super) statement: String,
     pub(super) op: Op,
     pub(super) table: String,
     /// Names of the matched columns, and the index of the first parameter
@@ -43,7 +43,7 @@ impl Applier {
         if let Some(target) = &rel.target {
             return Ok((relation, target.clone()));
         }
-        let target = Arc::new(target::resolve(self.pipeline.client(), &relation).await?);
+        let target = Arc::new(target::resolve(&self.client, &relation).await?);
         if let Some(rel) = self.relations.get_mut(&id) {
             rel.target = Some(target.clone());
         }
@@ -64,9 +64,10 @@ impl Applier {
         let (relation, table) = self.table(id).await?;
         let roles = &key.2;
         let sql = statement::sql(&table, op, roles, one_row);
+        // Answered alone (once per shape): its failure is its own.
+        self.settle_all().await?;
         let statement = self
             .pipeline
-            .client()
             .prepare(&sql)
             .await
             .with_context(|| format!("preparing {sql}"))?;
@@ -149,10 +150,9 @@ impl Applier {
         };
         tx.rows += 1;
         let (seq, xid) = (tx.seq, tx.xid);
-        let statement = prepared.statement.clone();
         self.pipeline.execute(
-            &statement,
-            Arc::new(params),
+            &prepared.statement.clone(),
+            &params,
             Entry::new(
                 seq,
                 Kind::Row {
@@ -267,12 +267,12 @@ impl Applier {
         let params = Arc::new(params);
         self.pipeline.execute(
             &statement,
-            params.clone(),
+            &params,
             Entry::new(
                 seq,
                 Kind::Row {
                     prepared,
-                    params,
+                    params: params.clone(),
                     xid,
                 },
             ),

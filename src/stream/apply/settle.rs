@@ -50,6 +50,7 @@ pub(super) enum Kind {
 
 impl Applier {
     pub(super) async fn make_room(&mut self) -> Result<()> {
+        self.pipeline.send().await;
         while self.pipeline.is_full() {
             self.settle_one().await?;
         }
@@ -86,11 +87,7 @@ impl Applier {
         }
     }
 
-    pub(super) fn judge(
-        &mut self,
-        kind: &Kind,
-        result: Result<u64, tokio_postgres::Error>,
-    ) -> Result<()> {
+    pub(super) fn judge(&mut self, kind: &Kind, result: Result<u64, Failure>) -> Result<()> {
         match kind {
             Kind::Control(what) => {
                 result.with_context(|| format!("{what} of a source transaction on the target"))?;

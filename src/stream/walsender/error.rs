@@ -61,7 +61,7 @@ impl WalSenderError {
         Self::new(
             WalSenderErrorKind::Closed,
             format!(
-                "replication connection to {server} lost: {}",
+                "connection to {server} lost: {}",
                 crate::conninfo::io_message(e)
             ),
         )
@@ -85,7 +85,13 @@ impl WalSenderError {
     /// the kind that says whether it is worth a retry (a broken link, a
     /// server shutting down) or not.
     pub fn into_failure(self) -> crate::error::Failure {
-        crate::error::Error::new(self.error_kind(), crate::error::Side::Source, self.message)
+        self.into_failure_on(crate::error::Side::Source)
+    }
+
+    /// [`WalSenderError::into_failure`] for a connection to `side` (the
+    /// applier's session on the target speaks the same protocol).
+    pub fn into_failure_on(self, side: crate::error::Side) -> crate::error::Failure {
+        crate::error::Error::new(self.error_kind(), side, self.message)
     }
 
     /// The kind of failure this is (see [`Self::into_failure`]); also how

@@ -29,9 +29,9 @@
 //! at a time, as the protocol demands. Errors are [`WalSenderError`]: one
 //! line naming the server, with the SQLSTATE when the server sent one.
 
-mod backend;
+pub(crate) mod backend;
 mod error;
-mod frame;
+pub(crate) mod frame;
 mod replication;
 mod slot;
 mod startup;
@@ -104,7 +104,24 @@ impl WalSender {
     /// that accepts one (the role needs the REPLICATION attribute, and
     /// pg_hba.conf must let it into the database).
     pub async fn connect(info: &ConnInfo) -> Result<WalSender, WalSenderError> {
-        let session = startup::connect(info).await?;
+        Self::open(info, true).await
+    }
+
+    /// Opens a plain (non-replication) session with the same connection
+    /// code: for a client that speaks the extended protocol itself through
+    /// [`WalSender::frames`] (the applier's pipeline).
+    pub(crate) async fn connect_session(info: &ConnInfo) -> Result<WalSender, WalSenderError> {
+        Self::open(info, false).await
+    }
+
+    /// The socket, for a caller that encodes and reads messages itself
+    /// between commands (nothing of a command of its own may be unread).
+    pub(crate) fn frames(&mut self) -> &mut Frames {
+        &mut self.frames
+    }
+
+    async fn open(info: &ConnInfo, replication: bool) -> Result<WalSender, WalSenderError> {
+        let session = startup::connect(info, replication).await?;
         let mut sender = WalSender {
             frames: session.frames,
             parameters: session.parameters,
@@ -221,7 +238,7 @@ impl WalSender {
     }
 
     /// Messages any state may see: notices, parameter changes.
-    fn other_message(
+    pub(crate) fn other_message(
         &mut self,
         tag: u8,
         body: bytes::Bytes,

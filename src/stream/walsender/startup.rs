@@ -23,14 +23,15 @@ pub(crate) struct Session {
     pub backend_pid: i32,
 }
 
-/// Connects to the first host of `info` that accepts a replication connection.
-pub(crate) async fn connect(info: &ConnInfo) -> Result<Session, WalSenderError> {
+/// Connects to the first host of `info` that accepts a replication
+/// connection (`replication`), or a plain session (the applier's pipeline).
+pub(crate) async fn connect(info: &ConnInfo, replication: bool) -> Result<Session, WalSenderError> {
     let tls = info
         .tls()
         .map_err(|e| WalSenderError::new(WalSenderErrorKind::Tls, format!("{e:#}")))?;
     let mut last = None;
     for target in &info.raw_targets()? {
-        match connect_target(target, &tls).await {
+        match connect_target(target, &tls, replication).await {
             Ok(session) => return Ok(session),
             Err(e) => {
                 tracing::debug!("{e}");
@@ -44,16 +45,17 @@ pub(crate) async fn connect(info: &ConnInfo) -> Result<Session, WalSenderError> 
 async fn connect_target(
     target: &RawTarget,
     tls: &MakeRustlsConnect,
+    replication: bool,
 ) -> Result<Session, WalSenderError> {
     let attempt = async {
         match target.ssl_mode() {
-            SslMode::Disable => handshake(target, tls, SslMode::Disable).await,
-            SslMode::Require => handshake(target, tls, SslMode::Require).await,
+            SslMode::Disable => handshake(target, tls, SslMode::Disable, replication).await,
+            SslMode::Require => handshake(target, tls, SslMode::Require, replication).await,
             // prefer (and allow): libpq retries in plain text when TLS fails.
-            _ => match handshake(target, tls, SslMode::Prefer).await {
+            _ => match handshake(target, tls, SslMode::Prefer, replication).await {
                 Err(e) if e.kind() == WalSenderErrorKind::Tls => {
                     tracing::debug!("{e}; retrying without TLS");
-                    handshake(target, tls, SslMode::Disable).await
+                    handshake(target, tls, SslMode::Disable, replication).await
                 }
                 other => other,
             },
@@ -76,6 +78,7 @@ async fn handshake(
     target: &RawTarget,
     tls: &MakeRustlsConnect,
     ssl: SslMode,
+    replication: bool,
 ) -> Result<Session, WalSenderError> {
     let server = target.to_string();
     let socket: Box<dyn Io> = Box::new(target.open().await?);
@@ -85,7 +88,7 @@ async fn handshake(
         negotiate_tls(socket, target, tls, ssl).await?
     };
     let mut frames = Frames::new(io, server);
-    startup(&mut frames, target).await?;
+    startup(&mut frames, target, replication).await?;
     finish_startup(frames).await
 }
 
@@ -129,16 +132,22 @@ async fn negotiate_tls(
 }
 
 /// Sends the startup message and answers the authentication requests.
-async fn startup(frames: &mut Frames, target: &RawTarget) -> Result<(), WalSenderError> {
+async fn startup(
+    frames: &mut Frames,
+    target: &RawTarget,
+    replication: bool,
+) -> Result<(), WalSenderError> {
     let cfg = target.config();
     let user = cfg.get_user().unwrap_or_default();
     let mut params = vec![
         ("user", user),
         ("database", cfg.get_dbname().unwrap_or_default()),
-        // A logical walsender: replication commands and SQL, in one database.
-        ("replication", "database"),
         ("client_encoding", "UTF8"),
     ];
+    if replication {
+        // A logical walsender: replication commands and SQL, in one database.
+        params.push(("replication", "database"));
+    }
     if let Some(name) = cfg.get_application_name() {
         params.push(("application_name", name));
     }
