@@ -58,6 +58,9 @@ pub async fn list(
     let output = command(&program, None)
         .map_err(|e| could_not_run(&program, e))?
         .arg("--list")
+        // Adds each entry's dependencies (see toc.rs); the entry lines are
+        // the same.
+        .arg("--verbose")
         .arg(format!("--section={}", section.as_arg()))
         .arg(archive)
         .output()
