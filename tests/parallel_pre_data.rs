@@ -114,3 +114,46 @@ fn an_unknown_setting_is_refused() {
         "{text}"
     );
 }
+
+/// The target refuses one table of a parallel stage: the clone fails with
+/// pg_restore's error; once the refusal is gone, a resume ends equal.
+#[test]
+fn a_failing_batch_fails_the_clone_with_its_error_then_resumes() {
+    let (src, tgt) = dependencies("deps");
+    tgt.psql(
+        "deps",
+        "CREATE FUNCTION refuse() RETURNS event_trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands()
+                      WHERE object_identity = 'dep_b.uses_3') THEN
+             RAISE EXCEPTION 'refusing dep_b.uses_3 (test)';
+           END IF;
+         END $$;
+         CREATE EVENT TRIGGER refuse ON ddl_command_end EXECUTE FUNCTION refuse();",
+    );
+    let dir = workdir();
+    let out = support::runner::clone_command((&src, "deps"), (&tgt, "deps"), dir.path(), &[])
+        .env(FORCE.0, FORCE.1)
+        .output()
+        .unwrap();
+    let text = support::output_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("refusing dep_b.uses_3 (test)")
+            && text.contains("pg_restore of the pre-data section failed")
+            && text.contains(STAGED),
+        "{text}"
+    );
+    tgt.psql("deps", "DROP EVENT TRIGGER refuse; DROP FUNCTION refuse()");
+    let out = support::runner::clone_command(
+        (&src, "deps"),
+        (&tgt, "deps"),
+        dir.path(),
+        &["--resume", "--not-consistent"],
+    )
+    .env(FORCE.0, FORCE.1)
+    .output()
+    .unwrap();
+    support::assert_success(&out, "pgcopydb clone --resume");
+    verify::assert_equal(&src, "deps", &tgt, "deps");
+}
