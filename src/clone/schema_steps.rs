@@ -87,7 +87,7 @@ pub async fn write_pre_list(
         .iter()
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?;
-    let entries = schema::list(tools, &workdir.archive(), Section::PreData).await?;
+    let mut entries = schema::list(tools, &workdir.archive(), Section::PreData).await?;
     let filtered = selection.toc_filter();
     let keep_public = tools.major >= 11;
     let skip = |e: &TocEntry| {
@@ -98,6 +98,10 @@ pub async fn write_pre_list(
             || large_object_of(e).is_some_and(|oid| by_tool.contains(&oid))
     };
     schema::write_use_list(&entries, &skip, &workdir.pre_list())?;
+    let mut dependencies = schema::dependencies(tools, &workdir.archive()).await?;
+    for e in &mut entries {
+        e.depends_on = dependencies.remove(&e.dump_id).unwrap_or_default();
+    }
     let kept = entries
         .iter()
         .filter(|e| !skip(e))

@@ -10,7 +10,7 @@ mod restore;
 mod schedule;
 mod toc;
 
-pub use dump::{dump, list};
+pub use dump::{dependencies, dump, list};
 pub use properties::copy_db_properties;
 pub use restore::{restore, RestoreOptions};
 pub use schedule::{plan, Stage};
