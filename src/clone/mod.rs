@@ -7,6 +7,7 @@
 //! state, so that `--resume` skips what is done and redoes what was cut.
 
 pub mod budget;
+mod cdc_carry;
 mod data;
 mod globals;
 pub mod instance;
@@ -97,8 +98,15 @@ pub async fn run_steps(
     } else {
         Reuse::Continue
     };
+    let carried = match reuse {
+        Reuse::Fresh => cdc_carry::read(&opts.dir),
+        _ => None,
+    };
     let workdir = WorkDir::open(&opts.dir, reuse)?;
     let state = workdir.state.clone();
+    if let Some(carried) = &carried {
+        carried.restore(&state)?;
+    }
     let new_target = restore_target::starts_new_target(&state, endpoints, steps)?;
     state.catalog().put_setup(&opts.record_at_start)?;
     let resumed_opts = CloneOptions {
@@ -167,7 +175,7 @@ pub async fn run_steps(
     info!(
         "{} tables ({}), {} indexes, {} sequences, {} large objects",
         catalog.tables.len(),
-        indicatif::HumanBytes(catalog.total_bytes().max(0) as u64),
+        crate::report::size::pg_size_pretty(catalog.total_bytes()),
         catalog.index_count(),
         catalog.sequences.len(),
         catalog.large_objects.len()

@@ -9,5 +9,6 @@ pub mod logging;
 pub mod metrics;
 pub mod progress;
 pub mod secrets;
+pub mod size;
 pub mod stdout;
 pub mod summary;

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::report::size::{pg_size_pretty, transmit_rate};
 use comfy_table::{presets, CellAlignment, Table as Grid};
-use indicatif::HumanBytes;
 use serde::{Deserialize, Serialize};
 
 use super::build_timings::{lenient, BuildTiming};
@@ -119,14 +119,11 @@ impl Summary {
         let mut doc = serde_json::to_value(self)?;
         if let Some(tables) = doc.get_mut("tables").and_then(|t| t.as_array_mut()) {
             for (json, t) in tables.iter_mut().zip(&self.tables) {
-                let rate = match t.copy_seconds {
-                    s if s > 0.0 => format!("{}/s", HumanBytes((t.bytes as f64 / s) as u64)),
-                    _ => String::new(),
-                };
+                let rate = transmit_rate(t.bytes, t.copy_seconds);
                 json["duration"] = serde_json::json!((t.copy_seconds * 1000.0) as u64);
                 json["network"] = serde_json::json!({
                     "bytes": t.bytes,
-                    "bytes-pretty": HumanBytes(t.bytes).to_string(),
+                    "bytes-pretty": pg_size_pretty(t.bytes),
                     "transmit-rate": rate,
                 });
                 json["index"] = serde_json::json!({
@@ -159,7 +156,7 @@ impl Summary {
         ]);
         for s in &self.steps {
             let transfer = if s.step.starts_with("copy") && copied_bytes > 0 {
-                HumanBytes(copied_bytes).to_string()
+                pg_size_pretty(copied_bytes)
             } else {
                 String::new()
             };
@@ -201,7 +198,7 @@ impl Summary {
                 t.name.clone(),
                 t.parts.max(1).to_string(),
                 seconds(t.copy_seconds),
-                HumanBytes(t.bytes).to_string(),
+                pg_size_pretty(t.bytes),
                 t.indexes.to_string(),
                 seconds(t.index_seconds),
                 t.rows.to_string(),
@@ -236,7 +233,7 @@ impl Summary {
         out.push_str(&format!(
             "{} tables, {rows} rows, {} copied; {} sequences, {} large objects; {} in total\n",
             self.tables.len(),
-            HumanBytes(bytes),
+            pg_size_pretty(bytes),
             self.sequences,
             self.large_objects,
             seconds(self.total_seconds)
