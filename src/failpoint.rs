@@ -33,6 +33,8 @@
 //!
 //! The points (see [`POINTS`]); each name says what has just happened:
 //! - `pre-data-restored`: pg_restore of pre-data is done, not recorded yet.
+//! - `pre-data-stage-restored`: a stage of a parallel pre-data restore is
+//!   committed (all its batches), the next not started.
 //! - `copy-sent`: a `COPY ... TO STDOUT` is sent to the source, none of
 //!   its rows read yet (the source backend is busy sending them): a pause
 //!   there lets a test break the source connection mid-COPY. Reached on
@@ -76,6 +78,10 @@
 /// name not in this list is refused, so a misspelt test fails at once.
 pub const POINTS: &[(&str, &str)] = &[
     ("pre-data-restored", "pre-data restored, not recorded"),
+    (
+        "pre-data-stage-restored",
+        "a stage of a parallel pre-data restore committed",
+    ),
     ("copy-sent", "a COPY TO sent to the source, no row read yet"),
     ("table-copied", "a table's COPY committed, not recorded"),
     (

@@ -27,6 +27,7 @@ mod large_objects;
 mod large_values;
 mod list;
 mod package;
+mod parallel_pre_data;
 mod partitioned_target;
 mod partitions;
 mod progress_metrics;

@@ -13,6 +13,7 @@ mod globals;
 pub mod instance;
 pub mod limits;
 mod options;
+mod parallel_pre_data;
 mod restore_target;
 mod resume;
 mod schema_steps;
@@ -561,7 +562,8 @@ pub async fn write_restore_lists(
         opts.skips,
         &catalog.large_objects,
     )
-    .await?;
+    .await?
+    .path;
     let post =
         schema_steps::write_post_list(&tools, endpoints, &workdir, &catalog, opts.skips, false)
             .await?;

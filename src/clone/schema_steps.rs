@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use tokio_postgres::Client;
 
+use super::parallel_pre_data;
 use super::toc_skips::{SkipOptions, TocSkips};
 use super::CloneOptions;
 use crate::catalog::Catalog;
@@ -77,7 +78,7 @@ pub async fn write_pre_list(
     selection: &Selection,
     skips: SkipOptions,
     large_objects: &[u32],
-) -> Result<std::path::PathBuf> {
+) -> Result<PreList> {
     let by_tool: HashSet<u32> = large_objects.iter().copied().collect();
     let skipped = TocSkips::for_target(skips, target).await?;
     let existing: HashSet<String> = target
@@ -86,7 +87,7 @@ pub async fn write_pre_list(
         .iter()
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?;
-    let entries = schema::list(tools, &workdir.archive(), Section::PreData).await?;
+    let mut entries = schema::list(tools, &workdir.archive(), Section::PreData).await?;
     let filtered = selection.toc_filter();
     let keep_public = tools.major >= 11;
     let skip = |e: &TocEntry| {
@@ -97,7 +98,29 @@ pub async fn write_pre_list(
             || large_object_of(e).is_some_and(|oid| by_tool.contains(&oid))
     };
     schema::write_use_list(&entries, &skip, &workdir.pre_list())?;
-    Ok(workdir.pre_list())
+    let mut dependencies = schema::dependencies(tools, &workdir.archive()).await?;
+    for e in &mut entries {
+        e.depends_on = dependencies.remove(&e.dump_id).unwrap_or_default();
+    }
+    let kept = entries
+        .iter()
+        .filter(|e| !skip(e))
+        .map(|e| e.dump_id)
+        .collect();
+    Ok(PreList {
+        path: workdir.pre_list(),
+        entries,
+        kept,
+    })
+}
+
+/// The pre-data use-list written, with the listing it was made of.
+pub struct PreList {
+    pub path: std::path::PathBuf,
+    /// The section's entries in archive order, with their dependencies.
+    pub entries: Vec<TocEntry>,
+    /// The dump ids the use-list keeps.
+    pub kept: HashSet<u32>,
 }
 
 /// The large object an ACL or COMMENT entry is about (its tag is
@@ -131,7 +154,7 @@ pub async fn restore_pre_data(
     opts: &CloneOptions,
     interrupted: bool,
 ) -> Result<Vec<(&'static str, Duration)>> {
-    write_pre_list(tools, target, workdir, selection, opts.skips, large_objects).await?;
+    let list = write_pre_list(tools, target, workdir, selection, opts.skips, large_objects).await?;
     let mut steps = Vec::new();
     if !large_objects.is_empty() {
         let source =
@@ -156,15 +179,30 @@ pub async fn restore_pre_data(
     }
     let mut restore_opts = opts.restore_options();
     restore_opts.clean_if_exists |= interrupted;
-    restore(
-        tools,
-        endpoints,
-        workdir,
-        Section::PreData,
-        &workdir.pre_list(),
-        &restore_opts,
-    )
-    .await
+    match parallel_pre_data::stages(&list.entries, &list.kept, &restore_opts)? {
+        Some(stages) => {
+            parallel_pre_data::restore(
+                tools,
+                endpoints,
+                workdir,
+                &list.entries,
+                &stages,
+                &restore_opts,
+            )
+            .await
+        }
+        None => {
+            restore(
+                tools,
+                endpoints,
+                workdir,
+                Section::PreData,
+                &list.path,
+                &restore_opts,
+            )
+            .await
+        }
+    }
     .context("restoring pre-data with pg_restore")?;
     Ok(steps)
 }

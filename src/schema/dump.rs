@@ -76,3 +76,35 @@ pub async fn list(
     let stdout = String::from_utf8_lossy(&output.stdout);
     Ok(parse_list(&stdout))
 }
+
+/// What each entry of `archive` depends on, by dump id: `pg_restore --list
+/// --verbose` prints it (see toc.rs). Not part of [`list`]: the verbose
+/// listing shows every entry of the archive whatever `--section` says.
+pub async fn dependencies(
+    tools: &PgTools,
+    archive: &Path,
+) -> anyhow::Result<std::collections::HashMap<u32, Vec<u32>>> {
+    let program = tools.pg_restore();
+    let output = command(&program, None)
+        .map_err(|e| could_not_run(&program, e))?
+        .arg("--list")
+        .arg("--verbose")
+        .arg(archive)
+        .output()
+        .await
+        .map_err(|e| could_not_run(&program, e))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        anyhow::bail!(
+            "pg_restore --list --verbose {} failed ({}):\n{}",
+            archive.display(),
+            output.status,
+            error_excerpt(&stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    Ok(parse_list(&stdout)
+        .into_iter()
+        .map(|e| (e.dump_id, e.depends_on))
+        .collect())
+}

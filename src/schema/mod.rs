@@ -7,11 +7,13 @@ pub(crate) mod child;
 mod dump;
 mod properties;
 mod restore;
+mod schedule;
 mod toc;
 
-pub use dump::{dump, list};
+pub use dump::{dependencies, dump, list};
 pub use properties::copy_db_properties;
 pub use restore::{restore, RestoreOptions};
+pub use schedule::{plan, Stage};
 pub use toc::{parse_list, write_use_list, TocEntry};
 
 /// An archive section, as `pg_dump`/`pg_restore --section` name them.

@@ -13,6 +13,11 @@
 //! The split of SCHEMA/NAME/OWNER is therefore best effort; the reliable
 //! keys are the dump id (all pg_restore reads back from a use-list) and the
 //! catalog/object oids.
+//!
+//! With `--verbose`, pg_restore follows an entry that has dependencies with
+//! `;\tdepends on: ID ID ...`: the dump ids the archive's TOC records for it
+//! (pg_dump's own dependency graph, the one a parallel pg_restore schedules
+//! by). They are kept in [`TocEntry::depends_on`].
 
 use std::io::Write;
 use std::path::Path;
@@ -31,6 +36,8 @@ pub struct TocEntry {
     pub owner: Option<String>,
     /// The line as printed (continuation lines joined with a space).
     pub line: String,
+    /// The dump ids this entry depends on (empty without `--verbose`).
+    pub depends_on: Vec<u32>,
 }
 
 #[cfg(test)]
@@ -46,6 +53,7 @@ impl TocEntry {
             name: name.into(),
             owner: None,
             line: String::new(),
+            depends_on: Vec::new(),
         }
     }
 }
@@ -129,7 +137,7 @@ pub fn parse_list(output: &str) -> Vec<TocEntry> {
     // Schema names come from the archive's own SCHEMA entries, so that a
     // schema with a space in its name is still split correctly elsewhere.
     let mut schemas: Vec<String> = vec!["public".into(), "pg_catalog".into()];
-    for line in &lines {
+    for line in lines.iter().filter_map(Line::entry) {
         if let Some(e) = parse_line(line, &[]) {
             if e.desc == "SCHEMA" {
                 schemas.push(e.name);
@@ -139,23 +147,53 @@ pub fn parse_list(output: &str) -> Vec<TocEntry> {
     // Longest first, so "my app" wins over "my".
     schemas.sort_by_key(|s| std::cmp::Reverse(s.len()));
 
-    lines
-        .iter()
-        .filter_map(|l| parse_line(l, &schemas))
-        .collect()
+    let mut entries: Vec<TocEntry> = Vec::new();
+    // Dependencies belong to the entry line just above, if it parsed.
+    let mut last_parsed = false;
+    for line in &lines {
+        match line {
+            Line::Entry(text) => {
+                let entry = parse_line(text, &schemas);
+                last_parsed = entry.is_some();
+                entries.extend(entry);
+            }
+            Line::DependsOn(ids) => match entries.last_mut() {
+                Some(last) if last_parsed => last.depends_on.extend(ids),
+                _ => {}
+            },
+        }
+    }
+    entries
+}
+
+enum Line {
+    Entry(String),
+    DependsOn(Vec<u32>),
+}
+
+impl Line {
+    fn entry(&self) -> Option<&str> {
+        match self {
+            Line::Entry(text) => Some(text),
+            Line::DependsOn(_) => None,
+        }
+    }
 }
 
 /// Entry lines start with `<digits>;`; any other non-comment line can only
 /// be the rest of a name holding a raw newline (pg_restore before 11).
-fn join_continuations(output: &str) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
+fn join_continuations(output: &str) -> Vec<Line> {
+    let mut lines: Vec<Line> = Vec::new();
     for raw in output.lines() {
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         if is_entry_start(raw) {
-            lines.push(raw.to_string());
+            lines.push(Line::Entry(raw.to_string()));
+        } else if let Some(ids) = raw.strip_prefix(";\tdepends on:") {
+            let ids = ids.split_whitespace().filter_map(|id| id.parse().ok());
+            lines.push(Line::DependsOn(ids.collect()));
         } else if raw.starts_with(';') || raw.is_empty() {
             continue;
-        } else if let Some(last) = lines.last_mut() {
+        } else if let Some(Line::Entry(last)) = lines.last_mut() {
             last.push(' ');
             last.push_str(raw);
         }
@@ -209,6 +247,7 @@ fn parse_line(line: &str, schemas: &[String]) -> Option<TocEntry> {
         name: name.to_string(),
         owner,
         line: line.to_string(),
+        depends_on: Vec::new(),
     })
 }
 
@@ -255,6 +294,7 @@ mod tests {
 230; 1259 16412 TABLE my app t some owner
 3373; 2613 16421 BLOB - 16421 postgres
 3222; 2606 16399 FK CONSTRAINT app b b_a_id_fkey postgres
+;	depends on: 215 218
 2053; 826 16420 DEFAULT ACL app DEFAULT PRIVILEGES FOR TABLES postgres
 3371; 0 16415 MATERIALIZED VIEW DATA app mv postgres
 3400; 0 0 ENCODING - ENCODING 
@@ -297,6 +337,14 @@ name postgres
 
         let blob = by_id(&entries, 3373);
         assert_eq!((blob.desc.as_str(), blob.schema.as_deref()), ("BLOB", None));
+    }
+
+    #[test]
+    fn dependencies_of_the_verbose_listing_go_to_their_entry() {
+        let entries = parse_list(LISTING);
+        assert_eq!(by_id(&entries, 3222).depends_on, [215, 218]);
+        assert!(by_id(&entries, 3373).depends_on.is_empty());
+        assert!(by_id(&entries, 2053).depends_on.is_empty());
     }
 
     #[test]
