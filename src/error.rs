@@ -421,6 +421,9 @@ fn root_cause_kind(cause: &(dyn std::error::Error + 'static)) -> Option<(Kind, O
     if let Some(e) = cause.downcast_ref::<tokio_postgres::error::DbError>() {
         return Some((Kind::of_sqlstate(e.code().code()), None));
     }
+    if let Some(e) = cause.downcast_ref::<crate::stream::walsender::WalSenderError>() {
+        return Some((e.error_kind(), Some(Side::Source)));
+    }
     if let Some(e) = cause.downcast_ref::<crate::copy::relay::SourceError>() {
         return Some((Kind::of_sqlstate(&e.code), Some(Side::Source)));
     }

@@ -61,6 +61,9 @@
 //! - `stream-flush-reported`: the slot was sent a status update saying the
 //!   store holds everything up to the label's LSN (the source may now
 //!   recycle that WAL: the store is the only copy left).
+//! - `stream-slot-created`: a replication slot is created on the source
+//!   (labelled with its name), the state or `snapshot.slot` not recording it
+//!   yet (only the work directory's `slot.intent`).
 //! - `stream-change-sent`: a row change (or TRUNCATE) of an open
 //!   transaction handed to the target, its commit not yet sent: a crash
 //!   there is one in the middle of a multi-statement transaction.
@@ -95,6 +98,10 @@ pub const POINTS: &[(&str, &str)] = &[
     ("post-data-restored", "post-data restored, not recorded"),
     ("stream-received", "CDC: a message received, not stored"),
     ("stream-stored", "CDC: messages stored, not applied"),
+    (
+        "stream-slot-created",
+        "a replication slot created, not recorded yet",
+    ),
     (
         "stream-flush-reported",
         "CDC: the slot told what is stored, not applied",

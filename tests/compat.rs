@@ -616,6 +616,23 @@ fn json_outputs_carry_the_original_keys() {
     let printed = json_of(&["list", "progress", "--summary", "--json", "--dir", d]);
     assert_keys(&printed, &summary_keys, "list progress --summary --json");
     let items = &saved["tables"][0];
+    // Sizes read as the server's pg_size_pretty, rates in the original's
+    // bits per second.
+    let bytes = items["network"]["bytes"].as_i64().expect("network.bytes");
+    let server = src.psql(DB, &format!("SELECT pg_size_pretty({bytes}::bigint)"));
+    assert_eq!(
+        items["network"]["bytes-pretty"],
+        server.as_str(),
+        "{items:#}"
+    );
+    let rate = items["network"]["transmit-rate"].as_str().unwrap_or("");
+    let bit_rate = |r: &str| {
+        r.split_once(' ').is_some_and(|(n, unit)| {
+            n.parse::<u64>().is_ok()
+                && ["Bit/s", "kBit/s", "MBit/s", "GBit/s", "B/s"].contains(&unit)
+        })
+    };
+    assert!(bit_rate(rate), "transmit-rate {rate:?}");
     let built: Vec<&str> = items["indexes"]
         .as_array()
         .map(|a| a.iter().filter_map(|i| i["name"].as_str()).collect())
@@ -898,4 +915,244 @@ fn listings_start_with_the_original_columns() {
             assert!(out.contains("PRIMARY KEY (id)"), "{out}");
         }
     }
+}
+
+/// Our size formatter against the server's own `pg_size_pretty(bigint)`,
+/// across every unit's boundaries (n-1, n, n+1 around each limit and
+/// rounding point), negative sizes and the ends of `bigint`.
+#[test]
+fn sizes_read_as_the_servers_pg_size_pretty() {
+    let src = support::Cluster::shared_source();
+    let mut sizes: Vec<i64> = vec![0, 1, 8192, 98304, 557_056, i64::MAX, i64::MIN];
+    for shift in [0u32, 10, 20, 30, 40, 50] {
+        let unit = 1i64 << shift;
+        // Limits (10 * unit below kB, 20 * 1024 - 1 halves above) and the
+        // half-unit rounding points.
+        let bases = [10 * 1024, 20 * 1024 - 1].map(|m: i64| m.checked_mul(unit));
+        for base in bases.into_iter().flatten().chain([unit + unit / 2]) {
+            for n in [
+                base - 1,
+                base,
+                base + 1,
+                base / 2 - 1,
+                base / 2,
+                base / 2 + 1,
+            ] {
+                sizes.extend([n, -n]);
+            }
+        }
+    }
+    let list = sizes
+        .iter()
+        .map(|n| format!("('{n}'::bigint)"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = src.query(
+        "postgres",
+        &format!("SELECT n::text, pg_size_pretty(n) FROM (VALUES {list}) AS v(n)"),
+    );
+    assert_eq!(rows.len(), sizes.len());
+    for row in rows {
+        let (n, shown) = (row[0].as_deref(), row[1].as_deref());
+        let n: i64 = n.and_then(|n| n.parse().ok()).expect("a bigint");
+        assert_eq!(
+            Some(pgcopydb::report::size::pg_size_pretty(n).as_str()),
+            shown,
+            "pg_size_pretty({n})"
+        );
+    }
+}
+
+/// A sequence with two owning dependencies (here an `OWNED BY` column and
+/// an identity, the second written into `pg_depend` as a catalog can hold
+/// it) is listed once, under its identity column.
+#[test]
+fn a_sequence_with_two_owners_is_listed_once() {
+    let (src, _tgt) = shared_source_and_target(DB);
+    src.psql(
+        DB,
+        "CREATE TABLE public.a (id serial PRIMARY KEY); \
+         CREATE TABLE public.b (id int GENERATED ALWAYS AS IDENTITY, n int DEFAULT nextval('a_id_seq')); \
+         INSERT INTO pg_depend (classid, objid, objsubid, refclassid, refobjid, refobjsubid, deptype) \
+         VALUES ('pg_class'::regclass, 'a_id_seq'::regclass, 0, 'pg_class'::regclass, 'b'::regclass, 1, 'i');",
+    );
+    let s = src.uri(DB);
+    let listed = json_of(&["list", "sequences", "--source", &s, "--json"]);
+    let named: Vec<&serde_json::Value> = listed
+        .as_array()
+        .map(|a| a.iter().filter(|q| q["name"] == "a_id_seq").collect())
+        .unwrap_or_default();
+    assert_eq!(named.len(), 1, "{listed:#}");
+    assert_eq!(named[0]["owned_by"], "public.b.id", "{listed:#}");
+    let text = accepted(&["list", "sequences", "--source", &s]);
+    assert_eq!(text.matches("a_id_seq").count(), 1, "{text}");
+}
+
+/// `PGCOPYDB_SKIP_CTID_SPLIT` keeps `list schema --split-at` from planning
+/// ranges of pages for a table without an integer key, as it keeps clone
+/// and `list table-parts` from copying them; `--split-max-parts` (the
+/// original's `list schema --split-tables-larger-than S --split-max-parts N`)
+/// caps the parts.
+#[test]
+fn list_schema_split_at_honours_skip_ctid_split_and_max_parts() {
+    let (src, _tgt) = shared_source_and_target(DB);
+    src.psql(
+        DB,
+        "CREATE TABLE public.notes (body text); \
+         INSERT INTO public.notes SELECT repeat('x', 200) || i FROM generate_series(1, 3000) i; \
+         VACUUM ANALYZE public.notes;",
+    );
+    let s = src.uri(DB);
+    let parts_of_notes = |skip_ctid: bool, extra: &[&str]| {
+        let mut c = cmd(&["list", "schema", "--source", &s, "--split-at", "64kB"]);
+        c.args(extra);
+        if skip_ctid {
+            c.env("PGCOPYDB_SKIP_CTID_SPLIT", "true");
+        }
+        let out = c.output().expect("run pgcopydb");
+        assert!(out.status.success(), "{out:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let notes = doc["tables"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["name"] == "notes").cloned())
+            .expect("notes listed");
+        notes["parts"].as_array().map_or(0, Vec::len)
+    };
+    assert!(
+        parts_of_notes(false, &[]) > 3,
+        "notes is split by ctid by default"
+    );
+    assert_eq!(
+        parts_of_notes(true, &[]),
+        0,
+        "PGCOPYDB_SKIP_CTID_SPLIT=true"
+    );
+    assert_eq!(parts_of_notes(false, &["--split-max-parts", "3"]), 3);
+}
+
+/// The original's scripts reach a running follow with `--host`/`--port`
+/// (its TCP endpoint): accepted, the sentinel is read and written in the
+/// work directory as without them, and a warning says so.
+#[test]
+fn sentinel_commands_accept_the_coordinator_endpoint() {
+    let dir = workdir();
+    let d = dir.path().to_str().expect("utf-8 path");
+    accepted(&["stream", "sentinel", "setup", "0/10", "0/20", "--dir", d]);
+    let endpoint = ["--host", "localhost", "--port", "5442", "--dir", d];
+    let with = |args: &[&str]| {
+        let all: Vec<&str> = args.iter().chain(&endpoint).copied().collect();
+        let out = cmd(&all).output().expect("run pgcopydb");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{all:?}: {stderr}");
+        assert!(stderr.contains("no TCP endpoint"), "{all:?}: {stderr}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    with(&["stream", "sentinel", "set", "endpos", "0/30"]);
+    with(&["stream", "sentinel", "set", "apply"]);
+    assert_eq!(with(&["stream", "sentinel", "get", "--endpos"]), "0/30");
+    let doc: serde_json::Value = serde_json::from_str(&accepted(&[
+        "stream", "sentinel", "get", "--json", "--dir", d,
+    ]))
+    .expect("JSON");
+    assert_eq!(doc["apply"], true, "{doc:#}");
+    assert_eq!(doc["endpos"], "0/30", "{doc:#}");
+}
+
+/// `--use-copy-binary` copies a table with a tsvector column in text (its
+/// binary receive faults on strict-alignment hardware), saying so in the
+/// original's words, which its scripts grep.
+#[test]
+fn tsvector_tables_fall_back_to_text_copy_in_the_originals_words() {
+    let (src, tgt) = shared_source_and_target(DB);
+    src.psql(
+        DB,
+        "CREATE TABLE public.tsv (id int PRIMARY KEY, doc tsvector); \
+         INSERT INTO public.tsv VALUES (1, 'a:1 b:2'), (2, to_tsvector('simple', 'x y z'));",
+    );
+    let dir = workdir();
+    let d = dir.path().to_str().expect("utf-8 path");
+    let (s, t) = (src.uri(DB), tgt.uri(DB));
+    let out = cmd(&["clone", "--source", &s, "--target", &t, "--dir", d])
+        .arg("--use-copy-binary")
+        .output()
+        .expect("run pgcopydb");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("not safe for COPY BINARY"), "{stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).expect("summary"))
+            .expect("summary.json");
+    assert_eq!(summary["tables"][0]["binary"], false, "{summary:#}");
+    assert_eq!(
+        tgt.psql(
+            DB,
+            "SELECT string_agg(doc::text, ',' ORDER BY id) FROM public.tsv"
+        ),
+        "'a':1 'b':2,'x':1 'y':2 'z':3"
+    );
+}
+
+/// The original's low-level change data capture workflow: `snapshot
+/// --follow` holds the snapshot its slot starts at, `stream setup`, a plain
+/// `clone` at that snapshot, then `stream prefetch`, `stream sentinel set
+/// apply` and `stream catchup` to an endpos. The clone starts its directory over but keeps the stream setup
+/// the held snapshot belongs to, so the stream steps find it.
+#[test]
+fn the_low_level_cdc_workflow_keeps_its_stream_setup_across_a_clone() {
+    use crate::support::follow;
+    use std::io::BufRead;
+    // Private servers: slots and replication origins are server-wide.
+    let src = follow::logical_cluster(&support::pgbin());
+    let tgt = support::Cluster::start();
+    src.create_db(DB);
+    tgt.create_db(DB);
+    src.psql(
+        DB,
+        "CREATE TABLE public.t (id int PRIMARY KEY, v text); \
+         INSERT INTO public.t SELECT i, 'v' || i FROM generate_series(1, 100) i;",
+    );
+    let dir = workdir();
+    let mut holder = pgcopydb()
+        .args(["snapshot", "--follow", "--source", &src.uri(DB), "--dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn snapshot --follow");
+    // The snapshot id is the first line the holder prints, once it holds it.
+    let mut line = String::new();
+    if let Some(stdout) = holder.stdout.as_mut() {
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the snapshot id");
+    }
+    assert!(!line.trim().is_empty(), "snapshot --follow printed nothing");
+    let step = |sub: &[&str]| {
+        let out = follow::run(sub, &src, &tgt, DB, dir.path());
+        support::assert_success(&out, &format!("{sub:?}"));
+    };
+    step(&["stream", "setup"]);
+    step(&["clone"]);
+    unsafe { libc::kill(holder.id() as i32, libc::SIGTERM) };
+    assert!(holder.wait().expect("wait for the holder").success());
+
+    src.psql(
+        DB,
+        "INSERT INTO public.t SELECT i, 'n' || i FROM generate_series(101, 150) i; \
+         UPDATE public.t SET v = 'u' WHERE id < 10; DELETE FROM public.t WHERE id = 50;",
+    );
+    // Past the changes' commit even while it is not yet flushed (the test
+    // servers do not wait for WAL flushes).
+    let lsn = src.psql(DB, "SELECT pg_current_wal_insert_lsn()");
+    step(&["stream", "prefetch", "--resume", "--endpos", &lsn]);
+    let out = pgcopydb()
+        .args(["stream", "sentinel", "set", "apply", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run sentinel set apply");
+    support::assert_success(&out, "stream sentinel set apply");
+    step(&["stream", "catchup", "--resume", "--endpos", &lsn]);
+    let rows = "SELECT count(*), sum(id), string_agg(v, ',' ORDER BY id) FROM public.t";
+    assert_eq!(tgt.psql(DB, rows), src.psql(DB, rows));
+    step(&["stream", "cleanup"]);
 }

@@ -343,16 +343,17 @@ async fn plain_server() {
     assert_eq!(row.get::<_, String>(1), "pgcopydb");
 
     // The cancel path needs tls(): cancel a long sleep, once the server
-    // shows it running (a cancel that arrives before the query is lost).
+    // shows it running (a cancel that arrives before the query is lost);
+    // long enough that no loaded machine sees it end before the cancel.
     let token = client.cancel_token();
     let tls = c.tls().unwrap();
-    let sleeper = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(30)").await });
+    let sleeper = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(600)").await });
     let watcher = cluster.admin().connect().await.expect("admin connection");
     loop {
         let sleeping: i64 = watcher
             .query_one(
                 "SELECT count(*) FROM pg_stat_activity \
-                  WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'",
+                  WHERE query = 'SELECT pg_sleep(600)' AND state = 'active'",
                 &[],
             )
             .await

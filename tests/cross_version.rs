@@ -410,15 +410,8 @@ fn clone_follow_and_verify(src: &Cluster, tgt: &Cluster, plugin: &str, env: &[(&
     let dir = workdir();
     let stop = AtomicBool::new(false);
     let slot = ["--plugin", plugin, "--slot-name", &db, "--origin", &db];
-    /// Ends the load however the scope ends (a failed wait included).
-    struct StopLoad<'a>(&'a AtomicBool);
-    impl Drop for StopLoad<'_> {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
     std::thread::scope(|s| {
-        let _stop_load = StopLoad(&stop);
+        let _stop_load = follow::StopLoad(&stop);
         let load = s.spawn(|| {
             let mut i = 0;
             while !stop.load(Ordering::SeqCst) {

@@ -47,6 +47,7 @@ mod stream_decode;
 mod stream_follow;
 mod stream_memory;
 mod stream_semantics;
+mod stream_slot_records;
 mod stream_walsender;
 mod support_selftest;
 mod toast;

@@ -91,13 +91,13 @@ impl Drop for Running {
     }
 }
 
-/// Poll `state` until it is Ok (two minutes at most); its last Err says
+/// Poll `state` until it is Ok (guarded against a hang); its last Err says
 /// where things were instead.
 fn wait_for_state(what: &str, mut state: impl FnMut() -> Result<(), String>) {
     let started = Instant::now();
     while let Err(now) = state() {
         assert!(
-            started.elapsed() < Duration::from_secs(120),
+            started.elapsed() < crate::support::follow::HANG_GUARD,
             "never reached: {what}; last seen:\n{now}"
         );
         std::thread::sleep(Duration::from_millis(50));

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::failpoints::Failpoints;
+use crate::support::follow::HANG_GUARD;
 use crate::support::{pgcopydb, verify, workdir, Cluster};
 
 /// A database big enough that a clone takes a few seconds, with every kind
@@ -219,19 +220,28 @@ fn sigint_cancels_queries_and_resume_completes() {
         child,
         ..
     } = &mut run;
-    let status = wait_exit(child, Duration::from_secs(30));
+    let status = wait_exit(child, HANG_GUARD);
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(!status.success());
     assert!(stderr.contains("--resume"), "{stderr}");
-    // Nothing of ours keeps running on either server.
+    // Nothing of ours keeps running on either server: the cancels were
+    // sent before the exit, but a backend acts on its cancel (or on its
+    // client gone) on its own time, so the test waits for that state
+    // instead of reading pg_stat_activity the instant the process ended.
     for (c, db) in [(&*src, "src"), (&*tgt, "dst")] {
-        let active = c.psql(
-            db,
-            "SELECT count(*) FROM pg_stat_activity \
-              WHERE application_name IN ('pgcopydb', 'pg_dump', 'pg_restore') AND state = 'active'",
+        support::wait_until(
+            &format!("no query of ours active on port {}", c.port),
+            || {
+                c.psql(
+                    db,
+                    "SELECT count(*) FROM pg_stat_activity \
+                  WHERE datname = current_database() \
+                    AND application_name IN ('pgcopydb', 'pg_dump', 'pg_restore') \
+                    AND state = 'active'",
+                ) == "0"
+            },
         );
-        assert_eq!(active, "0", "queries still running on port {}", c.port);
     }
     support::assert_success(&resume(src, tgt, "dst", dir.path()), "pgcopydb");
     verify::assert_equal(src, "src", tgt, "dst");
@@ -249,7 +259,7 @@ fn target_stopping_mid_copy_fails_clearly_then_resumes() {
         child,
         ..
     } = &mut run;
-    let status = wait_exit(child, Duration::from_secs(120));
+    let status = wait_exit(child, HANG_GUARD);
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(!status.success(), "{stderr}");
@@ -325,7 +335,7 @@ fn a_second_signal_exits_at_once() {
         "first signal not acknowledged: {seen:#?}"
     );
     signal(child, libc::SIGINT);
-    let status = wait_exit(child, Duration::from_secs(30));
+    let status = wait_exit(child, HANG_GUARD);
     drain.join().unwrap();
     // 130 is the immediate exit; an orderly stop after the first signal is 3.
     assert_eq!(status.code(), Some(130), "{status}");

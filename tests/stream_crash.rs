@@ -212,6 +212,11 @@ impl Follow {
             assert!(start.elapsed() < HANG_GUARD, "the slot stayed active");
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.confirmed_flush_now()
+    }
+
+    /// The slot's confirmed position as the server shows it now.
+    fn confirmed_flush_now(&self) -> u64 {
         lsn(&self.src.psql(
             DB,
             "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'pgcopydb'",
@@ -265,15 +270,35 @@ fn crash_after_an_fsync_of_the_store() {
 
 /// The slot is told the store has the changes: the source no longer sends
 /// them, the resume must take them from the store.
+///
+/// The follower is paused once it has sent the status update and killed
+/// only when the slot shows it: a walsender whose client died may exit on
+/// its next failed write without reading the update the client sent last
+/// (so a kill right after the send may leave the slot where it was).
 #[test]
 fn crash_after_the_slot_is_told_what_is_stored() {
     let run = Follow::new("pgoutput");
     let start = run.confirmed_flush();
     run.load_and_set_endpos();
-    let label = run.crash(&[], "stream-flush-reported", 1);
+    let mut cmd = run.command(&["follow"]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    run.points.arm(&mut cmd, "stream-flush-reported=pause");
+    let mut child = cmd.spawn().unwrap();
+    let label = run.points.wait_reached("stream-flush-reported", &mut child);
+    let told = lsn(&label);
+    let started = Instant::now();
+    while run.confirmed_flush_now() < told {
+        assert!(
+            started.elapsed() < HANG_GUARD,
+            "the slot never confirmed {label}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL the paused follower");
+    child.wait().expect("wait for the follower");
     let confirmed = run.confirmed_flush();
     assert!(
-        confirmed > start && confirmed <= lsn(&label),
+        confirmed > start && confirmed <= told,
         "the slot moved from {start:X} to {confirmed:X}, the store reported {label}"
     );
     run.resume_to_end();
@@ -414,6 +439,100 @@ fn source_restart_during_follow_reconnects_and_ends_equal() {
     restart_during_follow(20, |run| run.src.restart());
 }
 
+/// The target origin still attached to another session when the follower
+/// starts (what a follow killed a moment ago leaves until the server ends
+/// its session, maybe mid-commit): the follower waits and retries instead
+/// of exiting, and ends at endpos equal once the origin is free.
+#[test]
+fn an_origin_still_in_use_is_waited_for() {
+    let run = Follow::new("pgoutput");
+    run.load_and_set_endpos();
+    let mut holder = run
+        .tgt
+        .client("psql")
+        .args(["-X", "-q", "-d", &run.tgt.uri(DB)])
+        .env("PGAPPNAME", "origin-holder")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let stdin = holder.stdin.as_mut().unwrap();
+        writeln!(
+            stdin,
+            "SELECT pg_replication_origin_session_setup('pgcopydb');"
+        )
+        .unwrap();
+        stdin.flush().unwrap();
+    }
+    support::wait_until("the origin is held by another session", || {
+        run.tgt.psql(
+            DB,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'origin-holder' \
+               AND state = 'idle' AND query LIKE '%origin_session_setup%'",
+        ) == "1"
+    });
+    let log = run
+        .dir
+        .path()
+        .join("..")
+        .join(format!("pgcopydb-origin-test-{}.log", std::process::id()));
+    let mut follow = run.command(&["follow"]);
+    follow.stderr(std::fs::File::create(&log).unwrap());
+    let mut child = follow.spawn().unwrap();
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_for("the follower finds the origin in use", &mut child, || {
+        said().contains("reconnecting")
+    });
+    // The holder ends its session: the origin is free.
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    let out = wait_exit(child, run.dir.path());
+    let text = said();
+    let _ = std::fs::remove_file(&log);
+    assert_success(
+        &out,
+        &format!("follow with its origin busy at first:\n{text}"),
+    );
+    assert!(text.contains("in use by another session"), "{text}");
+    let cleanup = run.command(&["stream", "cleanup"]).output().unwrap();
+    assert_success(&cleanup, "stream cleanup");
+    verify::assert_equal(&run.src, DB, &run.tgt, DB);
+}
+
+/// A source that stops for good while the follower applies: it retries
+/// (each wait doubling from PGCOPYDB_RETRY_DELAY_MS) and, after its 10
+/// attempts without progress, exits with the source's code (6) saying how
+/// to continue; what it applied stays applied.
+#[test]
+fn a_source_stopped_for_good_ends_the_follow_with_its_code_after_ten_attempts() {
+    let run = Follow::new("pgoutput");
+    run.src.psql(DB, &workload());
+    let mut follow = run.command(&["follow"]);
+    // 10 ms doubling: the ten waits add up to about 10 s.
+    follow.env("PGCOPYDB_RETRY_DELAY_MS", "10");
+    let mut child = follow.spawn().unwrap();
+    wait_for("some transactions are applied", &mut child, || {
+        run.tgt
+            .try_psql(DB, "SELECT count(*) FROM events WHERE what = 'tick'")
+            .is_ok_and(|n| n.parse::<u32>().is_ok_and(|n| n >= 20))
+    });
+    run.src.stop();
+    let out = wait_exit(child, run.dir.path());
+    let text = support::output_text(&out);
+    assert_eq!(out.status.code(), Some(6), "{text}");
+    assert!(
+        text.contains("gave up after 10 attempts to reconnect") && text.contains("--resume"),
+        "{text}"
+    );
+    let attempts = (1..=10)
+        .filter(|n| text.contains(&format!("(attempt {n} of 10)")))
+        .count();
+    assert_eq!(attempts, 10, "each attempt is logged:\n{text}");
+    assert!(!text.contains("(attempt 11 of 10)"), "{text}");
+}
+
 /// `clone --follow` killed during the copy (a table copied, not recorded):
 /// the slot it made for its snapshot is recorded from the start, so
 /// `stream cleanup` drops it and its publication, and `clone --follow
@@ -539,6 +658,7 @@ fn clone_follow_killed_under_load_then_resume() {
     };
     let stop = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
+        let _stop_load = support::follow::StopLoad(&stop);
         let load = s.spawn(|| {
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {

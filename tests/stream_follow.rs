@@ -126,6 +126,7 @@ fn clone_follow_under_load(plugin: &str) {
     let dir = workdir();
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
+        let _stop_load = follow::StopLoad(&stop);
         let load = s.spawn(|| load_until(&src, &stop, 0));
         let mut child = follow_command(
             &["clone", "--follow", "--plugin", plugin],

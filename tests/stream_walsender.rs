@@ -22,7 +22,7 @@ use pgcopydb::stream::walsender::{
 };
 
 /// Only guards against a hang: a test that waits this long has failed.
-const HANG_GUARD: Duration = Duration::from_secs(120);
+const HANG_GUARD: Duration = crate::support::follow::HANG_GUARD;
 
 fn info(s: &str) -> ConnInfo {
     ConnInfo::resolve(s).expect("connection string")

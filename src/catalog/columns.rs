@@ -22,7 +22,8 @@
 /// times, geometry, network addresses, JSON, text search, and the like.
 /// `oid`, `xid` and `cid` are plain integers whose text form is the same
 /// number. Left out: the reg* types (an OID), and the internal types whose
-/// input functions refuse any value (pg_node_tree, pg_ndistinct...).
+/// input functions refuse any value (pg_node_tree, pg_ndistinct...), and
+/// `tsvector` (see [`columns_sql`]).
 const PORTABLE_BUILTIN_TYPES: &[&str] = &[
     "bit",
     "bool",
@@ -65,7 +66,6 @@ const PORTABLE_BUILTIN_TYPES: &[&str] = &[
     "timestamptz",
     "timetz",
     "tsquery",
-    "tsvector",
     "txid_snapshot",
     "uuid",
     "varbit",
@@ -125,6 +125,10 @@ pub(super) fn columns_sql(source_major: u32) -> String {
              WHEN t.typtype <> 'b' THEN format('%s is a pseudo-type', format_type(t.oid, NULL)) \
              WHEN t.typsend = 0 OR t.typreceive = 0 THEN \
                format('%s has no binary send/receive functions', format_type(t.oid, NULL)) \
+             WHEN t.typsend = 'pg_catalog.tsvectorsend'::regproc THEN \
+               format('%s is not safe for COPY BINARY: its receive function reads its lexemes at \
+                       offsets that fault on strict-alignment hardware (ARM)', \
+                      format_type(t.oid, NULL)) \
              WHEN t.typelem <> 0 AND t.typlen = -1 THEN NULL \
              WHEN t.oid >= {FIXED_OIDS_BELOW} THEN NULL \
              WHEN t.typname IN ({portable}) THEN NULL \

@@ -88,6 +88,13 @@ pub struct CdcArgs {
     /// Start a new segment of received changes past this size (at a transaction boundary)
     #[arg(long, value_parser = parse_segment_size, default_value_t = DEFAULT_SEGMENT_BYTES)]
     pub max_replaydb_size: u64,
+
+    /// Accepted for compatibility; no effect: every UPDATE is replayed, even one that changes no column
+    #[arg(long)]
+    pub replay_no_op_updates: bool,
+
+    #[command(flatten)]
+    pub coordinator: super::compat_args::CoordinatorArgs,
 }
 
 pub fn parse_lsn(s: &str) -> Result<Lsn, String> {

@@ -37,3 +37,32 @@ pub struct RolesIgnoredArgs {
     #[arg(short = 'j', long, value_name = "N")]
     pub restore_jobs: Option<u32>,
 }
+
+/// `--host` / `--port`: the original's TCP endpoint of a running follow,
+/// which its sentinel commands may talk to instead of the work directory.
+/// Here the follow process and the sentinel commands always meet in the
+/// work directory (`--dir`, or `PGCOPYDB_DIR`), so no endpoint is opened
+/// and the sentinel is read there.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CoordinatorArgs {
+    /// Accepted for compatibility; no TCP endpoint: a running follow is reached through its work directory (--dir)
+    #[arg(long, env = "PGCOPYDB_HOST", value_name = "HOST")]
+    pub host: Option<String>,
+    /// Accepted for compatibility, with --host
+    #[arg(long, env = "PGCOPYDB_PORT", value_name = "PORT")]
+    pub port: Option<u16>,
+}
+
+impl CoordinatorArgs {
+    /// Say once that the endpoint asked for is not used, and where the
+    /// sentinel is read and written instead.
+    pub fn warn_unused(&self, dir: &std::path::Path) {
+        if self.host.is_some() || self.port.is_some() {
+            tracing::warn!(
+                "--host/--port (PGCOPYDB_HOST/PGCOPYDB_PORT): no TCP endpoint for the follow; \
+                 its sentinel is in the work directory {}",
+                dir.display()
+            );
+        }
+    }
+}

@@ -56,6 +56,7 @@ pub fn settings(
 ) -> Result<FollowSettings> {
     let (restart, resume, not_consistent) = reuse;
     let mut s = FollowSettings::new(dir.cloned().unwrap_or_else(WorkDir::default_path));
+    cdc.coordinator.warn_unused(&s.dir);
     s.slot = cdc.slot.settings();
     s.create_slot = cdc.create_slot;
     s.origin = cdc.origin.clone();

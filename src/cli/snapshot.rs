@@ -82,6 +82,8 @@ pub async fn run(args: SnapshotArgs) -> Result<()> {
                 consistent_point: slot.consistent_point().to_string(),
             },
         )?;
+        // snapshot.slot records it now (`stream cleanup` reads both).
+        crate::stream::follow::slot_intent::remove(&dir)?;
         Held::Slot(slot)
     } else {
         Held::Exported(crate::snapshot::export(&source).await?)

@@ -61,6 +61,8 @@ pub struct PruneArgs {
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
+    pub coordinator: super::compat_args::CoordinatorArgs,
+    #[command(flatten)]
     pub log: LogArgs,
 }
 
@@ -70,6 +72,7 @@ pub async fn run(command: StreamCommand) -> Result<()> {
         StreamCommand::Prune(args) => {
             crate::report::logging::init(args.log.level());
             let dir = args.dir.unwrap_or_else(WorkDir::default_path);
+            args.coordinator.warn_unused(&dir);
             for line in follow::prune(&dir, args.dry_run)? {
                 crate::report::stdout::println(&line)?;
             }

@@ -30,12 +30,18 @@ pub struct DirArg {
     #[arg(long, env = "PGCOPYDB_DIR")]
     pub dir: Option<PathBuf>,
     #[command(flatten)]
+    pub coordinator: super::compat_args::CoordinatorArgs,
+    #[command(flatten)]
     pub log: LogArgs,
 }
 
 impl DirArg {
+    /// The work directory, once logging is set up (it warns about an
+    /// unused `--host`).
     fn dir(&self) -> PathBuf {
-        self.dir.clone().unwrap_or_else(WorkDir::default_path)
+        let dir = self.dir.clone().unwrap_or_else(WorkDir::default_path);
+        self.coordinator.warn_unused(&dir);
+        dir
     }
 }
 

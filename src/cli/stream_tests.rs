@@ -270,3 +270,42 @@ fn follow_settings_carry_the_options() {
     assert!(s.restart && !s.resume);
     assert_eq!(s.segment_bytes, 1 << 20);
 }
+
+/// The original's follow-coordinator endpoint (`--host`/`--port`, on the
+/// follow process and on the sentinel and prune commands) and
+/// `--replay-no-op-updates` parse: its scripts pass them.
+#[test]
+fn the_originals_coordinator_and_replay_options_parse() {
+    let endpoint = ["--host", "0.0.0.0", "--port", "5442"];
+    for command in [
+        &["follow", "--replay-no-op-updates"][..],
+        &["clone", "--follow", "--plugin", "pgoutput"],
+        &["stream", "replay"],
+        &[
+            "stream",
+            "catchup",
+            "--resume",
+            "--endpos",
+            "0/1",
+            "--replay-no-op-updates",
+        ],
+        &["stream", "sentinel", "get", "--endpos"],
+        &["stream", "sentinel", "get", "--flush-lsn"],
+        &[
+            "stream",
+            "sentinel",
+            "set",
+            "endpos",
+            "--current",
+            "--source",
+            "s",
+        ],
+        &["stream", "sentinel", "set", "endpos", "0/5"],
+        &["stream", "sentinel", "set", "apply"],
+        &["stream", "sentinel", "set", "prefetch"],
+        &["stream", "prune", "--dry-run"],
+    ] {
+        let args: Vec<&str> = command.iter().chain(&endpoint).copied().collect();
+        ok(&args);
+    }
+}

@@ -7,6 +7,7 @@
 //! state, so that `--resume` skips what is done and redoes what was cut.
 
 pub mod budget;
+mod cdc_carry;
 mod data;
 mod globals;
 pub mod instance;
@@ -96,10 +97,21 @@ pub async fn run_steps(
     } else {
         Reuse::Continue
     };
+    let carried = match reuse {
+        Reuse::Fresh => cdc_carry::read(&opts.dir),
+        _ => None,
+    };
     let workdir = WorkDir::open(&opts.dir, reuse)?;
     let state = workdir.state.clone();
+    if let Some(carried) = &carried {
+        carried.restore(&state)?;
+    }
     let new_target = restore_target::starts_new_target(&state, endpoints, steps)?;
     state.catalog().put_setup(&opts.record_at_start)?;
+    if !opts.record_at_start.is_empty() {
+        // The state records `clone --follow`'s slot now.
+        crate::stream::follow::slot_intent::remove(&opts.dir)?;
+    }
     let resumed_opts = CloneOptions {
         resume: workdir.resuming && !new_target,
         ..opts.clone()
@@ -166,7 +178,7 @@ pub async fn run_steps(
     info!(
         "{} tables ({}), {} indexes, {} sequences, {} large objects",
         catalog.tables.len(),
-        indicatif::HumanBytes(catalog.total_bytes().max(0) as u64),
+        crate::report::size::pg_size_pretty(catalog.total_bytes()),
         catalog.index_count(),
         catalog.sequences.len(),
         catalog.large_objects.len()

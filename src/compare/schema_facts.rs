@@ -121,7 +121,8 @@ const SEQUENCES: &str = concat!(
                             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid \
                            WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid \
                              AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0 \
-                             AND d.deptype IN ('a', 'i') LIMIT 1)) \
+                             AND d.deptype IN ('a', 'i') \
+                           ORDER BY d.deptype DESC, d.refobjid, d.refobjsubid LIMIT 1)) \
        ) v(attr, value) WHERE ",
     user_schema!("n"),
     " AND ",

@@ -41,7 +41,7 @@ pub async fn index_session_setting(target: &Client, index_jobs: usize) -> Option
     debug!(
         "maintenance_work_mem {}MB for each of {index_jobs} index jobs (target memory available: {})",
         each / MB,
-        available.map_or("unknown".to_string(), |b| format!("{}MB", b / MB))
+        available.map_or("unknown".to_string(), crate::report::size::pg_size_pretty)
     );
     Some(format!("SET maintenance_work_mem = '{}MB'", each / MB))
 }

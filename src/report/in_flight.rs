@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use indicatif::HumanBytes;
+use crate::report::size::pg_size_pretty;
 use serde::{Deserialize, Serialize};
 
 /// The file in the work directory holding the latest sample.
@@ -85,13 +85,13 @@ impl InFlight {
         let copies = self.copies.iter().map(|c| {
             let total = c
                 .bytes_total
-                .map(|t| format!(" of {}", HumanBytes(t.max(0) as u64)))
+                .map(|t| format!(" of {}", pg_size_pretty(t)))
                 .unwrap_or_default();
             format!(
                 "copy {} ({}): {}{total}, {} rows",
                 c.table,
                 c.side,
-                HumanBytes(c.bytes_processed.max(0) as u64),
+                pg_size_pretty(c.bytes_processed),
                 c.tuples_processed
             )
         });
@@ -165,7 +165,7 @@ mod tests {
         assert_eq!(
             sample.lines(),
             vec![
-                "copy public.t (target): 2.00 KiB, 10 rows".to_string(),
+                "copy public.t (target): 2048 bytes, 10 rows".to_string(),
                 "index (unnamed) on public.t: building index: scanning table, blocks 3/9, tuples 0/0"
                     .to_string(),
             ]

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
+use crate::report::size::pg_size_pretty;
 use comfy_table::{presets, CellAlignment, Table as Grid};
-use indicatif::HumanBytes;
 use serde::Serialize;
 
 use super::summary::{failure_class, seconds, Summary};
@@ -126,7 +126,7 @@ impl InstanceSummary {
                 r.database.clone(),
                 r.tables.to_string(),
                 r.rows.to_string(),
-                HumanBytes(r.bytes).to_string(),
+                pg_size_pretty(r.bytes),
                 r.indexes.to_string(),
                 seconds(r.seconds),
                 status,
@@ -137,7 +137,7 @@ impl InstanceSummary {
             "Total".to_string(),
             t.tables.to_string(),
             t.rows.to_string(),
-            HumanBytes(t.bytes).to_string(),
+            pg_size_pretty(t.bytes),
             t.indexes.to_string(),
             seconds(t.seconds),
             format!("{} failed", self.failed_databases.len()),
@@ -154,7 +154,7 @@ impl InstanceSummary {
             t.databases,
             t.tables,
             t.rows,
-            HumanBytes(t.bytes),
+            pg_size_pretty(t.bytes),
             t.sequences,
             t.large_objects,
             self.roles_created.len(),

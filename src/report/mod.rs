@@ -10,5 +10,6 @@ pub mod markdown;
 pub mod metrics;
 pub mod progress;
 pub mod secrets;
+pub mod size;
 pub mod stdout;
 pub mod summary;

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use crate::report::size::{pg_size_pretty, transmit_rate};
+use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinHandle;
 
 use super::in_flight::InFlight;
@@ -123,7 +124,7 @@ pub fn spawn_reporter(progress: Arc<Progress>) -> Reporter {
                 tokio::time::sleep(Duration::from_secs(10)).await;
                 let done = progress.bytes_done.load(Ordering::Relaxed);
                 let total = progress.bytes_total.load(Ordering::Relaxed).max(1);
-                let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+                let rate = transmit_rate(done, started.elapsed().as_secs_f64());
                 let servers = progress.sampled_line();
                 let servers = if servers.is_empty() {
                     servers
@@ -131,11 +132,11 @@ pub fn spawn_reporter(progress: Arc<Progress>) -> Reporter {
                     format!("; servers: {servers}")
                 };
                 tracing::info!(
-                    "progress: {} of {} ({:.0}%), {}/s; tables {}/{}, indexes {}/{}; copying: {}{servers}",
-                    HumanBytes(done),
-                    HumanBytes(total),
+                    "progress: {} of {} ({:.0}%), {}; tables {}/{}, indexes {}/{}; copying: {}{servers}",
+                    pg_size_pretty(done),
+                    pg_size_pretty(total),
                     100.0 * done as f64 / total as f64,
-                    HumanBytes(rate as u64),
+                    rate,
                     progress.tables_done.load(Ordering::Relaxed),
                     progress.tables_total.load(Ordering::Relaxed),
                     progress.indexes_done.load(Ordering::Relaxed),

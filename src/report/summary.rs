@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use indicatif::HumanBytes;
+use crate::report::size::{pg_size_pretty, transmit_rate};
 use serde::{Deserialize, Serialize};
 
 use super::build_timings::{lenient, BuildTiming};
@@ -137,7 +137,7 @@ impl Summary {
         let mut steps: Vec<Vec<String>> = (self.steps.iter())
             .map(|s| {
                 let transfer = if s.step.starts_with("copy") && copied_bytes > 0 {
-                    HumanBytes(copied_bytes).to_string()
+                    pg_size_pretty(copied_bytes)
                 } else {
                     String::new()
                 };
@@ -178,7 +178,7 @@ impl Summary {
                 t.name.clone(),
                 t.parts.max(1).to_string(),
                 seconds(t.copy_seconds),
-                HumanBytes(t.bytes).to_string(),
+                pg_size_pretty(t.bytes),
                 t.indexes.to_string(),
                 seconds(t.index_seconds),
                 t.rows.to_string(),
@@ -209,7 +209,7 @@ impl Summary {
         out.push_str(&format!(
             "{} tables, {rows} rows, {} copied; {} sequences, {} large objects; {} in total\n",
             self.tables.len(),
-            HumanBytes(bytes),
+            pg_size_pretty(bytes),
             self.sequences,
             self.large_objects,
             seconds(self.total_seconds)
@@ -274,17 +274,13 @@ struct IndexJson {
 
 impl<'a> From<&'a TableReport> for TableJson<'a> {
     fn from(t: &'a TableReport) -> Self {
-        let transmit_rate = match t.copy_seconds {
-            s if s > 0.0 => format!("{}/s", HumanBytes((t.bytes as f64 / s) as u64)),
-            _ => String::new(),
-        };
         TableJson {
             report: t,
             duration: (t.copy_seconds * 1000.0) as u64,
             network: NetworkJson {
                 bytes: t.bytes,
-                bytes_pretty: HumanBytes(t.bytes).to_string(),
-                transmit_rate,
+                bytes_pretty: pg_size_pretty(t.bytes),
+                transmit_rate: transmit_rate(t.bytes, t.copy_seconds),
             },
             index: IndexJson {
                 count: t.indexes,

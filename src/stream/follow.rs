@@ -6,6 +6,7 @@ mod pipeline;
 pub mod reconnect;
 pub mod settings;
 pub mod setup;
+pub mod slot_intent;
 pub mod snapshot_slot;
 mod source_position;
 mod summary;

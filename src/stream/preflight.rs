@@ -78,7 +78,7 @@ pub async fn preflight(source: &ConnInfo, request: &Request<'_>) -> Result<Prefl
     let client = source
         .connect()
         .await
-        .map_err(|e| Failure::source(e.message().to_string()))?;
+        .map_err(|e| crate::connections::Side::Source.connect_failure(&e))?;
     check_wal_level(&client).await?;
     check_replication_privilege(&client).await?;
     let existing_slot = check_slot(&client, request).await?;
@@ -318,11 +318,19 @@ pub async fn check_replica_identities(
     let client = source
         .connect()
         .await
-        .map_err(|e| Failure::source(e.message().to_string()))?;
+        .map_err(|e| crate::connections::Side::Source.connect_failure(&e))?;
+    // Classified from the chain: a link lost while reading the catalog is
+    // a lost link (retried), not a refusal.
     let tables = SourceTables::load(&client).await.map_err(|e| {
-        Failure::source(format!(
-            "cannot check replica identities on the source: {e:#}"
-        ))
+        let kind = match crate::error::Error::classify(&e).kind {
+            crate::error::Kind::Internal => crate::error::Kind::Server,
+            kind => kind,
+        };
+        Failure::new(
+            kind,
+            crate::error::Side::Source,
+            format!("cannot check replica identities on the source: {e:#}"),
+        )
     })?;
     let published = match publication {
         Some(name) => published_tables(&client, name).await?,

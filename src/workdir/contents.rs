@@ -21,6 +21,10 @@ pub const SNAPSHOT_LOCK: &str = "pgcopydb.snapshot.pid";
 pub const SNAPSHOT_FILE: &str = "snapshot";
 /// The slot `snapshot --follow` created, for the `follow` after the copy.
 pub const SNAPSHOT_SLOT_FILE: &str = "snapshot.slot";
+/// The slot a run is creating, written before it is (see
+/// `stream::follow::slot_intent`): kept by a fresh run or `--restart` of
+/// the copy, as it names an object on the source only cleanup may drop.
+pub const SLOT_INTENT_FILE: &str = "slot.intent";
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const SCHEMA_DIR: &str = "schema";
 pub const ROLES_FILE: &str = "roles.sql";
@@ -36,6 +40,7 @@ const RUN_FILES: &[&str] = &[
     DONE_FILE,
     SNAPSHOT_FILE,
     SNAPSHOT_SLOT_FILE,
+    SLOT_INTENT_FILE,
     SNAPSHOT_LOCK,
     SUMMARY_FILE,
     crate::report::in_flight::IN_FLIGHT_FILE,

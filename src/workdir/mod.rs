@@ -189,6 +189,7 @@ fn clear(root: &Path) -> Result<()> {
     let snapshot_held = lock::is_held(&root.join(SNAPSHOT_LOCK));
     contents::clear_run(root, &|name| {
         name == LOCK_FILE
+            || name == contents::SLOT_INTENT_FILE
             || (snapshot_held
                 && (name == SNAPSHOT_FILE || name == SNAPSHOT_LOCK || name == SNAPSHOT_SLOT_FILE))
     })

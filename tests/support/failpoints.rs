@@ -82,8 +82,8 @@ impl Failpoints {
                 panic!("pgcopydb ended ({status}) without reaching failpoint {point}");
             }
             assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "failpoint {point} not reached in two minutes"
+                started.elapsed() < super::follow::HANG_GUARD,
+                "failpoint {point} never reached"
             );
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -177,3 +177,14 @@ pub fn cleanup_and_verify(src: &Cluster, tgt: &Cluster, db: &str, dir: &Path) {
     assert_nothing_left(src, tgt, db);
     super::verify::assert_equal(src, db, tgt, db);
 }
+
+/// Ends a load thread however the scope around it ends: a failed wait
+/// unwinds through `std::thread::scope`, which then joins the load, so a
+/// load still running would turn a failure into a hang.
+pub struct StopLoad<'a>(pub &'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopLoad<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}

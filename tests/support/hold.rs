@@ -59,7 +59,8 @@ pub fn copy_waiting(tgt: &Cluster, db: &str, table: &str) -> bool {
         db,
         &format!(
             "SELECT count(*) FROM pg_stat_activity \
-             WHERE query LIKE 'COPY public.{table} %FROM STDIN%' AND wait_event = 'advisory'"
+             WHERE datname = current_database() \
+               AND query LIKE 'COPY public.{table} %FROM STDIN%' AND wait_event = 'advisory'"
         ),
     ) == "1"
 }
@@ -86,7 +87,9 @@ impl HeldLock {
                     db,
                     &format!(
                         "SELECT count(*) FROM pg_locks \
-                     WHERE locktype = 'advisory' AND objid = {LOCK} AND granted"
+                     WHERE locktype = 'advisory' AND objid = {LOCK} AND granted \
+                       AND database = (SELECT oid FROM pg_database \
+                                        WHERE datname = current_database())"
                     ),
                 ) == "1"
             },

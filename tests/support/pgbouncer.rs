@@ -116,7 +116,7 @@ impl Pgbouncer {
 
 /// Until pgbouncer accepts connections on `port` (true) or has exited (false).
 fn listening(child: &mut Child, port: u16) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + super::follow::HANG_GUARD;
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
             return false;

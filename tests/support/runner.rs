@@ -159,7 +159,7 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
         assert!(
-            started.elapsed() < Duration::from_secs(60),
+            started.elapsed() < super::follow::HANG_GUARD,
             "never reached: {what}"
         );
         std::thread::sleep(Duration::from_millis(20));

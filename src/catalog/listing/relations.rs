@@ -157,8 +157,10 @@ pub async fn sequences(client: &Client, scope: &dyn ListScope) -> Result<Vec<Seq
                 WHERE dd.classid = 'pg_attrdef'::regclass AND dd.refobjid = c.oid \
                   AND dd.refclassid = 'pg_class'::regclass \
                 ORDER BY ad.adrelid, ad.adnum LIMIT 1) def ON true \
-           LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid \
-                AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') \
+           LEFT JOIN LATERAL (SELECT dd.refobjid, dd.refobjsubid FROM pg_depend dd \
+                WHERE dd.classid = 'pg_class'::regclass AND dd.objid = c.oid \
+                  AND dd.refclassid = 'pg_class'::regclass AND dd.deptype IN ('a', 'i') \
+                ORDER BY dd.deptype DESC, dd.refobjid, dd.refobjsubid LIMIT 1) d ON true \
            LEFT JOIN pg_class t ON t.oid = d.refobjid \
            LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace \
            LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \

@@ -112,7 +112,7 @@ pub struct SchemaArgs {
     /// Accepted for compatibility; no effect: the listing is one consistent transaction
     #[arg(short = 'I', long)]
     not_consistent: bool,
-    /// Accepted for compatibility; no effect: `list table-parts` shows the split
+    /// List the parts of each table at least this large, as `list table-parts` plans them
     #[arg(
         short = 'L',
         long,
@@ -120,6 +120,10 @@ pub struct SchemaArgs {
         value_name = "SIZE"
     )]
     split_at: Option<String>,
+    #[command(flatten)]
+    max_parts: SplitMaxPartsArg,
+    #[command(flatten)]
+    ctid: SkipCtidArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -168,6 +172,16 @@ pub struct TablePartsArgs {
     #[arg(short = 'L', long, visible_alias = "split-at", env = "PGCOPYDB_SPLIT_TABLES_LARGER_THAN",
           value_name = "SIZE", value_parser = parse_size, required = true)]
     split_tables_larger_than: u64,
+    #[command(flatten)]
+    max_parts: SplitMaxPartsArg,
+    #[command(flatten)]
+    ctid: SkipCtidArg,
+}
+
+/// `--split-max-parts` / `PGCOPYDB_SPLIT_MAX_PARTS`, read by every listing
+/// that plans parts.
+#[derive(Debug, clap::Args)]
+pub struct SplitMaxPartsArg {
     /// At most this many parts per table (0: no limit)
     #[arg(
         short = 'u',
@@ -177,6 +191,12 @@ pub struct TablePartsArgs {
         default_value_t = 0
     )]
     split_max_parts: u32,
+}
+
+/// `--skip-split-by-ctid` / `PGCOPYDB_SKIP_CTID_SPLIT`, read by every
+/// listing that plans parts, so that it shows the parts `clone` copies.
+#[derive(Debug, clap::Args)]
+pub struct SkipCtidArg {
     /// Split only on an integer key; never fall back to ranges of pages (ctid)
     #[arg(long, env = "PGCOPYDB_SKIP_CTID_SPLIT", value_parser = clap::builder::BoolishValueParser::new(),
           num_args = 0, default_missing_value = "true", default_value = "false")]

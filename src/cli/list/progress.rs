@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
+use crate::report::size::pg_size_pretty;
 use anyhow::Result;
 use comfy_table::{presets, Table as Grid};
-use indicatif::{HumanBytes, HumanDuration};
+use indicatif::HumanDuration;
 
 use crate::cli::LogArgs;
 use crate::error::Failure;
@@ -88,7 +89,7 @@ pub fn run(args: ProgressArgs) -> Result<()> {
                 r.kind.clone(),
                 r.label.clone(),
                 r.state.clone(),
-                HumanBytes(r.bytes.max(0) as u64).to_string(),
+                pg_size_pretty(r.bytes),
                 r.rows.to_string(),
                 duration,
             ]);
@@ -183,8 +184,8 @@ impl Totals {
             "tables {}/{} done, {} of about {} copied, {} running, {} failed{eta}",
             self.tables_done,
             self.tables,
-            HumanBytes(self.bytes_done.max(0) as u64),
-            HumanBytes(self.bytes_expected.max(0) as u64),
+            pg_size_pretty(self.bytes_done),
+            pg_size_pretty(self.bytes_expected),
             self.running,
             self.failed
         )

@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use super::render::{bytes, grid, or_dash, pg_size_pretty, print_json, yes_no};
+use super::render::{grid, or_dash, pg_size_pretty, print_json, yes_no};
 use super::{DependsArgs, IndexesArgs, SequencesArgs, TablePartsArgs, TablesArgs};
 use crate::catalog::listing::{self, Dependent, Everything, IndexRow, TableRow};
 use crate::catalog::part_bounds::{part_json, PartBounds};
@@ -100,7 +100,7 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
     let scope = args.src.scope(&client).await?;
     let settings = SplitSettings {
         threshold: args.split_tables_larger_than,
-        max_parts: args.split_max_parts,
+        max_parts: args.max_parts.split_max_parts,
     };
     let listed = listing::tables(&client, &*scope, args.sizes.table_sizes()).await?;
     let large: Vec<&TableRow> = listed
@@ -113,7 +113,7 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
     let plans: Vec<TablePlan> = large
         .iter()
         .map(|t| {
-            let shape = shape_of(t, keys.remove(&t.oid), args.skip_split_by_ctid);
+            let shape = shape_of(t, keys.remove(&t.oid), args.ctid.skip_split_by_ctid);
             let parts = plan_parts(&shape, &settings);
             let method = match parts.first().map(|p| &p.range) {
                 Some(PartRange::Key { .. } | PartRange::KeyIsNull { .. }) => "key",
@@ -148,7 +148,7 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
                 max,
                 count,
                 quote_qualified(&plan.schema, &plan.name),
-                bytes(plan.bytes),
+                pg_size_pretty(plan.bytes),
                 p.predicate().unwrap_or_else(|| "whole table".into()),
             ]);
         }

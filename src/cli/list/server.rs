@@ -206,7 +206,20 @@ pub async fn schema(a: super::SchemaArgs) -> Result<()> {
     let listed = listing::tables(&client, &*scope, TableSizes::Exact).await?;
     let mut facts = OriginalFacts::read(&client, &catalog).await?;
     if let Some(threshold) = split_at {
-        plan_schema_parts(&client, &mut catalog, &listed, threshold, &mut facts).await?;
+        let settings = SplitSettings {
+            threshold,
+            max_parts: a.max_parts.split_max_parts,
+        };
+        let skip_ctid = a.ctid.skip_split_by_ctid;
+        plan_schema_parts(
+            &client,
+            &mut catalog,
+            &listed,
+            &settings,
+            skip_ctid,
+            &mut facts,
+        )
+        .await?;
     }
     let skipped: Vec<_> = listed.iter().filter(|t| !t.copied()).collect();
     let mut doc = serde_json::json!({
@@ -240,21 +253,18 @@ async fn plan_schema_parts(
     client: &tokio_postgres::Client,
     catalog: &mut crate::catalog::Catalog,
     listed: &[listing::TableRow],
-    threshold: u64,
+    settings: &SplitSettings,
+    skip_ctid: bool,
     facts: &mut OriginalFacts,
 ) -> Result<()> {
-    let settings = SplitSettings {
-        threshold,
-        max_parts: 0,
-    };
     let large: Vec<&listing::TableRow> = listed
         .iter()
         .filter(|t| t.copied() && settings.eligible(t.bytes))
         .collect();
     let mut keys = listing::split_keys(client, &large).await?;
     for row in large {
-        let shape = super::relations::shape_of(row, keys.remove(&row.oid), false);
-        let parts = plan_parts(&shape, &settings);
+        let shape = super::relations::shape_of(row, keys.remove(&row.oid), skip_ctid);
+        let parts = plan_parts(&shape, settings);
         let Some(table) = catalog.tables.iter_mut().find(|t| t.oid == row.oid) else {
             continue;
         };

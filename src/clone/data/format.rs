@@ -37,7 +37,8 @@ pub(super) fn warn_text_fallbacks<'a>(
     for table in tables {
         if let Some(why) = text_fallback_reason(table) {
             warn!(
-                "table {} is copied in text format, not binary: {why}",
+                // The original's words last: its scripts grep them.
+                "table {} is copied in text format, not binary: {why}; not safe for COPY BINARY",
                 table.label()
             );
         }

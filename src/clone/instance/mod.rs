@@ -57,7 +57,7 @@ pub async fn run(
             .map(|d| format!(
                 "{} ({})",
                 quote_ident(&d.name),
-                indicatif::HumanBytes(d.bytes.max(0) as u64)
+                crate::report::size::pg_size_pretty(d.bytes)
             ))
             .collect::<Vec<_>>()
             .join(", ")

@@ -34,15 +34,18 @@ pub async fn attach(client: &Client, name: &str) -> Result<()> {
         .map_err(|e| {
             let message = connections::db_error_message(&e);
             if message.contains("already active") {
-                Side::Target
-                    .failure_of(
-                        &e,
-                        format!(
-                    "replication origin {name:?} is in use by another session on the target \
-                     ({message}); is another follow running with --origin {name}?"
-                ),
-                    )
-                    .into()
+                // Retryable, like a slot still held: a follow killed a
+                // moment ago leaves its target session (maybe mid-commit)
+                // for the server to end, which it does on its own time.
+                crate::error::Error::new(
+                    Kind::Conflict,
+                    crate::error::Side::Target,
+                    format!(
+                        "replication origin {name:?} is in use by another session on the \
+                         target ({message}); is another follow running with --origin {name}?"
+                    ),
+                )
+                .into()
             } else {
                 origin_failure(name, "use", &e)
             }
@@ -94,15 +97,26 @@ pub async fn setup(target: &ConnInfo, name: &str, start: Lsn) -> Result<Lsn> {
 /// Drop the origin (`stream cleanup`); an absent origin is not an error.
 pub async fn drop(target: &ConnInfo, name: &str) -> Result<()> {
     let client = connections::connect(Side::Target, target).await?;
-    client
-        .execute(
-            "SELECT pg_catalog.pg_replication_origin_drop($1) \
-              WHERE pg_catalog.pg_replication_origin_oid($1) IS NOT NULL",
-            &[&name],
-        )
-        .await
-        .map_err(|e| origin_failure(name, "drop", &e))?;
-    Ok(())
+    let started = std::time::Instant::now();
+    loop {
+        let dropped = client
+            .execute(
+                "SELECT pg_catalog.pg_replication_origin_drop($1) \
+                  WHERE pg_catalog.pg_replication_origin_oid($1) IS NOT NULL",
+                &[&name],
+            )
+            .await;
+        match dropped {
+            Ok(_) => return Ok(()),
+            // In use: by the session of a follow killed a moment ago, that
+            // the server has not ended yet (bounded: another follow may
+            // be running).
+            Err(e)
+                if e.code() == Some(&tokio_postgres::error::SqlState::OBJECT_IN_USE)
+                    && crate::retry::released_soon(started).await => {}
+            Err(e) => return Err(origin_failure(name, "drop", &e)),
+        }
+    }
 }
 
 fn origin_failure(name: &str, what: &str, e: &tokio_postgres::Error) -> anyhow::Error {

@@ -63,7 +63,13 @@ pub async fn create_slot_for_copy(
     .await?;
     let (publication, publication_created) =
         super::setup::ensure_publication(source, settings).await?;
-    let held = wire::create_slot_holding_snapshot(source, &settings.slot).await?;
+    let intent = super::setup::intent(settings, &publication, publication_created);
+    let held = super::slot_intent::create_with_intent(
+        &settings.dir,
+        &intent,
+        wire::create_slot_holding_snapshot(source, &settings.slot),
+    )
+    .await?;
     tracing::info!(
         "created replication slot {} at {}, exporting snapshot {}",
         settings.slot.slot_name,
@@ -104,6 +110,7 @@ pub async fn drop_unless_recorded(
                 .await?;
         crate::stream::publication::drop(&client, name).await?;
     }
+    super::slot_intent::remove(&settings.dir)?;
     tracing::info!(
         "dropped replication slot {} made for a copy that failed before recording it",
         settings.slot.slot_name

@@ -6,6 +6,7 @@
 use anyhow::Result;
 
 use super::settings::FollowSettings;
+use super::slot_intent::{self, SlotIntent};
 use super::snapshot_slot;
 use super::wire::{self, SlotInfo};
 use crate::connections::{connect, Endpoints, Side};
@@ -182,14 +183,25 @@ pub(crate) async fn prepare(
                 .await?;
                 let (publication, publication_created) =
                     ensure_publication(&endpoints.source, settings).await?;
+                // A run killed before it recorded its slot left an intent
+                // naming it: that slot, and its publication, are ours.
+                let leaked = intent_for_slot(settings)?;
+                let publication_created = publication_created
+                    || leaked.as_ref().is_some_and(|i| {
+                        i.created_publication.is_some() && i.created_publication == publication
+                    });
                 let (startpos, slot_created) = match existing {
-                    Some(confirmed) => (confirmed, false),
-                    None => (
-                        wire::create_slot(&endpoints.source, &settings.slot)
-                            .await?
-                            .consistent_point,
-                        true,
-                    ),
+                    Some(confirmed) => (confirmed, leaked.is_some()),
+                    None => {
+                        let intent = intent(settings, &publication, publication_created);
+                        let created = slot_intent::create_with_intent(
+                            &settings.dir,
+                            &intent,
+                            wire::create_slot(&endpoints.source, &settings.slot),
+                        )
+                        .await?;
+                        (created.consistent_point, true)
+                    }
                 };
                 (
                     Recorded {
@@ -209,6 +221,7 @@ pub(crate) async fn prepare(
     if fresh {
         // Recorded first: whatever fails next, cleanup knows what to drop.
         record(state, &recorded)?;
+        slot_intent::remove(&settings.dir)?;
         snapshot_slot::remove(&settings.dir)?;
         sentinel::reset(state)?;
         sentinel::put_control(state, Some(recorded.startpos), settings.endpos, None)?;
@@ -226,6 +239,24 @@ pub(crate) async fn prepare(
         sentinel::put_control(state, None, Some(endpos), None)?;
     }
     Ok(recorded)
+}
+
+/// What `slot.intent` says of the slot about to be created for `settings`.
+pub(crate) fn intent(
+    settings: &FollowSettings,
+    publication: &Option<String>,
+    publication_created: bool,
+) -> SlotIntent {
+    SlotIntent {
+        slot_name: settings.slot.slot_name.clone(),
+        plugin: settings.slot.plugin.name().to_string(),
+        created_publication: publication.clone().filter(|_| publication_created),
+    }
+}
+
+/// The intent a killed run left for the slot `settings` name, if any.
+fn intent_for_slot(settings: &FollowSettings) -> Result<Option<SlotIntent>> {
+    Ok(slot_intent::load(&settings.dir)?.filter(|i| i.slot_name == settings.slot.slot_name))
 }
 
 /// The slot `snapshot --follow` made for this directory, when it is the
@@ -328,10 +359,55 @@ pub(crate) async fn teardown(endpoints: &Endpoints, workdir: &WorkDir) -> Result
         wire::drop_origin(&endpoints.target, &r.origin).await?;
         tracing::info!("dropped replication origin {}", r.origin);
     }
+    // Slots made but not (yet) recorded in the state: one a run was killed
+    // creating, one `snapshot --follow` made for this directory.
+    if let Some(intent) = slot_intent::load(&workdir.root)? {
+        drop_unrecorded(
+            endpoints,
+            &intent.slot_name,
+            intent.created_publication.as_deref(),
+        )
+        .await?;
+        slot_intent::remove(&workdir.root)?;
+    }
+    if let Some(made) = snapshot_slot::load(&workdir.root)? {
+        let holder = workdir.root.join(crate::workdir::SNAPSHOT_LOCK);
+        if crate::workdir::lock::is_held(&holder) {
+            return Err(Failure::state(format!(
+                "`pgcopydb snapshot --follow` still holds replication slot \"{}\" for {}: \
+                 stop it (Ctrl-C or SIGTERM) first",
+                made.slot_name,
+                workdir.root.display()
+            ))
+            .into());
+        }
+        let publication = made
+            .publication
+            .as_deref()
+            .filter(|_| made.publication_created);
+        drop_unrecorded(endpoints, &made.slot_name, publication).await?;
+    }
     remove_store(&workdir.root)?;
     snapshot_slot::remove(&workdir.root)?;
     sentinel::reset(&workdir.state)?;
     forget(&workdir.state)
+}
+
+/// Drop a slot (and the publication made with it) that the work directory
+/// names but its state does not record; already gone is not an error.
+async fn drop_unrecorded(
+    endpoints: &Endpoints,
+    slot_name: &str,
+    publication: Option<&str>,
+) -> Result<()> {
+    wire::drop_slot(&endpoints.source, slot_name).await?;
+    tracing::info!("dropped replication slot {slot_name}");
+    if let Some(name) = publication {
+        let client = connect(Side::Source, &endpoints.source).await?;
+        publication::drop(&client, name).await?;
+        tracing::info!("dropped publication {name}");
+    }
+    Ok(())
 }
 
 /// Delete every segment of the store (only files of ours).

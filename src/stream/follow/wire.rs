@@ -126,12 +126,37 @@ pub(crate) async fn create_slot_holding_snapshot(
     })
 }
 
-/// Drop slot `name`; one already gone is not an error.
+/// Drop slot `name`; one already gone is not an error. One in use is
+/// waited for (bounded): a cleanup right after a crash finds the slot
+/// still held by the dead run's walsender.
 pub(crate) async fn drop_slot(source: &ConnInfo, name: &str) -> Result<()> {
     let mut sender = WalSender::connect(source).await.map_err(source_failure)?;
-    match sender.drop_slot(name, false).await {
-        Err(e) if e.sqlstate() == Some("42704") => {}
-        other => other.map_err(source_failure)?,
+    let started = std::time::Instant::now();
+    loop {
+        match sender.drop_slot(name, false).await {
+            Err(e) if e.sqlstate() == Some("42704") => break,
+            Err(e) if e.sqlstate() == Some("55006") => {
+                tracing::debug!("{}; waiting for its release", e.message());
+                if crate::retry::released_soon(started).await {
+                    continue;
+                }
+                let message = format!(
+                    "{}: stop what uses replication slot \"{name}\" (a `pgcopydb snapshot --follow` \
+                     holding it, another follow), then run this again",
+                    e.message()
+                );
+                return Err(crate::error::Error::new(
+                    crate::error::Kind::Conflict,
+                    crate::error::Side::Source,
+                    message,
+                )
+                .into());
+            }
+            other => {
+                other.map_err(source_failure)?;
+                break;
+            }
+        }
     }
     let _ = sender.close().await;
     Ok(())

@@ -85,8 +85,14 @@ impl WalSenderError {
     /// the kind that says whether it is worth a retry (a broken link, a
     /// server shutting down) or not.
     pub fn into_failure(self) -> crate::error::Failure {
+        crate::error::Error::new(self.error_kind(), crate::error::Side::Source, self.message)
+    }
+
+    /// The kind of failure this is (see [`Self::into_failure`]); also how
+    /// [`crate::error::Error::classify`] reads one left in an error chain.
+    pub fn error_kind(&self) -> crate::error::Kind {
         use crate::error::Kind;
-        let kind = match self.kind {
+        match self.kind {
             WalSenderErrorKind::Unreachable | WalSenderErrorKind::Tls => Kind::CannotConnect,
             WalSenderErrorKind::Auth => Kind::Authentication,
             WalSenderErrorKind::Closed => Kind::ConnectionLost,
@@ -95,8 +101,7 @@ impl WalSenderError {
                 .as_deref()
                 .map_or(Kind::Server, Kind::of_sqlstate),
             WalSenderErrorKind::Protocol => Kind::Server,
-        };
-        crate::error::Error::new(kind, crate::error::Side::Source, self.message)
+        }
     }
 
     /// The same error with its message passed through `f` (to scrub a password).
@@ -142,6 +147,18 @@ mod tests {
             assert_eq!(f.is_retryable(), retryable, "{f:?}");
             assert_eq!(f.exit_code(), ExitCode::Source);
         }
+        let auth = WalSenderError::server("28P01", "password", "s").into_failure();
+        assert_eq!(auth.kind, Kind::Authentication);
+    }
+
+    #[test]
+    fn a_lost_link_left_in_an_error_chain_is_still_a_lost_link_of_the_source() {
+        let closed = WalSenderError::new(WalSenderErrorKind::Closed, "lost");
+        let chained = anyhow::Error::new(closed).context("streaming from slot pgcopydb");
+        let f = crate::error::Error::classify(&chained);
+        assert_eq!(f.kind, Kind::ConnectionLost);
+        assert!(f.is_retryable());
+        assert_eq!(f.exit_code(), ExitCode::Source);
         let auth = WalSenderError::server("28P01", "password", "s").into_failure();
         assert_eq!(auth.kind, Kind::Authentication);
     }
