@@ -300,7 +300,10 @@ mod tests {
         let mut no_data = Table::for_test(2, 0);
         no_data.copy_data = false;
         let catalog = Catalog {
-            tables: vec![Table::for_test(1, 0), no_data, Table::for_test(3, 0)],
+            tables: vec![Table::for_test(1, 0), no_data, Table::for_test(3, 0)]
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             // 2 is a partition two levels below 21; 30 has all its rows.
             partitioned: vec![parent(20, &[2, 3]), parent(21, &[20]), parent(30, &[3])],
             foreign_keys: vec![

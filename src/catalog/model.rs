@@ -1,5 +1,7 @@
 //! Plain data describing the source objects the copy works on.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::sql::{quote_ident, quote_qualified};
@@ -150,8 +152,10 @@ impl Sequence {
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Catalog {
-    /// Largest first.
-    pub tables: Vec<Table>,
+    /// Largest first. Shared: the data phase's plan, its workers and its
+    /// sampler hold the same tables, not copies (ten thousand tables with
+    /// their index definitions are megabytes each time).
+    pub tables: Vec<Arc<Table>>,
     pub sequences: Vec<Sequence>,
     pub large_objects: Vec<u32>,
     pub encoding: String,

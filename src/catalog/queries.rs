@@ -163,7 +163,7 @@ pub async fn read_catalog(
         .context("reading source restore list names")?;
     Ok(Catalog {
         listing_names,
-        tables,
+        tables: tables.into_iter().map(std::sync::Arc::new).collect(),
         sequences,
         large_objects,
         encoding,

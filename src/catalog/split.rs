@@ -72,7 +72,7 @@ pub async fn plan_splits(
         let parts = plan_parts(&shape, settings);
         if parts.len() > 1 {
             tracing::info!("{} is copied in {} parts", table.label(), parts.len());
-            table.parts = parts;
+            std::sync::Arc::make_mut(table).parts = parts;
         }
     }
     Ok(())

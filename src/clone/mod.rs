@@ -285,8 +285,12 @@ pub async fn run_steps(
             summary.step(name, *duration);
         }
         summary.tables = outcome.tables;
-        let ledger = state.ledger().progress()?;
-        crate::report::build_timings::add_build_timings(&mut summary.tables, &catalog, &ledger);
+        let build_times = state.ledger().build_times()?;
+        crate::report::build_timings::add_build_timings(
+            &mut summary.tables,
+            &catalog,
+            &build_times,
+        );
         summary.failures = outcome.failures;
         summary.count_mismatches = outcome.count_mismatches;
         summary.costs = outcome.costs;
@@ -479,7 +483,10 @@ async fn catalog_and_dump(
         }
         Ok::<(), anyhow::Error>(())
     };
-    let (catalog, ()) = tokio::try_join!(catalog, dump)?;
+    let (mut catalog, ()) = tokio::try_join!(catalog, dump)?;
+    // Kept in the state for `list`; the clone has no use for them, and ten
+    // thousand tables' names are megabytes held until the end.
+    catalog.listing_names = Default::default();
     Ok(catalog)
 }
 

@@ -190,7 +190,7 @@ pub async fn compare_data(
     );
 
     let workers = jobs.clamp(1, catalog.tables.len().max(1));
-    let queue: Mutex<VecDeque<&Table>> = Mutex::new(catalog.tables.iter().collect());
+    let queue: Mutex<VecDeque<&Table>> = Mutex::new(catalog.tables.iter().map(|t| &**t).collect());
     let shared = Shared {
         endpoints,
         source_snapshot: &source_snapshot,

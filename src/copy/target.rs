@@ -61,7 +61,7 @@ impl TargetRelation {
 /// there, by source oid: one query for the whole run.
 pub async fn target_relations(
     target: &Client,
-    tables: &[Table],
+    tables: &[std::sync::Arc<Table>],
 ) -> Result<HashMap<u32, TargetRelation>> {
     let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
     let schemas: Vec<&str> = tables.iter().map(|t| t.schema.as_str()).collect();

@@ -60,6 +60,7 @@ impl Selection {
             .tables
             .retain(|t| !self.is_excluded(PG_CLASS, t.oid));
         for t in &mut catalog.tables {
+            let t = std::sync::Arc::make_mut(t);
             t.indexes.retain(|i| !self.is_excluded(PG_CLASS, i.oid));
             if self.no_data.contains(&t.oid) {
                 t.copy_data = false;
@@ -375,7 +376,10 @@ mod tests {
                 Table::for_test(1, 0),
                 Table::for_test(2, 0),
                 Table::for_test(3, 0),
-            ],
+            ]
+            .into_iter()
+            .map(Into::into)
+            .collect(),
             foreign_keys: vec![
                 ForeignKey::for_test(1, 2),
                 ForeignKey::for_test(3, 2),

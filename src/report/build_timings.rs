@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::summary::TableReport;
 use crate::catalog::Catalog;
 use crate::indexes::constraint_clause;
-use crate::workdir::state::{ProgressRow, Unit};
+use crate::workdir::state::Unit;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct BuildTiming {
@@ -23,17 +23,14 @@ pub struct BuildTiming {
     pub ms: u64,
 }
 
-/// Fill each report's index and constraint timings from the ledger.
-pub fn add_build_timings(reports: &mut [TableReport], catalog: &Catalog, ledger: &[ProgressRow]) {
-    let ms: HashMap<&str, u64> = ledger
-        .iter()
-        .filter(|r| r.state == "done")
-        .filter_map(|r| {
-            let elapsed = r.finished? - r.started?;
-            Some((r.unit.as_str(), (elapsed.max(0.0) * 1000.0) as u64))
-        })
-        .collect();
-    let took = |unit: Unit| ms.get(unit.key().as_str()).copied().unwrap_or(0);
+/// Fill each report's index and constraint timings from `build_times`
+/// (see [`crate::workdir::state::Ledger::build_times`]).
+pub fn add_build_timings(
+    reports: &mut [TableReport],
+    catalog: &Catalog,
+    build_times: &HashMap<String, u64>,
+) {
+    let took = |unit: Unit| build_times.get(unit.key().as_str()).copied().unwrap_or(0);
     // By oid: ten thousand tables make a scan per report quadratic.
     let tables: HashMap<u32, _> = catalog.tables.iter().map(|t| (t.oid, t)).collect();
     for report in reports {

@@ -6,6 +6,7 @@ pub mod in_flight;
 pub mod instance_summary;
 pub mod log_format;
 pub mod logging;
+pub mod markdown;
 pub mod metrics;
 pub mod progress;
 pub mod secrets;

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::report::size::{pg_size_pretty, transmit_rate};
-use comfy_table::{presets, CellAlignment, Table as Grid};
 use serde::{Deserialize, Serialize};
 
 use super::build_timings::{lenient, BuildTiming};
+use super::markdown;
 use crate::error::{Error, Side};
 
 /// A step as the original pgcopydb's summary.json has it (`label`, `conn`,
@@ -79,6 +79,7 @@ pub struct Summary {
     pub target: String,
     pub snapshot: Option<String>,
     pub steps: Vec<StepReport>,
+    #[serde(serialize_with = "tables_with_original_keys")]
     pub tables: Vec<TableReport>,
     pub sequences: usize,
     pub large_objects: usize,
@@ -116,71 +117,50 @@ impl Summary {
     /// with the original's keys beside (each table's `network` and `index`
     /// objects, `duration` in ms).
     pub fn to_json(&self) -> anyhow::Result<serde_json::Value> {
-        let mut doc = serde_json::to_value(self)?;
-        if let Some(tables) = doc.get_mut("tables").and_then(|t| t.as_array_mut()) {
-            for (json, t) in tables.iter_mut().zip(&self.tables) {
-                let rate = transmit_rate(t.bytes, t.copy_seconds);
-                json["duration"] = serde_json::json!((t.copy_seconds * 1000.0) as u64);
-                json["network"] = serde_json::json!({
-                    "bytes": t.bytes,
-                    "bytes-pretty": pg_size_pretty(t.bytes),
-                    "transmit-rate": rate,
-                });
-                json["index"] = serde_json::json!({
-                    "count": t.indexes,
-                    "duration": (t.index_seconds * 1000.0) as u64,
-                });
-            }
-        }
-        Ok(doc)
+        Ok(serde_json::to_value(self)?)
     }
 
     /// Saved 0600, replacing (never following) whatever is at `path`.
+    /// Written as it is serialized: the JSON of ten thousand tables is
+    /// several times the size of their reports.
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
-        let text = serde_json::to_string_pretty(&self.to_json()?)?;
-        crate::workdir::private::write_private_file(path, text.as_bytes())
+        crate::workdir::private::write_private_file_with(path, |out| {
+            serde_json::to_writer_pretty(out, self).map_err(std::io::Error::from)
+        })
     }
 
     /// The human-readable summary, for stdout.
     pub fn render(&self) -> String {
         let copied_bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
         // The original's columns, in its order.
-        let mut steps = Grid::new();
-        steps.load_style(presets::ASCII_MARKDOWN);
-        steps.set_header(vec![
-            "Step",
-            "Connection",
-            "Duration",
-            "Transfer",
-            "Concurrency",
-        ]);
-        for s in &self.steps {
-            let transfer = if s.step.starts_with("copy") && copied_bytes > 0 {
-                pg_size_pretty(copied_bytes)
-            } else {
-                String::new()
-            };
-            steps.add_row(vec![
-                s.step.clone(),
-                s.conn.clone(),
-                seconds(s.seconds),
-                transfer,
-                s.concurrency.to_string(),
-            ]);
-        }
-        steps.add_row(vec![
+        let steps_header = ["Step", "Connection", "Duration", "Transfer", "Concurrency"];
+        let mut steps: Vec<Vec<String>> = (self.steps.iter())
+            .map(|s| {
+                let transfer = if s.step.starts_with("copy") && copied_bytes > 0 {
+                    pg_size_pretty(copied_bytes)
+                } else {
+                    String::new()
+                };
+                vec![
+                    s.step.clone(),
+                    s.conn.clone(),
+                    seconds(s.seconds),
+                    transfer,
+                    s.concurrency.to_string(),
+                ]
+            })
+            .collect();
+        steps.push(vec![
             "Total".to_string(),
             "both".to_string(),
             seconds(self.total_seconds),
             String::new(),
             String::new(),
         ]);
-        right_align(&mut steps, &[2, 3, 4]);
+        let steps = markdown::render(&steps_header, &[2, 3, 4], &steps, Vec::clone);
 
         // The original's columns first, in its order, then ours.
-        let mut tables = Grid::new();
-        tables.load_style(presets::ASCII_MARKDOWN);
-        tables.set_header(vec![
+        let tables_header = [
             "OID",
             "Schema",
             "Name",
@@ -190,9 +170,9 @@ impl Summary {
             "indexes",
             "create index duration",
             "Rows",
-        ]);
-        for t in &self.tables {
-            tables.add_row(vec![
+        ];
+        let tables = markdown::render(&tables_header, &[0, 3, 4, 5, 6, 7, 8], &self.tables, |t| {
+            vec![
                 t.oid.to_string(),
                 t.schema.clone(),
                 t.name.clone(),
@@ -202,31 +182,27 @@ impl Summary {
                 t.indexes.to_string(),
                 seconds(t.index_seconds),
                 t.rows.to_string(),
-            ]);
-        }
-        right_align(&mut tables, &[0, 3, 4, 5, 6, 7, 8]);
+            ]
+        });
         let rows: u64 = self.tables.iter().map(|t| t.rows).sum();
         let bytes: u64 = self.tables.iter().map(|t| t.bytes).sum();
         let mut out = format!("{steps}\n\n");
         if !self.costs.is_empty() {
-            let mut costs = Grid::new();
-            costs.load_style(presets::ASCII_MARKDOWN);
-            costs.set_header(vec![
+            let header = [
                 "Data phase work (summed over connections)",
                 "Count",
                 "Time",
                 "Each",
-            ]);
-            for c in &self.costs {
+            ];
+            let costs = markdown::render(&header, &[1, 2, 3], &self.costs, |c| {
                 let each = c.seconds * 1000.0 / c.count.max(1) as f64;
-                costs.add_row(vec![
+                vec![
                     c.work.clone(),
                     c.count.to_string(),
                     seconds(c.seconds),
                     format!("{each:.2} ms"),
-                ]);
-            }
-            right_align(&mut costs, &[1, 2, 3]);
+                ]
+            });
             out.push_str(&format!("{costs}\n\n"));
         }
         out.push_str(&format!("{tables}\n\n"));
@@ -268,6 +244,60 @@ impl Summary {
     }
 }
 
+/// A table as `summary.json` has it: its report, with the original's keys
+/// beside.
+#[derive(Serialize)]
+struct TableJson<'a> {
+    #[serde(flatten)]
+    report: &'a TableReport,
+    /// Copy time, in ms.
+    duration: u64,
+    network: NetworkJson,
+    index: IndexJson,
+}
+
+#[derive(Serialize)]
+struct NetworkJson {
+    bytes: u64,
+    #[serde(rename = "bytes-pretty")]
+    bytes_pretty: String,
+    #[serde(rename = "transmit-rate")]
+    transmit_rate: String,
+}
+
+#[derive(Serialize)]
+struct IndexJson {
+    count: usize,
+    /// In ms.
+    duration: u64,
+}
+
+impl<'a> From<&'a TableReport> for TableJson<'a> {
+    fn from(t: &'a TableReport) -> Self {
+        TableJson {
+            report: t,
+            duration: (t.copy_seconds * 1000.0) as u64,
+            network: NetworkJson {
+                bytes: t.bytes,
+                bytes_pretty: pg_size_pretty(t.bytes),
+                transmit_rate: transmit_rate(t.bytes, t.copy_seconds),
+            },
+            index: IndexJson {
+                count: t.indexes,
+                duration: (t.index_seconds * 1000.0) as u64,
+            },
+        }
+    }
+}
+
+/// The tables one at a time, each with the original's keys.
+fn tables_with_original_keys<S: serde::Serializer>(
+    tables: &[TableReport],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(tables.iter().map(TableJson::from))
+}
+
 /// The servers a step of the clone works on, and how many sessions it runs
 /// at once, as the original's summary reports them.
 fn step_connections(step: &str, setup: RunSetup) -> (&'static str, usize) {
@@ -287,14 +317,6 @@ pub(crate) fn failure_class(f: &Error) -> String {
     match f.side {
         Side::Local => format!("({})", f.kind),
         side => format!("({side}, {})", f.kind),
-    }
-}
-
-fn right_align(grid: &mut Grid, columns: &[usize]) {
-    for &i in columns {
-        if let Some(c) = grid.column_mut(i) {
-            c.set_cell_alignment(CellAlignment::Right);
-        }
     }
 }
 

@@ -100,10 +100,20 @@ fn check_ours(path: &Path) -> Result<()> {
 /// there: a symbolic link at `path` is replaced, never followed, and a reader
 /// never sees half a file.
 pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
+    write_private_file_with(path, |w| w.write_all(contents))
+}
+
+/// [`write_private_file`] with the contents written by `write` (through a
+/// buffer), so that a large file need not be built in memory first.
+pub fn write_private_file_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
     let temp = temp_path(path);
     let written = (|| {
-        let mut file = create_new_private(&temp)?;
-        file.write_all(contents)?;
+        let mut out = io::BufWriter::new(create_new_private(&temp)?);
+        write(&mut out)?;
+        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;
         fs::rename(&temp, path)
     })();

@@ -190,6 +190,7 @@ pub async fn schema(a: super::SchemaArgs) -> Result<()> {
     let mut catalog = read_catalog(&client, false, TableSizes::Exact).await?;
     catalog.tables.retain(|t| scope.table(&t.schema, &t.name));
     for t in &mut catalog.tables {
+        let t = std::sync::Arc::make_mut(t);
         t.copy_data = scope.table_data(&t.schema, &t.name);
     }
     catalog
@@ -270,7 +271,7 @@ async fn plan_schema_parts(
         if parts.len() > 1 {
             let key_min = shape.key.as_ref().and_then(|k| k.min);
             facts.key_mins.insert(table.oid, key_min);
-            table.parts = parts;
+            std::sync::Arc::make_mut(table).parts = parts;
         }
     }
     Ok(())

@@ -29,7 +29,7 @@ pub(super) fn copy_format(arg: CopyFormatChoice, same_major: bool, table: &Table
 /// text all the same, naming the columns and why.
 pub(super) fn warn_text_fallbacks<'a>(
     arg: CopyFormatChoice,
-    tables: impl Iterator<Item = &'a Table>,
+    tables: impl Iterator<Item = &'a std::sync::Arc<Table>>,
 ) {
     if arg != CopyFormatChoice::Binary {
         return;

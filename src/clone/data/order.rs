@@ -73,7 +73,10 @@ mod tests {
                 table(4, 20),   // leaf of 10
                 table(5, 30),   // leaf of 11, under 10
                 table(6, 7),    // referenced by the partitioned 10
-            ],
+            ]
+            .into_iter()
+            .map(Into::into)
+            .collect(),
             partitioned: vec![
                 PartitionedTable {
                     oid: 10,

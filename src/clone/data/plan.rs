@@ -50,7 +50,7 @@ impl Plan {
         let mut copies = Vec::new();
         let steps = *rules.steps();
         for table in &catalog.tables {
-            let table = Arc::new(table.clone());
+            let table = table.clone();
             // exclude-table-data: no COPY, but indexes, constraints and
             // analyze, as for a table copied by an earlier run.
             let copied =
@@ -223,7 +223,10 @@ mod tests {
                 Table::for_test(1, 10),
                 Table::for_test(2, 30),
                 Table::for_test(3, 20),
-            ],
+            ]
+            .into_iter()
+            .map(Into::into)
+            .collect(),
             ..Catalog::default()
         };
         let p = plan(&catalog, &[Unit::Table(3)], &[]);
@@ -244,7 +247,10 @@ mod tests {
                 Table::for_test(1, 1000),
                 Table::for_test(2, 1),
                 Table::for_test(3, 10),
-            ],
+            ]
+            .into_iter()
+            .map(Into::into)
+            .collect(),
             foreign_keys: vec![crate::foreign_keys::ForeignKey::for_test(1, 2)],
             ..Catalog::default()
         };
@@ -258,7 +264,10 @@ mod tests {
     #[test]
     fn a_split_table_is_truncated_once_then_copied_in_all_its_parts() {
         let catalog = Catalog {
-            tables: vec![split(1, 300, true)],
+            tables: vec![split(1, 300, true)]
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             ..Catalog::default()
         };
         let p = plan(&catalog, &[], &[]);
@@ -276,7 +285,10 @@ mod tests {
     #[test]
     fn a_resumed_key_range_split_clears_only_the_part_cut_short() {
         let catalog = Catalog {
-            tables: vec![split(1, 300, false)],
+            tables: vec![split(1, 300, false)]
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             ..Catalog::default()
         };
         let done = [Unit::Truncate(1), Unit::Part(1, 1)];
@@ -295,7 +307,10 @@ mod tests {
     #[test]
     fn a_resumed_ctid_range_split_with_a_part_cut_short_starts_over() {
         let catalog = Catalog {
-            tables: vec![split(1, 300, true)],
+            tables: vec![split(1, 300, true)]
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             ..Catalog::default()
         };
         let done = [Unit::Truncate(1), Unit::Part(1, 1)];
@@ -325,7 +340,10 @@ mod tests {
     #[test]
     fn a_split_table_whose_parts_are_all_in_has_nothing_to_copy() {
         let catalog = Catalog {
-            tables: vec![split(1, 300, true)],
+            tables: vec![split(1, 300, true)]
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             ..Catalog::default()
         };
         let done = [
@@ -351,7 +369,7 @@ mod tests {
         let mut t = Table::for_test(1, 10);
         t.copy_data = false;
         let catalog = Catalog {
-            tables: vec![t],
+            tables: vec![t].into_iter().map(Into::into).collect(),
             ..Catalog::default()
         };
         let p = plan(&catalog, &[], &[]);

@@ -99,7 +99,7 @@ pub(super) struct Sampler {
     source_info: ConnInfo,
     source: Option<Probe>,
     target: Probe,
-    tables: HashMap<String, Table>,
+    tables: HashMap<String, Arc<Table>>,
     dir: PathBuf,
     progress: Arc<Progress>,
 }
@@ -231,6 +231,7 @@ impl Sampler {
                 .values()
                 .find(|t| query.contains(&format!("FROM ONLY {} ", t.qualified()))),
         }
+        .map(|t| &**t)
     }
 }
 

@@ -283,7 +283,10 @@ mod tests {
     #[test]
     fn a_foreign_key_starts_once_both_tables_are_complete_in_either_order() {
         let catalog = Catalog {
-            tables: vec![table(1), table(2)],
+            tables: vec![table(1), table(2)]
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             foreign_keys: vec![fk(1, 2)],
             ..Catalog::default()
         };
@@ -299,7 +302,10 @@ mod tests {
     #[test]
     fn a_self_reference_starts_with_its_table_and_keys_start_once() {
         let catalog = Catalog {
-            tables: vec![table(1), table(2), table(3)],
+            tables: vec![table(1), table(2), table(3)]
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             foreign_keys: vec![fk(1, 1), fk(2, 1), fk(3, 1)],
             ..Catalog::default()
         };
@@ -312,7 +318,10 @@ mod tests {
     #[test]
     fn foreign_keys_left_to_post_data_never_start() {
         let catalog = Catalog {
-            tables: vec![table(1), table(2)],
+            tables: vec![table(1), table(2)]
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             foreign_keys: vec![fk(1, 2)],
             ..Catalog::default()
         };
@@ -324,7 +333,10 @@ mod tests {
     #[test]
     fn tables_without_indexes_or_keys_make_nothing_ready() {
         let catalog = Catalog {
-            tables: vec![table(1), table(2)],
+            tables: vec![table(1), table(2)]
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             ..Catalog::default()
         };
         let mut s = schedule(&catalog);
@@ -337,7 +349,10 @@ mod tests {
     #[test]
     fn a_partitioned_table_is_built_after_its_last_partition_then_its_keys_start() {
         let catalog = Catalog {
-            tables: vec![table(1), table(2), table(3), table(4)],
+            tables: vec![table(1), table(2), table(3), table(4)]
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             partitioned: vec![parent(10, &[11, 1]), parent(11, &[2, 3])],
             // 4 references the partitioned table 10.
             foreign_keys: vec![fk(4, 10)],
@@ -362,7 +377,7 @@ mod tests {
     #[test]
     fn partitioned_tables_are_left_to_post_data_when_indexes_are() {
         let catalog = Catalog {
-            tables: vec![table(1)],
+            tables: vec![table(1)].into_iter().map(Into::into).collect(),
             partitioned: vec![parent(10, &[1]), parent(30, &[])],
             ..Catalog::default()
         };
@@ -374,7 +389,10 @@ mod tests {
     #[test]
     fn parents_are_built_only_when_every_partition_below_is_copied() {
         let catalog = Catalog {
-            tables: vec![table(1), table(2), table(3), table(4)],
+            tables: vec![table(1), table(2), table(3), table(4)]
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             partitioned: vec![
                 // Two levels, all copied.
                 parent(10, &[11, 1]),

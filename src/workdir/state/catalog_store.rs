@@ -83,7 +83,7 @@ impl CatalogStore {
                     "INSERT INTO s_index (oid, table_oid, schema, name, json) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
                 for (pos, t) in catalog.tables.iter().enumerate() {
-                    let mut bare = t.clone();
+                    let mut bare = Table::clone(t);
                     bare.indexes.clear();
                     table.execute(params![t.oid, t.schema, t.name, t.bytes, pos as i64, to_json(&bare)?])?;
                     for i in &t.indexes {
@@ -155,7 +155,7 @@ impl CatalogStore {
             for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
                 let mut t: Table = from_json(&row?)?;
                 t.indexes = indexes.remove(&t.oid).unwrap_or_default();
-                tables.push(t);
+                tables.push(t.into());
             }
             let mut stmt = c.prepare("SELECT oid, schema, name, last_value, is_called FROM s_sequence ORDER BY schema, name")?;
             let sequences = stmt
@@ -255,46 +255,49 @@ mod tests {
         };
         for t in 0..tables {
             let oid = 100_000 + t;
-            catalog.tables.push(Table {
-                oid,
-                schema: "public".into(),
-                name: format!("t{t}"),
-                persistence: 'p',
-                bytes: (tables - t) as i64 * 8192,
-                estimated_rows: 10.0,
-                columns: vec![Column {
-                    name: "id".into(),
-                    type_name: "integer".into(),
-                    binary_safe: true,
-                    binary_not_portable: None,
-                    extended: false,
-                }],
-                only_generated_columns: false,
-                parts: Vec::new(),
-                copy_data: true,
-                indexes: (0..indexes_per_table)
-                    .map(|i| Index {
-                        oid: 1_000_000 + t * 10 + i,
-                        schema: "public".into(),
-                        name: format!("t{t}_i{i}"),
-                        table_oid: oid,
-                        definition: format!(
-                            "CREATE INDEX t{t}_i{i} ON public.t{t} USING btree (id)"
-                        ),
-                        constraint: (i == 0).then(|| IndexConstraint {
-                            oid: 2_000_000 + t,
-                            name: format!("t{t}_pkey"),
-                            kind: 'p',
-                            deferrable: false,
-                            deferred: false,
-                            definition: "PRIMARY KEY (id)".into(),
-                        }),
-                        clustered: false,
-                        replica_identity: false,
-                        column_statistics: Vec::new(),
-                    })
-                    .collect(),
-            });
+            catalog.tables.push(
+                Table {
+                    oid,
+                    schema: "public".into(),
+                    name: format!("t{t}"),
+                    persistence: 'p',
+                    bytes: (tables - t) as i64 * 8192,
+                    estimated_rows: 10.0,
+                    columns: vec![Column {
+                        name: "id".into(),
+                        type_name: "integer".into(),
+                        binary_safe: true,
+                        binary_not_portable: None,
+                        extended: false,
+                    }],
+                    only_generated_columns: false,
+                    parts: Vec::new(),
+                    copy_data: true,
+                    indexes: (0..indexes_per_table)
+                        .map(|i| Index {
+                            oid: 1_000_000 + t * 10 + i,
+                            schema: "public".into(),
+                            name: format!("t{t}_i{i}"),
+                            table_oid: oid,
+                            definition: format!(
+                                "CREATE INDEX t{t}_i{i} ON public.t{t} USING btree (id)"
+                            ),
+                            constraint: (i == 0).then(|| IndexConstraint {
+                                oid: 2_000_000 + t,
+                                name: format!("t{t}_pkey"),
+                                kind: 'p',
+                                deferrable: false,
+                                deferred: false,
+                                definition: "PRIMARY KEY (id)".into(),
+                            }),
+                            clustered: false,
+                            replica_identity: false,
+                            column_statistics: Vec::new(),
+                        })
+                        .collect(),
+                }
+                .into(),
+            );
         }
         catalog
     }
