@@ -54,26 +54,8 @@ pub async fn list(
     archive: &Path,
     section: Section,
 ) -> anyhow::Result<Vec<TocEntry>> {
-    let program = tools.pg_restore();
-    let output = command(&program, None)
-        .map_err(|e| could_not_run(&program, e))?
-        .arg("--list")
-        .arg(format!("--section={}", section.as_arg()))
-        .arg(archive)
-        .output()
-        .await
-        .map_err(|e| could_not_run(&program, e))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        anyhow::bail!(
-            "pg_restore --list {} failed ({}):\n{}",
-            archive.display(),
-            output.status,
-            error_excerpt(&stderr)
-        );
-    }
-    // Lossy is fine: a use-list is matched on dump ids only.
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout =
+        pg_restore_list(tools, archive, &format!("--section={}", section.as_arg())).await?;
     Ok(parse_list(&stdout))
 }
 
@@ -84,11 +66,21 @@ pub async fn dependencies(
     tools: &PgTools,
     archive: &Path,
 ) -> anyhow::Result<std::collections::HashMap<u32, Vec<u32>>> {
+    let stdout = pg_restore_list(tools, archive, "--verbose").await?;
+    Ok(parse_list(&stdout)
+        .into_iter()
+        .map(|e| (e.dump_id, e.depends_on))
+        .collect())
+}
+
+/// `pg_restore --list OPTION archive`'s output. Lossy is fine: a use-list
+/// is matched on dump ids only.
+async fn pg_restore_list(tools: &PgTools, archive: &Path, option: &str) -> anyhow::Result<String> {
     let program = tools.pg_restore();
     let output = command(&program, None)
         .map_err(|e| could_not_run(&program, e))?
         .arg("--list")
-        .arg("--verbose")
+        .arg(option)
         .arg(archive)
         .output()
         .await
@@ -96,15 +88,11 @@ pub async fn dependencies(
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         anyhow::bail!(
-            "pg_restore --list --verbose {} failed ({}):\n{}",
+            "pg_restore --list {option} {} failed ({}):\n{}",
             archive.display(),
             output.status,
             error_excerpt(&stderr)
         );
     }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    Ok(parse_list(&stdout)
-        .into_iter()
-        .map(|e| (e.dump_id, e.depends_on))
-        .collect())
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

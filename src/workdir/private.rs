@@ -99,6 +99,29 @@ fn check_ours(path: &Path) -> Result<()> {
 /// Write `contents` to `path` as a new 0600 file renamed over whatever was
 /// there: a symbolic link at `path` is replaced, never followed, and a reader
 /// never sees half a file.
+/// A JSON record the work directory may hold (`snapshot.slot`,
+/// `slot.intent`): `None` when absent.
+pub fn read_json_record<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Remove a file of ours; already gone is not an error.
+pub fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
     write_private_file_with(path, |w| w.write_all(contents))
 }

@@ -26,38 +26,9 @@ pub async fn ensure(client: &Client, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Attach this session to the origin: its commits then record their
-/// source position. An origin serves one session at a time.
-pub async fn attach(client: &Client, name: &str) -> Result<()> {
-    client
-        .query_typed(
-            "SELECT pg_catalog.pg_replication_origin_session_setup($1)",
-            &[(&name, Type::TEXT)],
-        )
-        .await
-        .map_err(|e| {
-            let message = connections::db_error_message(&e);
-            if message.contains("already active") {
-                // Retryable, like a slot still held: a follow killed a
-                // moment ago leaves its target session (maybe mid-commit)
-                // for the server to end, which it does on its own time.
-                crate::error::Error::new(
-                    Kind::Conflict,
-                    crate::error::Side::Target,
-                    format!(
-                        "replication origin {name:?} is in use by another session on the \
-                         target ({message}); is another follow running with --origin {name}?"
-                    ),
-                )
-                .into()
-            } else {
-                origin_failure(name, "use", &e)
-            }
-        })?;
-    Ok(())
-}
-
-/// [`attach`] for the applier's own session (see pipeline.rs).
+/// Attach the applier's own session (see pipeline.rs) to the origin: its
+/// commits then record their source position. An origin serves one
+/// session at a time.
 pub(super) async fn attach_session<T>(pipeline: &mut Pipeline<T>, name: &str) -> Result<()> {
     let sql = format!(
         "SELECT pg_catalog.pg_replication_origin_session_setup({})",
@@ -66,19 +37,35 @@ pub(super) async fn attach_session<T>(pipeline: &mut Pipeline<T>, name: &str) ->
     let Err(e) = pipeline.query(&sql).await else {
         return Ok(());
     };
-    let hint = if e.message.contains("already active") {
-        "; is another follow running with --origin {name}?".replace("{name}", name)
-    } else if e.is_retryable() || e.kind == Kind::CannotConnect {
-        String::new()
+    if e.message.contains("already active") {
+        // Retryable, like a slot still held: a follow killed a moment ago
+        // leaves its target session (maybe mid-commit) for the server to
+        // end, which it does on its own time.
+        return Err(Failure::new(
+            Kind::Conflict,
+            e.side,
+            format!(
+                "replication origin {name:?} is in use by another session on the target ({}); \
+                 is another follow running with --origin {name}?",
+                e.message
+            ),
+        )
+        .into());
+    }
+    let hint = if e.is_retryable() || e.kind == Kind::CannotConnect {
+        ""
     } else {
-        " (replication origins need a superuser or the pg_replication_origin_* grants)".into()
+        " (replication origins need a superuser or the pg_replication_origin_* grants)"
     };
-    let what = if e.message.contains("already active") {
-        format!("replication origin {name:?} is in use by another session on the target")
-    } else {
-        format!("cannot use replication origin {name:?} on the target")
-    };
-    Err(Failure::new(e.kind, e.side, format!("{what} ({}){hint}", e.message)).into())
+    Err(Failure::new(
+        e.kind,
+        e.side,
+        format!(
+            "cannot use replication origin {name:?} on the target ({}){hint}",
+            e.message
+        ),
+    )
+    .into())
 }
 
 /// The origin's position: the end of the last source transaction applied.

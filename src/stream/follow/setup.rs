@@ -248,9 +248,9 @@ async fn set_up_slot(
     // that slot, and its publication, are ours.
     let leaked = intent_for_slot(settings)?;
     let publication_created = publication_created
-        || leaked
-            .as_ref()
-            .is_some_and(|i| i.created_publication.is_some() && i.created_publication == publication);
+        || leaked.as_ref().is_some_and(|i| {
+            i.created_publication.is_some() && i.created_publication == publication
+        });
     let (startpos, slot_created) = match existing {
         Some(confirmed) => (confirmed, leaked.is_some()),
         None => {

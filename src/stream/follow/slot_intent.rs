@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Failure, Kind};
@@ -34,24 +34,13 @@ pub fn record(dir: &Path, intent: &SlotIntent) -> Result<()> {
 }
 
 pub fn load(dir: &Path) -> Result<Option<SlotIntent>> {
-    let path = dir.join(SLOT_INTENT_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => Ok(Some(
-            serde_json::from_slice(&bytes)
-                .with_context(|| format!("reading {}", path.display()))?,
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
+    crate::workdir::private::read_json_record(&dir.join(SLOT_INTENT_FILE))
 }
 
 /// Forget it: the state (or `snapshot.slot`) records the slot now, or it
 /// was dropped, or never made.
 pub fn remove(dir: &Path) -> Result<()> {
-    match std::fs::remove_file(dir.join(SLOT_INTENT_FILE)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-        _ => Ok(()),
-    }
+    crate::workdir::private::remove_if_present(&dir.join(SLOT_INTENT_FILE))
 }
 
 /// Whether a failed creation certainly created nothing: the server

@@ -39,22 +39,11 @@ pub fn save(dir: &Path, slot: &SnapshotSlot) -> Result<()> {
 }
 
 pub fn load(dir: &Path) -> Result<Option<SnapshotSlot>> {
-    let path = dir.join(SNAPSHOT_SLOT_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => Ok(Some(
-            serde_json::from_slice(&bytes)
-                .with_context(|| format!("reading {}", path.display()))?,
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
+    crate::workdir::private::read_json_record(&dir.join(SNAPSHOT_SLOT_FILE))
 }
 
 /// Forget it: adopted by a follow (its state records the slot now), or
 /// dropped by a cleanup.
 pub fn remove(dir: &Path) -> Result<()> {
-    match std::fs::remove_file(dir.join(SNAPSHOT_SLOT_FILE)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-        _ => Ok(()),
-    }
+    crate::workdir::private::remove_if_present(&dir.join(SNAPSHOT_SLOT_FILE))
 }
