@@ -28,6 +28,22 @@ fn clone_in_parallel(src: &Cluster, tgt: &Cluster, db: &str, dir: &Path) -> Outp
 
 /// Source and target with the roles of dependencies.sql, the source's `db`
 /// loaded with it.
+/// `clone --resume` of "deps" with the parallel path forced: exit 0 and
+/// source = target.
+fn resume_then_verify(src: &Cluster, tgt: &Cluster, dir: &Path) {
+    let out = support::runner::clone_command(
+        (src, "deps"),
+        (tgt, "deps"),
+        dir,
+        &["--resume", "--not-consistent"],
+    )
+    .env(FORCE.0, FORCE.1)
+    .output()
+    .unwrap();
+    support::assert_success(&out, "pgcopydb clone --resume");
+    verify::assert_equal(src, "deps", tgt, "deps");
+}
+
 fn dependencies(db: &str) -> (Cluster, Cluster) {
     let (src, tgt) = support::shared_source_and_target(db);
     for c in [&src, &tgt] {
@@ -86,17 +102,7 @@ fn a_crash_between_stages_is_resumed() {
         "{}",
         support::output_text(&out)
     );
-    let out = support::runner::clone_command(
-        (&src, "deps"),
-        (&tgt, "deps"),
-        dir.path(),
-        &["--resume", "--not-consistent"],
-    )
-    .env(FORCE.0, FORCE.1)
-    .output()
-    .unwrap();
-    support::assert_success(&out, "pgcopydb clone --resume");
-    verify::assert_equal(&src, "deps", &tgt, "deps");
+    resume_then_verify(&src, &tgt, dir.path());
 }
 
 #[test]
@@ -145,15 +151,5 @@ fn a_failing_batch_fails_the_clone_with_its_error_then_resumes() {
         "{text}"
     );
     tgt.psql("deps", "DROP EVENT TRIGGER refuse; DROP FUNCTION refuse()");
-    let out = support::runner::clone_command(
-        (&src, "deps"),
-        (&tgt, "deps"),
-        dir.path(),
-        &["--resume", "--not-consistent"],
-    )
-    .env(FORCE.0, FORCE.1)
-    .output()
-    .unwrap();
-    support::assert_success(&out, "pgcopydb clone --resume");
-    verify::assert_equal(&src, "deps", &tgt, "deps");
+    resume_then_verify(&src, &tgt, dir.path());
 }
