@@ -117,12 +117,10 @@ pub async fn restore(
     let run = |list: PathBuf| {
         let batch_opts = &batch_opts;
         async move {
-            let target = &endpoints.target;
-            schema::restore(
+            super::schema_steps::restore(
                 tools,
-                &target.child_dbname_arg(),
-                target.child_password(),
-                &workdir.archive(),
+                endpoints,
+                workdir,
                 Section::PreData,
                 &list,
                 batch_opts,

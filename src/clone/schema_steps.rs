@@ -361,7 +361,8 @@ async fn add_unvalidated_keys(
     Ok(())
 }
 
-async fn restore(
+/// `pg_restore` of `section`'s entries in `list` into the target.
+pub(super) async fn restore(
     tools: &PgTools,
     endpoints: &Endpoints,
     workdir: &WorkDir,
