@@ -183,6 +183,11 @@ pub(crate) async fn receive(
                         Some(Received::Data { lsn, data }) => {
                             crate::failpoint!("stream-received", &lsn.to_string());
                             writer.append(lsn, &data)?;
+                            if receive_only {
+                                // Nobody reads it live: what counts is to
+                                // stop right after endpos.
+                                writer.publish()?;
+                            }
                             if !writer.in_transaction() {
                                 shared.passed.send_if_modified(|p| advance(p, writer.written()));
                             }
@@ -214,6 +219,13 @@ pub(crate) async fn receive(
                         tracing::info!("received everything up to endpos");
                         break;
                     }
+                }
+                // Last (biased): the stream has nothing ready, so the
+                // commits gathered meanwhile go to the reader now, in one
+                // write (see `StoreWriter::publish`).
+                () = std::future::ready(()), if writer.unpublished() => {
+                    writer.publish()?;
+                    shared.passed.send_if_modified(|p| advance(p, writer.written()));
                 }
             }
         }
@@ -344,6 +356,7 @@ pub(crate) async fn apply(
                 };
                 match gate.commits_at(end_lsn) {
                     Admit::Apply(batch) => send(sink, batch, end_lsn).await?,
+                    Admit::Pass(change) => send_one(sink, change, end_lsn).await?,
                     Admit::Stop => break ApplyEnd::Endpos,
                     Admit::Hold => {}
                 }
@@ -364,6 +377,7 @@ pub(crate) async fn apply(
                 for change in changes.drain(..) {
                     match gate.admit(change) {
                         Admit::Apply(batch) => send(sink, batch, lsn).await?,
+                        Admit::Pass(change) => send_one(sink, change, lsn).await?,
                         Admit::Hold => {}
                         Admit::Stop => {
                             done = true;
@@ -407,22 +421,27 @@ pub(crate) async fn apply(
 }
 
 /// Hand changes decoded from the record at `lsn` to the target.
-#[cfg_attr(not(feature = "failpoints"), allow(unused_variables))]
 async fn send(sink: &mut impl Apply, batch: Vec<Change>, lsn: Lsn) -> Result<()> {
     for change in batch {
-        #[cfg(feature = "failpoints")]
-        let row = matches!(
-            change,
-            Change::Insert { .. }
-                | Change::Update { .. }
-                | Change::Delete { .. }
-                | Change::Truncate { .. }
-        );
-        sink.apply(change).await?;
-        #[cfg(feature = "failpoints")]
-        if row {
-            crate::failpoint!("stream-change-sent", &lsn.to_string());
-        }
+        send_one(sink, change, lsn).await?;
+    }
+    Ok(())
+}
+
+#[cfg_attr(not(feature = "failpoints"), allow(unused_variables))]
+async fn send_one(sink: &mut impl Apply, change: Change, lsn: Lsn) -> Result<()> {
+    #[cfg(feature = "failpoints")]
+    let row = matches!(
+        change,
+        Change::Insert { .. }
+            | Change::Update { .. }
+            | Change::Delete { .. }
+            | Change::Truncate { .. }
+    );
+    sink.apply(change).await?;
+    #[cfg(feature = "failpoints")]
+    if row {
+        crate::failpoint!("stream-change-sent", &lsn.to_string());
     }
     Ok(())
 }
@@ -478,7 +497,10 @@ fn caught_up(applied_through: Lsn, source_now: Lsn) -> bool {
 }
 
 enum Admit {
+    /// The held transaction's start, let through.
     Apply(Vec<Change>),
+    /// One change, let through (no allocation per change).
+    Pass(Change),
     /// Held until the store says where its transaction commits
     /// ([`Gate::commits_at`]).
     Hold,
@@ -565,7 +587,7 @@ impl Gate {
                 }
             }
         }
-        Admit::Apply(vec![change])
+        Admit::Pass(change)
     }
 
     /// The held transaction's commit record ends at `end_lsn`: let it
@@ -612,8 +634,8 @@ mod tests {
     #[test]
     fn transactions_after_endpos_are_not_applied() {
         let mut gate = Gate::new(Some(Lsn(100)));
-        assert!(matches!(gate.admit(begin(Some(50))), Admit::Apply(_)));
-        assert!(matches!(gate.admit(commit(50)), Admit::Apply(_)));
+        assert!(matches!(gate.admit(begin(Some(50))), Admit::Pass(_)));
+        assert!(matches!(gate.admit(commit(50)), Admit::Pass(_)));
         assert!(!gate.reached);
         assert!(matches!(gate.admit(begin(Some(150))), Admit::Stop));
     }
@@ -629,8 +651,8 @@ mod tests {
         }
         // Its changes then go through one by one, none held.
         assert!(!gate.holding());
-        assert!(matches!(gate.admit(message()), Admit::Apply(b) if b.len() == 1));
-        assert!(matches!(gate.admit(commit(92)), Admit::Apply(_)));
+        assert!(matches!(gate.admit(message()), Admit::Pass(_)));
+        assert!(matches!(gate.admit(commit(92)), Admit::Pass(_)));
         // Its end is at endpos: nothing later can commit before it.
         assert!(gate.reached && gate.idle());
         let mut gate = Gate::new(Some(Lsn(100)));
@@ -655,7 +677,7 @@ mod tests {
         // Ending exactly at endpos: applied, and nothing later can be.
         let mut gate = Gate::new(Some(Lsn(100)));
         gate.admit(begin(Some(92)));
-        assert!(matches!(gate.admit(commit(92)), Admit::Apply(_)));
+        assert!(matches!(gate.admit(commit(92)), Admit::Pass(_)));
         assert!(gate.reached);
     }
 
@@ -670,7 +692,7 @@ mod tests {
     fn without_endpos_everything_goes_through() {
         let mut gate = Gate::new(None);
         for c in [begin(None), message(), commit(10_000)] {
-            assert!(matches!(gate.admit(c), Admit::Apply(b) if b.len() == 1));
+            assert!(matches!(gate.admit(c), Admit::Pass(_)));
         }
         assert!(!gate.reached && gate.idle());
     }
