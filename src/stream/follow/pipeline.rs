@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
+use futures_util::FutureExt;
 use tokio::sync::watch;
 
 use crate::interrupt;
@@ -68,6 +69,9 @@ pub(crate) trait Apply {
 
 /// Messages the receiver appends before letting the applier run.
 const YIELD_EVERY: u64 = 64;
+/// Messages stored in a row before the receiver looks at its other duties
+/// (fsyncs done, the tick, a stop).
+const BURST_MESSAGES: usize = 256;
 
 type SyncFuture = Pin<Box<dyn Future<Output = Result<Lsn>> + Send>>;
 
@@ -140,7 +144,7 @@ pub(crate) async fn receive(
     // Whoever ends first ends the other.
     let _stop_on_exit = StopOnDrop(&shared.stop);
     let result: Result<()> = async {
-        loop {
+        'receiving: loop {
             if *stop.borrow() || interrupt::is_cancelled() {
                 break;
             }
@@ -176,49 +180,65 @@ pub(crate) async fn receive(
                     }
                 }
                 message = stream.next() => {
-                    match message? {
-                        None => {
-                            tracing::info!("the source ended the replication stream");
-                            break;
-                        }
-                        Some(Received::Data { lsn, data }) => {
-                            crate::failpoint!("stream-received", &lsn.to_string());
-                            writer.append(lsn, &data)?;
-                            if receive_only {
-                                // Nobody reads it live: what counts is to
-                                // stop right after endpos.
-                                writer.publish()?;
+                    // The messages the stream already holds are stored in
+                    // one go, not one per pass of this select (each pass
+                    // registers and drops a waiter on every branch).
+                    let mut message = message;
+                    let mut burst = 0;
+                    loop {
+                        match message? {
+                            None => {
+                                tracing::info!("the source ended the replication stream");
+                                break 'receiving;
                             }
-                            if !writer.in_transaction() {
-                                shared.passed.send_if_modified(|p| advance(p, writer.written()));
+                            Some(Received::Data { lsn, data }) => {
+                                crate::failpoint!("stream-received", &lsn.to_string());
+                                writer.append(lsn, &data)?;
+                                if receive_only {
+                                    // Nobody reads it live: what counts is to
+                                    // stop right after endpos.
+                                    writer.publish()?;
+                                }
+                                if !writer.in_transaction() {
+                                    shared.passed.send_if_modified(|p| advance(p, writer.written()));
+                                }
+                                // The applier runs in the same task (joined):
+                                // while the stream has messages buffered this loop
+                                // never waits, so it hands over now and then or
+                                // the applier would not run until the source idles.
+                                received += 1;
+                                if received % YIELD_EVERY == 0 {
+                                    tokio::task::yield_now().await;
+                                }
                             }
-                            // The applier runs in the same task (joined):
-                            // while the stream has messages buffered this loop
-                            // never waits, so it hands over now and then or
-                            // the applier would not run until the source idles.
-                            received += 1;
-                            if received % YIELD_EVERY == 0 {
-                                tokio::task::yield_now().await;
-                            }
-                        }
-                        Some(Received::Keepalive { wal_end }) => {
-                            if !writer.in_transaction() {
-                                writer.write_out()?;
-                                shared.passed.send_if_modified(|p| advance(p, wal_end));
-                                if writer.durable() == writer.written() {
-                                    // Everything sent before this is stored:
-                                    // the WAL up to it holds nothing more for
-                                    // us (a transaction still open there
-                                    // commits later, and is sent then). A
-                                    // source shutting down waits for this.
-                                    stream.report(wal_end, wal_end, *shared.applied.borrow());
+                            Some(Received::Keepalive { wal_end }) => {
+                                if !writer.in_transaction() {
+                                    writer.write_out()?;
+                                    shared.passed.send_if_modified(|p| advance(p, wal_end));
+                                    if writer.durable() == writer.written() {
+                                        // Everything sent before this is stored:
+                                        // the WAL up to it holds nothing more for
+                                        // us (a transaction still open there
+                                        // commits later, and is sent then). A
+                                        // source shutting down waits for this.
+                                        stream.report(wal_end, wal_end, *shared.applied.borrow());
+                                    }
                                 }
                             }
                         }
-                    }
-                    if receive_only && endpos.is_some_and(|e| *shared.passed.borrow() >= e) {
-                        tracing::info!("received everything up to endpos");
-                        break;
+                        if receive_only && endpos.is_some_and(|e| *shared.passed.borrow() >= e) {
+                            tracing::info!("received everything up to endpos");
+                            break 'receiving;
+                        }
+                        burst += 1;
+                        if burst >= BURST_MESSAGES || *stop.borrow() || interrupt::is_cancelled() {
+                            break;
+                        }
+                        // Cancel-safe (see `Receive::next`): not ready, nothing is lost.
+                        match stream.next().now_or_never() {
+                            Some(next) => message = next,
+                            None => break,
+                        }
                     }
                 }
                 // Last (biased): the stream has nothing ready, so the
