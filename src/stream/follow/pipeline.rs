@@ -388,8 +388,8 @@ pub(crate) async fn apply(
                 };
                 // The records already stored are applied in one go, not one
                 // per pass of this select: each pass registers (and drops) a
-                // waiter on every branch's channel, a tenth of the follower's
-                // CPU when it was per record of a backlog.
+                // waiter on every branch's channel, about a tenth of the
+                // follower's perf samples when it was per record of a backlog.
                 let mut burst = 0;
                 let done = loop {
                     if apply_record(record, decoder, &mut changes, &mut gate, sink).await? {
