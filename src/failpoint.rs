@@ -32,6 +32,9 @@
 //! file instead of sleeping.
 //!
 //! The points (see [`POINTS`]); each name says what has just happened:
+//! - `schema-dumped`: the catalog is read and the schema dumped under the
+//!   snapshot, the target not written yet (a test changes the source there,
+//!   after the snapshot, before anything else reads it).
 //! - `pre-data-restored`: pg_restore of pre-data is done, not recorded yet.
 //! - `pre-data-stage-restored`: a stage of a parallel pre-data restore is
 //!   committed (all its batches), the next not started.
@@ -77,6 +80,10 @@
 /// Every failpoint and what has just happened when it is reached. An armed
 /// name not in this list is refused, so a misspelt test fails at once.
 pub const POINTS: &[(&str, &str)] = &[
+    (
+        "schema-dumped",
+        "catalog read and schema dumped, target not written",
+    ),
     ("pre-data-restored", "pre-data restored, not recorded"),
     (
         "pre-data-stage-restored",

@@ -207,3 +207,62 @@ fn every_kind_of_metadata_survives_with_pg_dump_18() {
     let pg18 = crate::cross_version::fetched_bin(18);
     metadata_survives(&Cluster::start_with(&pg18, &[]), Some(&pg18));
 }
+
+/// Large objects as they are when the snapshot is taken: 600001 owned by
+/// app with a comment, 600002 readable by reader.
+const BEFORE_SNAPSHOT: &str = "
+SELECT lo_from_bytea(600001, 'one'::bytea), lo_from_bytea(600002, 'two'::bytea);
+ALTER LARGE OBJECT 600001 OWNER TO app;
+COMMENT ON LARGE OBJECT 600001 IS 'before';
+GRANT SELECT ON LARGE OBJECT 600002 TO reader;
+";
+
+/// What changes once the snapshot is taken, and how it is undone.
+const AFTER_SNAPSHOT: &str = "
+ALTER LARGE OBJECT 600001 OWNER TO reader;
+COMMENT ON LARGE OBJECT 600001 IS 'after';
+GRANT UPDATE ON LARGE OBJECT 600002 TO reader;
+SELECT lo_from_bytea(600003, 'three'::bytea);
+COMMENT ON LARGE OBJECT 600003 IS 'new';
+";
+const UNDONE: &str = "
+ALTER LARGE OBJECT 600001 OWNER TO app;
+COMMENT ON LARGE OBJECT 600001 IS 'before';
+REVOKE UPDATE ON LARGE OBJECT 600002 FROM reader;
+SELECT lo_unlink(600003);
+";
+
+/// Owners, comments and privileges are read under the clone's snapshot,
+/// like the objects' list and contents: changes made on the source once it
+/// is taken (the clone held just after dumping the schema) stay out.
+#[test]
+fn metadata_changed_after_the_snapshot_is_copied_as_it_was() {
+    let (src, tgt) = std::thread::scope(|s| {
+        let a = s.spawn(Cluster::start);
+        let b = s.spawn(Cluster::start);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for c in [&src, &tgt] {
+        c.psql("postgres", "CREATE ROLE app; CREATE ROLE reader");
+    }
+    src.create_db("src");
+    src.psql("src", BEFORE_SNAPSHOT);
+    tgt.create_db("dst");
+    let before = src.query("src", METADATA_OF_EACH);
+    let dir = workdir();
+    let points = Failpoints::new();
+    let mut cmd = clone_cmd(&src, &tgt, dir.path());
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = points.arm(&mut cmd, "schema-dumped=pause").spawn().unwrap();
+    points.wait_reached("schema-dumped", &mut child);
+    src.psql("src", AFTER_SNAPSHOT);
+    points.release("schema-dumped");
+    let out = child.wait_with_output().unwrap();
+    support::assert_success(&out, "pgcopydb clone");
+    assert_eq!(tgt.query("dst", METADATA_OF_EACH), before);
+    // The source as of the snapshot again: the rest is equal too.
+    src.psql("src", UNDONE);
+    assert_eq!(src.query("src", METADATA_OF_EACH), before);
+    verify::assert_equal(&src, "src", &tgt, "dst");
+}

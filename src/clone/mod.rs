@@ -185,6 +185,7 @@ pub async fn run_steps(
         catalog.large_objects.len()
     );
     summary.step("catalog and schema dump", step.elapsed());
+    crate::failpoint!("schema-dumped");
     restore_target::refuse_what_needs_source(opts, steps, &catalog)?;
 
     let step = Instant::now();
@@ -240,6 +241,7 @@ pub async fn run_steps(
             &workdir,
             &catalog.selection,
             &catalog.large_objects,
+            snapshot_id.as_deref(),
             opts,
             interrupted,
         );

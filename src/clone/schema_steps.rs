@@ -140,7 +140,8 @@ fn large_object_of(e: &TocEntry) -> Option<u32> {
 }
 
 /// Restore pre-data with the use-list of [`write_pre_list`], the metadata
-/// of `large_objects` made first, by the clone. Returns how long the clone
+/// of `large_objects` made first, by the clone, read on the source under
+/// `snapshot` like the objects' list and contents. Returns how long the clone
 /// spent on their metadata and on their comments and privileges, for the
 /// summary.
 #[allow(clippy::too_many_arguments)]
@@ -151,15 +152,14 @@ pub async fn restore_pre_data(
     workdir: &WorkDir,
     selection: &Selection,
     large_objects: &[u32],
+    snapshot: Option<&str>,
     opts: &CloneOptions,
     interrupted: bool,
 ) -> Result<Vec<(&'static str, Duration)>> {
     let list = write_pre_list(tools, target, workdir, selection, opts.skips, large_objects).await?;
     let mut steps = Vec::new();
     if !large_objects.is_empty() {
-        let source =
-            crate::connections::connect(crate::connections::Side::Source, &endpoints.source)
-                .await?;
+        let source = crate::snapshot::open_reader(&endpoints.source, snapshot).await?;
         let restore = opts.restore_options();
         let with_owners = !restore.no_owner;
         let started = Instant::now();
