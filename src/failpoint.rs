@@ -69,6 +69,9 @@
 //! - `stream-slot-created`: a replication slot is created on the source
 //!   (labelled with its name), the state or `snapshot.slot` not recording it
 //!   yet (only the work directory's `slot.intent`).
+//! - `stream-publication-created`: pgoutput's publication is created on the
+//!   source (labelled with its name), no slot made yet; only the work
+//!   directory's `slot.intent` names it.
 //! - `stream-change-sent`: a row change (or TRUNCATE) of an open
 //!   transaction handed to the target, its commit not yet sent: a crash
 //!   there is one in the middle of a multi-statement transaction.
@@ -114,6 +117,10 @@ pub const POINTS: &[(&str, &str)] = &[
     (
         "stream-slot-created",
         "a replication slot created, not recorded yet",
+    ),
+    (
+        "stream-publication-created",
+        "a publication created, no slot made yet",
     ),
     (
         "stream-flush-reported",

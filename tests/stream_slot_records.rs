@@ -154,3 +154,71 @@ fn the_slot_of_a_snapshot_follow_is_dropped_by_cleanup() {
     );
     assert_eq!(publications(&src), "");
 }
+
+/// `sub` run with the publication's creation crashing the process, before
+/// any slot is made.
+fn killed_after_creating_the_publication(sub: &[&str], src: &Cluster, tgt: &Cluster, dir: &Path) {
+    let points = Failpoints::new();
+    let mut cmd = command(sub, src, tgt, DB, dir);
+    points.arm(&mut cmd, "stream-publication-created=crash");
+    let out = cmd.output().expect("run pgcopydb");
+    assert_killed(&out, &format!("{sub:?}"));
+    assert_eq!(
+        points.expect_reached("stream-publication-created", &out),
+        "pgcopydb"
+    );
+    // The CREATE was answered before the point: it is committed.
+    assert_eq!(publications(src), "pgcopydb");
+    assert_eq!(slots(src), "");
+}
+
+/// The publication is recorded as ours before it is created, like the
+/// slot: a run killed right after creating it leaves `--restart` and
+/// `stream cleanup` able to drop it; a publication the user made is used
+/// and never dropped.
+#[test]
+fn a_run_killed_after_creating_its_publication_leaves_nothing_after_cleanup() {
+    let (src, tgt) = source_and_target();
+    let dir = workdir();
+    killed_after_creating_the_publication(&["stream", "setup"], &src, &tgt, dir.path());
+    let out = command(
+        &["stream", "setup", "--restart"],
+        &src,
+        &tgt,
+        DB,
+        dir.path(),
+    )
+    .output()
+    .expect("run stream setup --restart");
+    assert_success(&out, "stream setup --restart");
+    assert_eq!(
+        (slots(&src), publications(&src)),
+        ("pgcopydb".into(), "pgcopydb".into())
+    );
+    cleanup(&src, &tgt, dir.path());
+    assert_eq!(
+        (slots(&src), publications(&src)),
+        (String::new(), String::new())
+    );
+
+    let dir = workdir();
+    killed_after_creating_the_publication(&["clone", "--follow"], &src, &tgt, dir.path());
+    cleanup(&src, &tgt, dir.path());
+    assert_eq!(
+        (slots(&src), publications(&src)),
+        (String::new(), String::new())
+    );
+
+    // The user's publication of that name: used as it is, left alone.
+    src.psql(DB, "CREATE PUBLICATION pgcopydb FOR TABLE t");
+    let dir = workdir();
+    let out = command(&["stream", "setup"], &src, &tgt, DB, dir.path())
+        .output()
+        .expect("run stream setup");
+    assert_success(&out, "stream setup");
+    cleanup(&src, &tgt, dir.path());
+    assert_eq!(
+        (slots(&src), publications(&src)),
+        (String::new(), "pgcopydb".into())
+    );
+}
