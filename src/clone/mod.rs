@@ -466,11 +466,15 @@ async fn catalog_and_dump(
                     selection.apply(&mut c);
                     c.selection = selection;
                 }
-                // ctid ranges are cheap to scan from PostgreSQL 14 on.
-                let ctid_ok = source_major >= 14 && !opts.skip_split_by_ctid;
-                plan_splits(&reader, &mut c, &opts.split, ctid_ok)
-                    .await
-                    .on(Side::Source, "planning table splits")?;
+                plan_splits(
+                    &reader,
+                    &mut c,
+                    &opts.split,
+                    source_major,
+                    opts.skip_split_by_ctid,
+                )
+                .await
+                .on(Side::Source, "planning table splits")?;
                 state.catalog().save_catalog(&c)?;
                 Ok::<Catalog, anyhow::Error>(c)
             }
