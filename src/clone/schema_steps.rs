@@ -68,8 +68,8 @@ pub async fn drop_tables(target: &Client, catalog: &Catalog) -> Result<()> {
 /// database has and a 15+ one does not.
 ///
 /// The entries of `large_objects` (the ones the clone copies) are commented
-/// out too, their BLOB and BLOB METADATA entries and the ACL and COMMENT
-/// entries pg_dump 16 and older write for each: [`crate::blobs`] makes them
+/// out too, their BLOB and BLOB METADATA entries and the ACL, COMMENT and
+/// SECURITY LABEL entries pg_dump 16 and older write for each: [`crate::blobs`] makes them
 /// in batches, where pg_restore spends a round trip or two on each entry.
 pub async fn write_pre_list(
     tools: &PgTools,
@@ -123,12 +123,12 @@ pub struct PreList {
     pub kept: HashSet<u32>,
 }
 
-/// The large object an ACL or COMMENT entry is about (its tag is
+/// The large object an ACL, COMMENT or SECURITY LABEL entry is about (its tag is
 /// `LARGE OBJECT 16421`). Only the first word is the OID: the listing's
 /// name split keeps the first words of an owner with spaces in the name.
 fn large_object_of(e: &TocEntry) -> Option<u32> {
     match e.desc.as_str() {
-        "ACL" | "COMMENT" => e
+        "ACL" | "COMMENT" | "SECURITY LABEL" => e
             .name
             .strip_prefix("LARGE OBJECT ")?
             .split(' ')
@@ -175,6 +175,7 @@ pub async fn restore_pre_data(
             with_owners,
         )
         .await?;
+        crate::blobs::copy_security_labels(&source, target, large_objects).await?;
         steps.push((LARGE_OBJECT_COMMENTS_AND_PRIVILEGES, started.elapsed()));
     }
     let mut restore_opts = opts.restore_options();
