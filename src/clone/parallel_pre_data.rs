@@ -25,9 +25,11 @@ use crate::workdir::WorkDir;
 pub const ENV: &str = "PGCOPYDB_PARALLEL_PRE_DATA";
 
 /// Below this many entries the startup of more pg_restore processes (each
-/// reads the archive's table of contents) and the extra commits outweigh
-/// what restoring side by side saves.
-const AUTO_FROM_ENTRIES: usize = 1000;
+/// reads the archive's table of contents) may outweigh what restoring side
+/// by side saves. Measured (bench/results/parallel-pre-data.md): from 250
+/// entries on the staged restore took a third of the time of one
+/// pg_restore; below about 100 no level has two batches' worth anyway.
+const AUTO_FROM_ENTRIES: usize = 200;
 
 /// Fewest entries worth a pg_restore of their own.
 const MIN_BATCH: usize = 50;
