@@ -222,3 +222,34 @@ fn a_run_killed_after_creating_its_publication_leaves_nothing_after_cleanup() {
         (String::new(), "pgcopydb".into())
     );
 }
+
+/// The slot refused after the publication was made (a slot of that name
+/// made meanwhile by the user, while the run is held just after its
+/// CREATE PUBLICATION): the publication, ours, is dropped with the refusal;
+/// the user's slot stays.
+#[test]
+fn a_slot_refused_after_the_publication_was_made_leaves_no_publication() {
+    let (src, tgt) = source_and_target();
+    let dir = workdir();
+    let points = Failpoints::new();
+    let mut cmd = command(&["stream", "setup"], &src, &tgt, DB, dir.path());
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = points
+        .arm(&mut cmd, "stream-publication-created=pause")
+        .spawn()
+        .expect("run stream setup");
+    points.wait_reached("stream-publication-created", &mut child);
+    src.psql(
+        DB,
+        "SELECT pg_create_logical_replication_slot('pgcopydb', 'pgoutput')",
+    );
+    points.release("stream-publication-created");
+    let out = child.wait_with_output().expect("wait for stream setup");
+    assert!(!out.status.success(), "{}", output_text(&out));
+    assert_eq!(
+        (slots(&src), publications(&src)),
+        ("pgcopydb".into(), String::new())
+    );
+    cleanup(&src, &tgt, dir.path());
+    assert_eq!(slots(&src), "pgcopydb", "a user's slot is never dropped");
+}

@@ -271,7 +271,14 @@ async fn set_up_slot(
                 &intent,
                 wire::create_slot(source_info, &settings.slot),
             )
-            .await?;
+            .await;
+            let created = match created {
+                Ok(created) => created,
+                Err(e) => {
+                    forget_publication_of_refused_slot(source_info, settings, &intent).await;
+                    return Err(e);
+                }
+            };
             (created.consistent_point, true)
         }
     };
@@ -284,6 +291,35 @@ async fn set_up_slot(
         origin: settings.origin.clone(),
         startpos,
     })
+}
+
+/// After a failed slot creation: when the server refused it, the intent
+/// that named our publication is gone, and nothing else would know to drop
+/// the publication: it is dropped now (a failure to is logged, the
+/// refusal is what the run reports). When the intent is still there (the
+/// slot may exist), `stream cleanup` drops both.
+pub(crate) async fn forget_publication_of_refused_slot(
+    source: &ConnInfo,
+    settings: &FollowSettings,
+    intent: &SlotIntent,
+) {
+    let Some(name) = &intent.created_publication else {
+        return;
+    };
+    if !matches!(slot_intent::load(&settings.dir), Ok(None)) {
+        return;
+    }
+    let dropped = async {
+        let client = connect(Side::Source, source).await?;
+        publication::drop(&client, name).await
+    };
+    match dropped.await {
+        Ok(()) => tracing::info!("dropped publication {name}: the slot was not created"),
+        Err(e) => tracing::warn!(
+            "publication {name} was made for a slot the source refused, and could not be \
+             dropped: drop it yourself ({e:#})"
+        ),
+    }
 }
 
 /// The slot `snapshot --follow` made for this directory, when it is the
