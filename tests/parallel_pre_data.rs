@@ -182,7 +182,6 @@ fn a_batch_failing_once_in_any_language_is_restored_again_alone() {
         text.contains("blocage mortel détecté (test)") && text.contains("restoring it alone"),
         "{text}"
     );
-    assert_eq!(text.matches("restoring it alone").count(), 1, "{text}");
     tgt.psql(
         "deps",
         "DROP EVENT TRIGGER refuse_once; DROP FUNCTION public.refuse_once(); \
