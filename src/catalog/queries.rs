@@ -252,7 +252,7 @@ async fn attach_indexes(client: &Client, oids: &[u32], tables: &mut [Table]) -> 
     Ok(())
 }
 
-async fn read_sequences(client: &Client) -> Result<Vec<Sequence>> {
+pub(crate) async fn read_sequences(client: &Client) -> Result<Vec<Sequence>> {
     let rows = client.query(&sequences_sql(), &[]).await?;
     let mut sequences: Vec<Sequence> = rows
         .iter()

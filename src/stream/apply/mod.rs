@@ -164,30 +164,20 @@ impl Applier {
     pub async fn connect(target: &ConnInfo, origin: &str) -> Result<Applier> {
         // Catalog lookups and the origin's creation and position go through
         // tokio-postgres; the session that applies (the pipeline) is our own
-        // protocol encoding, see pipeline.rs.
-        let client = connections::connect_target_worker(target).await?;
-        origin::ensure(&client, origin).await?;
-        let mut pipeline = Pipeline::connect(target).await?;
-        pipeline
-            .query(connections::TARGET_SESSION_SETTINGS)
-            .await
-            .context("setting up the applier's session on the target")?;
-        pipeline
-            .query("SET session_replication_role = replica")
-            .await
-            .map_err(|e| {
-                Failure::new(
-                    e.kind,
-                    crate::error::Side::Target,
-                    format!(
-                        "cannot set session_replication_role = replica on the target: {}; \
-                         applying changes needs a superuser on the target",
-                        e.message
-                    ),
-                )
-            })?;
-        origin::attach_session(&mut pipeline, origin).await?;
-        let committed = origin::progress(&client, origin, false).await?;
+        // protocol encoding, see pipeline.rs. The two sessions are opened
+        // and set up together: start-up waits for the longer, not the sum.
+        let catalog_session = async {
+            let client = connections::connect_target_worker(target).await?;
+            origin::ensure(&client, origin).await?;
+            anyhow::Ok(client)
+        };
+        let (client, mut pipeline) =
+            tokio::try_join!(catalog_session, Self::applying_session(target))?;
+        // The origin exists now (ensured above): attach while reading its position.
+        let (committed, ()) = tokio::try_join!(
+            origin::progress(&client, origin, false),
+            origin::attach_session(&mut pipeline, origin)
+        )?;
         Ok(Applier {
             origin: origin.to_string(),
             client,
@@ -208,6 +198,31 @@ impl Applier {
             stats: ApplyStats::default(),
             failed: false,
         })
+    }
+
+    /// The session that applies, with the target session settings and
+    /// `session_replication_role = replica` (not yet attached to the origin).
+    async fn applying_session(target: &ConnInfo) -> Result<Pipeline<Entry>> {
+        let mut pipeline = Pipeline::connect(target).await?;
+        pipeline
+            .query(connections::TARGET_SESSION_SETTINGS)
+            .await
+            .context("setting up the applier's session on the target")?;
+        pipeline
+            .query("SET session_replication_role = replica")
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    e.kind,
+                    crate::error::Side::Target,
+                    format!(
+                        "cannot set session_replication_role = replica on the target: {}; \
+                         applying changes needs a superuser on the target",
+                        e.message
+                    ),
+                )
+            })?;
+        Ok(pipeline)
     }
 
     /// Warn about (and count) an UPDATE or DELETE that finds no row instead

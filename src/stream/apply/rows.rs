@@ -150,14 +150,15 @@ impl Applier {
         };
         tx.rows += 1;
         let (seq, xid) = (tx.seq, tx.xid);
+        let shape = Arc::clone(&prepared);
         self.pipeline.execute(
-            &prepared.statement.clone(),
+            &shape.statement,
             &params,
             Entry::new(
                 seq,
                 Kind::Row {
                     prepared,
-                    params: Arc::new(Vec::new()),
+                    params: None,
                     xid,
                 },
             ),
@@ -263,16 +264,16 @@ impl Applier {
         let (seq, xid) = (tx.seq, tx.xid);
         // Its row count is judged when answered: the commit waits for it.
         self.counts_unread = true;
-        let statement = prepared.statement.clone();
+        let shape = Arc::clone(&prepared);
         let params = Arc::new(params);
         self.pipeline.execute(
-            &statement,
+            &shape.statement,
             &params,
             Entry::new(
                 seq,
                 Kind::Row {
                     prepared,
-                    params: params.clone(),
+                    params: Some(params.clone()),
                     xid,
                 },
             ),

@@ -24,7 +24,10 @@ pub(super) enum Kind {
     Control(&'static str),
     Row {
         prepared: Arc<Prepared>,
-        params: Arc<Vec<Param>>,
+        /// The parameters, kept for the message of a row count that is not
+        /// one (UPDATE, DELETE); `None` for an INSERT, which has no count
+        /// to judge (no allocation per row).
+        params: Option<Arc<Vec<Param>>>,
         xid: u32,
     },
     /// A run of DELETEs by key (see deletes.rs).
@@ -180,7 +183,10 @@ impl Applier {
                         what(),
                         prepared.table,
                         prepared.key_names.join(", "),
-                        key_text(params, prepared.first_key_param)
+                        params
+                            .as_deref()
+                            .map(|p| key_text(p, prepared.first_key_param))
+                            .unwrap_or_default()
                     );
                     if rows == 0 && self.tolerate_missing_rows {
                         tracing::warn!("{message}; skipped");

@@ -4,6 +4,8 @@
 //! `pg_logical_slot_peek_binary_changes`, which carries the same bytes) is
 //! handed to the decoder of the slot's plugin with its LSN.
 
+use bytes::Bytes;
+
 use super::change::Change;
 use super::lsn::Lsn;
 
@@ -52,6 +54,18 @@ pub struct DecodeError {
 /// described again, such as a store segment's head).
 pub trait Decoder: Send {
     fn decode(&mut self, lsn: Lsn, data: &[u8], out: &mut Vec<Change>) -> Result<(), DecodeError>;
+
+    /// [`Decoder::decode`] of a message held in `Bytes`: a decoder may then
+    /// make the values views of it instead of copies (no allocation per
+    /// value; the message is freed with its last value).
+    fn decode_shared(
+        &mut self,
+        lsn: Lsn,
+        data: &Bytes,
+        out: &mut Vec<Change>,
+    ) -> Result<(), DecodeError> {
+        self.decode(lsn, data, out)
+    }
 }
 
 pub mod cursor;

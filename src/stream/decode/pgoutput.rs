@@ -62,7 +62,12 @@ impl PgoutputDecoder {
         self.types.get(&oid)
     }
 
-    fn message(&mut self, c: &mut Cursor<'_>, out: &mut Vec<Change>) -> Result<(), String> {
+    fn message(
+        &mut self,
+        c: &mut Cursor<'_>,
+        values: Values<'_>,
+        out: &mut Vec<Change>,
+    ) -> Result<(), String> {
         let tag = c.u8("the message type")?;
         match tag {
             b'B' => {
@@ -106,7 +111,7 @@ impl PgoutputDecoder {
             b'I' => {
                 let relation = self.relation(c)?;
                 expect_tag(c, b'N', "the new tuple")?;
-                let new = tuple(c, &relation)?;
+                let new = tuple(c, &relation, values)?;
                 out.push(Change::Insert {
                     relation: relation.id,
                     new,
@@ -117,13 +122,13 @@ impl PgoutputDecoder {
                 let old = match c.u8("the tuple kind")? {
                     b'N' => None,
                     kind @ (b'K' | b'O') => {
-                        let old = old_tuple(kind, tuple(c, &relation)?);
+                        let old = old_tuple(kind, tuple(c, &relation, values)?);
                         expect_tag(c, b'N', "the new tuple")?;
                         Some(old)
                     }
                     other => return Err(unexpected_tag(other, "K, O or N")),
                 };
-                let new = tuple(c, &relation)?;
+                let new = tuple(c, &relation, values)?;
                 out.push(Change::Update {
                     relation: relation.id,
                     old,
@@ -133,7 +138,7 @@ impl PgoutputDecoder {
             b'D' => {
                 let relation = self.relation(c)?;
                 let old = match c.u8("the tuple kind")? {
-                    kind @ (b'K' | b'O') => old_tuple(kind, tuple(c, &relation)?),
+                    kind @ (b'K' | b'O') => old_tuple(kind, tuple(c, &relation, values)?),
                     other => return Err(unexpected_tag(other, "K or O")),
                 };
                 out.push(Change::Delete {
@@ -206,12 +211,18 @@ impl PgoutputDecoder {
     }
 }
 
-impl Decoder for PgoutputDecoder {
-    fn decode(&mut self, lsn: Lsn, data: &[u8], out: &mut Vec<Change>) -> Result<(), DecodeError> {
+impl PgoutputDecoder {
+    fn decode_with(
+        &mut self,
+        lsn: Lsn,
+        data: &[u8],
+        values: Values<'_>,
+        out: &mut Vec<Change>,
+    ) -> Result<(), DecodeError> {
         // Nothing of a failed message reaches `out`.
         let start = out.len();
         let mut cursor = Cursor::new(data);
-        self.message(&mut cursor, out).map_err(|reason| {
+        self.message(&mut cursor, values, out).map_err(|reason| {
             out.truncate(start);
             DecodeError {
                 plugin: "pgoutput",
@@ -219,6 +230,21 @@ impl Decoder for PgoutputDecoder {
                 reason,
             }
         })
+    }
+}
+
+impl Decoder for PgoutputDecoder {
+    fn decode(&mut self, lsn: Lsn, data: &[u8], out: &mut Vec<Change>) -> Result<(), DecodeError> {
+        self.decode_with(lsn, data, Values(None), out)
+    }
+
+    fn decode_shared(
+        &mut self,
+        lsn: Lsn,
+        data: &Bytes,
+        out: &mut Vec<Change>,
+    ) -> Result<(), DecodeError> {
+        self.decode_with(lsn, data, Values(Some(data)), out)
     }
 }
 
@@ -263,9 +289,23 @@ fn relation(c: &mut Cursor<'_>) -> Result<Relation, String> {
     })
 }
 
+/// Where a tuple's values come from: views of the whole message when it is
+/// shared (`Bytes`), else copies.
+#[derive(Clone, Copy)]
+struct Values<'a>(Option<&'a Bytes>);
+
+impl Values<'_> {
+    fn value(self, bytes: &[u8]) -> Bytes {
+        match self.0 {
+            Some(message) => message.slice_ref(bytes),
+            None => Bytes::copy_from_slice(bytes),
+        }
+    }
+}
+
 /// TupleData: one value per column of the relation, each `n` (NULL), `u`
 /// (unchanged TOASTed value), `t` (text) or `b` (binary).
-fn tuple(c: &mut Cursor<'_>, relation: &Relation) -> Result<Tuple, String> {
+fn tuple(c: &mut Cursor<'_>, relation: &Relation, source: Values<'_>) -> Result<Tuple, String> {
     let count = c.i16("the number of values")?;
     if usize::try_from(count).ok() != Some(relation.columns.len()) {
         return Err(format!(
@@ -282,8 +322,8 @@ fn tuple(c: &mut Cursor<'_>, relation: &Relation) -> Result<Tuple, String> {
         let value = match c.u8("a value").map_err(named)? {
             b'n' => Value::Null,
             b'u' => Value::Unchanged,
-            b't' => Value::Text(Bytes::copy_from_slice(c.sized("a value").map_err(named)?)),
-            b'b' => Value::Binary(Bytes::copy_from_slice(c.sized("a value").map_err(named)?)),
+            b't' => Value::Text(source.value(c.sized("a value").map_err(named)?)),
+            b'b' => Value::Binary(source.value(c.sized("a value").map_err(named)?)),
             other => {
                 return Err(format!(
                     "unknown value kind {} for column {} (n, u, t or b expected)",

@@ -281,3 +281,34 @@ fn remembers_types() {
     .unwrap();
     assert_eq!(d.type_name(99).map(|t| t.name.as_str()), Some("mood"));
 }
+
+/// From a shared message the values are views of it, not copies, and equal
+/// to what `decode` gives.
+#[test]
+fn values_of_a_shared_message_are_views_of_it() {
+    let insert = Bytes::from(
+        Msg::tag(b'I')
+            .i32(16384)
+            .u8(b'N')
+            .i16(2)
+            .text("1")
+            .text("body text")
+            .0,
+    );
+    let (mut copied, mut shared) = (Vec::new(), Vec::new());
+    decoder_with_relation()
+        .decode(Lsn(2), &insert, &mut copied)
+        .unwrap();
+    decoder_with_relation()
+        .decode_shared(Lsn(2), &insert, &mut shared)
+        .unwrap();
+    assert_eq!(copied, shared);
+    let Some(Change::Insert { new, .. }) = shared.first() else {
+        panic!("an insert: {shared:?}");
+    };
+    let Some(Value::Text(body)) = new.get(1) else {
+        panic!("a text value: {new:?}");
+    };
+    let within = insert.as_ptr_range();
+    assert!(within.contains(&body.as_ptr()), "a view of the message");
+}

@@ -77,8 +77,10 @@ pub async fn create_publication_with_intent(
     record_checked(dir, intent)?;
     match create.await {
         Ok(()) => {
-            let name = intent.created_publication.as_deref().unwrap_or_default();
-            crate::failpoint!("stream-publication-created", name);
+            crate::failpoint!(
+                "stream-publication-created",
+                intent.created_publication.as_deref().unwrap_or_default()
+            );
             Ok(())
         }
         Err(e) => {

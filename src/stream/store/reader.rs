@@ -85,6 +85,33 @@ impl StoreReader {
             .await
     }
 
+    /// The next record when the writer has already handed it over, in the
+    /// segment being read; None when it would have to wait or move to the
+    /// next segment ([`StoreReader::next`] does both). Only while following
+    /// a writer: without one, `next` decides where the store ends.
+    pub fn try_next(&mut self) -> Result<Option<Record>> {
+        let (Some(limit), Some(_)) = (self.limit(), &self.live) else {
+            return Ok(None);
+        };
+        let Some(input) = self.input.as_mut() else {
+            return Ok(None);
+        };
+        if self.offset >= limit {
+            return Ok(None);
+        }
+        match record::read(&mut input.by_ref().take(limit - self.offset)) {
+            Ok(Some((item, size))) => {
+                self.offset += size;
+                Ok(Some(item))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(e).context(format!(
+                "reading segment {} of the change store",
+                self.segment.unwrap_or_default()
+            )),
+        }
+    }
+
     /// The LSN of the next commit record (the end of the commit, as every
     /// plugin streams it), waiting for the writer to store it; None when the
     /// store ends first. Reads headers only: the payloads on the way are

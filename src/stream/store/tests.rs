@@ -126,7 +126,15 @@ async fn group_commit_syncs_per_batch_not_per_change() {
     for t in 0..100u64 {
         transaction(&mut w, 0x1000 * (t + 1), 2, 0x1000 * (t + 1) + 0x10);
     }
-    // A hundred commits written, none fsynced one by one.
+    // A hundred commits gathered, handed to the file in one write (not one
+    // per commit), none fsynced one by one.
+    let segment = cdc_dir(dir.path()).join(segments::file_name(Lsn(0x10)));
+    let on_file = || std::fs::metadata(&segment).unwrap().len();
+    assert!(w.unpublished());
+    assert_eq!(on_file(), 0, "nothing written per commit");
+    w.publish().unwrap();
+    assert!(!w.unpublished());
+    assert!(on_file() > 0);
     assert_eq!(w.durable(), Lsn(0x10));
     assert_eq!(w.written(), Lsn(0x1000 * 100 + 0x10));
     w.sync().await.unwrap();
@@ -154,6 +162,7 @@ async fn a_fork_finds_where_the_transaction_commits_ahead_of_the_reader() {
     w.append(Lsn(0x900), b"COMMIT 1").unwrap();
     w.append(Lsn(0x901), b"BEGIN 2").unwrap();
     w.append(Lsn(0x990), b"COMMIT 2").unwrap();
+    w.publish().unwrap();
     assert_eq!(finder.await.unwrap(), Some(Lsn(0x900)));
     // The reader it was forked from still reads every record of it.
     let mut rows = 0;

@@ -20,6 +20,13 @@ use crate::workdir::private::{create_new_private, create_private_dir, open_exist
 
 /// Bytes gathered before they are handed to the file (and to readers).
 const WRITE_CHUNK: usize = 256 << 10;
+/// Commits gathered up to this many bytes are handed over together: one
+/// `write` (and one wake-up of the reader) per burst of small transactions
+/// instead of one per commit, which was an eighth of the follower's CPU
+/// draining a backlog of small transactions. The receiver hands over the
+/// rest as soon as the stream has nothing more ready ([`StoreWriter::publish`]),
+/// so a transaction waits for no later one.
+const PUBLISH_AT: usize = 32 << 10;
 
 pub struct StoreWriter {
     dir: PathBuf,
@@ -33,6 +40,8 @@ pub struct StoreWriter {
     /// pgoutput relations seen, by OID: repeated at each segment's head.
     relations: BTreeMap<u32, (Lsn, Bytes)>,
     in_transaction: bool,
+    /// A commit was appended that readers have not been handed yet.
+    unpublished: bool,
     /// End of the last commit appended, and of the last one in the file.
     last_commit: Lsn,
     written_commit: Lsn,
@@ -80,6 +89,7 @@ impl StoreWriter {
             pending: Vec::with_capacity(WRITE_CHUNK),
             relations,
             in_transaction: false,
+            unpublished: false,
             last_commit,
             written_commit: last_commit,
             durable: last_commit,
@@ -118,7 +128,9 @@ impl StoreWriter {
         self.in_transaction
     }
 
-    /// Append one plugin message.
+    /// Append one plugin message. A commit is handed to the file (and
+    /// readers) once [`PUBLISH_AT`] bytes are gathered, or at the next
+    /// [`StoreWriter::publish`] or [`StoreWriter::write_out`].
     pub fn append(&mut self, lsn: Lsn, data: &[u8]) -> Result<()> {
         let kind = classify(self.plugin, data);
         if data.len() < WRITE_CHUNK {
@@ -135,6 +147,7 @@ impl StoreWriter {
             Kind::Begin => self.in_transaction = true,
             Kind::Commit => {
                 self.in_transaction = false;
+                self.unpublished = true;
                 self.last_commit = self.last_commit.max(lsn);
             }
             Kind::Relation => {
@@ -147,7 +160,22 @@ impl StoreWriter {
         }
         if kind == Kind::Commit && self.written + self.pending.len() as u64 >= self.limit {
             self.rotate()?;
-        } else if self.pending.len() >= WRITE_CHUNK || kind == Kind::Commit {
+        } else if self.pending.len() >= WRITE_CHUNK
+            || (kind == Kind::Commit && self.pending.len() >= PUBLISH_AT)
+        {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    /// Commits are gathered that readers have not been handed yet.
+    pub fn unpublished(&self) -> bool {
+        self.unpublished && !self.in_transaction
+    }
+
+    /// Hand the gathered commits to the file and to readers, when there are.
+    pub fn publish(&mut self) -> Result<()> {
+        if self.unpublished() {
             self.write_out()?;
         }
         Ok(())
@@ -158,6 +186,7 @@ impl StoreWriter {
         self.write_pending()?;
         if !self.in_transaction {
             self.written_commit = self.last_commit;
+            self.unpublished = false;
         }
         self.publish.send_replace(Written {
             segment: self.segment,
@@ -259,6 +288,11 @@ impl StoreWriter {
 
 impl Drop for StoreWriter {
     fn drop(&mut self) {
+        // Readers get the commits gathered so far (not durable: the slot
+        // sends them again if the file loses them).
+        if let Err(e) = self.publish() {
+            tracing::debug!("handing the last commits to the store's readers: {e:#}");
+        }
         let mut last = *self.publish.borrow();
         last.closed = true;
         self.publish.send_replace(last);
