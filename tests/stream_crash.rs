@@ -418,7 +418,10 @@ fn restart_during_follow(applied_first: u32, restart: impl FnOnce(&Follow)) {
     let applied = support::list_progress(run.dir.path())["cdc"]["transactions"]
         .as_u64()
         .unwrap_or(0);
-    assert!((141..=142).contains(&applied), "{applied} transactions");
+    assert!(
+        (141..=142).contains(&applied),
+        "{applied} transactions:\n{text}"
+    );
     let cleanup = run.command(&["stream", "cleanup"]).output().unwrap();
     assert_success(&cleanup, "stream cleanup");
     verify::assert_equal(&run.src, DB, &run.tgt, DB);

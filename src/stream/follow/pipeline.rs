@@ -61,6 +61,11 @@ pub(crate) trait Apply {
     fn idle(&mut self) -> impl Future<Output = Result<()>> {
         std::future::ready(Ok(()))
     }
+    /// Between transactions: commit what is grouped and wait for every
+    /// answer (never mid-transaction: a COPY waits for the rest of it).
+    fn flush(&mut self) -> impl Future<Output = Result<()>> {
+        self.idle()
+    }
     /// (transactions, rows, skipped) so far.
     fn counts(&self) -> (u64, u64, u64);
     /// Flush, roll back a transaction left open, detach.
@@ -364,7 +369,7 @@ pub(crate) async fn apply(
                 // Between transactions only: asking the target mid-way would
                 // wait on statements (a COPY) that need the rest of it.
                 if gate.idle() {
-                    report_apply(shared, sink, started, reader.caught_up()).await?;
+                    report_apply(shared, sink, started, reader.caught_up(), true).await?;
                 }
             }
             // The held transaction's commit, once stored: `reader` waits
@@ -425,7 +430,12 @@ pub(crate) async fn apply(
                     // commit groups fill up instead of closing every few
                     // transactions (each YIELD_EVERY messages).
                     tokio::task::yield_now().await;
-                    if reader.caught_up() {
+                    if reader.caught_up() && gate.idle() {
+                        // Nothing else to do: the commit's answer is read
+                        // now, so a link lost while idle cannot take the
+                        // count of what the target committed with it.
+                        sink.flush().await?;
+                    } else if reader.caught_up() {
                         sink.idle().await?;
                     }
                 }
@@ -433,9 +443,18 @@ pub(crate) async fn apply(
             _ = passed.changed() => {}
         }
     };
-    if gate.idle() {
-        report_apply(shared, sink, started, reader.caught_up()).await?;
-    }
+    // The last report always carries the final counts (`list progress`
+    // reads them); mid-transaction (a commit straddling endpos was begun) the
+    // target is not asked, and the position last read stands.
+    let ask_target = gate.idle();
+    report_apply(
+        shared,
+        sink,
+        started,
+        reader.caught_up() && ask_target,
+        ask_target,
+    )
+    .await?;
     Ok(end)
 }
 
@@ -511,20 +530,27 @@ async fn next_commit(lookahead: Option<&mut StoreReader>) -> Result<Option<Lsn>>
 
 /// `drained`: the applier is between transactions with nothing stored left
 /// to read, so everything the stream has passed is applied (or was nothing
-/// to apply), not only up to the origin's position.
+/// to apply), not only up to the origin's position. Without `ask_target`
+/// the position last read is reported (the target may be mid-transaction).
 async fn report_apply(
     shared: &Shared,
     sink: &mut impl Apply,
     started: f64,
     drained: bool,
+    ask_target: bool,
 ) -> Result<()> {
     // Read with `drained`, before the await lets the receiver move it.
     let passed = *shared.passed.borrow();
-    let applied = sink
-        .progress()
-        .await
-        .context("reading the target's origin position")?;
-    shared.applied.send_replace(applied);
+    let applied = if ask_target {
+        let applied = sink
+            .progress()
+            .await
+            .context("reading the target's origin position")?;
+        shared.applied.send_replace(applied);
+        applied
+    } else {
+        *shared.applied.borrow()
+    };
     let (transactions, rows, _) = sink.counts();
     let source_now = *shared.source_now.borrow();
     let through = if drained {
@@ -606,14 +632,16 @@ impl Gate {
     fn admit(&mut self, change: Change) -> Admit {
         match &change {
             Change::Begin { final_lsn, .. } => {
-                self.at_boundary = false;
                 match (self.endpos, final_lsn) {
+                    // Nothing of it is sent: still between transactions, so
+                    // the follow's last progress report is still made.
                     (Some(e), Some(f)) if *f > e => return Admit::Stop,
                     (Some(_), None) => {
+                        self.at_boundary = false;
                         self.held = Some(vec![change]);
                         return Admit::Hold;
                     }
-                    _ => {}
+                    _ => self.at_boundary = false,
                 }
             }
             Change::Commit { end_lsn, .. } => {
@@ -693,6 +721,8 @@ mod tests {
         assert!(matches!(gate.admit(commit(50)), Admit::Pass(_)));
         assert!(!gate.reached);
         assert!(matches!(gate.admit(begin(Some(150))), Admit::Stop));
+        // Nothing of it was sent: the follow's last report is still made.
+        assert!(gate.idle());
     }
 
     #[test]

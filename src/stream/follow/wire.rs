@@ -240,6 +240,9 @@ impl Apply for Applier {
     async fn idle(&mut self) -> Result<()> {
         Applier::idle(self).await
     }
+    async fn flush(&mut self) -> Result<()> {
+        on_target(Applier::flush(self).await)
+    }
     fn counts(&self) -> (u64, u64, u64) {
         let s = self.stats();
         (s.transactions, s.rows, s.skipped)
