@@ -67,10 +67,7 @@ pub async fn dependencies(
     archive: &Path,
 ) -> anyhow::Result<std::collections::HashMap<u32, Vec<u32>>> {
     let stdout = pg_restore_list(tools, archive, "--verbose").await?;
-    Ok(parse_list(&stdout)
-        .into_iter()
-        .map(|e| (e.dump_id, e.depends_on))
-        .collect())
+    Ok(super::toc::parse_dependencies(&stdout))
 }
 
 /// `pg_restore --list OPTION archive`'s output. Lossy is fine: a use-list

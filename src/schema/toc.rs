@@ -19,6 +19,7 @@
 //! (pg_dump's own dependency graph, the one a parallel pg_restore schedules
 //! by). They are kept in [`TocEntry::depends_on`].
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -138,7 +139,7 @@ pub fn parse_list(output: &str) -> Vec<TocEntry> {
     // schema with a space in its name is still split correctly elsewhere.
     let mut schemas: Vec<String> = vec!["public".into(), "pg_catalog".into()];
     for line in lines.iter().filter_map(Line::entry) {
-        if let Some(e) = parse_line(line, &[]) {
+        if let Some(e) = parse_line(line.to_string(), &[]) {
             if e.desc == "SCHEMA" {
                 schemas.push(e.name);
             }
@@ -147,10 +148,10 @@ pub fn parse_list(output: &str) -> Vec<TocEntry> {
     // Longest first, so "my app" wins over "my".
     schemas.sort_by_key(|s| std::cmp::Reverse(s.len()));
 
-    let mut entries: Vec<TocEntry> = Vec::new();
+    let mut entries: Vec<TocEntry> = Vec::with_capacity(lines.len());
     // Dependencies belong to the entry line just above, if it parsed.
     let mut last_parsed = false;
-    for line in &lines {
+    for line in lines {
         match line {
             Line::Entry(text) => {
                 let entry = parse_line(text, &schemas);
@@ -158,12 +159,35 @@ pub fn parse_list(output: &str) -> Vec<TocEntry> {
                 entries.extend(entry);
             }
             Line::DependsOn(ids) => match entries.last_mut() {
-                Some(last) if last_parsed => last.depends_on.extend(ids),
+                Some(last) if last_parsed => last.depends_on = ids,
                 _ => {}
             },
         }
     }
+    // A listing of a hundred thousand large objects is as many entries,
+    // kept through the restore: no spare room.
+    entries.shrink_to_fit();
     entries
+}
+
+/// What each entry of a `pg_restore --list --verbose` output depends on,
+/// by dump id: only the entries that depend on something (a listing's
+/// entries are mostly large objects and others that depend on nothing).
+pub fn parse_dependencies(output: &str) -> HashMap<u32, Vec<u32>> {
+    let mut dependencies = HashMap::new();
+    let mut last: Option<u32> = None;
+    for line in join_continuations(output) {
+        match line {
+            Line::Entry(text) => last = text.split_once(';').and_then(|(id, _)| id.parse().ok()),
+            Line::DependsOn(ids) if !ids.is_empty() => {
+                if let Some(id) = last {
+                    dependencies.insert(id, ids);
+                }
+            }
+            Line::DependsOn(_) => {}
+        }
+    }
+    dependencies
 }
 
 enum Line {
@@ -206,7 +230,8 @@ fn is_entry_start(line: &str) -> bool {
     digits > 0 && line.as_bytes().get(digits) == Some(&b';')
 }
 
-fn parse_line(line: &str, schemas: &[String]) -> Option<TocEntry> {
+/// The entry of `line`, which it keeps (not a copy: a listing holds many).
+fn parse_line(line: String, schemas: &[String]) -> Option<TocEntry> {
     let (id, rest) = line.split_once("; ")?;
     let (cat, rest) = rest.split_once(' ')?;
     let (obj, rest) = rest.split_once(' ')?;
@@ -246,8 +271,8 @@ fn parse_line(line: &str, schemas: &[String]) -> Option<TocEntry> {
         schema,
         name: name.to_string(),
         owner,
-        line: line.to_string(),
         depends_on: Vec::new(),
+        line,
     })
 }
 
