@@ -185,6 +185,8 @@ pub async fn run_steps(
         catalog.large_objects.len()
     );
     summary.step("catalog and schema dump", step.elapsed());
+    // The catalog's query results and the dump's listings are dropped.
+    crate::memory::release_free_memory();
     restore_target::refuse_what_needs_source(opts, steps, &catalog)?;
 
     let step = Instant::now();
@@ -251,6 +253,7 @@ pub async fn run_steps(
             .recorded(&pre, "pre-data restore", 0, restore, restored)
             .await??;
         summary.step("pre-data restore", step.elapsed());
+        crate::memory::release_free_memory();
         // Parts of the step above, shown after it.
         for (name, duration) in large_object_steps {
             summary.step(name, duration);
@@ -295,6 +298,8 @@ pub async fn run_steps(
         summary.count_mismatches = outcome.count_mismatches;
         summary.costs = outcome.costs;
         data_incomplete = outcome.data_incomplete;
+        // The data phase's plan, queues and connections are gone.
+        crate::memory::release_free_memory();
     }
     summary.sequences = catalog.sequences.len();
     summary.large_objects = catalog.large_objects.len();
