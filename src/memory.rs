@@ -31,3 +31,21 @@ pub fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// The process's peak resident memory so far (`VmHWM`), in kB; `None` where
+/// `/proc` does not tell it.
+pub fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_peak_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(super::peak_rss_kb().is_some_and(|kb| kb > 0));
+        }
+    }
+}

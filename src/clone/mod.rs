@@ -380,6 +380,7 @@ pub async fn run_steps(
     }
     drop(holder);
     summary.total_seconds = started.elapsed().as_secs_f64();
+    summary.peak_rss_kb = crate::memory::peak_rss_kb();
     summary.write_json(&workdir.summary_file())?;
     if summary.failures.is_empty() && steps.whole_run {
         workdir.mark_done()?;

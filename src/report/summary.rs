@@ -112,6 +112,10 @@ pub struct Summary {
     /// connections).
     #[serde(default)]
     pub costs: Vec<crate::report::costs::CostReport>,
+    /// The clone's own peak resident memory (not its pg_dump's nor its
+    /// pg_restore's), in kB, when the summary was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_kb: Option<u64>,
 }
 
 impl Summary {
