@@ -9,7 +9,9 @@ use tokio_postgres::Client;
 use crate::error::{Side, SideContext};
 
 mod metadata;
-pub use metadata::{copy_comments_and_privileges, create_metadata, create_missing};
+pub use metadata::{
+    copy_comments_and_privileges, copy_security_labels, create_metadata, create_missing,
+};
 
 /// Bytes read and written per round trip of a streamed large object; a
 /// larger object is never part of a batch.

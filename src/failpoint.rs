@@ -32,6 +32,9 @@
 //! file instead of sleeping.
 //!
 //! The points (see [`POINTS`]); each name says what has just happened:
+//! - `schema-dumped`: the catalog is read and the schema dumped under the
+//!   snapshot, the target not written yet (a test changes the source there,
+//!   after the snapshot, before anything else reads it).
 //! - `pre-data-restored`: pg_restore of pre-data is done, not recorded yet.
 //! - `pre-data-stage-restored`: a stage of a parallel pre-data restore is
 //!   committed (all its batches), the next not started.
@@ -66,6 +69,9 @@
 //! - `stream-slot-created`: a replication slot is created on the source
 //!   (labelled with its name), the state or `snapshot.slot` not recording it
 //!   yet (only the work directory's `slot.intent`).
+//! - `stream-publication-created`: pgoutput's publication is created on the
+//!   source (labelled with its name), no slot made yet; only the work
+//!   directory's `slot.intent` names it.
 //! - `stream-change-sent`: a row change (or TRUNCATE) of an open
 //!   transaction handed to the target, its commit not yet sent: a crash
 //!   there is one in the middle of a multi-statement transaction.
@@ -77,6 +83,10 @@
 /// Every failpoint and what has just happened when it is reached. An armed
 /// name not in this list is refused, so a misspelt test fails at once.
 pub const POINTS: &[(&str, &str)] = &[
+    (
+        "schema-dumped",
+        "catalog read and schema dumped, target not written",
+    ),
     ("pre-data-restored", "pre-data restored, not recorded"),
     (
         "pre-data-stage-restored",
@@ -107,6 +117,10 @@ pub const POINTS: &[(&str, &str)] = &[
     (
         "stream-slot-created",
         "a replication slot created, not recorded yet",
+    ),
+    (
+        "stream-publication-created",
+        "a publication created, no slot made yet",
     ),
     (
         "stream-flush-reported",

@@ -476,3 +476,59 @@ fn pg15_source_followed_into_pg18_target() {
     let env = [("PATH", path_of(&[&pg15, &pg18]))];
     clone_follow_and_verify(&src, &tgt, "pgoutput", &env);
 }
+
+/// On a PostgreSQL 13 source (no TID range scan: a ctid range reads the
+/// whole table) `list table-parts` plans what the clone does: a table with
+/// an integer key split by key, one without left whole, never by ctid.
+#[test]
+fn pg13_source_table_parts_are_planned_as_the_clone_plans_them() {
+    let pg13 = fetched_bin(13);
+    let src = start(&pg13, 13);
+    let tgt = Cluster::start();
+    src.create_db("parts");
+    src.psql(
+        "parts",
+        "CREATE TABLE keyed (id int PRIMARY KEY, v text);
+         INSERT INTO keyed SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 20000) g;
+         CREATE TABLE keyless (v text);
+         INSERT INTO keyless SELECT repeat(md5(g::text), 4) FROM generate_series(1, 20000) g;",
+    );
+    tgt.create_db("parts");
+    let out = run({
+        let mut cmd = pgcopydb();
+        cmd.args(["list", "table-parts", "--split-at", "1MB", "--json"])
+            .args(["--source", &src.uri("parts")]);
+        cmd
+    });
+    assert!(out.status.success(), "list table-parts: {}", text(&out));
+    let plans: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let plan = |name: &str| {
+        plans
+            .as_array()
+            .expect("a JSON array")
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no plan for {name}: {plans:#}"))
+            .clone()
+    };
+    assert_eq!(plan("keyed")["method"], "key", "{plans:#}");
+    assert_eq!(plan("keyless")["method"], "none", "{plans:#}");
+    let keyed_parts = plan("keyed")["parts"].as_array().expect("parts").len();
+    assert!(keyed_parts > 1, "{plans:#}");
+
+    let dir = workdir();
+    let mut cmd = pgcopydb();
+    cmd.args(["clone", "--split-at", "1MB"])
+        .args(["--source", &src.uri("parts"), "--target", &tgt.uri("parts")])
+        .arg("--dir")
+        .arg(dir.path());
+    let out = run(cmd);
+    let log = text(&out);
+    assert!(out.status.success(), "clone: {log}");
+    assert!(
+        log.contains(&format!("public.keyed is copied in {keyed_parts} parts")),
+        "{log}"
+    );
+    assert!(!log.contains("public.keyless is copied in"), "{log}");
+    verify::assert_equal(&src, "parts", &tgt, "parts");
+}

@@ -153,3 +153,39 @@ fn a_failing_batch_fails_the_clone_with_its_error_then_resumes() {
     tgt.psql("deps", "DROP EVENT TRIGGER refuse; DROP FUNCTION refuse()");
     resume_then_verify(&src, &tgt, dir.path());
 }
+
+/// A batch of a parallel stage that fails once, with a message in the
+/// server's language rather than English (a French server's deadlock: the
+/// SQLSTATE is 40P01, pg_restore shows only the text), is restored again
+/// alone, and the clone goes on. A sequence counts the tries: nextval
+/// survives the failed batch's rollback.
+#[test]
+fn a_batch_failing_once_in_any_language_is_restored_again_alone() {
+    let (src, tgt) = dependencies("deps");
+    tgt.psql(
+        "deps",
+        "CREATE SEQUENCE public.refuse_tries;
+         CREATE FUNCTION public.refuse_once() RETURNS event_trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands()
+                      WHERE object_identity = 'dep_b.uses_3')
+              AND nextval('public.refuse_tries') = 1 THEN
+             RAISE EXCEPTION 'blocage mortel détecté (test)' USING ERRCODE = 'deadlock_detected';
+           END IF;
+         END $$;
+         CREATE EVENT TRIGGER refuse_once ON ddl_command_end EXECUTE FUNCTION public.refuse_once();",
+    );
+    let dir = workdir();
+    let out = clone_in_parallel(&src, &tgt, "deps", dir.path());
+    let text = support::output_text(&out);
+    assert!(
+        text.contains("blocage mortel détecté (test)") && text.contains("restoring it alone"),
+        "{text}"
+    );
+    tgt.psql(
+        "deps",
+        "DROP EVENT TRIGGER refuse_once; DROP FUNCTION public.refuse_once(); \
+         DROP SEQUENCE public.refuse_tries",
+    );
+    verify::assert_equal(&src, "deps", &tgt, "deps");
+}

@@ -154,3 +154,102 @@ fn the_slot_of_a_snapshot_follow_is_dropped_by_cleanup() {
     );
     assert_eq!(publications(&src), "");
 }
+
+/// `sub` run with the publication's creation crashing the process, before
+/// any slot is made.
+fn killed_after_creating_the_publication(sub: &[&str], src: &Cluster, tgt: &Cluster, dir: &Path) {
+    let points = Failpoints::new();
+    let mut cmd = command(sub, src, tgt, DB, dir);
+    points.arm(&mut cmd, "stream-publication-created=crash");
+    let out = cmd.output().expect("run pgcopydb");
+    assert_killed(&out, &format!("{sub:?}"));
+    assert_eq!(
+        points.expect_reached("stream-publication-created", &out),
+        "pgcopydb"
+    );
+    // The CREATE was answered before the point: it is committed.
+    assert_eq!(publications(src), "pgcopydb");
+    assert_eq!(slots(src), "");
+}
+
+/// The publication is recorded as ours before it is created, like the
+/// slot: a run killed right after creating it leaves `--restart` and
+/// `stream cleanup` able to drop it; a publication the user made is used
+/// and never dropped.
+#[test]
+fn a_run_killed_after_creating_its_publication_leaves_nothing_after_cleanup() {
+    let (src, tgt) = source_and_target();
+    let dir = workdir();
+    killed_after_creating_the_publication(&["stream", "setup"], &src, &tgt, dir.path());
+    let out = command(
+        &["stream", "setup", "--restart"],
+        &src,
+        &tgt,
+        DB,
+        dir.path(),
+    )
+    .output()
+    .expect("run stream setup --restart");
+    assert_success(&out, "stream setup --restart");
+    assert_eq!(
+        (slots(&src), publications(&src)),
+        ("pgcopydb".into(), "pgcopydb".into())
+    );
+    cleanup(&src, &tgt, dir.path());
+    assert_eq!(
+        (slots(&src), publications(&src)),
+        (String::new(), String::new())
+    );
+
+    let dir = workdir();
+    killed_after_creating_the_publication(&["clone", "--follow"], &src, &tgt, dir.path());
+    cleanup(&src, &tgt, dir.path());
+    assert_eq!(
+        (slots(&src), publications(&src)),
+        (String::new(), String::new())
+    );
+
+    // The user's publication of that name: used as it is, left alone.
+    src.psql(DB, "CREATE PUBLICATION pgcopydb FOR TABLE t");
+    let dir = workdir();
+    let out = command(&["stream", "setup"], &src, &tgt, DB, dir.path())
+        .output()
+        .expect("run stream setup");
+    assert_success(&out, "stream setup");
+    cleanup(&src, &tgt, dir.path());
+    assert_eq!(
+        (slots(&src), publications(&src)),
+        (String::new(), "pgcopydb".into())
+    );
+}
+
+/// The slot refused after the publication was made (a slot of that name
+/// made meanwhile by the user, while the run is held just after its
+/// CREATE PUBLICATION): the publication, ours, is dropped with the refusal;
+/// the user's slot stays.
+#[test]
+fn a_slot_refused_after_the_publication_was_made_leaves_no_publication() {
+    let (src, tgt) = source_and_target();
+    let dir = workdir();
+    let points = Failpoints::new();
+    let mut cmd = command(&["stream", "setup"], &src, &tgt, DB, dir.path());
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = points
+        .arm(&mut cmd, "stream-publication-created=pause")
+        .spawn()
+        .expect("run stream setup");
+    points.wait_reached("stream-publication-created", &mut child);
+    src.psql(
+        DB,
+        "SELECT pg_create_logical_replication_slot('pgcopydb', 'pgoutput')",
+    );
+    points.release("stream-publication-created");
+    let out = child.wait_with_output().expect("wait for stream setup");
+    assert!(!out.status.success(), "{}", output_text(&out));
+    assert_eq!(
+        (slots(&src), publications(&src)),
+        ("pgcopydb".into(), String::new())
+    );
+    cleanup(&src, &tgt, dir.path());
+    assert_eq!(slots(&src), "pgcopydb", "a user's slot is never dropped");
+}

@@ -35,9 +35,17 @@ pub struct TableShape {
     pub heap_pages: i64,
     /// First single-column PK/unique index on int2/int4/int8, PK preferred.
     pub key: Option<SplitKey>,
-    /// Whether a ctid split is allowed: the access method is `heap` and
-    /// `--skip-split-by-ctid` was not given.
+    /// Whether a ctid split is allowed ([`ctid_split_allowed`]).
     pub ctid_split: bool,
+}
+
+/// Whether a table's parts may be ctid (page) ranges, the one rule the
+/// clone and `list table-parts`/`list schema` plan with: only for the heap
+/// access method (pages mean nothing to another), only on a PostgreSQL 14
+/// or later source (before 14 there is no TID range scan: every part would
+/// read the whole table), and never with `--skip-split-by-ctid`.
+pub fn ctid_split_allowed(source_major: u32, heap: bool, skip_split_by_ctid: bool) -> bool {
+    heap && source_major >= 14 && !skip_split_by_ctid
 }
 
 /// `--split-tables-larger-than` and `--split-max-parts`.

@@ -242,3 +242,12 @@ fn quoted_key_column() {
     let parts = plan_parts(&t, &settings(MB, 0));
     assert_eq!(parts[0].predicate().as_deref(), Some("\"Order Id\" < 5"));
 }
+
+#[test]
+fn ctid_ranges_only_for_heap_tables_of_a_14_or_later_source() {
+    assert!(ctid_split_allowed(14, true, false));
+    assert!(ctid_split_allowed(18, true, false));
+    assert!(!ctid_split_allowed(13, true, false), "no TID range scan");
+    assert!(!ctid_split_allowed(15, false, false), "not heap");
+    assert!(!ctid_split_allowed(15, true, true), "--skip-split-by-ctid");
+}

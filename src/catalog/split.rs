@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use tokio_postgres::Client;
 
-use super::parts::{plan_parts, SplitKey, SplitSettings, TableShape};
+use super::parts::{ctid_split_allowed, plan_parts, SplitKey, SplitSettings, TableShape};
 use super::Catalog;
 
 /// The first single-column unique index on an integer column, PRIMARY KEY
@@ -26,14 +26,14 @@ const SHAPE_SQL: &str = "\
       FROM pg_class c LEFT JOIN pg_am am ON am.oid = c.relam \
      WHERE c.oid = $1";
 
-/// Plan the parts of every table at or above the threshold. `ctid_ok`:
-/// whether the source scans a ctid range without reading the rest of the
-/// table (PostgreSQL 14+) and the user did not turn ctid splits off.
+/// Plan the parts of every table at or above the threshold; ctid ranges as
+/// [`ctid_split_allowed`] allows them.
 pub async fn plan_splits(
     source: &Client,
     catalog: &mut Catalog,
     settings: &SplitSettings,
-    ctid_ok: bool,
+    source_major: u32,
+    skip_split_by_ctid: bool,
 ) -> Result<()> {
     for table in catalog.tables.iter_mut() {
         if !settings.eligible(table.bytes) || table.columns.is_empty() {
@@ -67,7 +67,7 @@ pub async fn plan_splits(
             bytes: table.bytes,
             heap_pages: shape_row.try_get(0)?,
             key,
-            ctid_split: ctid_ok && shape_row.try_get::<_, bool>(1)?,
+            ctid_split: ctid_split_allowed(source_major, shape_row.try_get(1)?, skip_split_by_ctid),
         };
         let parts = plan_parts(&shape, settings);
         if parts.len() > 1 {

@@ -187,6 +187,7 @@ pub async fn run_steps(
     summary.step("catalog and schema dump", step.elapsed());
     // The catalog's query results and the dump's listings are dropped.
     crate::memory::release_free_memory();
+    crate::failpoint!("schema-dumped");
     restore_target::refuse_what_needs_source(opts, steps, &catalog)?;
 
     let step = Instant::now();
@@ -242,6 +243,7 @@ pub async fn run_steps(
             &workdir,
             &catalog.selection,
             &catalog.large_objects,
+            snapshot_id.as_deref(),
             opts,
             interrupted,
         );
@@ -470,11 +472,15 @@ async fn catalog_and_dump(
                     selection.apply(&mut c);
                     c.selection = selection;
                 }
-                // ctid ranges are cheap to scan from PostgreSQL 14 on.
-                let ctid_ok = source_major >= 14 && !opts.skip_split_by_ctid;
-                plan_splits(&reader, &mut c, &opts.split, ctid_ok)
-                    .await
-                    .on(Side::Source, "planning table splits")?;
+                plan_splits(
+                    &reader,
+                    &mut c,
+                    &opts.split,
+                    source_major,
+                    opts.skip_split_by_ctid,
+                )
+                .await
+                .on(Side::Source, "planning table splits")?;
                 state.catalog().save_catalog(&c)?;
                 Ok::<Catalog, anyhow::Error>(c)
             }

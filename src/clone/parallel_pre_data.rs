@@ -25,9 +25,11 @@ use crate::workdir::WorkDir;
 pub const ENV: &str = "PGCOPYDB_PARALLEL_PRE_DATA";
 
 /// Below this many entries the startup of more pg_restore processes (each
-/// reads the archive's table of contents) and the extra commits outweigh
-/// what restoring side by side saves.
-const AUTO_FROM_ENTRIES: usize = 1000;
+/// reads the archive's table of contents) may outweigh what restoring side
+/// by side saves. Measured (bench/results/parallel-pre-data.md): from 250
+/// entries on the staged restore took a third of the time of one
+/// pg_restore; below about 100 no level has two batches' worth anyway.
+const AUTO_FROM_ENTRIES: usize = 200;
 
 /// Fewest entries worth a pg_restore of their own.
 const MIN_BATCH: usize = 50;
@@ -140,15 +142,18 @@ pub async fn restore(
             .collect::<Result<Vec<_>>>()?;
         let results = join_all(lists.iter().cloned().map(run)).await;
         // A batch is one transaction: a failed one left nothing behind. One
-        // that lost a deadlock or a concurrent catalog update to a batch
+        // may have lost a deadlock or a concurrent catalog update to a batch
         // beside it (two partitions attached to the same parents in opposite
-        // orders) runs again alone; any other failure is the restore's.
+        // orders). pg_restore reports the server's message in the server's
+        // language, never its SQLSTATE, so which failure it was cannot be
+        // told: every failed batch of a parallel stage runs again alone,
+        // once, and only a second failure is the restore's.
         for (list, result) in lists.into_iter().zip(results) {
             match result {
                 Ok(()) => {}
-                Err(e) if batches.len() > 1 && lost_to_concurrency(&e) => {
+                Err(e) if batches.len() > 1 && !crate::interrupt::is_cancelled() => {
                     info!(
-                        "pre-data batch {} lost to a batch beside it, restoring it alone: {e:#}",
+                        "pre-data batch {} failed beside others, restoring it alone: {e:#}",
                         list.display()
                     );
                     run(list).await?;
@@ -162,22 +167,6 @@ pub async fn restore(
         );
     }
     Ok(())
-}
-
-/// Whether a batch failed only for running beside others. pg_restore
-/// reports the server's message, not its SQLSTATE: a server answering in
-/// another language fails the restore instead, which `--resume` restores
-/// with one pg_restore.
-fn lost_to_concurrency(e: &anyhow::Error) -> bool {
-    let text = format!("{e:#}");
-    [
-        "deadlock detected",
-        "tuple concurrently updated",
-        "tuple concurrently deleted",
-        "could not serialize access",
-    ]
-    .iter()
-    .any(|m| text.contains(m))
 }
 
 /// A use-list of the entries `ids`, in archive order, in the schema

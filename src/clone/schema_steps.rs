@@ -68,8 +68,8 @@ pub async fn drop_tables(target: &Client, catalog: &Catalog) -> Result<()> {
 /// database has and a 15+ one does not.
 ///
 /// The entries of `large_objects` (the ones the clone copies) are commented
-/// out too, their BLOB and BLOB METADATA entries and the ACL and COMMENT
-/// entries pg_dump 16 and older write for each: [`crate::blobs`] makes them
+/// out too, their BLOB and BLOB METADATA entries and the ACL, COMMENT and
+/// SECURITY LABEL entries pg_dump 16 and older write for each: [`crate::blobs`] makes them
 /// in batches, where pg_restore spends a round trip or two on each entry.
 pub async fn write_pre_list(
     tools: &PgTools,
@@ -139,12 +139,12 @@ pub struct PreList {
     pub kept: HashSet<u32>,
 }
 
-/// The large object an ACL or COMMENT entry is about (its tag is
+/// The large object an ACL, COMMENT or SECURITY LABEL entry is about (its tag is
 /// `LARGE OBJECT 16421`). Only the first word is the OID: the listing's
 /// name split keeps the first words of an owner with spaces in the name.
 fn large_object_of(e: &TocEntry) -> Option<u32> {
     match e.desc.as_str() {
-        "ACL" | "COMMENT" => e
+        "ACL" | "COMMENT" | "SECURITY LABEL" => e
             .name
             .strip_prefix("LARGE OBJECT ")?
             .split(' ')
@@ -156,7 +156,8 @@ fn large_object_of(e: &TocEntry) -> Option<u32> {
 }
 
 /// Restore pre-data with the use-list of [`write_pre_list`], the metadata
-/// of `large_objects` made first, by the clone. Returns how long the clone
+/// of `large_objects` made first, by the clone, read on the source under
+/// `snapshot` like the objects' list and contents. Returns how long the clone
 /// spent on their metadata and on their comments and privileges, for the
 /// summary.
 #[allow(clippy::too_many_arguments)]
@@ -167,15 +168,14 @@ pub async fn restore_pre_data(
     workdir: &WorkDir,
     selection: &Selection,
     large_objects: &[u32],
+    snapshot: Option<&str>,
     opts: &CloneOptions,
     interrupted: bool,
 ) -> Result<Vec<(&'static str, Duration)>> {
     let list = write_pre_list(tools, target, workdir, selection, opts.skips, large_objects).await?;
     let mut steps = Vec::new();
     if !large_objects.is_empty() {
-        let source =
-            crate::connections::connect(crate::connections::Side::Source, &endpoints.source)
-                .await?;
+        let source = crate::snapshot::open_reader(&endpoints.source, snapshot).await?;
         let restore = opts.restore_options();
         let with_owners = !restore.no_owner;
         let started = Instant::now();
@@ -191,6 +191,7 @@ pub async fn restore_pre_data(
             with_owners,
         )
         .await?;
+        crate::blobs::copy_security_labels(&source, target, large_objects).await?;
         steps.push((LARGE_OBJECT_COMMENTS_AND_PRIVILEGES, started.elapsed()));
     }
     let mut restore_opts = opts.restore_options();

@@ -18,15 +18,6 @@ use crate::connections::{db_error_message, server_major, Side};
 use crate::filters::Filters;
 use crate::sql::quote_ident;
 
-/// What [`ensure`] found or did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// It existed: someone else's (or ours from an earlier setup).
-    Existing,
-    /// We created it: `stream cleanup` drops it.
-    Created,
-}
-
 pub async fn exists(client: &Client, name: &str) -> Result<bool> {
     // Unnamed statement: one round trip (a prepared one takes two).
     let rows = client
@@ -50,12 +41,9 @@ pub async fn exists(client: &Client, name: &str) -> Result<bool> {
     }
 }
 
-/// Make sure publication `name` exists, creating it from `filters` when it
-/// does not.
-pub async fn ensure(client: &Client, name: &str, filters: &Filters) -> Result<Outcome> {
-    if exists(client, name).await? {
-        return Ok(Outcome::Existing);
-    }
+/// Create publication `name` from `filters` (the caller found none of that
+/// name, and recorded it as ours first).
+pub async fn create(client: &Client, name: &str, filters: &Filters) -> Result<()> {
     let major = server_major(client).await?;
     // publish_via_partition_root exists from PostgreSQL 13 on.
     let with = if major >= 13 {
@@ -69,7 +57,7 @@ pub async fn ensure(client: &Client, name: &str, filters: &Filters) -> Result<Ou
         match client.batch_execute(&all).await {
             Ok(()) => {
                 tracing::info!("created publication {quoted} for all tables");
-                return Ok(Outcome::Created);
+                return Ok(());
             }
             Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
                 tracing::info!(
@@ -93,7 +81,7 @@ pub async fn ensure(client: &Client, name: &str, filters: &Filters) -> Result<Ou
         .await
         .map_err(|e| create_failure(name, &e))?;
     tracing::info!("created publication {quoted} for {} tables", tables.len());
-    Ok(Outcome::Created)
+    Ok(())
 }
 
 fn create_failure(name: &str, e: &tokio_postgres::Error) -> crate::error::Failure {

@@ -8,7 +8,9 @@ use super::render::{grid, or_dash, pg_size_pretty, print_json, yes_no};
 use super::{DependsArgs, IndexesArgs, SequencesArgs, TablePartsArgs, TablesArgs};
 use crate::catalog::listing::{self, Dependent, Everything, IndexRow, TableRow};
 use crate::catalog::part_bounds::{part_json, PartBounds};
-use crate::catalog::parts::{plan_parts, Part, PartRange, SplitKey, SplitSettings, TableShape};
+use crate::catalog::parts::{
+    ctid_split_allowed, plan_parts, Part, PartRange, SplitKey, SplitSettings, TableShape,
+};
 use crate::catalog::TableSizes;
 use crate::error::Failure;
 use crate::sql::quote_qualified;
@@ -84,14 +86,23 @@ struct TablePlan {
     planned: Vec<Part>,
 }
 
-/// What the split planner needs to know about a listed table.
-pub(super) fn shape_of(t: &TableRow, key: Option<SplitKey>, skip_ctid: bool) -> TableShape {
+/// What the split planner needs to know about a listed table, ctid ranges
+/// allowed as the clone allows them.
+pub(super) fn shape_of(
+    t: &TableRow,
+    key: Option<SplitKey>,
+    source_major: u32,
+    skip_ctid: bool,
+) -> TableShape {
     TableShape {
         bytes: t.bytes,
         heap_pages: t.heap_pages,
         key,
-        // Page ranges only mean something for the heap access method.
-        ctid_split: !skip_ctid && t.access_method.as_deref() == Some("heap"),
+        ctid_split: ctid_split_allowed(
+            source_major,
+            t.access_method.as_deref() == Some("heap"),
+            skip_ctid,
+        ),
     }
 }
 
@@ -110,10 +121,11 @@ pub async fn table_parts(args: TablePartsArgs) -> Result<()> {
         })
         .collect();
     let mut keys = listing::split_keys(&client, &large).await?;
+    let major = crate::connections::server_major(&client).await?;
     let plans: Vec<TablePlan> = large
         .iter()
         .map(|t| {
-            let shape = shape_of(t, keys.remove(&t.oid), args.ctid.skip_split_by_ctid);
+            let shape = shape_of(t, keys.remove(&t.oid), major, args.ctid.skip_split_by_ctid);
             let parts = plan_parts(&shape, &settings);
             let method = match parts.first().map(|p| &p.range) {
                 Some(PartRange::Key { .. } | PartRange::KeyIsNull { .. }) => "key",

@@ -262,8 +262,9 @@ async fn plan_schema_parts(
         .filter(|t| t.copied() && settings.eligible(t.bytes))
         .collect();
     let mut keys = listing::split_keys(client, &large).await?;
+    let major = crate::connections::server_major(client).await?;
     for row in large {
-        let shape = super::relations::shape_of(row, keys.remove(&row.oid), skip_ctid);
+        let shape = super::relations::shape_of(row, keys.remove(&row.oid), major, skip_ctid);
         let parts = plan_parts(&shape, settings);
         let Some(table) = catalog.tables.iter_mut().find(|t| t.oid == row.oid) else {
             continue;

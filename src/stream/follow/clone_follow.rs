@@ -71,7 +71,14 @@ pub async fn create_slot_for_copy(
         &intent,
         wire::create_slot_holding_snapshot(source, &settings.slot),
     )
-    .await?;
+    .await;
+    let held = match held {
+        Ok(held) => held,
+        Err(e) => {
+            super::setup::forget_publication_of_refused_slot(source, settings, &intent).await;
+            return Err(e);
+        }
+    };
     tracing::info!(
         "created replication slot {} at {}, exporting snapshot {}",
         settings.slot.slot_name,

@@ -15,7 +15,7 @@ use crate::conninfo::ConnInfo;
 use crate::error::{Failure, SideContext};
 use crate::stream::decode::Plugin;
 use crate::stream::lsn::Lsn;
-use crate::stream::publication::{self, Outcome};
+use crate::stream::publication;
 use crate::stream::sentinel;
 use crate::stream::store::segments;
 use crate::workdir::state::State;
@@ -138,7 +138,10 @@ pub(crate) fn created_slot(
 
 /// pgoutput's publication, before the slot: changes are decoded against
 /// the catalog as of each change, so a publication created after the slot
-/// would miss what came between.
+/// would miss what came between. Ours (to drop at cleanup) when we create
+/// it, or when a killed run's intent says it created it; `slot.intent`
+/// names it before the CREATE, so that a run killed right after the
+/// CREATE leaves it known.
 pub(crate) async fn ensure_publication(
     source: &Client,
     settings: &FollowSettings,
@@ -147,8 +150,19 @@ pub(crate) async fn ensure_publication(
         return Ok((None, false));
     }
     let name = settings.slot.publication_name().to_string();
-    let outcome = publication::ensure(source, &name, &settings.filters).await?;
-    Ok((Some(name), outcome == Outcome::Created))
+    if publication::exists(source, &name).await? {
+        let leaked = intent_for_slot(settings)?
+            .is_some_and(|i| i.created_publication.as_deref() == Some(name.as_str()));
+        return Ok((Some(name), leaked));
+    }
+    let ours = intent(settings, &Some(name.clone()), true);
+    slot_intent::create_publication_with_intent(
+        &settings.dir,
+        &ours,
+        publication::create(source, &name, &settings.filters),
+    )
+    .await?;
+    Ok((Some(name), true))
 }
 
 /// Make sure everything a follow needs exists, creating what is missing,
@@ -243,14 +257,11 @@ async fn set_up_slot(
         &settings.filters,
     )
     .await?;
-    let (publication, publication_created) = ensure_publication(source, settings).await?;
     // A run killed before it recorded its slot left an intent naming it:
-    // that slot, and its publication, are ours.
+    // that slot, and its publication, are ours. Read before the
+    // publication's own intent is written.
     let leaked = intent_for_slot(settings)?;
-    let publication_created = publication_created
-        || leaked.as_ref().is_some_and(|i| {
-            i.created_publication.is_some() && i.created_publication == publication
-        });
+    let (publication, publication_created) = ensure_publication(source, settings).await?;
     let (startpos, slot_created) = match existing {
         Some(confirmed) => (confirmed, leaked.is_some()),
         None => {
@@ -260,7 +271,14 @@ async fn set_up_slot(
                 &intent,
                 wire::create_slot(source_info, &settings.slot),
             )
-            .await?;
+            .await;
+            let created = match created {
+                Ok(created) => created,
+                Err(e) => {
+                    forget_publication_of_refused_slot(source_info, settings, &intent).await;
+                    return Err(e);
+                }
+            };
             (created.consistent_point, true)
         }
     };
@@ -273,6 +291,35 @@ async fn set_up_slot(
         origin: settings.origin.clone(),
         startpos,
     })
+}
+
+/// After a failed slot creation: when the server refused it, the intent
+/// that named our publication is gone, and nothing else would know to drop
+/// the publication: it is dropped now (a failure to is logged, the
+/// refusal is what the run reports). When the intent is still there (the
+/// slot may exist), `stream cleanup` drops both.
+pub(crate) async fn forget_publication_of_refused_slot(
+    source: &ConnInfo,
+    settings: &FollowSettings,
+    intent: &SlotIntent,
+) {
+    let Some(name) = &intent.created_publication else {
+        return;
+    };
+    if !matches!(slot_intent::load(&settings.dir), Ok(None)) {
+        return;
+    }
+    let dropped = async {
+        let client = connect(Side::Source, source).await?;
+        publication::drop(&client, name).await
+    };
+    match dropped.await {
+        Ok(()) => tracing::info!("dropped publication {name}: the slot was not created"),
+        Err(e) => tracing::warn!(
+            "publication {name} was made for a slot the source refused, and could not be \
+             dropped: drop it yourself ({e:#})"
+        ),
+    }
 }
 
 /// The slot `snapshot --follow` made for this directory, when it is the

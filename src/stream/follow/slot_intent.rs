@@ -3,7 +3,9 @@
 //! creation and the moment the state records it would otherwise leave a
 //! slot nobody knows to drop (it holds WAL on the source for ever).
 //! `stream cleanup` and `--restart` drop the slot (and the publication) an
-//! intent names; `follow --resume` adopts it as created by us.
+//! intent names; `follow --resume` adopts it as created by us. pgoutput's
+//! publication, made before the slot, is named in the intent before its
+//! CREATE too, for the same reason.
 //!
 //! Only a slot we created: the intent is written after the preflight found
 //! no slot of that name, and removed when the server refused the creation
@@ -61,6 +63,36 @@ pub fn created_nothing(e: &anyhow::Error) -> bool {
     )
 }
 
+/// Create pgoutput's publication with `create`, `intent` (naming it as
+/// ours) written first, as for the slot: a run killed right after the
+/// CREATE leaves it known to `stream cleanup` and `--restart`. A refused
+/// CREATE (one of that name made meanwhile by someone else stays theirs)
+/// puts back what the directory said before.
+pub async fn create_publication_with_intent(
+    dir: &Path,
+    intent: &SlotIntent,
+    create: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
+    let before = load(dir)?;
+    record_checked(dir, intent)?;
+    match create.await {
+        Ok(()) => {
+            let name = intent.created_publication.as_deref().unwrap_or_default();
+            crate::failpoint!("stream-publication-created", name);
+            Ok(())
+        }
+        Err(e) => {
+            if created_nothing(&e) {
+                match &before {
+                    Some(left) => record(dir, left)?,
+                    None => remove(dir)?,
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Create the slot with `create`, `intent` written first; the intent
 /// stays until the caller records the slot elsewhere (see [`remove`]).
 pub async fn create_with_intent<T>(
@@ -68,18 +100,7 @@ pub async fn create_with_intent<T>(
     intent: &SlotIntent,
     create: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
-    if let Some(left) = load(dir)?.filter(|left| left.slot_name != intent.slot_name) {
-        // Replacing it would forget a slot that may exist.
-        return Err(Failure::state(format!(
-            "{} names replication slot {:?} that a killed run may have created: run `pgcopydb \
-             stream cleanup --dir {}` (or --restart) first",
-            dir.display(),
-            left.slot_name,
-            dir.display()
-        ))
-        .into());
-    }
-    record(dir, intent)?;
+    record_checked(dir, intent)?;
     match create.await {
         Ok(made) => {
             crate::failpoint!("stream-slot-created", &intent.slot_name);
@@ -92,6 +113,23 @@ pub async fn create_with_intent<T>(
             Err(e)
         }
     }
+}
+
+/// Write `intent` unless the directory names another slot, which a killed
+/// run may have created: replacing it would forget that slot.
+fn record_checked(dir: &Path, intent: &SlotIntent) -> Result<()> {
+    if let Some(left) = load(dir)?.filter(|left| left.slot_name != intent.slot_name) {
+        // Replacing it would forget a slot that may exist.
+        return Err(Failure::state(format!(
+            "{} names replication slot {:?} that a killed run may have created: run `pgcopydb \
+             stream cleanup --dir {}` (or --restart) first",
+            dir.display(),
+            left.slot_name,
+            dir.display()
+        ))
+        .into());
+    }
+    record(dir, intent)
 }
 
 #[cfg(test)]
