@@ -103,6 +103,7 @@ pub mod foreign_keys;
 pub mod guards;
 pub mod indexes;
 pub mod interrupt;
+pub mod memory;
 pub mod pool;
 pub mod report;
 pub mod retry;

@@ -161,9 +161,13 @@ pub async fn read_catalog(
     let listing_names = super::listing::ListingNames::read(client, &relations, &indexes)
         .await
         .context("reading source restore list names")?;
+    let mut tables: Vec<_> = tables.into_iter().map(Table::shared).collect();
+    // The collect above reuses the room of the tables it consumed (each
+    // many times the size of the pointer it now holds).
+    tables.shrink_to_fit();
     Ok(Catalog {
         listing_names,
-        tables: tables.into_iter().map(std::sync::Arc::new).collect(),
+        tables,
         sequences,
         large_objects,
         encoding,

@@ -242,6 +242,8 @@ async fn copy_everything(
     let outcome = &shared.outcome;
     let mut tables = std::mem::take(&mut *crate::sync::lock(&outcome.reports));
     tables.sort_by_key(|t| std::cmp::Reverse(t.bytes));
+    // Kept until the summary is written: no room for more.
+    tables.shrink_to_fit();
     let failures = std::mem::take(&mut *crate::sync::lock(&outcome.failures));
     Ok(DataOutcome {
         steps,

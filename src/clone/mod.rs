@@ -185,6 +185,8 @@ pub async fn run_steps(
         catalog.large_objects.len()
     );
     summary.step("catalog and schema dump", step.elapsed());
+    // The catalog's query results and the dump's listings are dropped.
+    crate::memory::release_free_memory();
     crate::failpoint!("schema-dumped");
     restore_target::refuse_what_needs_source(opts, steps, &catalog)?;
 
@@ -253,6 +255,7 @@ pub async fn run_steps(
             .recorded(&pre, "pre-data restore", 0, restore, restored)
             .await??;
         summary.step("pre-data restore", step.elapsed());
+        crate::memory::release_free_memory();
         // Parts of the step above, shown after it.
         for (name, duration) in large_object_steps {
             summary.step(name, duration);
@@ -297,6 +300,8 @@ pub async fn run_steps(
         summary.count_mismatches = outcome.count_mismatches;
         summary.costs = outcome.costs;
         data_incomplete = outcome.data_incomplete;
+        // The data phase's plan, queues and connections are gone.
+        crate::memory::release_free_memory();
     }
     summary.sequences = catalog.sequences.len();
     summary.large_objects = catalog.large_objects.len();
@@ -377,6 +382,7 @@ pub async fn run_steps(
     }
     drop(holder);
     summary.total_seconds = started.elapsed().as_secs_f64();
+    summary.peak_rss_kb = crate::memory::peak_rss_kb();
     summary.write_json(&workdir.summary_file())?;
     if summary.failures.is_empty() && steps.whole_run {
         workdir.mark_done()?;

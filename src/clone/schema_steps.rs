@@ -87,26 +87,41 @@ pub async fn write_pre_list(
         .iter()
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?;
-    let mut entries = schema::list(tools, &workdir.archive(), Section::PreData).await?;
     let filtered = selection.toc_filter();
     let keep_public = tools.major >= 11;
+    let made_by_tool = |e: &TocEntry| {
+        (!by_tool.is_empty() && matches!(e.desc.as_str(), "BLOB" | "BLOB METADATA"))
+            || large_object_of(e).is_some_and(|oid| by_tool.contains(&oid))
+    };
     let skip = |e: &TocEntry| {
         (e.desc == "SCHEMA" && existing.contains(&e.name) && !(keep_public && e.name == "public"))
             || filtered.skips(e)
             || skipped.skips(e)
-            || (!by_tool.is_empty() && matches!(e.desc.as_str(), "BLOB" | "BLOB METADATA"))
-            || large_object_of(e).is_some_and(|oid| by_tool.contains(&oid))
+            || made_by_tool(e)
     };
-    schema::write_use_list(&entries, &skip, &workdir.pre_list())?;
+    // Written as the listing is parsed. The entries of the large objects
+    // the clone makes are not kept past their line: nothing restored
+    // depends on them, and a database of a hundred thousand holds as many.
+    let mut use_list = schema::UseList::create(&workdir.pre_list())?;
+    let mut written = Ok(());
+    let mut kept = HashSet::new();
+    let mut entries = schema::list_keeping(tools, &workdir.archive(), Section::PreData, |e| {
+        let skipped = skip(e);
+        if written.is_ok() {
+            written = use_list.push(e, skipped);
+        }
+        if !skipped {
+            kept.insert(e.dump_id);
+        }
+        !made_by_tool(e)
+    })
+    .await?;
+    written?;
+    use_list.finish()?;
     let mut dependencies = schema::dependencies(tools, &workdir.archive()).await?;
     for e in &mut entries {
         e.depends_on = dependencies.remove(&e.dump_id).unwrap_or_default();
     }
-    let kept = entries
-        .iter()
-        .filter(|e| !skip(e))
-        .map(|e| e.dump_id)
-        .collect();
     Ok(PreList {
         path: workdir.pre_list(),
         entries,
@@ -117,7 +132,8 @@ pub async fn write_pre_list(
 /// The pre-data use-list written, with the listing it was made of.
 pub struct PreList {
     pub path: std::path::PathBuf,
-    /// The section's entries in archive order, with their dependencies.
+    /// The section's entries in archive order, with their dependencies,
+    /// but those of the large objects the clone makes.
     pub entries: Vec<TocEntry>,
     /// The dump ids the use-list keeps.
     pub kept: HashSet<u32>,

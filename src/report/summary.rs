@@ -1,13 +1,14 @@
 //! The final summary: one line per step with its duration, and one line per
 //! table with rows, bytes, copy and index time. Printed, and saved as JSON.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::Duration;
 
 use crate::report::size::{pg_size_pretty, transmit_rate};
 use serde::{Deserialize, Serialize};
 
-use super::build_timings::{lenient, BuildTiming};
+use super::build_timings::{lenient, BuildTiming, Builds};
 use super::markdown;
 use crate::error::{Error, Side};
 
@@ -60,11 +61,25 @@ pub struct TableReport {
     #[serde(rename = "index_count", default)]
     pub indexes: usize,
     pub index_seconds: f64,
-    /// The original's `indexes` and `constraints` arrays.
-    #[serde(rename = "indexes", default, deserialize_with = "lenient")]
+    /// The original's `indexes` and `constraints` arrays, as a saved
+    /// summary has them (written from `builds` when that is set).
+    #[serde(
+        rename = "indexes",
+        default,
+        deserialize_with = "lenient",
+        skip_serializing
+    )]
     pub index_builds: Vec<BuildTiming>,
-    #[serde(rename = "constraints", default, deserialize_with = "lenient")]
+    #[serde(
+        rename = "constraints",
+        default,
+        deserialize_with = "lenient",
+        skip_serializing
+    )]
     pub constraint_builds: Vec<BuildTiming>,
+    /// This run's index and constraint timings, made when written.
+    #[serde(skip)]
+    pub builds: Option<Builds>,
     pub binary: bool,
     /// Its rows were copied by this run (their counts checked on both sides).
     #[serde(default)]
@@ -97,6 +112,10 @@ pub struct Summary {
     /// connections).
     #[serde(default)]
     pub costs: Vec<crate::report::costs::CostReport>,
+    /// The clone's own peak resident memory (not its pg_dump's nor its
+    /// pg_restore's), in kB, when the summary was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_kb: Option<u64>,
 }
 
 impl Summary {
@@ -254,6 +273,8 @@ struct TableJson<'a> {
     duration: u64,
     network: NetworkJson,
     index: IndexJson,
+    indexes: Cow<'a, [BuildTiming]>,
+    constraints: Cow<'a, [BuildTiming]>,
 }
 
 #[derive(Serialize)]
@@ -274,6 +295,16 @@ struct IndexJson {
 
 impl<'a> From<&'a TableReport> for TableJson<'a> {
     fn from(t: &'a TableReport) -> Self {
+        let (indexes, constraints) = match &t.builds {
+            Some(builds) => {
+                let (indexes, constraints) = builds.timings();
+                (Cow::Owned(indexes), Cow::Owned(constraints))
+            }
+            None => (
+                Cow::Borrowed(t.index_builds.as_slice()),
+                Cow::Borrowed(t.constraint_builds.as_slice()),
+            ),
+        };
         TableJson {
             report: t,
             duration: (t.copy_seconds * 1000.0) as u64,
@@ -286,6 +317,8 @@ impl<'a> From<&'a TableReport> for TableJson<'a> {
                 count: t.indexes,
                 duration: (t.index_seconds * 1000.0) as u64,
             },
+            indexes,
+            constraints,
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::child::{command, could_not_run, error_excerpt, path_arg};
-use super::toc::{parse_list, TocEntry};
+use super::toc::{parse_list, parse_list_keeping, TocEntry};
 use super::Section;
 use crate::error::Failure;
 use crate::tools::PgTools;
@@ -59,6 +59,19 @@ pub async fn list(
     Ok(parse_list(&stdout))
 }
 
+/// [`list`], keeping only the entries `keep` (called on each in archive
+/// order) says to keep.
+pub async fn list_keeping(
+    tools: &PgTools,
+    archive: &Path,
+    section: Section,
+    keep: impl FnMut(&TocEntry) -> bool,
+) -> anyhow::Result<Vec<TocEntry>> {
+    let stdout =
+        pg_restore_list(tools, archive, &format!("--section={}", section.as_arg())).await?;
+    Ok(parse_list_keeping(&stdout, keep))
+}
+
 /// What each entry of `archive` depends on, by dump id: `pg_restore --list
 /// --verbose` prints it (see toc.rs). Not part of [`list`]: the verbose
 /// listing shows every entry of the archive whatever `--section` says.
@@ -67,10 +80,7 @@ pub async fn dependencies(
     archive: &Path,
 ) -> anyhow::Result<std::collections::HashMap<u32, Vec<u32>>> {
     let stdout = pg_restore_list(tools, archive, "--verbose").await?;
-    Ok(parse_list(&stdout)
-        .into_iter()
-        .map(|e| (e.dump_id, e.depends_on))
-        .collect())
+    Ok(super::toc::parse_dependencies(&stdout))
 }
 
 /// `pg_restore --list OPTION archive`'s output. Lossy is fine: a use-list

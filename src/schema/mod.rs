@@ -10,11 +10,11 @@ mod restore;
 mod schedule;
 mod toc;
 
-pub use dump::{dependencies, dump, list};
+pub use dump::{dependencies, dump, list, list_keeping};
 pub use properties::copy_db_properties;
 pub use restore::{restore, RestoreOptions};
 pub use schedule::{plan, Stage};
-pub use toc::{parse_list, write_use_list, TocEntry};
+pub use toc::{parse_list, parse_list_keeping, write_use_list, TocEntry, UseList};
 
 /// An archive section, as `pg_dump`/`pg_restore --section` name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

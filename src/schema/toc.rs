@@ -19,6 +19,8 @@
 //! (pg_dump's own dependency graph, the one a parallel pg_restore schedules
 //! by). They are kept in [`TocEntry::depends_on`].
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -132,13 +134,23 @@ const DESCS: &[&str] = &[
 
 /// Parses the whole output of `pg_restore --list`.
 pub fn parse_list(output: &str) -> Vec<TocEntry> {
-    let lines = join_continuations(output);
+    parse_list_keeping(output, |_| true)
+}
 
+/// Parses the output of `pg_restore --list` entry by entry, and keeps those
+/// `keep` (called once on each, with its dependencies) says to keep: what
+/// is not kept is never held all at once (a hundred thousand large
+/// objects' entries were tens of megabytes).
+pub fn parse_list_keeping(output: &str, mut keep: impl FnMut(&TocEntry) -> bool) -> Vec<TocEntry> {
     // Schema names come from the archive's own SCHEMA entries, so that a
     // schema with a space in its name is still split correctly elsewhere.
     let mut schemas: Vec<String> = vec!["public".into(), "pg_catalog".into()];
-    for line in lines.iter().filter_map(Line::entry) {
-        if let Some(e) = parse_line(line, &[]) {
+    for line in logical_lines(output) {
+        let Line::Entry(text) = line else { continue };
+        if !text.contains(" SCHEMA ") {
+            continue;
+        }
+        if let Some(e) = parse_line(text, &[]) {
             if e.desc == "SCHEMA" {
                 schemas.push(e.name);
             }
@@ -148,57 +160,97 @@ pub fn parse_list(output: &str) -> Vec<TocEntry> {
     schemas.sort_by_key(|s| std::cmp::Reverse(s.len()));
 
     let mut entries: Vec<TocEntry> = Vec::new();
-    // Dependencies belong to the entry line just above, if it parsed.
-    let mut last_parsed = false;
-    for line in &lines {
+    // Dependencies belong to the entry line just above, if it parsed: an
+    // entry is judged once the line after it is read.
+    let mut current: Option<TocEntry> = None;
+    let mut judge = |entry: Option<TocEntry>, entries: &mut Vec<TocEntry>| {
+        entries.extend(entry.filter(|e| keep(e)));
+    };
+    for line in logical_lines(output) {
         match line {
             Line::Entry(text) => {
-                let entry = parse_line(text, &schemas);
-                last_parsed = entry.is_some();
-                entries.extend(entry);
+                let previous = std::mem::replace(&mut current, parse_line(text, &schemas));
+                judge(previous, &mut entries);
             }
-            Line::DependsOn(ids) => match entries.last_mut() {
-                Some(last) if last_parsed => last.depends_on.extend(ids),
-                _ => {}
-            },
+            Line::DependsOn(ids) => {
+                if let Some(entry) = current.as_mut() {
+                    entry.depends_on = ids;
+                }
+            }
         }
     }
+    judge(current, &mut entries);
+    // Kept through the restore: no spare room.
+    entries.shrink_to_fit();
     entries
 }
 
-enum Line {
-    Entry(String),
+/// What each entry of a `pg_restore --list --verbose` output depends on,
+/// by dump id: only the entries that depend on something (a listing's
+/// entries are mostly large objects and others that depend on nothing).
+pub fn parse_dependencies(output: &str) -> HashMap<u32, Vec<u32>> {
+    let mut dependencies = HashMap::new();
+    let mut last: Option<u32> = None;
+    for line in logical_lines(output) {
+        match line {
+            Line::Entry(text) => last = text.split_once(';').and_then(|(id, _)| id.parse().ok()),
+            Line::DependsOn(ids) if !ids.is_empty() => {
+                if let Some(id) = last {
+                    dependencies.insert(id, ids);
+                }
+            }
+            Line::DependsOn(_) => {}
+        }
+    }
+    dependencies
+}
+
+enum Line<'a> {
+    Entry(Cow<'a, str>),
     DependsOn(Vec<u32>),
 }
 
-impl Line {
-    fn entry(&self) -> Option<&str> {
-        match self {
-            Line::Entry(text) => Some(text),
-            Line::DependsOn(_) => None,
+/// The entry and `depends on` lines of a listing, one at a time, borrowed
+/// from it. Entry lines start with `<digits>;`; any other non-comment line
+/// can only be the rest of a name holding a raw newline (pg_restore before
+/// 11), joined to the entry line before it with a space.
+fn logical_lines(output: &str) -> impl Iterator<Item = Line<'_>> {
+    let mut raw = output.lines();
+    // The last entry line, which continuation lines may still extend.
+    let mut pending: Option<Cow<'_, str>> = None;
+    let mut queued: Option<Line<'_>> = None;
+    std::iter::from_fn(move || {
+        if let Some(line) = queued.take() {
+            return Some(line);
         }
-    }
-}
-
-/// Entry lines start with `<digits>;`; any other non-comment line can only
-/// be the rest of a name holding a raw newline (pg_restore before 11).
-fn join_continuations(output: &str) -> Vec<Line> {
-    let mut lines: Vec<Line> = Vec::new();
-    for raw in output.lines() {
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        if is_entry_start(raw) {
-            lines.push(Line::Entry(raw.to_string()));
-        } else if let Some(ids) = raw.strip_prefix(";\tdepends on:") {
-            let ids = ids.split_whitespace().filter_map(|id| id.parse().ok());
-            lines.push(Line::DependsOn(ids.collect()));
-        } else if raw.starts_with(';') || raw.is_empty() {
-            continue;
-        } else if let Some(Line::Entry(last)) = lines.last_mut() {
-            last.push(' ');
-            last.push_str(raw);
+        loop {
+            let Some(line) = raw.next() else {
+                return pending.take().map(Line::Entry);
+            };
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if is_entry_start(line) {
+                if let Some(previous) = pending.replace(Cow::Borrowed(line)) {
+                    return Some(Line::Entry(previous));
+                }
+            } else if let Some(ids) = line.strip_prefix(";\tdepends on:") {
+                let ids = ids.split_whitespace().filter_map(|id| id.parse().ok());
+                let depends = Line::DependsOn(ids.collect());
+                match pending.take() {
+                    Some(previous) => {
+                        queued = Some(depends);
+                        return Some(Line::Entry(previous));
+                    }
+                    None => return Some(depends),
+                }
+            } else if line.starts_with(';') || line.is_empty() {
+                continue;
+            } else if let Some(entry) = pending.as_mut() {
+                let entry = entry.to_mut();
+                entry.push(' ');
+                entry.push_str(line);
+            }
         }
-    }
-    lines
+    })
 }
 
 fn is_entry_start(line: &str) -> bool {
@@ -206,7 +258,7 @@ fn is_entry_start(line: &str) -> bool {
     digits > 0 && line.as_bytes().get(digits) == Some(&b';')
 }
 
-fn parse_line(line: &str, schemas: &[String]) -> Option<TocEntry> {
+fn parse_line(line: Cow<'_, str>, schemas: &[String]) -> Option<TocEntry> {
     let (id, rest) = line.split_once("; ")?;
     let (cat, rest) = rest.split_once(' ')?;
     let (obj, rest) = rest.split_once(' ')?;
@@ -246,8 +298,8 @@ fn parse_line(line: &str, schemas: &[String]) -> Option<TocEntry> {
         schema,
         name: name.to_string(),
         owner,
-        line: line.to_string(),
         depends_on: Vec::new(),
+        line: line.into_owned(),
     })
 }
 
@@ -259,18 +311,46 @@ pub fn write_use_list(
     skip: &dyn Fn(&TocEntry) -> bool,
     path: &Path,
 ) -> std::io::Result<usize> {
-    let mut out = std::io::BufWriter::new(crate::workdir::private::open_private_file(path)?);
-    let mut kept = 0;
+    let mut list = UseList::create(path)?;
     for e in entries {
-        if skip(e) {
-            writeln!(out, ";{}", e.line)?;
+        list.push(e, skip(e))?;
+    }
+    list.finish()
+}
+
+/// A `--use-list` file written one entry at a time (see [`write_use_list`]),
+/// for a listing parsed as it is written.
+pub struct UseList {
+    out: std::io::BufWriter<std::fs::File>,
+    kept: usize,
+}
+
+impl UseList {
+    pub fn create(path: &Path) -> std::io::Result<UseList> {
+        let file = crate::workdir::private::open_private_file(path)?;
+        Ok(UseList {
+            out: std::io::BufWriter::new(file),
+            kept: 0,
+        })
+    }
+
+    pub fn push(&mut self, e: &TocEntry, skipped: bool) -> std::io::Result<()> {
+        if skipped {
+            writeln!(self.out, ";{}", e.line)
         } else {
-            writeln!(out, "{}", e.line)?;
-            kept += 1;
+            self.kept += 1;
+            writeln!(self.out, "{}", e.line)
         }
     }
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    Ok(kept)
+
+    /// Flushed and synced; how many entries are kept.
+    pub fn finish(self) -> std::io::Result<usize> {
+        self.out
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
+        Ok(self.kept)
+    }
 }
 
 #[cfg(test)]
@@ -345,6 +425,24 @@ name postgres
         assert_eq!(by_id(&entries, 3222).depends_on, [215, 218]);
         assert!(by_id(&entries, 3373).depends_on.is_empty());
         assert!(by_id(&entries, 2053).depends_on.is_empty());
+    }
+
+    /// Each entry is judged once, with its dependencies; the verbose
+    /// listing's dependencies are kept only for entries that have some.
+    #[test]
+    fn a_kept_part_of_the_listing_has_its_dependencies() {
+        let mut seen = Vec::new();
+        let entries = parse_list_keeping(LISTING, |e| {
+            seen.push(e.dump_id);
+            e.desc != "BLOB"
+        });
+        assert_eq!(seen.len(), 14);
+        assert_eq!(entries.len(), 13);
+        assert!(entries.iter().all(|e| e.dump_id != 3373));
+        assert_eq!(by_id(&entries, 3222).depends_on, [215, 218]);
+        assert_eq!(by_id(&entries, 3401).name, "old name");
+        let dependencies = parse_dependencies(LISTING);
+        assert_eq!(dependencies, HashMap::from([(3222, vec![215, 218])]));
     }
 
     #[test]

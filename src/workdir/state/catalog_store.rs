@@ -155,7 +155,7 @@ impl CatalogStore {
             for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
                 let mut t: Table = from_json(&row?)?;
                 t.indexes = indexes.remove(&t.oid).unwrap_or_default();
-                tables.push(t.into());
+                tables.push(t.shared());
             }
             let mut stmt = c.prepare("SELECT oid, schema, name, last_value, is_called FROM s_sequence ORDER BY schema, name")?;
             let sequences = stmt
