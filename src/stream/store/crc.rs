@@ -1,8 +1,10 @@
-//! CRC-32C (Castagnoli), the checksum of stored records; table-driven,
-//! eight bytes at a time ("slicing-by-8"), no dependency. Every record is
+//! CRC-32C (Castagnoli), the checksum of stored records. Every record is
 //! checksummed when stored and again when read back, so this runs over
 //! every byte of the change stream twice: a byte at a time it was a
-//! visible share of the follower's CPU.
+//! visible share of the follower's CPU, and table-driven eight bytes at a
+//! time ("slicing-by-8") still 3 % of it under a bulk load (2.7 % under
+//! pgbench). x86-64 has the instruction (SSE 4.2, every x86-64 CPU since
+//! 2008): used when the CPU says so, the tables otherwise. No dependency.
 
 const POLY: u32 = 0x82F6_3B78;
 
@@ -43,8 +45,19 @@ impl Crc32c {
         Crc32c(!0)
     }
 
-    #[allow(clippy::indexing_slicing)]
     pub fn update(&mut self, data: &[u8]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("sse4.2") {
+            // SAFETY: the CPU has just been seen to support SSE 4.2, the
+            // only feature the function is compiled for.
+            self.0 = unsafe { update_sse42(self.0, data) };
+            return;
+        }
+        self.update_tables(data);
+    }
+
+    #[allow(clippy::indexing_slicing)]
+    fn update_tables(&mut self, data: &[u8]) {
         let t = &TABLES;
         let byte = |x: u32, shift: u32| ((x >> shift) & 0xFF) as usize;
         let mut c = self.0;
@@ -73,6 +86,28 @@ impl Crc32c {
     pub fn finish(&self) -> u32 {
         !self.0
     }
+}
+
+/// The CRC32 instruction computes exactly this checksum (reflected
+/// Castagnoli polynomial) on the same running value as the tables.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+fn update_sse42(c: u32, data: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u64, _mm_crc32_u8};
+    let mut wide = u64::from(c);
+    let mut chunks = data.chunks_exact(8);
+    for chunk in &mut chunks {
+        let Ok(eight) = <[u8; 8]>::try_from(chunk) else {
+            continue; // chunks_exact: always 8 bytes
+        };
+        wide = _mm_crc32_u64(wide, u64::from_le_bytes(eight));
+    }
+    // The instruction's result fits in 32 bits.
+    let mut c = wide as u32;
+    for &b in chunks.remainder() {
+        c = _mm_crc32_u8(c, b);
+    }
+    c
 }
 
 #[cfg(test)]
@@ -112,6 +147,10 @@ mod tests {
             c.update(a);
             c.update(b);
             assert_eq!(c.finish(), bitwise(whole), "length {len} split");
+            // The tables alone (the path of a CPU without the instruction).
+            let mut c = Crc32c::new();
+            c.update_tables(whole);
+            assert_eq!(c.finish(), bitwise(whole), "length {len} tables");
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use postgres_protocol::message::frontend;
 use tokio::time::Instant;
 
@@ -61,7 +62,12 @@ pub struct ReplicationStream {
     pending: Option<ReplicationMessage>,
     /// The server ended the stream (CopyDone).
     server_done: bool,
+    /// Messages taken as they were buffered since the clock was last read.
+    unclocked: u32,
 }
+
+/// Buffered messages taken in a row before the status timer is looked at.
+const CLOCK_EVERY: u32 = 64;
 
 impl WalSender {
     /// Starts streaming the changes of logical slot `slot` from `start`
@@ -98,6 +104,7 @@ impl WalSender {
             last_status: Instant::now(),
             pending: None,
             server_done: false,
+            unclocked: 0,
         })
     }
 }
@@ -139,16 +146,37 @@ impl ReplicationStream {
             if self.server_done {
                 return Ok(None);
             }
-            if self.last_status.elapsed() >= self.status_interval {
-                self.queue_status();
-                continue;
-            }
-            let deadline = self.last_status + self.status_interval;
-            let read = tokio::select! {
-                frame = self.sender.frames.read() => Some(frame?),
-                _ = tokio::time::sleep_until(deadline) => None,
+            // A message already buffered is taken as it is: no timer, no
+            // clock read, no select (per message, they were 5 % of the
+            // follower's CPU draining a backlog). The clock is still read
+            // every CLOCK_EVERY messages, so a stream that never pauses
+            // sends its status updates on time.
+            let ready = if self.unclocked < CLOCK_EVERY {
+                self.sender.frames.read().now_or_never()
+            } else {
+                None
             };
-            let Some(frame) = read else { continue };
+            let frame = match ready {
+                Some(frame) => {
+                    self.unclocked += 1;
+                    frame?
+                }
+                None => {
+                    self.unclocked = 0;
+                    if self.last_status.elapsed() >= self.status_interval {
+                        self.queue_status();
+                        continue;
+                    }
+                    let deadline = self.last_status + self.status_interval;
+                    let read = tokio::select! {
+                        biased;
+                        frame = self.sender.frames.read() => Some(frame?),
+                        _ = tokio::time::sleep_until(deadline) => None,
+                    };
+                    let Some(frame) = read else { continue };
+                    frame
+                }
+            };
             match frame.tag {
                 b'd' => {
                     let message = parse_copy_data(frame.body)?;
