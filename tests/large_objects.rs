@@ -26,6 +26,12 @@ SELECT lo_from_bytea(900000, decode(repeat(md5('big'), 9 * 65536), 'hex'));
 ";
 
 fn clusters() -> (Cluster, Cluster) {
+    clusters_with(OBJECTS)
+}
+
+/// A source (database `src` made by `objects`) and an empty target (`dst`),
+/// both with the roles the objects name.
+fn clusters_with(objects: &str) -> (Cluster, Cluster) {
     let (src, tgt) = std::thread::scope(|s| {
         let a = s.spawn(Cluster::start);
         let b = s.spawn(Cluster::start);
@@ -35,7 +41,7 @@ fn clusters() -> (Cluster, Cluster) {
         c.psql("postgres", "CREATE ROLE app; CREATE ROLE reader");
     }
     src.create_db("src");
-    src.psql("src", OBJECTS);
+    src.psql("src", objects);
     tgt.create_db("dst");
     (src, tgt)
 }
@@ -237,17 +243,7 @@ SELECT lo_unlink(600003);
 /// is taken (the clone held just after dumping the schema) stay out.
 #[test]
 fn metadata_changed_after_the_snapshot_is_copied_as_it_was() {
-    let (src, tgt) = std::thread::scope(|s| {
-        let a = s.spawn(Cluster::start);
-        let b = s.spawn(Cluster::start);
-        (a.join().unwrap(), b.join().unwrap())
-    });
-    for c in [&src, &tgt] {
-        c.psql("postgres", "CREATE ROLE app; CREATE ROLE reader");
-    }
-    src.create_db("src");
-    src.psql("src", BEFORE_SNAPSHOT);
-    tgt.create_db("dst");
+    let (src, tgt) = clusters_with(BEFORE_SNAPSHOT);
     let before = src.query("src", METADATA_OF_EACH);
     let dir = workdir();
     let points = Failpoints::new();

@@ -68,6 +68,13 @@ fn killed_after_creating_the_slot(sub: &[&str], src: &Cluster, tgt: &Cluster, di
     );
 }
 
+fn setup_restart(src: &Cluster, tgt: &Cluster, dir: &Path) {
+    let out = command(&["stream", "setup", "--restart"], src, tgt, DB, dir)
+        .output()
+        .expect("run stream setup --restart");
+    assert_success(&out, "stream setup --restart");
+}
+
 fn cleanup(src: &Cluster, tgt: &Cluster, dir: &Path) {
     let out = command(&["stream", "cleanup"], src, tgt, DB, dir)
         .output()
@@ -81,16 +88,7 @@ fn a_setup_killed_before_recording_its_slot_leaves_nothing_after_restart_and_cle
     let dir = workdir();
     killed_after_creating_the_slot(&["stream", "setup"], &src, &tgt, dir.path());
     // --restart drops the leaked slot and makes the one it records.
-    let out = command(
-        &["stream", "setup", "--restart"],
-        &src,
-        &tgt,
-        DB,
-        dir.path(),
-    )
-    .output()
-    .expect("run stream setup --restart");
-    assert_success(&out, "stream setup --restart");
+    setup_restart(&src, &tgt, dir.path());
     assert_eq!(slots(&src), "pgcopydb");
     killed_after_creating_the_slot(&["stream", "setup", "--restart"], &src, &tgt, dir.path());
     cleanup(&src, &tgt, dir.path());
@@ -181,16 +179,7 @@ fn a_run_killed_after_creating_its_publication_leaves_nothing_after_cleanup() {
     let (src, tgt) = source_and_target();
     let dir = workdir();
     killed_after_creating_the_publication(&["stream", "setup"], &src, &tgt, dir.path());
-    let out = command(
-        &["stream", "setup", "--restart"],
-        &src,
-        &tgt,
-        DB,
-        dir.path(),
-    )
-    .output()
-    .expect("run stream setup --restart");
-    assert_success(&out, "stream setup --restart");
+    setup_restart(&src, &tgt, dir.path());
     assert_eq!(
         (slots(&src), publications(&src)),
         ("pgcopydb".into(), "pgcopydb".into())
