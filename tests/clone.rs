@@ -207,6 +207,60 @@ fn options_shape_the_copy() {
     verify::assert_equal(&src, "opt", &tgt, "opt");
 }
 
+/// Database settings (`ALTER DATABASE/ROLE ... SET`) are read under the
+/// clone's snapshot, like the rest of the schema: changed on the source once
+/// it is taken (the clone held just after dumping the schema), the target
+/// gets them as they were.
+#[test]
+fn database_settings_changed_after_the_snapshot_are_copied_as_they_were() {
+    let src = Cluster::shared_source();
+    let tgt = Cluster::shared_target();
+    src.create_db("dbset");
+    let set = |value: &str| {
+        format!(
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET work_mem = %L', \
+             current_database(), '{value}'); END $$;"
+        )
+    };
+    src.psql(
+        "dbset",
+        &format!("CREATE TABLE t (id int PRIMARY KEY); {}", set("7MB")),
+    );
+    tgt.create_db("dbset");
+    let settings = |c: &Cluster| {
+        c.psql(
+            "dbset",
+            &format!(
+                "SELECT s.setconfig::text FROM pg_db_role_setting s JOIN pg_database d \
+                 ON d.oid = s.setdatabase WHERE d.datname = '{}'",
+                c.db_name("dbset")
+            ),
+        )
+    };
+    let dir = workdir();
+    let points = support::failpoints::Failpoints::new();
+    let mut cmd = pgcopydb();
+    cmd.args([
+        "clone",
+        "--source",
+        &src.uri("dbset"),
+        "--target",
+        &tgt.uri("dbset"),
+    ])
+    .arg("--dir")
+    .arg(dir.path())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped());
+    let mut child = points.arm(&mut cmd, "schema-dumped=pause").spawn().unwrap();
+    points.wait_reached("schema-dumped", &mut child);
+    src.psql("dbset", &set("9MB"));
+    points.release("schema-dumped");
+    let out = child.wait_with_output().unwrap();
+    support::assert_success(&out, "pgcopydb clone");
+    assert_eq!(settings(&src), "{work_mem=9MB}");
+    assert_eq!(settings(&tgt), "{work_mem=7MB}");
+}
+
 #[test]
 fn snapshot_command_gives_a_consistent_view_to_a_later_clone() {
     let src = Cluster::shared_source();

@@ -218,7 +218,9 @@ pub async fn run_steps(
         && !opts.skip_db_properties
         && !state.ledger().is_done(&Unit::Step("db-properties"))?
     {
-        let source = connect(Side::Source, &endpoints.source).await?;
+        // Read under the snapshot, like the rest of the schema: a setting
+        // changed on the source once it was taken stays out.
+        let source = snapshot::open_reader(&endpoints.source, snapshot_id.as_deref()).await?;
         let n = crate::schema::copy_db_properties(&source, &target)
             .await
             .context("copying database properties")?;
