@@ -239,18 +239,9 @@ fn database_settings_changed_after_the_snapshot_are_copied_as_they_were() {
     };
     let dir = workdir();
     let points = support::failpoints::Failpoints::new();
-    let mut cmd = pgcopydb();
-    cmd.args([
-        "clone",
-        "--source",
-        &src.uri("dbset"),
-        "--target",
-        &tgt.uri("dbset"),
-    ])
-    .arg("--dir")
-    .arg(dir.path())
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::piped());
+    let mut cmd = support::runner::clone_command((&src, "dbset"), (&tgt, "dbset"), dir.path(), &[]);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
     let mut child = points.arm(&mut cmd, "schema-dumped=pause").spawn().unwrap();
     points.wait_reached("schema-dumped", &mut child);
     src.psql("dbset", &set("9MB"));

@@ -321,18 +321,7 @@ fn the_clone_s_own_memory_does_not_grow_with_the_number_of_large_objects() {
     let peak_kb = |db: &str| -> u64 {
         tgt.create_db(db);
         let dir = workdir();
-        let out = pgcopydb()
-            .args([
-                "clone",
-                "--source",
-                &src.uri("src"),
-                "--target",
-                &tgt.uri(db),
-            ])
-            .arg("--dir")
-            .arg(dir.path())
-            .output()
-            .unwrap();
+        let out = support::clone_between((&src, "src"), (&tgt, db), dir.path(), &[]);
         support::assert_success(&out, "pgcopydb clone");
         verify::assert_equal(&src, "src", &tgt, db);
         let summary: serde_json::Value =
