@@ -111,10 +111,17 @@ fn applied_transactions(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs small rounds on the source until `stop` is set.
+/// Rounds of load at most: the load stops there even if `stop` is not set
+/// yet, so that what the follower has to apply does not grow with how slow
+/// it is (an unoptimised build fell behind the load, which then ran on until
+/// the test's hang guard).
+const MAX_LOAD_ROUNDS: u32 = 200;
+
+/// Runs small rounds on the source until `stop` is set (or
+/// [`MAX_LOAD_ROUNDS`] are done).
 fn load_until(src: &Cluster, stop: &AtomicBool, from: u32) -> u32 {
     let mut i = from;
-    while !stop.load(Ordering::SeqCst) {
+    while !stop.load(Ordering::SeqCst) && i < from + MAX_LOAD_ROUNDS {
         src.psql(DB, &small_round(i));
         i += 1;
     }
