@@ -1,14 +1,16 @@
 //! Reading and writing protocol messages on the replication socket.
 //!
-//! Reading streams: the 5-byte header goes into a fixed array, then the body
-//! into one buffer allocated at exactly its length (a 100 MB XLogData costs
-//! one 100 MB buffer, nothing more), which becomes the message's `Bytes`
-//! without a copy. Both directions keep their progress in [`Frames`], so
-//! every async method here is cancel-safe: a `select!` that drops a read or
-//! a write half-way loses nothing and the next call resumes it.
+//! Reading streams: bytes are read into one buffer and each whole message
+//! is split off it as a view (`Bytes`), with no copy and no allocation per
+//! message: a backlog's small messages share the 64 kB blocks they arrived
+//! in. A message larger than what is buffered gets room for exactly its
+//! length (a 100 MB XLogData costs one 100 MB buffer, nothing more). Both
+//! directions keep their progress in [`Frames`], so every async method here
+//! is cancel-safe: a `select!` that drops a read or a write half-way loses
+//! nothing and the next call resumes it.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::error::WalSenderError;
 
@@ -22,21 +24,22 @@ pub(crate) struct Frame {
     pub body: Bytes,
 }
 
-/// Small messages (keepalives, DataRows) are read from this buffer; large
-/// bodies bypass it and land directly in their own buffer.
+/// Bytes read from the socket at most per read, for messages smaller than
+/// this; a new block is taken when less than a quarter of it is left.
 const READ_BUFFER: usize = 64 * 1024;
+
+/// Type byte and length word.
+const HEADER: usize = 5;
 
 /// 1 GB of data plus the XLogData header and some slack.
 const MAX_MESSAGE: i32 = (1 << 30) + 1024;
 
 pub(crate) struct Frames {
-    io: BufReader<Box<dyn Io>>,
+    io: Box<dyn Io>,
     /// "host:port", for error messages.
     pub server: String,
-    header: [u8; 5],
-    header_read: usize,
-    body: BytesMut,
-    body_len: usize,
+    /// Read and not yet split off as messages.
+    input: BytesMut,
     /// Encoded messages not yet written.
     out: BytesMut,
     /// Bytes were written since the last flush of the stream (TLS buffers).
@@ -46,12 +49,9 @@ pub(crate) struct Frames {
 impl Frames {
     pub fn new(io: Box<dyn Io>, server: String) -> Frames {
         Frames {
-            io: BufReader::with_capacity(READ_BUFFER, io),
+            io,
             server,
-            header: [0; 5],
-            header_read: 0,
-            body: BytesMut::new(),
-            body_len: 0,
+            input: BytesMut::new(),
             out: BytesMut::new(),
             unflushed: false,
         }
@@ -86,36 +86,37 @@ impl Frames {
         Ok(())
     }
 
-    /// Reads the next whole message. Cancel-safe.
+    /// Reads the next whole message. Cancel-safe: what a dropped read got
+    /// stays in `input`.
     pub async fn read(&mut self) -> Result<Frame, WalSenderError> {
         loop {
-            if self.header_read < self.header.len() {
-                let rest = self.header.get_mut(self.header_read..).unwrap_or_default();
-                let n = self
-                    .io
-                    .read(rest)
-                    .await
-                    .map_err(|e| WalSenderError::io(&e, &self.server))?;
-                if n == 0 {
-                    return Err(self.closed());
+            if let Some(total) = self.message_len()? {
+                if self.input.len() >= total {
+                    let mut message = self.input.split_to(total);
+                    if total > READ_BUFFER {
+                        // What follows shares the message's block: moved to
+                        // one of its own, the large block goes with the
+                        // message instead of staying for the rest of the run.
+                        self.input = BytesMut::from(&self.input[..]);
+                    }
+                    let tag = message.first().copied().unwrap_or_default();
+                    message.advance(HEADER);
+                    return Ok(Frame {
+                        tag,
+                        body: message.freeze(),
+                    });
                 }
-                self.header_read += n;
-                if self.header_read == self.header.len() {
-                    self.start_body()?;
+                if total > READ_BUFFER {
+                    // Room for exactly the rest of this message.
+                    self.input.reserve(total - self.input.len());
                 }
-                continue;
             }
-            if self.body.len() == self.body_len {
-                self.header_read = 0;
-                return Ok(Frame {
-                    tag: self.header[0],
-                    body: std::mem::take(&mut self.body).freeze(),
-                });
+            if self.input.capacity() - self.input.len() < READ_BUFFER / 4 {
+                self.input.reserve(READ_BUFFER);
             }
-            let missing = self.body_len - self.body.len();
             let n = self
                 .io
-                .read_buf(&mut (&mut self.body).limit(missing))
+                .read_buf(&mut self.input)
                 .await
                 .map_err(|e| WalSenderError::io(&e, &self.server))?;
             if n == 0 {
@@ -124,36 +125,13 @@ impl Frames {
         }
     }
 
-    /// Reads a single byte outside the message framing (the answer to an
-    /// SSLRequest). Only valid before anything else was read.
-    pub async fn read_byte(&mut self) -> Result<u8, WalSenderError> {
-        self.io
-            .read_u8()
-            .await
-            .map_err(|e| WalSenderError::io(&e, &self.server))
-    }
-
-    /// Gives the socket back (to wrap it in TLS). Only valid before anything
-    /// but the SSLRequest answer was read, and with nothing buffered.
-    pub fn into_io(self) -> Result<Box<dyn Io>, WalSenderError> {
-        if !self.io.buffer().is_empty() {
-            // A server must not send anything after 'S' before the handshake
-            // (CVE-2021-23222): refuse rather than mix plain text into TLS.
-            return Err(WalSenderError::protocol(format!(
-                "{} sent unencrypted data after accepting TLS",
-                self.server
-            )));
-        }
-        Ok(self.io.into_inner())
-    }
-
-    fn start_body(&mut self) -> Result<(), WalSenderError> {
-        let len = i32::from_be_bytes([
-            self.header[1],
-            self.header[2],
-            self.header[3],
-            self.header[4],
-        ]);
+    /// The whole length of the buffered message (type byte and length word
+    /// included), once its header is in.
+    fn message_len(&self) -> Result<Option<usize>, WalSenderError> {
+        let Some(Ok(word)) = self.input.get(1..HEADER).map(<[u8; 4]>::try_from) else {
+            return Ok(None);
+        };
+        let len = i32::from_be_bytes(word);
         // PostgreSQL never sends more than 1 GB of data in one message
         // (MaxAllocSize): a larger length is a broken stream, not a reason
         // to allocate it.
@@ -163,10 +141,33 @@ impl Frames {
                 self.server
             )));
         }
-        self.body_len = len as usize - 4;
-        // Exactly the body's size: the one allocation a message costs.
-        self.body = BytesMut::with_capacity(self.body_len);
-        Ok(())
+        Ok(Some(len as usize + 1))
+    }
+
+    /// Reads a single byte outside the message framing (the answer to an
+    /// SSLRequest). Only valid before anything else was read.
+    pub async fn read_byte(&mut self) -> Result<u8, WalSenderError> {
+        if !self.input.is_empty() {
+            return Ok(self.input.split_to(1).first().copied().unwrap_or_default());
+        }
+        self.io
+            .read_u8()
+            .await
+            .map_err(|e| WalSenderError::io(&e, &self.server))
+    }
+
+    /// Gives the socket back (to wrap it in TLS). Only valid before anything
+    /// but the SSLRequest answer was read, and with nothing buffered.
+    pub fn into_io(self) -> Result<Box<dyn Io>, WalSenderError> {
+        if !self.input.is_empty() {
+            // A server must not send anything after 'S' before the handshake
+            // (CVE-2021-23222): refuse rather than mix plain text into TLS.
+            return Err(WalSenderError::protocol(format!(
+                "{} sent unencrypted data after accepting TLS",
+                self.server
+            )));
+        }
+        Ok(self.io)
     }
 
     fn closed(&self) -> WalSenderError {
@@ -209,6 +210,30 @@ mod tests {
         }
         let frame = frames.read().await.unwrap();
         assert_eq!((frame.tag, &frame.body[..]), (b'd', &body[..]));
+        let frame = frames.read().await.unwrap();
+        assert_eq!((frame.tag, &frame.body[..]), (b'Z', &b"I"[..]));
+    }
+
+    /// The block a large message was read into goes with the message, even
+    /// when the next message's first bytes arrived with it.
+    #[tokio::test]
+    async fn a_large_message_leaves_no_large_buffer_behind() {
+        let (client, mut server) = tokio::io::duplex(1 << 20);
+        let mut frames = Frames::new(Box::new(client), "test".into());
+        let body = vec![7u8; 3 * READ_BUFFER];
+        let mut bytes = vec![b'd'];
+        bytes.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+        bytes.extend_from_slice(&body);
+        bytes.extend_from_slice(&[b'Z', 0, 0, 0, 5, b'I']);
+        server.write_all(&bytes).await.unwrap();
+        let big = frames.read().await.unwrap();
+        assert_eq!((big.tag, big.body.len()), (b'd', body.len()));
+        assert!(
+            frames.input.capacity() < READ_BUFFER,
+            "{} bytes kept",
+            frames.input.capacity()
+        );
+        drop(big);
         let frame = frames.read().await.unwrap();
         assert_eq!((frame.tag, &frame.body[..]), (b'Z', &b"I"[..]));
     }
