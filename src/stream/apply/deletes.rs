@@ -87,7 +87,7 @@ impl Applier {
         };
         run.array.put_u8(b'}');
         let prepared = self
-            .prepared(run.relation, Op::DeleteMany, run.roles.clone(), false)
+            .prepared(run.relation, Op::DeleteMany, &run.roles, false)
             .await?;
         let Some(tx) = &mut self.tx else {
             return Err(anyhow!("a change arrived outside a transaction"));

@@ -128,7 +128,9 @@ pub struct Applier {
     /// connect): the guard of the next transaction, and the skip line.
     committed: Lsn,
     relations: HashMap<RelId, Rel>,
-    statements: HashMap<(RelId, Op, Vec<u8>), Arc<Prepared>>,
+    /// Prepared shapes by table and operation: the roles of each table's
+    /// columns tell them apart (looked up per row without allocating).
+    statements: HashMap<(RelId, Op), Vec<Shape>>,
     tx: Option<Tx>,
     next_seq: u64,
     /// Transactions whose first error waits for their commit: their
@@ -149,6 +151,10 @@ pub struct Applier {
     stats: ApplyStats,
     failed: bool,
 }
+
+/// The roles of a table's columns in a statement, and the statement
+/// prepared for them.
+type Shape = (Vec<u8>, Arc<Prepared>);
 
 struct Rel {
     relation: Arc<Relation>,
@@ -396,10 +402,10 @@ impl Applier {
         let stale: Vec<String> = self
             .statements
             .iter()
-            .filter(|((rel, ..), _)| *rel == id)
-            .map(|(_, p)| p.statement.clone())
+            .filter(|((rel, _), _)| *rel == id)
+            .flat_map(|(_, shapes)| shapes.iter().map(|(_, p)| p.statement.clone()))
             .collect();
-        self.statements.retain(|(rel, ..), _| *rel != id);
+        self.statements.retain(|(rel, _), _| *rel != id);
         for name in stale {
             self.pipeline.close_statement(&name);
         }

@@ -54,15 +54,17 @@ impl Applier {
         &mut self,
         id: RelId,
         op: Op,
-        roles: Vec<u8>,
+        roles: &[u8],
         one_row: bool,
     ) -> Result<Arc<Prepared>> {
-        let key = (id, op, roles);
-        if let Some(p) = self.statements.get(&key) {
+        let found = self
+            .statements
+            .get(&(id, op))
+            .and_then(|shapes| shapes.iter().find(|(r, _)| r.as_slice() == roles));
+        if let Some((_, p)) = found {
             return Ok(p.clone());
         }
         let (relation, table) = self.table(id).await?;
-        let roles = &key.2;
         let sql = statement::sql(&table, op, roles, one_row);
         // Answered alone (once per shape): its failure is its own.
         self.settle_all().await?;
@@ -87,7 +89,10 @@ impl Applier {
             first_key_param: if op == Op::Update { written } else { 0 },
             one_row: matches!(op, Op::Update | Op::Delete),
         });
-        self.statements.insert(key, prepared.clone());
+        self.statements
+            .entry((id, op))
+            .or_default()
+            .push((roles.to_vec(), prepared.clone()));
         Ok(prepared)
     }
 
@@ -130,7 +135,7 @@ impl Applier {
             self.start_copy(id, &table, roles.clone()).await?;
             return self.copy_row(&new, &roles).await;
         }
-        let prepared = self.prepared(id, Op::Insert, roles.clone(), false).await?;
+        let prepared = self.prepared(id, Op::Insert, &roles, false).await?;
         let params: Vec<Param> = new
             .iter()
             .zip(&roles)
@@ -256,7 +261,7 @@ impl Applier {
         }
         // Whatever else this is, it comes after the DELETEs before it.
         self.send_deletes().await?;
-        let prepared = self.prepared(id, op, roles, full).await?;
+        let prepared = self.prepared(id, op, &roles, full).await?;
         let Some(tx) = &mut self.tx else {
             return Err(anyhow!("a change arrived outside a transaction"));
         };
