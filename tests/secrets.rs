@@ -94,3 +94,38 @@ fn a_password_in_a_uri_query_is_masked_in_errors() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// What `ps` shows of a running clone given passwords on its command line
+/// (a URI's and a keyword/value string's): the command, not the passwords.
+#[test]
+fn passwords_on_the_command_line_are_hidden_from_ps() {
+    let (src, tgt) = support::source_and_target("argv");
+    src.psql("argv", "CREATE TABLE t (id int PRIMARY KEY)");
+    let dir = workdir();
+    let points = support::failpoints::Failpoints::new();
+    let target = format!(
+        "host=127.0.0.1 port={} user=postgres dbname='{}' password={}",
+        tgt.port,
+        tgt.db_name("argv")
+            .replace('\\', "\\\\")
+            .replace('\'', "\\'"),
+        Cluster::PASSWORD
+    );
+    let mut cmd = pgcopydb();
+    cmd.args(["clone", "--source", &src.uri("argv"), "--target", &target])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = points.arm(&mut cmd, "schema-dumped=pause").spawn().unwrap();
+    points.wait_reached("schema-dumped", &mut child);
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
+    points.release("schema-dumped");
+    let out = child.wait_with_output().unwrap();
+    support::assert_success(&out, "pgcopydb clone");
+    let shown = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(!shown.contains(Cluster::PASSWORD), "{shown}");
+    assert!(shown.contains("postgres://postgres:***"), "{shown}");
+    assert!(shown.contains(" password=***"), "{shown}");
+    assert!(shown.contains(&format!("port={}", tgt.port)), "{shown}");
+}

@@ -12,6 +12,7 @@ mod compat_args;
 mod docs;
 mod extensions;
 mod follow;
+mod hide_passwords;
 mod list;
 mod ping;
 mod roles;
@@ -149,6 +150,8 @@ pub fn run() -> i32 {
             return code;
         }
     };
+    // Parsed: whatever password the arguments hold is hidden from `ps` now.
+    hide_passwords::hide();
     if let Err(e) = crate::failpoint::check_env() {
         crate::report::stdout::eprintln(format!("error: {e}"));
         return crate::error::ExitCode::BadArgs as i32;
