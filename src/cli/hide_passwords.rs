@@ -8,6 +8,8 @@
 
 use std::ops::Range;
 
+use crate::conninfo;
+
 /// The arguments as the C runtime passed them, captured before `main` (see
 /// [`capture`]): Rust's own copy of them (`std::env::args`) is not what
 /// `ps` reads.
@@ -71,83 +73,18 @@ pub fn hide() {
     argv::overwrite(password_spans);
 }
 
-/// Where the passwords of an argument are: a URI's `user:password@` and
-/// `password=` parameter, and a `password=value` of a keyword/value string
-/// (quoted or not), wherever the argument holds one (`--source=...` too).
+/// Where the passwords of an argument are: the argument as a connection
+/// string (URI or keyword/value, see [`conninfo::password_spans`]), or the
+/// value of a `--option=value` argument as one.
 pub fn password_spans(arg: &str) -> Vec<Range<usize>> {
-    let mut spans = Vec::new();
-    let mut from = 0;
-    while let Some(found) = arg.get(from..).and_then(|rest| rest.find("://")) {
-        let start = from + found + 3;
-        let rest = arg.get(start..).unwrap_or_default();
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest.get(..authority_end).and_then(|a| a.find('@')) {
-            if let Some(colon) = rest.get(..at).and_then(|u| u.find(':')) {
-                spans.push(start + colon + 1..start + at);
-            }
-        }
-        if let Some(query) = rest.get(authority_end..).and_then(|r| r.find('?')) {
-            let query_start = start + authority_end + query + 1;
-            let mut at = query_start;
-            for param in arg.get(query_start..).unwrap_or_default().split('&') {
-                let value = param
-                    .split_once('=')
-                    .filter(|(key, _)| *key == "password")
-                    .map(|(key, _)| at + key.len() + 1..at + param.len());
-                spans.extend(value);
-                at += param.len() + 1;
-            }
-        }
-        from = start;
-    }
-    spans.extend(keyword_password_spans(arg));
-    spans.retain(|s| !s.is_empty());
-    spans
-}
-
-/// `password = value` or `password='va\'lue'` in a keyword/value string.
-fn keyword_password_spans(arg: &str) -> Vec<Range<usize>> {
-    let mut spans = Vec::new();
-    let bytes = arg.as_bytes();
-    let mut from = 0;
-    while let Some(found) = arg.get(from..).and_then(|rest| rest.find("password")) {
-        let keyword = from + found;
-        from = keyword + "password".len();
-        let starts_token = keyword == 0
-            || bytes
-                .get(keyword - 1)
-                .is_some_and(|b| b.is_ascii_whitespace() || *b == b'=');
-        let mut at = from;
-        while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
-            at += 1;
-        }
-        if !starts_token || bytes.get(at) != Some(&b'=') {
-            continue;
-        }
-        at += 1;
-        while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
-            at += 1;
-        }
-        let value_start = at;
-        if bytes.get(at) == Some(&b'\'') {
-            at += 1;
-            while let Some(b) = bytes.get(at) {
-                match b {
-                    b'\\' => at += 2,
-                    b'\'' => break,
-                    _ => at += 1,
-                }
-            }
-            spans.push(value_start + 1..at.min(bytes.len()));
-        } else {
-            while bytes.get(at).is_some_and(|b| !b.is_ascii_whitespace()) {
-                at += 1;
-            }
-            spans.push(value_start..at);
-        }
-        from = at;
-    }
-    spans
+    let value_at = match arg.strip_prefix("--").and_then(|a| a.find('=')) {
+        Some(equals) => equals + 3,
+        None => 0,
+    };
+    conninfo::password_spans(arg.get(value_at..).unwrap_or_default())
+        .into_iter()
+        .map(|span| span.start + value_at..span.end + value_at)
+        .collect()
 }
 
 #[cfg(test)]
@@ -186,6 +123,10 @@ mod tests {
                 "host=h password = '*******' dbname=d",
             ),
             ("password=s3cret", "password=******"),
+            (
+                "postgres://u:p@ss@h/db?password=a&b&sslmode=require",
+                "postgres://u:****@h/db?password=*&*&sslmode=require",
+            ),
             ("--target=password=s3cret", "--target=password=******"),
         ];
         for (arg, expected) in cases {

@@ -23,6 +23,7 @@ use anyhow::Result;
 
 pub(crate) use connect::io_message;
 pub use connect::{ConnectError, ConnectErrorKind};
+pub use parse::password_spans;
 use parse::{quote, set, Params};
 pub use raw::RawTarget;
 pub use tapped::Endpoint;

@@ -4,6 +4,8 @@
 //! string accepted by `psql` means the same thing here, and a string libpq
 //! would reject is rejected here with a similar message.
 
+use std::ops::Range;
+
 use anyhow::{anyhow, bail, Context, Result};
 use percent_encoding::percent_decode_str;
 
@@ -103,44 +105,111 @@ fn strip_uri_prefix(s: &str) -> Option<&str> {
 /// Hides the passwords of a URI (user info and `password=` query parameter)
 /// so it can go into an error message.
 fn mask_uri(s: &str) -> String {
-    let Some(rest) = strip_uri_prefix(s) else {
-        return s.to_string();
+    let mut masked = s.to_string();
+    for span in uri_password_spans(s).into_iter().rev() {
+        masked.replace_range(span, "****");
+    }
+    masked
+}
+
+/// Byte ranges of the passwords in a connection string: a URI's user-info
+/// password and `password=` query parameter, or a keyword/value string's
+/// `password` value (quoted or not).
+pub fn password_spans(s: &str) -> Vec<Range<usize>> {
+    let lead = s.len() - s.trim_start().len();
+    let trimmed = s.get(lead..).unwrap_or_default();
+    let spans = if strip_uri_prefix(trimmed).is_some() {
+        uri_password_spans(trimmed)
+    } else {
+        keyvalue_password_spans(trimmed)
     };
-    let prefix = &s[..s.len() - rest.len()];
+    spans
+        .into_iter()
+        .filter(|span| !span.is_empty())
+        .map(|span| span.start + lead..span.end + lead)
+        .collect()
+}
+
+fn uri_password_spans(s: &str) -> Vec<Range<usize>> {
+    let Some(rest) = strip_uri_prefix(s) else {
+        return Vec::new();
+    };
+    let base = s.len() - rest.len();
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rfind('@') {
-        Some(at) => match authority[..at].find(':') {
-            Some(colon) => format!("{}:****{}", &authority[..colon], &authority[at..]),
-            None => authority.to_string(),
-        },
-        None => authority.to_string(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            // A pair without '=' after the password is most likely the rest
-            // of it (a raw '&' in the password).
-            let mut in_password = false;
-            let pairs: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) => {
-                        in_password = is_password_key(key);
-                        if in_password {
-                            format!("{key}=****")
-                        } else {
-                            pair.to_string()
-                        }
-                    }
-                    None if in_password => "****".to_string(),
-                    None => pair.to_string(),
-                })
-                .collect();
-            format!("{path}?{}", pairs.join("&"))
+    let mut spans = Vec::new();
+    if let Some(at) = authority.rfind('@') {
+        if let Some(colon) = authority.get(..at).and_then(|user| user.find(':')) {
+            spans.push(base + colon + 1..base + at);
         }
-        None => tail.to_string(),
+    }
+    if let Some(question) = tail.find('?') {
+        let mut at = base + authority_end + question + 1;
+        // A pair without '=' after the password is most likely the rest of
+        // it (a raw '&' in the password).
+        let mut in_password = false;
+        for pair in tail.get(question + 1..).unwrap_or_default().split('&') {
+            match pair.split_once('=') {
+                Some((key, _)) => {
+                    in_password = is_password_key(key);
+                    if in_password {
+                        spans.push(at + key.len() + 1..at + pair.len());
+                    }
+                }
+                None if in_password => spans.push(at..at + pair.len()),
+                None => {}
+            }
+            at += pair.len() + 1;
+        }
+    }
+    spans
+}
+
+/// The `password` values of a keyword/value string, tokenized as
+/// [`parse_keyvalue`] does; stops where it would fail.
+fn keyvalue_password_spans(s: &str) -> Vec<Range<usize>> {
+    let mut spans = Vec::new();
+    let mut chars = s.char_indices().peekable();
+    let skip_spaces = |chars: &mut std::iter::Peekable<std::str::CharIndices>| {
+        while chars.next_if(|(_, c)| c.is_whitespace()).is_some() {}
     };
-    format!("{prefix}{authority}{tail}")
+    let position = |chars: &mut std::iter::Peekable<std::str::CharIndices>| {
+        chars.peek().map_or(s.len(), |(i, _)| *i)
+    };
+    loop {
+        skip_spaces(&mut chars);
+        let key_start = position(&mut chars);
+        while chars
+            .next_if(|(_, c)| *c != '=' && !c.is_whitespace())
+            .is_some()
+        {}
+        let key = s.get(key_start..position(&mut chars)).unwrap_or_default();
+        skip_spaces(&mut chars);
+        if key.is_empty() || chars.next().map(|(_, c)| c) != Some('=') {
+            break;
+        }
+        skip_spaces(&mut chars);
+        let quoted = chars.next_if(|(_, c)| *c == '\'').is_some();
+        let value_start = position(&mut chars);
+        let mut value_end = s.len();
+        while let Some((i, c)) = chars.peek().copied() {
+            if (quoted && c == '\'') || (!quoted && c.is_whitespace()) {
+                value_end = i;
+                break;
+            }
+            chars.next();
+            if c == '\\' {
+                chars.next();
+            }
+        }
+        if quoted {
+            chars.next();
+        }
+        if key == "password" {
+            spans.push(value_start..value_end);
+        }
+    }
+    spans
 }
 
 /// `password`, also percent-encoded (`pass%77ord`).
