@@ -25,6 +25,7 @@ use super::param::Param;
 use crate::conninfo::ConnInfo;
 use crate::error::{Failure, Kind, Side};
 use crate::stream::walsender::backend::ServerMessage;
+use crate::stream::walsender::frame::Frames;
 use crate::stream::walsender::{QueryResult, WalSender, WalSenderError};
 
 /// Bounds of what is in flight: enough to hide the round trip, little
@@ -116,6 +117,24 @@ impl<T> Pipeline<T> {
     /// the change carried them; the server infers their types).
     pub fn execute(&mut self, statement: &str, params: &[Param], tag: T) {
         self.abandon_copy();
+        if params.iter().any(|p| p.wire_len() >= LARGE_PARAM) {
+            if let Err(message) = bind_large(self.conn.frames(), statement, params) {
+                self.broken.get_or_insert(Failure::target(format!(
+                    "cannot encode a statement's parameters for the target: {message}"
+                )));
+            }
+        } else {
+            self.bind(statement, params);
+        }
+        if let Err(e) = frontend::execute("", 0, self.conn.frames().out()) {
+            self.broken.get_or_insert(encode_failure(&e));
+        }
+        self.unsynced = true;
+        let bytes = params.iter().map(Param::wire_len).sum::<usize>() + 64;
+        self.push(Owed::Statement(tag), bytes);
+    }
+
+    fn bind(&mut self, statement: &str, params: &[Param]) {
         let out = self.conn.frames().out();
         let encoded = frontend::bind(
             "",
@@ -144,12 +163,6 @@ impl<T> Pipeline<T> {
                 "cannot encode a statement's parameters for the target: {message}"
             )));
         }
-        if let Err(e) = frontend::execute("", 0, out) {
-            self.broken.get_or_insert(encode_failure(&e));
-        }
-        self.unsynced = true;
-        let bytes = params.iter().map(Param::wire_len).sum::<usize>() + 64;
-        self.push(Owed::Statement(tag), bytes);
     }
 
     /// Queue a statement without parameters by the simple query protocol
@@ -173,7 +186,7 @@ impl<T> Pipeline<T> {
 
     /// Write what is encoded when it is worth a write (or urgent).
     pub async fn send(&mut self) {
-        if self.urgent || self.conn.frames().out().len() >= WRITE_AT {
+        if self.urgent || self.conn.frames().unsent() >= WRITE_AT {
             self.urgent = false;
             self.write().await;
         }
@@ -209,7 +222,7 @@ impl<T> Pipeline<T> {
                 // Its batch is still open: the server answers at the Sync.
                 self.end_batch();
             }
-            if !self.conn.frames().out().is_empty() {
+            if self.conn.frames().unsent() > 0 {
                 self.write().await;
             }
             let (owed, bytes) = self.queue.pop_front()?;
@@ -486,13 +499,99 @@ fn target_failure(e: WalSenderError) -> Failure {
     e.into_failure_on(Side::Target)
 }
 
+/// A parameter this large goes to the socket from where it was decoded
+/// (see [`Frames::out_chunk`]) rather than through the write buffer.
+const LARGE_PARAM: usize = 64 << 10;
+
+/// A Bind of the unnamed portal, as `frontend::bind` encodes it, with each
+/// large parameter queued as it is instead of copied.
+fn bind_large(frames: &mut Frames, statement: &str, params: &[Param]) -> Result<(), String> {
+    let count = i16::try_from(params.len())
+        .map_err(|_| format!("{} parameters, more than a Bind carries", params.len()))?;
+    let values: usize = params.iter().map(|p| 4 + p.wire_len()).sum();
+    let body = 4 + 1 + statement.len() + 1 + 2 + 2 * params.len() + 2 + values + 2;
+    let body = i32::try_from(body).map_err(|_| "a Bind message over 2 GB".to_string())?;
+    let out = frames.out();
+    out.put_u8(b'B');
+    out.put_i32(body);
+    out.put_u8(0);
+    out.put_slice(statement.as_bytes());
+    out.put_u8(0);
+    out.put_i16(count);
+    for p in params {
+        out.put_i16(i16::from(matches!(p, Param::Binary(_))));
+    }
+    out.put_i16(count);
+    for p in params {
+        let out = frames.out();
+        match p {
+            Param::Null => out.put_i32(-1),
+            Param::Text(b) | Param::Binary(b) => {
+                // Under the body's length, which fits an i32.
+                out.put_i32(i32::try_from(b.len()).unwrap_or(i32::MAX));
+                if b.len() >= LARGE_PARAM {
+                    frames.out_chunk(b.clone());
+                } else {
+                    out.put_slice(b);
+                }
+            }
+        }
+    }
+    // No result format codes: every result in text.
+    frames.out().put_i16(0);
+    Ok(())
+}
+
 fn encode_failure(e: &std::io::Error) -> Failure {
     Failure::target(format!("cannot encode a message for the target: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::rows_of;
+    use super::*;
+
+    /// A Bind with a large parameter, its value queued rather than copied,
+    /// reaches the socket byte for byte as `frontend::bind` encodes it.
+    #[tokio::test]
+    async fn a_bind_with_a_large_value_is_the_bind_the_protocol_crate_encodes() {
+        use tokio::io::AsyncReadExt;
+
+        let params = [
+            Param::Text(Bytes::from_static(b"small")),
+            Param::Null,
+            Param::Binary(Bytes::from(vec![7u8; LARGE_PARAM * 3])),
+            Param::Text(Bytes::from(vec![b'x'; LARGE_PARAM])),
+        ];
+        let mut expected = bytes::BytesMut::new();
+        frontend::bind(
+            "",
+            "s1",
+            params
+                .iter()
+                .map(|p| i16::from(matches!(p, Param::Binary(_)))),
+            params.iter(),
+            |p, buf| match p {
+                Param::Null => Ok(IsNull::Yes),
+                Param::Text(b) | Param::Binary(b) => {
+                    buf.put_slice(b);
+                    Ok(IsNull::No)
+                }
+            },
+            std::iter::empty(),
+            &mut expected,
+        )
+        .map_err(|_| "frontend::bind failed")
+        .unwrap();
+        let (client, mut server) = tokio::io::duplex(1 << 20);
+        let mut frames = Frames::new(Box::new(client), "test".into());
+        bind_large(&mut frames, "s1", &params).unwrap();
+        assert_eq!(frames.unsent(), expected.len());
+        frames.flush().await.unwrap();
+        assert_eq!(frames.unsent(), 0);
+        let mut got = vec![0u8; expected.len()];
+        server.read_exact(&mut got).await.unwrap();
+        assert!(got == expected[..], "the encodings differ");
+    }
 
     #[test]
     fn row_counts_come_from_the_command_tag() {

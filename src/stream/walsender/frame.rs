@@ -9,6 +9,8 @@
 //! is cancel-safe: a `select!` that drops a read or a write half-way loses
 //! nothing and the next call resumes it.
 
+use std::collections::VecDeque;
+
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -40,7 +42,10 @@ pub(crate) struct Frames {
     pub server: String,
     /// Read and not yet split off as messages.
     input: BytesMut,
-    /// Encoded messages not yet written.
+    /// Encoded messages not yet written: what [`Frames::out_chunk`] queued
+    /// (large values, sent as they are), then `out`.
+    queued: VecDeque<Bytes>,
+    queued_len: usize,
     out: BytesMut,
     /// Bytes were written since the last flush of the stream (TLS buffers).
     unflushed: bool,
@@ -52,6 +57,8 @@ impl Frames {
             io,
             server,
             input: BytesMut::new(),
+            queued: VecDeque::new(),
+            queued_len: 0,
             out: BytesMut::new(),
             unflushed: false,
         }
@@ -62,9 +69,46 @@ impl Frames {
         &mut self.out
     }
 
+    /// Continue the message being encoded with `chunk` as it is, without
+    /// copying it into the write buffer: a large value is then held once
+    /// (where it was decoded), not twice.
+    pub fn out_chunk(&mut self, chunk: Bytes) {
+        if !self.out.is_empty() {
+            let encoded = self.out.split().freeze();
+            self.queue(encoded);
+        }
+        self.queue(chunk);
+    }
+
+    fn queue(&mut self, chunk: Bytes) {
+        self.queued_len += chunk.len();
+        self.queued.push_back(chunk);
+    }
+
+    /// Bytes encoded and not yet written.
+    pub fn unsent(&self) -> usize {
+        self.queued_len + self.out.len()
+    }
+
     /// Writes everything encoded so far. Cancel-safe, and free when there
     /// is nothing to write (the stream calls it before every read).
     pub async fn flush(&mut self) -> Result<(), WalSenderError> {
+        while let Some(chunk) = self.queued.front_mut() {
+            if !chunk.has_remaining() {
+                self.queued.pop_front();
+                continue;
+            }
+            self.unflushed = true;
+            let n = self
+                .io
+                .write_buf(chunk)
+                .await
+                .map_err(|e| WalSenderError::io(&e, &self.server))?;
+            if n == 0 {
+                return Err(self.closed());
+            }
+            self.queued_len -= n;
+        }
         while self.out.has_remaining() {
             self.unflushed = true;
             let n = self
