@@ -68,6 +68,21 @@ pub trait Decoder: Send {
     }
 }
 
+/// `part` as a view of `whole` when it lies within it, else a copy.
+pub(crate) fn view_or_copy(whole: Option<&Bytes>, part: &[u8]) -> Bytes {
+    match whole {
+        Some(whole) if within(whole, part) => whole.slice_ref(part),
+        _ => Bytes::copy_from_slice(part),
+    }
+}
+
+/// `part` lies within `whole`'s bytes.
+pub(crate) fn within(whole: &[u8], part: &[u8]) -> bool {
+    let start = whole.as_ptr() as usize;
+    let at = part.as_ptr() as usize;
+    at >= start && at + part.len() <= start + whole.len()
+}
+
 pub mod cursor;
 pub mod options;
 pub mod pgoutput;

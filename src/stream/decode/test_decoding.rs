@@ -42,7 +42,7 @@ use bytes::Bytes;
 use super::tables::SourceTables;
 use super::text_relations::{Printed, TextRelations};
 use super::timestamp::parse_timestamptz;
-use super::{DecodeError, Decoder};
+use super::{view_or_copy, DecodeError, Decoder};
 use crate::stream::change::{Change, OldTuple, ReplicaIdentity, Value};
 use crate::stream::lsn::Lsn;
 
@@ -57,8 +57,15 @@ impl TestDecodingDecoder {
         }
     }
 
-    fn line(&mut self, lsn: Lsn, data: &[u8], out: &mut Vec<Change>) -> Result<(), String> {
-        let mut p = Parser { rest: data };
+    /// `shared`: the line held in `Bytes`, its values then views of it.
+    fn line(
+        &mut self,
+        lsn: Lsn,
+        data: &[u8],
+        shared: Option<&Bytes>,
+        out: &mut Vec<Change>,
+    ) -> Result<(), String> {
+        let mut p = Parser { rest: data, shared };
         if p.eat(b"BEGIN") {
             let xid = match p.eat(b" ") {
                 true => p.number("the transaction id")?,
@@ -221,8 +228,29 @@ impl TestDecodingDecoder {
 
 impl Decoder for TestDecodingDecoder {
     fn decode(&mut self, lsn: Lsn, data: &[u8], out: &mut Vec<Change>) -> Result<(), DecodeError> {
+        self.decode_line(lsn, data, None, out)
+    }
+
+    fn decode_shared(
+        &mut self,
+        lsn: Lsn,
+        data: &Bytes,
+        out: &mut Vec<Change>,
+    ) -> Result<(), DecodeError> {
+        self.decode_line(lsn, data, Some(data), out)
+    }
+}
+
+impl TestDecodingDecoder {
+    fn decode_line(
+        &mut self,
+        lsn: Lsn,
+        data: &[u8],
+        shared: Option<&Bytes>,
+        out: &mut Vec<Change>,
+    ) -> Result<(), DecodeError> {
         let start = out.len();
-        self.line(lsn, data, out).map_err(|reason| {
+        self.line(lsn, data, shared, out).map_err(|reason| {
             // Nothing of a failed line reaches `out`, so relations it
             // described must be described again.
             out.truncate(start);
@@ -293,9 +321,12 @@ fn preview(data: &[u8]) -> String {
 /// Reads one line from the front.
 struct Parser<'a> {
     rest: &'a [u8],
+    /// What `rest` is a part of, when held in `Bytes`: values are views of
+    /// it instead of copies (a large value is then held once).
+    shared: Option<&'a Bytes>,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn eat(&mut self, prefix: &[u8]) -> bool {
         match self.rest.strip_prefix(prefix) {
             Some(rest) => {
@@ -355,6 +386,19 @@ impl Parser<'_> {
     /// The text between `quote` at the head of the rest and its closing
     /// match, a doubled quote standing for one (test_decoding quotes names
     /// and values alike); the rest moves past the closing quote.
+    /// A single-quoted value without a doubled quote in it: its text as it
+    /// stands (consumed); None otherwise (nothing consumed).
+    fn plain_quoted(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest;
+        let body = rest.get(1..)?;
+        let end = body.iter().position(|b| *b == b'\'')?;
+        if body.get(end + 1) == Some(&b'\'') {
+            return None;
+        }
+        self.rest = body.get(end + 1..).unwrap_or_default();
+        body.get(..end)
+    }
+
     fn quoted(&mut self, quote: u8, what: &str) -> Result<Vec<u8>, String> {
         let mut text = Vec::new();
         let mut i = 1;
@@ -456,8 +500,12 @@ impl Parser<'_> {
     }
 
     fn value(&mut self) -> Result<Value, String> {
-        let text = |v: &[u8]| Value::Text(Bytes::copy_from_slice(v));
+        let shared = self.shared;
+        let text = |v: &[u8]| Value::Text(view_or_copy(shared, v));
         if self.rest.first() == Some(&b'\'') {
+            if let Some(plain) = self.plain_quoted() {
+                return Ok(text(plain));
+            }
             return Ok(Value::Text(Bytes::from(self.quoted(b'\'', "value")?)));
         }
         if self.bare_word(b"null") {

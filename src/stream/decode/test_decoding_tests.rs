@@ -36,13 +36,51 @@ fn text(v: &str) -> Value {
     Value::Text(Bytes::copy_from_slice(v.as_bytes()))
 }
 
+/// Every case is decoded twice, from a slice (values copied) and from
+/// `Bytes` (values views where they can be): the changes must not differ.
 fn decode(lines: &[&str]) -> Result<Vec<Change>, DecodeError> {
+    let copied = decode_with(lines, false);
+    let shared = decode_with(lines, true);
+    assert_eq!(format!("{copied:?}"), format!("{shared:?}"));
+    copied
+}
+
+fn decode_with(lines: &[&str], shared: bool) -> Result<Vec<Change>, DecodeError> {
     let mut d = TestDecodingDecoder::new(tables());
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        d.decode(Lsn(i as u64 + 1), line.as_bytes(), &mut out)?;
+        let lsn = Lsn(i as u64 + 1);
+        if shared {
+            d.decode_shared(lsn, &Bytes::copy_from_slice(line.as_bytes()), &mut out)?;
+        } else {
+            d.decode(lsn, line.as_bytes(), &mut out)?;
+        }
     }
     Ok(out)
+}
+
+/// A quoted value without doubled quotes is a view of the line (a large
+/// value is held once); one with them is unescaped into its own copy.
+#[test]
+fn plain_quoted_values_are_views_of_the_line() {
+    let line = Bytes::from_static(
+        b"table public.pk: INSERT: id[integer]:1 t[text]:'plain text' g[integer]:2",
+    );
+    let mut d = TestDecodingDecoder::new(tables());
+    let mut out = Vec::new();
+    d.decode_shared(Lsn(1), &line, &mut out).unwrap();
+    let Some(Change::Insert { new, .. }) = out.iter().find(|c| matches!(c, Change::Insert { .. }))
+    else {
+        panic!("no insert: {out:?}");
+    };
+    let Value::Text(t) = &new[1] else {
+        panic!("{new:?}")
+    };
+    assert_eq!(&t[..], b"plain text");
+    assert!(
+        crate::stream::decode::within(&line, t),
+        "a copy, not a view"
+    );
 }
 
 fn changes_without_relations(lines: &[&str]) -> Vec<Change> {

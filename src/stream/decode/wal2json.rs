@@ -52,7 +52,7 @@ use serde_json::value::RawValue;
 use super::tables::SourceTables;
 use super::text_relations::{Printed, TextRelations};
 use super::timestamp::parse_timestamptz;
-use super::{DecodeError, Decoder};
+use super::{view_or_copy, DecodeError, Decoder};
 use crate::stream::change::{Change, OldTuple, RelId, Relation, ReplicaIdentity, Value};
 use crate::stream::lsn::Lsn;
 
@@ -112,6 +112,9 @@ pub struct Wal2jsonDecoder {
     /// The tables of a TRUNCATE so far: wal2json writes one object per
     /// table, all at the statement's LSN.
     pending_truncate: Option<(Lsn, Vec<RelId>)>,
+    /// The message being decoded, when held in `Bytes`: a string value
+    /// without escapes is then a view of it, not a copy.
+    shared: Option<Bytes>,
 }
 
 impl Wal2jsonDecoder {
@@ -119,6 +122,7 @@ impl Wal2jsonDecoder {
     /// `numeric-data-types-as-string '1'`.
     pub fn new(tables: Arc<SourceTables>, numeric_as_string: bool) -> Wal2jsonDecoder {
         Wal2jsonDecoder {
+            shared: None,
             relations: TextRelations::new(tables),
             numeric_as_string,
             pending_truncate: None,
@@ -271,6 +275,16 @@ impl Wal2jsonDecoder {
             return Ok(Value::Null);
         };
         let raw = raw.get();
+        let plain = raw
+            .strip_prefix('"')
+            .and_then(|r| r.strip_suffix('"'))
+            .filter(|inner| !inner.contains('\\') && !is(BYTEA_OID, "bytea"));
+        if let Some(inner) = plain {
+            return Ok(Value::Text(view_or_copy(
+                self.shared.as_ref(),
+                inner.as_bytes(),
+            )));
+        }
         let text = if raw.starts_with('"') {
             let text: String = serde_json::from_str(raw)
                 .map_err(|e| format!("the value of column {}: {e}", c.name))?;
@@ -297,6 +311,18 @@ impl Wal2jsonDecoder {
 }
 
 impl Decoder for Wal2jsonDecoder {
+    fn decode_shared(
+        &mut self,
+        lsn: Lsn,
+        data: &Bytes,
+        out: &mut Vec<Change>,
+    ) -> Result<(), DecodeError> {
+        self.shared = Some(data.clone());
+        let decoded = self.decode(lsn, data, out);
+        self.shared = None;
+        decoded
+    }
+
     fn decode(&mut self, lsn: Lsn, data: &[u8], out: &mut Vec<Change>) -> Result<(), DecodeError> {
         let error = |reason: String| DecodeError {
             plugin: "wal2json",

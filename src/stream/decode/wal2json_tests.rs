@@ -40,11 +40,29 @@ fn text(v: &str) -> Value {
     Value::Text(Bytes::copy_from_slice(v.as_bytes()))
 }
 
+/// Every case is decoded twice, from a slice (values copied) and from
+/// `Bytes` (string values without escapes are views): the same changes.
 fn decode_with(numeric_as_string: bool, lines: &[&str]) -> Result<Vec<Change>, DecodeError> {
+    let copied = decode_as(numeric_as_string, lines, false);
+    let shared = decode_as(numeric_as_string, lines, true);
+    assert_eq!(format!("{copied:?}"), format!("{shared:?}"));
+    copied
+}
+
+fn decode_as(
+    numeric_as_string: bool,
+    lines: &[&str],
+    shared: bool,
+) -> Result<Vec<Change>, DecodeError> {
     let mut d = Wal2jsonDecoder::new(tables(), numeric_as_string);
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        d.decode(Lsn(i as u64 + 1), line.as_bytes(), &mut out)?;
+        let lsn = Lsn(i as u64 + 1);
+        if shared {
+            d.decode_shared(lsn, &Bytes::copy_from_slice(line.as_bytes()), &mut out)?;
+        } else {
+            d.decode(lsn, line.as_bytes(), &mut out)?;
+        }
     }
     Ok(out)
 }
