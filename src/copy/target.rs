@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::catalog::Table;
@@ -66,14 +67,21 @@ pub async fn target_relations(
     let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
     let schemas: Vec<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    // One round trip with an unnamed statement: through a pooler in
+    // transaction mode, a statement prepared by name may be gone when it
+    // is executed (the server connection changed in between).
     let rows = target
-        .query(
+        .query_typed(
             "SELECT s.oid, c.relkind::text \
                FROM unnest($1::oid[], $2::text[], $3::text[]) AS s(oid, nspname, relname) \
                JOIN pg_catalog.pg_namespace n ON n.nspname = s.nspname \
                JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = s.relname \
               WHERE c.relkind IN ('p', 'f')",
-            &[&oids, &schemas, &names],
+            &[
+                (&oids, Type::OID_ARRAY),
+                (&schemas, Type::TEXT_ARRAY),
+                (&names, Type::TEXT_ARRAY),
+            ],
         )
         .await
         .context("reading the kinds of the target tables")?;

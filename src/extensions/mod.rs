@@ -103,13 +103,13 @@ pub async fn create_extensions(
     pins: &requirements::Pins,
 ) -> Result<Vec<String>> {
     let existing: HashMap<String, String> = target
-        .query("SELECT extname::text, extversion FROM pg_extension", &[])
+        .query_typed("SELECT extname::text, extversion FROM pg_extension", &[])
         .await?
         .iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect::<Result<_>>()?;
     let available: HashSet<(String, String)> = target
-        .query(
+        .query_typed(
             "SELECT name::text, version FROM pg_available_extension_versions",
             &[],
         )
@@ -118,7 +118,7 @@ pub async fn create_extensions(
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect::<Result<_>>()?;
     let roles: HashSet<String> = target
-        .query("SELECT rolname::text FROM pg_roles", &[])
+        .query_typed("SELECT rolname::text FROM pg_roles", &[])
         .await?
         .iter()
         .map(|r| r.try_get(0))

@@ -2,7 +2,9 @@
 //! `ALTER ROLE … IN DATABASE … SET`, which live in `pg_db_role_setting` and
 //! are not part of a pg_dump archive taken without `--create`.
 
+use anyhow::Context;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 /// Settings whose stored value is a list of possibly double-quoted items;
@@ -34,9 +36,13 @@ pub async fn copy_db_properties(source: &Client, target: &Client) -> anyhow::Res
             &[],
         )
         .await?;
+    // Target queries in one round trip each (unnamed statements): they work
+    // through a pooler in transaction mode.
     let target_db: String = target
-        .query_one("SELECT current_database()::text", &[])
+        .query_typed("SELECT current_database()::text", &[])
         .await?
+        .first()
+        .context("current_database() returned no row")?
         .try_get(0)?;
 
     let mut applied = 0;
@@ -48,10 +54,13 @@ pub async fn copy_db_properties(source: &Client, target: &Client) -> anyhow::Res
         let prefix = match (db_wide, role) {
             (true, _) => format!("ALTER DATABASE {}", quote_ident(&target_db)),
             (false, Some(role)) => {
-                let exists = target
-                    .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+                let exists = !target
+                    .query_typed(
+                        "SELECT 1 FROM pg_roles WHERE rolname = $1",
+                        &[(&role, Type::TEXT)],
+                    )
                     .await?
-                    .is_some();
+                    .is_empty();
                 if !exists {
                     tracing::warn!(
                         "role {role} does not exist on the target, skipping its database settings"
