@@ -17,7 +17,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::{BufMut, Bytes};
+use bytes::{BufMut, Bytes, BytesMut};
 use postgres_protocol::message::frontend;
 use postgres_protocol::IsNull;
 
@@ -135,25 +135,7 @@ impl<T> Pipeline<T> {
     }
 
     fn bind(&mut self, statement: &str, params: &[Param]) {
-        let out = self.conn.frames().out();
-        let encoded = frontend::bind(
-            "",
-            statement,
-            params
-                .iter()
-                .map(|p| i16::from(matches!(p, Param::Binary(_)))),
-            params.iter(),
-            |p, buf| match p {
-                Param::Null => Ok(IsNull::Yes),
-                Param::Text(b) | Param::Binary(b) => {
-                    buf.put_slice(b);
-                    Ok(IsNull::No)
-                }
-            },
-            std::iter::empty(),
-            out,
-        );
-        if let Err(e) = encoded {
+        if let Err(e) = bind(statement, params, self.conn.frames().out()) {
             // More than 65535 parameters: the protocol cannot carry them.
             let message = match e {
                 frontend::BindError::Conversion(e) => e.to_string(),
@@ -499,6 +481,28 @@ fn target_failure(e: WalSenderError) -> Failure {
     e.into_failure_on(Side::Target)
 }
 
+/// A Bind of the unnamed portal with `params` in the format each carries,
+/// every result in text.
+fn bind(statement: &str, params: &[Param], out: &mut BytesMut) -> Result<(), frontend::BindError> {
+    frontend::bind(
+        "",
+        statement,
+        params
+            .iter()
+            .map(|p| i16::from(matches!(p, Param::Binary(_)))),
+        params.iter(),
+        |p, buf| match p {
+            Param::Null => Ok(IsNull::Yes),
+            Param::Text(b) | Param::Binary(b) => {
+                buf.put_slice(b);
+                Ok(IsNull::No)
+            }
+        },
+        std::iter::empty(),
+        out,
+    )
+}
+
 /// A parameter this large goes to the socket from where it was decoded
 /// (see [`Frames::out_chunk`]) rather than through the write buffer.
 const LARGE_PARAM: usize = 64 << 10;
@@ -562,26 +566,10 @@ mod tests {
             Param::Binary(Bytes::from(vec![7u8; LARGE_PARAM * 3])),
             Param::Text(Bytes::from(vec![b'x'; LARGE_PARAM])),
         ];
-        let mut expected = bytes::BytesMut::new();
-        frontend::bind(
-            "",
-            "s1",
-            params
-                .iter()
-                .map(|p| i16::from(matches!(p, Param::Binary(_)))),
-            params.iter(),
-            |p, buf| match p {
-                Param::Null => Ok(IsNull::Yes),
-                Param::Text(b) | Param::Binary(b) => {
-                    buf.put_slice(b);
-                    Ok(IsNull::No)
-                }
-            },
-            std::iter::empty(),
-            &mut expected,
-        )
-        .map_err(|_| "frontend::bind failed")
-        .unwrap();
+        let mut expected = BytesMut::new();
+        bind("s1", &params, &mut expected)
+            .map_err(|_| "frontend::bind failed")
+            .unwrap();
         let (client, mut server) = tokio::io::duplex(1 << 20);
         let mut frames = Frames::new(Box::new(client), "test".into());
         bind_large(&mut frames, "s1", &params).unwrap();
